@@ -1,0 +1,375 @@
+//! The stored format: every stored value is a header then a payload.
+//!
+//! ```text
+//! offset  size  field
+//! 0       2     magic  "RJ"
+//! 2       1     record kind  b'E' event, b'R' run, b'S' snapshot, b'M' meta
+//! 3       1     format version (1)
+//! 4       1     codec id (1 = bincode 2.0.1, standard config: little-endian varints)
+//! 5       …     payload
+//! ```
+//!
+//! An event record's payload is `hash (32 bytes) ‖ body`, where `body` is the
+//! codec's encoding of `(epoch: u64, ts: u64, event: Event)` and `hash` is the
+//! chain hash over the body (see [`crate::hash`]). Other records' payloads are
+//! the codec's encoding of their type.
+//!
+//! Invariants: encoding is deterministic; decoding never panics, rejects
+//! trailing bytes, and never allocates more than [`ALLOCATION_FACTOR`] times
+//! the size of the bytes it decodes (bincode's own allocation limit, chosen per
+//! record from power-of-four tiers), so a corrupt length cannot exhaust memory.
+
+use bincode::{Decode, Encode};
+
+use crate::event::Event;
+use crate::hash::ChainHash;
+
+/// The magic bytes that open every stored value.
+pub const MAGIC: [u8; 2] = *b"RJ";
+/// The format version this build writes.
+pub const FORMAT_VERSION: u8 = 1;
+/// The codec id of bincode 2.0.1 with its standard configuration.
+pub const CODEC_BINCODE2: u8 = 1;
+/// Bytes of header before every payload.
+pub const HEADER_LEN: usize = 5;
+/// Bytes of header and hash before an event record's body.
+pub const EVENT_BODY_OFFSET: usize = HEADER_LEN + 32;
+/// The default largest encoded event body: 16 MiB.
+pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
+/// Decoding may claim at most this many bytes of memory per byte of input.
+pub const ALLOCATION_FACTOR: usize = 32;
+
+/// What a stored value holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordKind {
+    /// One event of a run.
+    Event,
+    /// A run's record: key, head, status, lineage.
+    Run,
+    /// A persisted projection.
+    Snapshot,
+    /// Database metadata.
+    Meta,
+}
+
+impl RecordKind {
+    fn tag(self) -> u8 {
+        match self {
+            RecordKind::Event => b'E',
+            RecordKind::Run => b'R',
+            RecordKind::Snapshot => b'S',
+            RecordKind::Meta => b'M',
+        }
+    }
+}
+
+/// A stored value that cannot be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// Shorter than its header.
+    #[error("record is truncated: {len} bytes, shorter than its {needed}-byte header")]
+    Truncated {
+        /// The record's length.
+        len: usize,
+        /// The least length a record of its kind has.
+        needed: usize,
+    },
+    /// Does not start with `RJ`.
+    #[error("record does not start with the magic bytes \"RJ\" (found {found:02x?})")]
+    BadMagic {
+        /// The first two bytes.
+        found: [u8; 2],
+    },
+    /// Holds another kind of record than the one expected.
+    #[error("record kind is {found:?}, expected {expected:?}")]
+    WrongKind {
+        /// The kind the reader wanted.
+        expected: RecordKind,
+        /// The tag byte found.
+        found: u8,
+    },
+    /// Written by a format version this build does not know.
+    #[error("unknown format version {found} (this build reads version {FORMAT_VERSION}); upgrade runjournal")]
+    UnknownVersion {
+        /// The version byte.
+        found: u8,
+    },
+    /// Written with a codec this build does not know.
+    #[error("unknown codec id {found} (this build reads codec {CODEC_BINCODE2}); upgrade runjournal")]
+    UnknownCodec {
+        /// The codec byte.
+        found: u8,
+    },
+    /// The payload does not decode.
+    #[error("payload does not decode: {reason}")]
+    Payload {
+        /// The decoder's explanation.
+        reason: String,
+    },
+    /// The payload decodes but leaves bytes over.
+    #[error("payload has {extra} trailing bytes")]
+    TrailingBytes {
+        /// How many bytes were left.
+        extra: usize,
+    },
+    /// The encoded event is larger than the configured maximum.
+    #[error("event is {size} bytes encoded, larger than the maximum of {max} bytes")]
+    TooLarge {
+        /// The encoded size.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+}
+
+/// An event record ready to store, with the chain hash it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedEvent {
+    /// The whole stored value.
+    pub record: Vec<u8>,
+    /// The chain hash of the envelope.
+    pub hash: ChainHash,
+}
+
+/// The parts of a decoded event record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodedEvent {
+    /// The chain hash stored in the record.
+    pub hash: ChainHash,
+    /// The writer epoch.
+    pub epoch: u64,
+    /// Unix milliseconds.
+    pub ts: u64,
+    /// The event.
+    pub event: Event,
+}
+
+/// Encodes one event as a stored record chained after `previous`.
+/// Fails with [`CodecError::TooLarge`] when the body exceeds `max_event_size`.
+pub fn encode_event(
+    previous: &ChainHash,
+    key_bytes: &[u8],
+    seq: u64,
+    epoch: u64,
+    ts: u64,
+    event: &Event,
+    max_event_size: usize,
+) -> Result<EncodedEvent, CodecError> {
+    let mut record = Vec::with_capacity(EVENT_BODY_OFFSET + 64);
+    push_header(&mut record, RecordKind::Event);
+    record.extend_from_slice(&[0; 32]);
+    encode_into(&mut record, &(epoch, ts, event));
+    let size = record.len() - EVENT_BODY_OFFSET;
+    if size > max_event_size {
+        return Err(CodecError::TooLarge {
+            size,
+            max: max_event_size,
+        });
+    }
+    let hash = ChainHash::next(previous, key_bytes, seq, &record[EVENT_BODY_OFFSET..]);
+    record[HEADER_LEN..EVENT_BODY_OFFSET].copy_from_slice(&hash.0);
+    Ok(EncodedEvent { record, hash })
+}
+
+/// Splits an event record into its stored hash and its body, checking the header.
+pub fn split_event_record(record: &[u8]) -> Result<(ChainHash, &[u8]), CodecError> {
+    check_header(record, RecordKind::Event, EVENT_BODY_OFFSET)?;
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&record[HEADER_LEN..EVENT_BODY_OFFSET]);
+    Ok((ChainHash(hash), &record[EVENT_BODY_OFFSET..]))
+}
+
+/// Decodes an event body into `(epoch, ts, event)`.
+pub fn decode_event_body(body: &[u8]) -> Result<(u64, u64, Event), CodecError> {
+    decode_limited(body)
+}
+
+/// Decodes a whole event record, without checking its chain hash.
+pub fn decode_event(record: &[u8]) -> Result<DecodedEvent, CodecError> {
+    let (hash, body) = split_event_record(record)?;
+    let (epoch, ts, event) = decode_event_body(body)?;
+    Ok(DecodedEvent { hash, epoch, ts, event })
+}
+
+/// Encodes a non-event record of `kind`.
+pub fn encode_record<T: Encode>(kind: RecordKind, value: &T) -> Vec<u8> {
+    let mut record = Vec::with_capacity(64);
+    push_header(&mut record, kind);
+    encode_into(&mut record, value);
+    record
+}
+
+/// Decodes a non-event record of `kind`.
+pub fn decode_record<T: Decode<()>>(kind: RecordKind, record: &[u8]) -> Result<T, CodecError> {
+    check_header(record, kind, HEADER_LEN)?;
+    decode_limited(&record[HEADER_LEN..])
+}
+
+fn push_header(record: &mut Vec<u8>, kind: RecordKind) {
+    record.extend_from_slice(&MAGIC);
+    record.push(kind.tag());
+    record.push(FORMAT_VERSION);
+    record.push(CODEC_BINCODE2);
+}
+
+fn check_header(record: &[u8], kind: RecordKind, needed: usize) -> Result<(), CodecError> {
+    if record.len() < needed {
+        return Err(CodecError::Truncated {
+            len: record.len(),
+            needed,
+        });
+    }
+    if record[..2] != MAGIC {
+        return Err(CodecError::BadMagic {
+            found: [record[0], record[1]],
+        });
+    }
+    if record[2] != kind.tag() {
+        return Err(CodecError::WrongKind {
+            expected: kind,
+            found: record[2],
+        });
+    }
+    if record[3] != FORMAT_VERSION {
+        return Err(CodecError::UnknownVersion { found: record[3] });
+    }
+    if record[4] != CODEC_BINCODE2 {
+        return Err(CodecError::UnknownCodec { found: record[4] });
+    }
+    Ok(())
+}
+
+fn encode_into<T: Encode>(buffer: &mut Vec<u8>, value: &T) {
+    struct VecWriter<'a>(&'a mut Vec<u8>);
+    impl bincode::enc::write::Writer for VecWriter<'_> {
+        fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+            self.0.extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+    // Writing to a Vec cannot fail, and the stored types hold no type bincode refuses.
+    if let Err(error) = bincode::encode_into_writer(value, VecWriter(buffer), bincode::config::standard()) {
+        unreachable!("stored types always encode: {error}");
+    }
+}
+
+/// Decodes `bytes` as one `T`, claiming at most `ALLOCATION_FACTOR × len` bytes
+/// of memory (rounded up to a power of four, at least 4 KiB).
+fn decode_limited<T: Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
+    let budget = bytes.len().saturating_mul(ALLOCATION_FACTOR).max(4096);
+    let exponent = usize::BITS - (budget - 1).leading_zeros();
+    macro_rules! tiers {
+        ($($tier:literal),*) => {
+            match exponent {
+                $(e if e <= $tier => decode_with_limit::<{ 1usize << $tier }, T>(bytes),)*
+                _ => Err(CodecError::TooLarge { size: bytes.len(), max: (1usize << 36) / ALLOCATION_FACTOR }),
+            }
+        };
+    }
+    tiers!(12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36)
+}
+
+fn decode_with_limit<const LIMIT: usize, T: Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
+    let config = bincode::config::standard().with_limit::<LIMIT>();
+    let (value, used) = bincode::decode_from_slice(bytes, config).map_err(|error| CodecError::Payload {
+        reason: error.to_string(),
+    })?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes {
+            extra: bytes.len() - used,
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Message, Role};
+
+    fn step() -> Event {
+        Event::Step {
+            messages: vec![Message::new(Role::User, "hello")],
+        }
+    }
+
+    #[test]
+    fn header_layout_is_magic_kind_version_codec() {
+        let encoded = encode_event(&ChainHash::GENESIS, b"k", 0, 1, 2, &step(), DEFAULT_MAX_EVENT_SIZE).unwrap();
+        assert_eq!(&encoded.record[..5], b"RJE\x01\x01");
+        assert_eq!(&encoded.record[5..37], &encoded.hash.0);
+        assert_eq!(encode_record(RecordKind::Run, &7u64)[..5], *b"RJR\x01\x01");
+    }
+
+    #[test]
+    fn event_record_round_trips() {
+        let encoded = encode_event(&ChainHash::GENESIS, b"k", 3, 1, 99, &step(), DEFAULT_MAX_EVENT_SIZE).unwrap();
+        let decoded = decode_event(&encoded.record).unwrap();
+        assert_eq!(
+            decoded,
+            DecodedEvent {
+                hash: encoded.hash,
+                epoch: 1,
+                ts: 99,
+                event: step()
+            }
+        );
+        let (_, body) = split_event_record(&encoded.record).unwrap();
+        assert_eq!(ChainHash::next(&ChainHash::GENESIS, b"k", 3, body), encoded.hash);
+    }
+
+    #[test]
+    fn oversized_event_is_too_large() {
+        let big = Event::Custom {
+            kind: "k".into(),
+            data: "x".repeat(100),
+        };
+        let error = encode_event(&ChainHash::GENESIS, b"k", 0, 0, 0, &big, 50).unwrap_err();
+        assert!(matches!(error, CodecError::TooLarge { max: 50, .. }), "{error:?}");
+    }
+
+    #[test]
+    fn bad_headers_are_named() {
+        let record = encode_event(&ChainHash::GENESIS, b"k", 0, 0, 0, &step(), DEFAULT_MAX_EVENT_SIZE)
+            .unwrap()
+            .record;
+        let mut bad = record.clone();
+        bad[0] = b'X';
+        assert_eq!(
+            decode_event(&bad).unwrap_err(),
+            CodecError::BadMagic { found: [b'X', b'J'] }
+        );
+        let mut bad = record.clone();
+        bad[3] = 9;
+        assert_eq!(decode_event(&bad).unwrap_err(), CodecError::UnknownVersion { found: 9 });
+        let mut bad = record.clone();
+        bad[4] = 2;
+        assert_eq!(decode_event(&bad).unwrap_err(), CodecError::UnknownCodec { found: 2 });
+        assert_eq!(
+            decode_event(&record[..10]).unwrap_err(),
+            CodecError::Truncated { len: 10, needed: 37 }
+        );
+        let mut long = record.clone();
+        long.push(0);
+        assert_eq!(decode_event(&long).unwrap_err(), CodecError::TrailingBytes { extra: 1 });
+        assert!(matches!(
+            decode_record::<u64>(RecordKind::Run, &record).unwrap_err(),
+            CodecError::WrongKind {
+                expected: RecordKind::Run,
+                found: b'E'
+            }
+        ));
+    }
+
+    #[test]
+    fn huge_claimed_length_is_refused_without_allocating() {
+        // A Step whose message count claims 2^60 entries.
+        let mut body = vec![0u8, 0, 2]; // epoch 0, ts 0, variant 2 (step)
+        body.push(255); // u64 varint marker
+        body.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        let error = decode_event_body(&body).unwrap_err();
+        assert!(matches!(error, CodecError::Payload { .. }), "{error:?}");
+    }
+}

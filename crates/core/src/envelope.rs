@@ -1,0 +1,55 @@
+//! The envelope: one record of a run's log, in its JSON interchange form (SPEC §2).
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Event;
+use crate::hash::ChainHash;
+use crate::key::RunKey;
+
+/// One event of a run with its position, writer epoch, time and chain hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// The run the event belongs to.
+    pub run: RunKey,
+    /// 0-based, gapless, strictly increasing per run.
+    pub seq: u64,
+    /// The writer epoch that appended it.
+    pub epoch: u64,
+    /// Unix time in milliseconds when it was appended.
+    pub ts: u64,
+    /// The chain hash of this envelope.
+    pub hash: ChainHash,
+    /// The event.
+    pub event: Event,
+}
+
+/// An envelope as it may appear in an import file: `epoch`, `ts` and `hash`
+/// may be missing and are then computed.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartialEnvelope {
+    /// The run the event belongs to.
+    pub run: RunKey,
+    /// Its seq.
+    pub seq: u64,
+    /// The writer epoch, if given.
+    #[serde(default)]
+    pub epoch: Option<u64>,
+    /// Unix milliseconds, if given.
+    #[serde(default)]
+    pub ts: Option<u64>,
+    /// The chain hash, if given; it must then match the computed one.
+    #[serde(default)]
+    pub hash: Option<ChainHash>,
+    /// The event.
+    pub event: Event,
+}
+
+impl Envelope {
+    /// The envelope as one line of JSON (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        // Serializing plain data with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|error| unreachable!("envelope serializes: {error}"))
+    }
+}

@@ -1,0 +1,502 @@
+//! The events of a run (SPEC §2).
+//!
+//! One enum, two forms: the JSON interchange form (serde, `type`-tagged) and
+//! the stored form (bincode's own derive, variant index first). The stored
+//! form is forever: variants and fields are only ever added at the end, and no
+//! stored type uses a serde attribute that changes its shape.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::RunKey;
+
+/// One fact of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// The run was created; always seq 0.
+    RunStarted {
+        /// What is known about the run at its start.
+        meta: RunMeta,
+    },
+    /// A process resumed the run, opening a new epoch.
+    Attached {
+        /// Host/pid of the process that resumed the run.
+        owner: String,
+    },
+    /// One model/tool step: messages added to the transcript.
+    Step {
+        /// The messages of the step, in order.
+        messages: Vec<Message>,
+    },
+    /// A turn ended.
+    TurnCompleted,
+    /// A phase began.
+    PhaseStarted {
+        /// The phase's position in the plan; phases are told apart by it.
+        index: u32,
+        /// The phase's name; two phases may share one.
+        name: String,
+    },
+    /// A phase ended with an output.
+    PhaseCompleted {
+        /// The phase's position in the plan.
+        index: u32,
+        /// The phase's name.
+        name: String,
+        /// What the phase produced.
+        output: String,
+    },
+    /// A context compaction began.
+    CompactionStarted {
+        /// An id shared with its `compaction_done`, when the detector has one.
+        #[serde(default)]
+        id: Option<String>,
+        /// Which detector saw it.
+        source: CompactionSource,
+        /// Messages in the context before compaction.
+        #[serde(default)]
+        messages_before: Option<u64>,
+        /// Tokens in the context before compaction.
+        #[serde(default)]
+        tokens_before: Option<u64>,
+    },
+    /// A context compaction finished: a new context segment starts.
+    CompactionDone {
+        /// An id shared with its `compaction_started`, when the detector has one.
+        #[serde(default)]
+        id: Option<String>,
+        /// Which detector saw it.
+        source: CompactionSource,
+        /// The summary that opens the new segment.
+        #[serde(default)]
+        summary: Option<String>,
+        /// Messages in the context after compaction.
+        #[serde(default)]
+        messages_after: Option<u64>,
+        /// Tokens in the context after compaction.
+        #[serde(default)]
+        tokens_after: Option<u64>,
+    },
+    /// Work was handed to another agent.
+    HandoffSent {
+        /// The handoff's id.
+        id: String,
+        /// The sending agent.
+        from: String,
+        /// The receiving agent; only it may ack or reject.
+        to: String,
+        /// The handoff generation.
+        generation: u64,
+        /// The payload version, `M.m.p`.
+        version: String,
+        /// Hex digest of the payload.
+        content_hash: String,
+        /// How long the sender waits for an answer.
+        timeout_ms: u64,
+    },
+    /// The receiver accepted a handoff.
+    HandoffAcked {
+        /// The handoff's id.
+        id: String,
+        /// The agent that acked.
+        by: String,
+    },
+    /// The receiver refused a handoff.
+    HandoffRejected {
+        /// The handoff's id.
+        id: String,
+        /// The agent that rejected.
+        by: String,
+        /// Why.
+        reason: String,
+    },
+    /// A handoff got no answer in time.
+    HandoffTimedOut {
+        /// The handoff's id.
+        id: String,
+    },
+    /// An agent claimed a task.
+    TaskClaimed {
+        /// The task.
+        task: String,
+        /// The claiming agent.
+        agent: String,
+        /// 0 (critical) … 3 (low).
+        priority: u8,
+        /// 0.0–1.0.
+        confidence: f64,
+    },
+    /// An agent finished a task.
+    TaskCompleted {
+        /// The task.
+        task: String,
+        /// The agent reporting completion.
+        agent: String,
+        /// How it went.
+        result: TaskResult,
+        /// A summary of the result.
+        #[serde(default)]
+        summary: Option<String>,
+    },
+    /// The agent's process died; the run stays recoverable.
+    AgentDied {
+        /// Why it died.
+        reason: String,
+        /// Its exit code, when known.
+        #[serde(default)]
+        exit_code: Option<i32>,
+    },
+    /// A resource was torn down.
+    Teardown {
+        /// The resource.
+        resource: String,
+        /// The teardown's error, if it failed.
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// The run succeeded. Terminal.
+    RunCompleted {
+        /// The run's final output.
+        #[serde(default)]
+        output: Option<String>,
+    },
+    /// The run failed. Terminal.
+    RunFailed {
+        /// The primary failure.
+        error: ErrorInfo,
+        /// Failures of cleanup after the primary one, kept apart from it.
+        cleanup_errors: Vec<ErrorInfo>,
+    },
+    /// The run was stopped for recovery. Terminal for its epoch; a resume may follow.
+    RunInterrupted {
+        /// Why.
+        cause: InterruptCause,
+    },
+    /// An application-defined fact.
+    Custom {
+        /// The application's name for it.
+        kind: String,
+        /// Its payload.
+        data: String,
+    },
+}
+
+/// What is known about a run when it starts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunMeta {
+    /// The agent's display name (may be per-process; never part of the key).
+    pub agent_name: Option<String>,
+    /// Who started the run.
+    pub caller: Option<String>,
+    /// The initial prompt.
+    pub prompt: Option<String>,
+    /// The model.
+    pub model: Option<String>,
+    /// The backend.
+    pub backend: Option<String>,
+    /// The run that spawned this one.
+    pub parent: Option<RunKey>,
+    /// The run and seq this one was forked from.
+    pub forked_from: Option<ForkPoint>,
+    /// How task-claim conflicts are resolved (default `first_claim`).
+    pub conflict_strategy: Option<ConflictStrategy>,
+    /// Free-form labels.
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// The point a forked run continues from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(deny_unknown_fields)]
+pub struct ForkPoint {
+    /// The parent run.
+    pub run: RunKey,
+    /// The last parent seq the child's history includes.
+    pub seq: u64,
+}
+
+/// How two claims on one task are resolved (SPEC §3 rule 8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictStrategy {
+    /// The first claim holds.
+    #[default]
+    FirstClaim,
+    /// The most confident claim holds (ties: the earlier claim).
+    HighestConfidence,
+    /// The most urgent claim holds (lower number wins; ties: the earlier claim).
+    HighestPriority,
+    /// Nobody holds it: status `escalated`.
+    Escalate,
+}
+
+/// A transcript message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// Who speaks.
+    pub role: Role,
+    /// What is said.
+    pub content: String,
+    /// The speaker's name (tools, named participants).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The tool call this message answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A message with only a role and content.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Message {
+            role,
+            content: content.into(),
+            name: None,
+            tool_call_id: None,
+        }
+    }
+}
+
+/// The speaker of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// System prompt or summary.
+    System,
+    /// The user.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool result.
+    Tool,
+}
+
+/// Which detector reported a compaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum CompactionSource {
+    /// A structured signal from the runtime; authoritative once seen.
+    Structured,
+    /// Scraped from output; ignored once a structured signal was seen.
+    Scraped,
+}
+
+/// The result of a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskResult {
+    /// Done.
+    Success,
+    /// Partly done.
+    Partial,
+    /// Not done.
+    Failed,
+}
+
+/// Why a run was interrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum InterruptCause {
+    /// The process was asked to shut down.
+    Shutdown,
+}
+
+/// A failure: a kind and a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorInfo {
+    /// A short machine-readable kind (`backend`, `panic`, `stop`, …).
+    pub kind: String,
+    /// The human-readable message.
+    pub message: String,
+}
+
+impl ErrorInfo {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorInfo {
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An event whose fields break SPEC §2.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// A field's value is outside what SPEC §2 allows.
+    #[error("invalid {event_type} event: {field} {reason}")]
+    InvalidField {
+        /// The event's `type`.
+        event_type: &'static str,
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Event {
+    /// The event's `type` name as in SPEC §2.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run_started",
+            Event::Attached { .. } => "attached",
+            Event::Step { .. } => "step",
+            Event::TurnCompleted => "turn_completed",
+            Event::PhaseStarted { .. } => "phase_started",
+            Event::PhaseCompleted { .. } => "phase_completed",
+            Event::CompactionStarted { .. } => "compaction_started",
+            Event::CompactionDone { .. } => "compaction_done",
+            Event::HandoffSent { .. } => "handoff_sent",
+            Event::HandoffAcked { .. } => "handoff_acked",
+            Event::HandoffRejected { .. } => "handoff_rejected",
+            Event::HandoffTimedOut { .. } => "handoff_timed_out",
+            Event::TaskClaimed { .. } => "task_claimed",
+            Event::TaskCompleted { .. } => "task_completed",
+            Event::AgentDied { .. } => "agent_died",
+            Event::Teardown { .. } => "teardown",
+            Event::RunCompleted { .. } => "run_completed",
+            Event::RunFailed { .. } => "run_failed",
+            Event::RunInterrupted { .. } => "run_interrupted",
+            Event::Custom { .. } => "custom",
+        }
+    }
+
+    /// Whether the event ends its epoch (`run_completed`, `run_failed`, `run_interrupted`).
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Event::RunCompleted { .. } | Event::RunFailed { .. } | Event::RunInterrupted { .. }
+        )
+    }
+
+    /// Checks the value ranges of SPEC §2 that the types do not enforce:
+    /// priority 0–3, confidence 0.0–1.0, version `M.m.p`, hex content hash.
+    pub fn validate(&self) -> Result<(), EventError> {
+        let invalid = |field: &'static str, reason: String| EventError::InvalidField {
+            event_type: self.type_name(),
+            field,
+            reason,
+        };
+        match self {
+            Event::TaskClaimed {
+                priority, confidence, ..
+            } => {
+                if *priority > 3 {
+                    return Err(invalid(
+                        "priority",
+                        format!("is {priority}; it must be 0 (critical) to 3 (low)"),
+                    ));
+                }
+                if !(0.0..=1.0).contains(confidence) {
+                    return Err(invalid("confidence", format!("is {confidence}; it must be 0.0 to 1.0")));
+                }
+            }
+            Event::HandoffSent {
+                version, content_hash, ..
+            } => {
+                if !is_semantic_version(version) {
+                    return Err(invalid(
+                        "version",
+                        format!("is {version:?}; it must be M.m.p, three dot-separated numbers"),
+                    ));
+                }
+                if content_hash.is_empty() || !content_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(invalid(
+                        "content_hash",
+                        format!("is {content_hash:?}; it must be hex digits"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn is_semantic_version(version: &str) -> bool {
+    let parts: Vec<&str> = version.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(priority: u8, confidence: f64) -> Event {
+        Event::TaskClaimed {
+            task: "t".into(),
+            agent: "a".into(),
+            priority,
+            confidence,
+        }
+    }
+
+    fn handoff(version: &str, content_hash: &str) -> Event {
+        Event::HandoffSent {
+            id: "h".into(),
+            from: "a".into(),
+            to: "b".into(),
+            generation: 1,
+            version: version.into(),
+            content_hash: content_hash.into(),
+            timeout_ms: 10,
+        }
+    }
+
+    #[test]
+    fn priority_above_three_is_invalid() {
+        assert!(claim(3, 0.5).validate().is_ok());
+        let error = claim(4, 0.5).validate().unwrap_err();
+        assert!(error.to_string().contains("priority is 4"), "{error}");
+    }
+
+    #[test]
+    fn confidence_outside_unit_range_or_nan_is_invalid() {
+        assert!(claim(0, 0.0).validate().is_ok());
+        assert!(claim(0, 1.0).validate().is_ok());
+        assert!(claim(0, 1.5).validate().is_err());
+        assert!(claim(0, -0.1).validate().is_err());
+        assert!(claim(0, f64::NAN).validate().is_err());
+    }
+
+    #[test]
+    fn handoff_version_must_be_three_numbers() {
+        assert!(handoff("3.1.0", "ab12").validate().is_ok());
+        for bad in ["3.1", "3.1.0.0", "a.b.c", "3..1", ""] {
+            let error = handoff(bad, "ab").validate().unwrap_err();
+            assert!(error.to_string().contains("version"), "{bad}: {error}");
+        }
+        assert!(handoff("1.0.0", "xyz").validate().is_err());
+        assert!(handoff("1.0.0", "").validate().is_err());
+    }
+
+    #[test]
+    fn unknown_event_type_is_a_json_error() {
+        let result: Result<Event, _> = serde_json::from_str(r#"{"type":"teleported"}"#);
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("teleported"), "{error}");
+    }
+
+    #[test]
+    fn optional_fields_may_be_absent_or_null() {
+        let absent: Event = serde_json::from_str(r#"{"type":"agent_died","reason":"oom"}"#).unwrap();
+        let null: Event = serde_json::from_str(r#"{"type":"agent_died","reason":"oom","exit_code":null}"#).unwrap();
+        assert_eq!(absent, null);
+        assert_eq!(
+            absent,
+            Event::AgentDied {
+                reason: "oom".into(),
+                exit_code: None
+            }
+        );
+    }
+}

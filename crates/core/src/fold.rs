@@ -1,0 +1,1 @@
+//! The resume-state projection (SPEC §3).

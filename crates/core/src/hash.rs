@@ -1,0 +1,133 @@
+//! The blake3 hash chain (SPEC §2).
+//!
+//! `hash(n) = blake3(hash(n-1) ‖ canonical bytes of envelope n without its hash)`
+//! with `hash(-1)` = 32 zero bytes, or the parent's hash at the fork point for a
+//! forked run. The canonical bytes of an envelope are
+//! `key.canonical_bytes() ‖ seq (u64 BE) ‖ body`, where `body` is the bincode
+//! encoding of `(epoch, ts, event)` stored in the record (see [`crate::codec`]).
+//! Hashing the stored body directly means verifying never re-encodes.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::key::RunKey;
+
+/// A 32-byte blake3 digest in the chain. Lowercase hex in JSON.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, bincode::Encode, bincode::Decode)]
+pub struct ChainHash(pub [u8; 32]);
+
+impl ChainHash {
+    /// `hash(-1)` of a run that is not a fork.
+    pub const GENESIS: ChainHash = ChainHash([0; 32]);
+
+    /// The hash of the envelope `(key, seq, body)` following `previous`.
+    pub fn next(previous: &ChainHash, key_bytes: &[u8], seq: u64, body: &[u8]) -> ChainHash {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&previous.0);
+        hasher.update(key_bytes);
+        hasher.update(&seq.to_be_bytes());
+        hasher.update(body);
+        ChainHash(*hasher.finalize().as_bytes())
+    }
+
+    /// Lowercase hex, 64 digits.
+    pub fn to_hex(&self) -> String {
+        to_hex(&self.0)
+    }
+
+    /// Parses 64 hex digits (either case).
+    pub fn from_hex(text: &str) -> Option<ChainHash> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            *slot = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        Some(ChainHash(out))
+    }
+}
+
+/// The canonical key bytes the chain hashes, cached once per run.
+pub fn chain_key_bytes(key: &RunKey) -> Vec<u8> {
+    key.canonical_bytes()
+}
+
+/// Lowercase hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(DIGITS[usize::from(byte >> 4)] as char);
+        text.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    }
+    text
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Debug for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainHash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for ChainHash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for ChainHash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ChainHash::from_hex(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("hash {text:?} is not 64 hex digits")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_bad_digits() {
+        let hash = ChainHash::next(&ChainHash::GENESIS, b"k", 0, b"body");
+        assert_eq!(ChainHash::from_hex(&hash.to_hex()), Some(hash));
+        assert_eq!(ChainHash::from_hex(&hash.to_hex().to_uppercase()), Some(hash));
+        assert_eq!(ChainHash::from_hex("zz"), None);
+        assert_eq!(ChainHash::from_hex(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn chain_depends_on_previous_key_seq_and_body() {
+        let base = ChainHash::next(&ChainHash::GENESIS, b"k", 0, b"body");
+        assert_ne!(base, ChainHash::next(&base, b"k", 0, b"body"));
+        assert_ne!(base, ChainHash::next(&ChainHash::GENESIS, b"j", 0, b"body"));
+        assert_ne!(base, ChainHash::next(&ChainHash::GENESIS, b"k", 1, b"body"));
+        assert_ne!(base, ChainHash::next(&ChainHash::GENESIS, b"k", 0, b"bodz"));
+        let expected = {
+            let mut input = vec![0u8; 32];
+            input.extend_from_slice(b"k");
+            input.extend_from_slice(&0u64.to_be_bytes());
+            input.extend_from_slice(b"body");
+            *blake3::hash(&input).as_bytes()
+        };
+        assert_eq!(base.0, expected);
+    }
+}

@@ -1,0 +1,39 @@
+//! The pure core of runjournal: keys, events, the stored format, the blake3
+//! hash chain, the resume-state fold and the storage trait. Nothing here does
+//! I/O; stores and the journal handle build on it.
+//!
+//! - [`key`]: run identity `(goal, episode, agent)` and its validation.
+//! - [`event`]: every event type of SPEC §2, in JSON and stored form.
+//! - [`envelope`]: an event with its run, seq, epoch, time and hash.
+//! - [`codec`]: the byte layout of stored records.
+//! - [`hash`]: the chain.
+//! - [`chain`]: verified reading of a run's records.
+//! - [`fold`]: the resume-state projection of SPEC §3.
+//! - [`store`]: the storage trait; [`memory`]: its in-memory reference model.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod chain;
+pub mod codec;
+pub mod envelope;
+pub mod event;
+pub mod fold;
+pub mod hash;
+pub mod key;
+pub mod memory;
+pub mod store;
+
+pub use chain::{ChainReader, IntegrityError, IntegrityProblem};
+pub use codec::{CodecError, DEFAULT_MAX_EVENT_SIZE};
+pub use envelope::{Envelope, PartialEnvelope};
+pub use event::{
+    CompactionSource, ConflictStrategy, ErrorInfo, Event, EventError, ForkPoint, InterruptCause, Message, Role,
+    RunMeta, TaskResult,
+};
+pub use hash::ChainHash;
+pub use key::{KeyError, KeyPart, RunKey};
+pub use memory::MemoryStore;
+pub use store::{
+    AppendBatch, AppendRejection, ForkBase, Head, KeyExists, NewRun, RunFilter, RunId, RunRecord, RunStatus,
+    ScanControl, SnapshotRecord, Store, StoreError,
+};

@@ -1,0 +1,314 @@
+//! The storage trait every backend implements (sled now, PostgreSQL next).
+//!
+//! The trait is conditional, not lock-based: every append names the seq it
+//! expects to write and the writer's epoch, and the store applies it only if
+//! both still hold, in one atomic step (a sled batch, a SQL transaction with
+//! `WHERE next_seq = $expected AND epoch <= $epoch`). Nothing here relies on
+//! one process holding a lock.
+//!
+//! Invariants every implementation keeps (checked by [`crate::conformance`]):
+//! - a run's seqs are gapless from 0; its head (`next_seq`, hash, epoch) is
+//!   stored with it and known without scanning;
+//! - a batch is stored all or nothing, and a rejected batch writes nothing;
+//! - an append whose epoch is older than the run's is `Fenced`; one whose
+//!   expected seq is not the run's next seq is a `Conflict` (fencing is checked
+//!   first);
+//! - a key exists at most once; creating a set of runs is all or nothing;
+//! - a reader that sees a head sees every event before it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::ChainHash;
+use crate::key::RunKey;
+
+/// A store's internal id of a run; not stable across databases (use the key).
+pub type RunId = u64;
+
+/// The end of a run's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Head {
+    /// The seq the next event gets (the number of events in the run's own log).
+    pub next_seq: u64,
+    /// The chain hash of the last event (`hash(-1)` when empty).
+    pub hash: ChainHash,
+    /// The run's current writer epoch.
+    pub epoch: u64,
+    /// Unix milliseconds of the last event.
+    pub last_ts: u64,
+}
+
+/// Where a run stands (SPEC §3 rule 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Being written, or died without finishing.
+    Running,
+    /// Ended with `run_completed`.
+    Completed,
+    /// Ended with `run_failed`.
+    Failed,
+    /// Ended with `run_interrupted`; a resume may continue it.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// Running or interrupted: a new process may resume it.
+    pub fn is_recoverable(self) -> bool {
+        matches!(self, RunStatus::Running | RunStatus::Interrupted)
+    }
+
+    /// The status name as in SPEC §3.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "running" => Ok(RunStatus::Running),
+            "completed" => Ok(RunStatus::Completed),
+            "failed" => Ok(RunStatus::Failed),
+            "interrupted" => Ok(RunStatus::Interrupted),
+            other => Err(format!(
+                "unknown status {other:?} (expected running, completed, failed or interrupted)"
+            )),
+        }
+    }
+}
+
+/// The parent prefix a forked run's history starts with.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct ForkBase {
+    /// The parent's id in this store.
+    pub parent: RunId,
+    /// The parent's key.
+    pub parent_key: RunKey,
+    /// The last parent seq included in the child's history.
+    pub seq: u64,
+    /// The parent's chain hash at `seq`: the child's `hash(-1)`.
+    pub hash: ChainHash,
+}
+
+/// What a store keeps about a run besides its events.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct RunRecord {
+    /// The store's id of the run.
+    pub id: RunId,
+    /// The run's key.
+    pub key: RunKey,
+    /// Unix milliseconds when the run was created.
+    pub created_ts: u64,
+    /// The end of its own log.
+    pub head: Head,
+    /// Its status after its last event.
+    pub status: RunStatus,
+    /// The parent prefix, for a forked run.
+    pub fork: Option<ForkBase>,
+}
+
+/// A run to create, with its first event already encoded at seq 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRun {
+    /// The run's key.
+    pub key: RunKey,
+    /// Unix milliseconds of creation.
+    pub created_ts: u64,
+    /// The encoded events to store from seq 0 (the first is `run_started`).
+    pub records: Vec<Vec<u8>>,
+    /// The head after those events.
+    pub head: Head,
+    /// The status after those events.
+    pub status: RunStatus,
+    /// The parent prefix, for a fork.
+    pub fork: Option<ForkBase>,
+}
+
+/// A persisted projection of a run as of a seq.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    /// The last seq (in the run's own numbering) folded into it.
+    pub seq: u64,
+    /// The encoded snapshot.
+    pub bytes: Vec<u8>,
+}
+
+/// An atomic, conditional append of encoded events to one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendBatch {
+    /// The run.
+    pub run: RunId,
+    /// The seq of the first record; must equal the run's `next_seq`.
+    pub expected_seq: u64,
+    /// The writer's epoch; must be at least the run's epoch.
+    pub epoch: u64,
+    /// The encoded events, for seqs `expected_seq..`.
+    pub records: Vec<Vec<u8>>,
+    /// The head after the batch.
+    pub head_after: Head,
+    /// The status after the batch.
+    pub status_after: RunStatus,
+    /// A snapshot stored in the same atomic step.
+    pub snapshot: Option<SnapshotRecord>,
+}
+
+impl AppendBatch {
+    /// The condition of a conditional append against the run's current record:
+    /// fencing first, then the expected seq.
+    pub fn check_against(&self, record: &RunRecord) -> Result<(), AppendRejection> {
+        if self.epoch < record.head.epoch {
+            return Err(AppendRejection::Fenced {
+                epoch: self.epoch,
+                current: record.head.epoch,
+            });
+        }
+        if self.expected_seq != record.head.next_seq {
+            return Err(AppendRejection::Conflict {
+                expected: self.expected_seq,
+                actual: record.head.next_seq,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a conditional append wrote nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppendRejection {
+    /// The run has a newer epoch than the writer.
+    Fenced {
+        /// The writer's epoch.
+        epoch: u64,
+        /// The run's epoch.
+        current: u64,
+    },
+    /// The run's next seq is not the one the writer expected.
+    Conflict {
+        /// The seq the writer expected to write.
+        expected: u64,
+        /// The run's actual next seq.
+        actual: u64,
+    },
+    /// No run has that id.
+    UnknownRun,
+}
+
+/// Which runs `list` returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only runs of this goal.
+    pub goal: Option<String>,
+    /// Only runs of this agent.
+    pub agent: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+}
+
+impl RunFilter {
+    /// Whether `record` passes the filter.
+    pub fn matches(&self, record: &RunRecord) -> bool {
+        self.goal.as_ref().is_none_or(|goal| *goal == record.key.goal)
+            && self.agent.as_ref().is_none_or(|agent| *agent == record.key.agent)
+            && self.status.is_none_or(|status| status == record.status)
+    }
+}
+
+/// Whether a scan goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanControl {
+    /// Visit the next record.
+    Continue,
+    /// Stop here.
+    Stop,
+}
+
+/// A failure of the store itself (I/O, its own corruption); the caller cannot
+/// know what was written and must treat the store as failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An I/O operation failed.
+    #[error("storage I/O failed during {operation}: {source}")]
+    Io {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another process holds the database.
+    #[error("database {path} is locked by another process; stop that process (or open a copy) and try again")]
+    Locked {
+        /// The database path.
+        path: String,
+    },
+    /// The store's own data structures are damaged.
+    #[error("database corrupt: {detail}")]
+    Corrupt {
+        /// What is damaged.
+        detail: String,
+    },
+    /// The backend failed in another way.
+    #[error("storage backend failed during {operation}: {detail}")]
+    Backend {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The backend's message.
+        detail: String,
+    },
+}
+
+/// A key that exists already, refusing a create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyExists(pub RunKey);
+
+/// The storage a journal runs on.
+pub trait Store: Send + Sync + 'static {
+    /// Creates all `runs` in one atomic step, or none when any key exists.
+    fn create_runs(&self, runs: &[NewRun]) -> Result<Result<Vec<RunRecord>, KeyExists>, StoreError>;
+
+    /// Applies each batch conditionally and atomically; the batches of one
+    /// call are applied in order. Returns one outcome per batch.
+    fn append(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError>;
+
+    /// Makes everything applied so far durable on stable storage.
+    fn sync(&self) -> Result<(), StoreError>;
+
+    /// The run with `id`.
+    fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError>;
+
+    /// The run with `key`.
+    fn find(&self, key: &RunKey) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Every run passing `filter`, ordered by key.
+    fn list(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// The highest episode of `goal` (of `agent` when given).
+    fn max_episode(&self, goal: &str, agent: Option<&str>) -> Result<Option<u32>, StoreError>;
+
+    /// Visits the run's own stored records from `from_seq` in seq order, up to
+    /// (excluding) `end_seq`.
+    fn scan(
+        &self,
+        run: RunId,
+        from_seq: u64,
+        end_seq: u64,
+        visit: &mut dyn FnMut(u64, &[u8]) -> ScanControl,
+    ) -> Result<(), StoreError>;
+
+    /// The newest snapshot of the run at or before `at_most_seq`.
+    fn latest_snapshot(&self, run: RunId, at_most_seq: u64) -> Result<Option<SnapshotRecord>, StoreError>;
+
+    /// The ids of runs forked from `run`.
+    fn children(&self, run: RunId) -> Result<Vec<RunId>, StoreError>;
+
+    /// Deletes the runs with their events and snapshots; returns the bytes freed.
+    fn delete_runs(&self, runs: &[RunId]) -> Result<u64, StoreError>;
+}
