@@ -21,6 +21,7 @@ pub mod fold;
 pub mod hash;
 pub mod key;
 pub mod memory;
+pub mod snapshot;
 pub mod store;
 
 pub use chain::{ChainReader, IntegrityError, IntegrityProblem};

@@ -224,4 +224,15 @@ impl Store for MemoryStore {
         }
         Ok(freed)
     }
+
+    fn replace_snapshots(&self, run: RunId, snapshot: Option<SnapshotRecord>) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        if let Some(run) = state.runs.get_mut(&run) {
+            run.snapshots.clear();
+            if let Some(snapshot) = snapshot {
+                run.snapshots.insert(snapshot.seq, snapshot.bytes);
+            }
+        }
+        Ok(())
+    }
 }

@@ -68,6 +68,12 @@ impl RunStatus {
     }
 }
 
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for RunStatus {
     type Err = String;
 
@@ -249,6 +255,12 @@ pub enum StoreError {
         /// The database path.
         path: String,
     },
+    /// No database exists at the path (read-only opens never create one).
+    #[error("no database at {path}")]
+    Missing {
+        /// The path that was looked at.
+        path: String,
+    },
     /// The store's own data structures are damaged.
     #[error("database corrupt: {detail}")]
     Corrupt {
@@ -311,4 +323,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes the runs with their events and snapshots; returns the bytes freed.
     fn delete_runs(&self, runs: &[RunId]) -> Result<u64, StoreError>;
+
+    /// Removes every snapshot of the run, then stores `snapshot` if given.
+    fn replace_snapshots(&self, run: RunId, snapshot: Option<SnapshotRecord>) -> Result<(), StoreError>;
 }

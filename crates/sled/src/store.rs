@@ -1,0 +1,466 @@
+//! [`SledStore`]: the storage trait on one sled tree.
+//!
+//! Invariants:
+//! - Every write (create, append, delete, snapshot replacement) holds the
+//!   `write` mutex from its condition check to the end of its `apply_batch`, and
+//!   run records are served from a cache updated only after the batch is
+//!   applied. sled applies a batch's keys in no fixed order, so this is what
+//!   makes "a reader that sees a head sees every event before it" true. sled
+//!   lets one process open a database at a time, so the mutex covers every
+//!   writer and reader there is.
+//! - A batch is one `apply_batch`: crash-atomic in sled's log.
+//! - `sync` is sled's `flush` (which on Linux ends in `sync_file_range`, not a
+//!   durability barrier) followed by `fdatasync` of sled's log file and of any
+//!   new blob file, and of the directories, so acknowledged data survives power loss.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use runjournal_core::codec::{decode_record, encode_record, RecordKind, FORMAT_VERSION};
+use runjournal_core::{
+    AppendBatch, AppendRejection, KeyExists, NewRun, RunFilter, RunId, RunKey, RunRecord, ScanControl, SnapshotRecord,
+    Store, StoreError,
+};
+
+use crate::layout;
+
+/// How to open a sled database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the database when the path does not exist.
+    CreateIfMissing,
+    /// Fail with [`StoreError::Missing`] when the path does not exist.
+    MustExist,
+}
+
+/// The storage trait on sled 0.34.
+pub struct SledStore {
+    db: sled::Db,
+    path: PathBuf,
+    write: Mutex<WriteState>,
+    synced_blobs: Mutex<SyncState>,
+}
+
+struct WriteState {
+    runs: HashMap<RunId, RunRecord>,
+    next_run_id: RunId,
+}
+
+#[derive(Default)]
+struct SyncState {
+    blobs: HashSet<std::ffi::OsString>,
+    log_file: Option<File>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if mode == OpenMode::MustExist && !path.join("db").exists() {
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
+        }
+        let db = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|error| open_error(&path, error))?;
+        let next_run_id = match db.get(layout::next_run_id_key()).map_err(|e| backend("open", e))? {
+            Some(bytes) => decode_record::<u64>(RecordKind::Meta, &bytes)
+                .map_err(|error| corrupt(format!("next run id record: {error}")))?,
+            None => 0,
+        };
+        check_or_write_format(&db)?;
+        Ok(SledStore {
+            db,
+            path,
+            write: Mutex::new(WriteState {
+                runs: HashMap::new(),
+                next_run_id,
+            }),
+            synced_blobs: Mutex::new(SyncState::default()),
+        })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying sled database (for tools and tests that inspect raw bytes).
+    pub fn sled(&self) -> &sled::Db {
+        &self.db
+    }
+
+    fn lock_write(&self) -> Result<MutexGuard<'_, WriteState>, StoreError> {
+        self.write.lock().map_err(|_| StoreError::Backend {
+            operation: "lock",
+            detail: "a thread panicked while writing to the store".into(),
+        })
+    }
+
+    fn load_run(&self, state: &mut WriteState, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        if let Some(record) = state.runs.get(&id) {
+            return Ok(Some(record.clone()));
+        }
+        let Some(bytes) = self
+            .db
+            .get(layout::run_key(id))
+            .map_err(|e| backend("read run record", e))?
+        else {
+            return Ok(None);
+        };
+        let record = decode_run_record(id, &bytes)?;
+        state.runs.insert(id, record.clone());
+        Ok(Some(record))
+    }
+
+    fn find_id(&self, key: &RunKey) -> Result<Option<RunId>, StoreError> {
+        let Some(bytes) = self
+            .db
+            .get(layout::key_index_key(key))
+            .map_err(|e| backend("read key index", e))?
+        else {
+            return Ok(None);
+        };
+        decode_id(&bytes).map(Some)
+    }
+
+    fn sync_files(&self) -> Result<(), StoreError> {
+        let mut sync = self.synced_blobs.lock().map_err(|_| StoreError::Backend {
+            operation: "sync",
+            detail: "a thread panicked while syncing the store".into(),
+        })?;
+        if sync.log_file.is_none() {
+            let file = File::open(self.path.join("db")).map_err(io("open sled log for fdatasync"))?;
+            sync_directory(&self.path)?;
+            sync.log_file = Some(file);
+        }
+        if let Some(file) = &sync.log_file {
+            file.sync_data().map_err(io("fdatasync sled log"))?;
+        }
+        let blob_dir = self.path.join("blobs");
+        let mut new_blob = false;
+        if let Ok(entries) = std::fs::read_dir(&blob_dir) {
+            for entry in entries {
+                let entry = entry.map_err(io("list sled blobs"))?;
+                if sync.blobs.contains(&entry.file_name()) {
+                    continue;
+                }
+                File::open(entry.path())
+                    .and_then(|file| file.sync_data())
+                    .map_err(io("fdatasync sled blob"))?;
+                sync.blobs.insert(entry.file_name());
+                new_blob = true;
+            }
+        }
+        if new_blob {
+            sync_directory(&blob_dir)?;
+        }
+        Ok(())
+    }
+}
+
+impl Store for SledStore {
+    fn create_runs(&self, runs: &[NewRun]) -> Result<Result<Vec<RunRecord>, KeyExists>, StoreError> {
+        let mut state = self.lock_write()?;
+        let mut seen = HashSet::new();
+        for run in runs {
+            if !seen.insert(&run.key) || self.find_id(&run.key)?.is_some() {
+                return Ok(Err(KeyExists(run.key.clone())));
+            }
+        }
+        let mut batch = sled::Batch::default();
+        let mut created = Vec::with_capacity(runs.len());
+        let mut next_id = state.next_run_id;
+        for run in runs {
+            let id = next_id;
+            next_id += 1;
+            let record = RunRecord {
+                id,
+                key: run.key.clone(),
+                created_ts: run.created_ts,
+                head: run.head,
+                status: run.status,
+                fork: run.fork.clone(),
+            };
+            for (seq, bytes) in (0u64..).zip(&run.records) {
+                batch.insert(&layout::event_key(id, seq)[..], bytes.as_slice());
+            }
+            batch.insert(&layout::run_key(id)[..], encode_record(RecordKind::Run, &record));
+            batch.insert(layout::key_index_key(&run.key), &id.to_be_bytes()[..]);
+            if let Some(fork) = &run.fork {
+                batch.insert(&layout::child_key(fork.parent, id)[..], &[][..]);
+            }
+            created.push(record);
+        }
+        batch.insert(layout::next_run_id_key(), encode_record(RecordKind::Meta, &next_id));
+        self.db.apply_batch(batch).map_err(|e| backend("create runs", e))?;
+        state.next_run_id = next_id;
+        for record in &created {
+            state.runs.insert(record.id, record.clone());
+        }
+        Ok(Ok(created))
+    }
+
+    fn append(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
+        let mut state = self.lock_write()?;
+        let mut pending: HashMap<RunId, RunRecord> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(batches.len());
+        let mut sled_batch = sled::Batch::default();
+        for batch in batches {
+            let current = match pending.get(&batch.run) {
+                Some(record) => Some(record.clone()),
+                None => self.load_run(&mut state, batch.run)?,
+            };
+            let Some(mut record) = current else {
+                outcomes.push(Err(AppendRejection::UnknownRun));
+                continue;
+            };
+            if let Err(rejection) = batch.check_against(&record) {
+                outcomes.push(Err(rejection));
+                continue;
+            }
+            for (seq, bytes) in (batch.expected_seq..).zip(&batch.records) {
+                sled_batch.insert(&layout::event_key(batch.run, seq)[..], bytes.as_slice());
+            }
+            if let Some(snapshot) = &batch.snapshot {
+                sled_batch.insert(
+                    &layout::snapshot_key(batch.run, snapshot.seq)[..],
+                    snapshot.bytes.as_slice(),
+                );
+            }
+            record.head = batch.head_after;
+            record.status = batch.status_after;
+            sled_batch.insert(&layout::run_key(batch.run)[..], encode_record(RecordKind::Run, &record));
+            pending.insert(batch.run, record);
+            outcomes.push(Ok(()));
+        }
+        if !pending.is_empty() {
+            if let Err(error) = self.db.apply_batch(sled_batch) {
+                state.runs.clear();
+                return Err(backend("append", error));
+            }
+            state.runs.extend(pending);
+        }
+        Ok(outcomes)
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(|e| backend("flush", e))?;
+        self.sync_files()
+    }
+
+    fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        let mut state = self.lock_write()?;
+        self.load_run(&mut state, id)
+    }
+
+    fn find(&self, key: &RunKey) -> Result<Option<RunRecord>, StoreError> {
+        let mut state = self.lock_write()?;
+        match self.find_id(key)? {
+            Some(id) => self.load_run(&mut state, id),
+            None => Ok(None),
+        }
+    }
+
+    fn list(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        let mut state = self.lock_write()?;
+        let prefix = match &filter.goal {
+            Some(goal) => layout::key_index_prefix(&RunKey::goal_prefix(goal)),
+            None => vec![layout::KEY_INDEX],
+        };
+        let mut records = Vec::new();
+        for entry in self.db.scan_prefix(prefix) {
+            let (_, value) = entry.map_err(|e| backend("list runs", e))?;
+            let id = decode_id(&value)?;
+            let record = self
+                .load_run(&mut state, id)?
+                .ok_or_else(|| corrupt(format!("key index names run {id}, which has no run record")))?;
+            if filter.matches(&record) {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
+    fn max_episode(&self, goal: &str, agent: Option<&str>) -> Result<Option<u32>, StoreError> {
+        let _state = self.lock_write()?;
+        let prefix = match agent {
+            Some(agent) => RunKey::goal_agent_prefix(goal, agent),
+            None => RunKey::goal_prefix(goal),
+        };
+        let mut max = None;
+        for entry in self.db.scan_prefix(layout::key_index_prefix(&prefix)) {
+            let (key, _) = entry.map_err(|e| backend("scan key index", e))?;
+            let episode = layout::trailing_u32(&key).ok_or_else(|| corrupt("short key index entry".into()))?;
+            max = max.max(Some(episode));
+        }
+        Ok(max)
+    }
+
+    fn scan(
+        &self,
+        run: RunId,
+        from_seq: u64,
+        end_seq: u64,
+        visit: &mut dyn FnMut(u64, &[u8]) -> ScanControl,
+    ) -> Result<(), StoreError> {
+        if from_seq >= end_seq {
+            return Ok(());
+        }
+        let range = layout::event_key(run, from_seq)..layout::event_key(run, end_seq);
+        for entry in self.db.range(range) {
+            let (key, value) = entry.map_err(|e| backend("read events", e))?;
+            let seq = layout::trailing_u64(&key).ok_or_else(|| corrupt("short event key".into()))?;
+            if visit(seq, &value) == ScanControl::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn latest_snapshot(&self, run: RunId, at_most_seq: u64) -> Result<Option<SnapshotRecord>, StoreError> {
+        let start = layout::snapshot_key(run, 0);
+        let end = layout::snapshot_key(run, at_most_seq);
+        let Some(entry) = self.db.range(start..=end).next_back() else {
+            return Ok(None);
+        };
+        let (key, value) = entry.map_err(|e| backend("read snapshot", e))?;
+        let seq = layout::trailing_u64(&key).ok_or_else(|| corrupt("short snapshot key".into()))?;
+        Ok(Some(SnapshotRecord {
+            seq,
+            bytes: value.to_vec(),
+        }))
+    }
+
+    fn children(&self, run: RunId) -> Result<Vec<RunId>, StoreError> {
+        let mut children = Vec::new();
+        for entry in self.db.scan_prefix(layout::run_prefix(layout::CHILD, run)) {
+            let (key, _) = entry.map_err(|e| backend("read lineage", e))?;
+            children.push(layout::trailing_u64(&key).ok_or_else(|| corrupt("short lineage key".into()))?);
+        }
+        Ok(children)
+    }
+
+    fn delete_runs(&self, runs: &[RunId]) -> Result<u64, StoreError> {
+        let mut state = self.lock_write()?;
+        let mut batch = sled::Batch::default();
+        let mut freed = 0u64;
+        for &id in runs {
+            let Some(record) = self.load_run(&mut state, id)? else {
+                continue;
+            };
+            for prefix in [layout::EVENT, layout::SNAPSHOT, layout::CHILD] {
+                for entry in self.db.scan_prefix(layout::run_prefix(prefix, id)) {
+                    let (key, value) = entry.map_err(|e| backend("scan run for delete", e))?;
+                    freed += (key.len() + value.len()) as u64;
+                    batch.remove(key);
+                }
+            }
+            if let Some(fork) = &record.fork {
+                batch.remove(&layout::child_key(fork.parent, id)[..]);
+            }
+            batch.remove(&layout::run_key(id)[..]);
+            batch.remove(layout::key_index_key(&record.key));
+        }
+        self.db.apply_batch(batch).map_err(|e| backend("delete runs", e))?;
+        for id in runs {
+            state.runs.remove(id);
+        }
+        Ok(freed)
+    }
+
+    fn replace_snapshots(&self, run: RunId, snapshot: Option<SnapshotRecord>) -> Result<(), StoreError> {
+        let _state = self.lock_write()?;
+        let mut batch = sled::Batch::default();
+        for entry in self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run)) {
+            let (key, _) = entry.map_err(|e| backend("scan snapshots", e))?;
+            batch.remove(key);
+        }
+        if let Some(snapshot) = snapshot {
+            batch.insert(&layout::snapshot_key(run, snapshot.seq)[..], snapshot.bytes);
+        }
+        self.db.apply_batch(batch).map_err(|e| backend("replace snapshots", e))
+    }
+}
+
+fn check_or_write_format(db: &sled::Db) -> Result<(), StoreError> {
+    match db.get(layout::format_key()).map_err(|e| backend("open", e))? {
+        Some(bytes) => {
+            let version: u8 =
+                decode_record(RecordKind::Meta, &bytes).map_err(|error| corrupt(format!("format record: {error}")))?;
+            if version != FORMAT_VERSION {
+                return Err(corrupt(format!(
+                    "database format version {version} is not {FORMAT_VERSION}, the one this build reads"
+                )));
+            }
+            Ok(())
+        }
+        None => {
+            let record = encode_record(RecordKind::Meta, &FORMAT_VERSION);
+            db.insert(layout::format_key(), record)
+                .map_err(|e| backend("open", e))?;
+            Ok(())
+        }
+    }
+}
+
+fn decode_run_record(id: RunId, bytes: &[u8]) -> Result<RunRecord, StoreError> {
+    let record: RunRecord =
+        decode_record(RecordKind::Run, bytes).map_err(|error| corrupt(format!("run record {id}: {error}")))?;
+    if record.id != id {
+        return Err(corrupt(format!("run record under id {id} says id {}", record.id)));
+    }
+    Ok(record)
+}
+
+fn decode_id(bytes: &[u8]) -> Result<RunId, StoreError> {
+    let bytes: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| corrupt(format!("key index entry is {} bytes, not 8", bytes.len())))?;
+    Ok(RunId::from_be_bytes(bytes))
+}
+
+fn sync_directory(path: &Path) -> Result<(), StoreError> {
+    File::open(path)
+        .and_then(|directory| directory.sync_all())
+        .map_err(io("fsync database directory"))
+}
+
+fn open_error(path: &Path, error: sled::Error) -> StoreError {
+    match error {
+        sled::Error::Io(io_error) if io_error.to_string().contains("could not acquire lock") => StoreError::Locked {
+            path: path.display().to_string(),
+        },
+        sled::Error::Io(source) => StoreError::Io {
+            operation: "open database",
+            source,
+        },
+        sled::Error::Corruption { .. } => corrupt(format!("sled reports corruption opening {}", path.display())),
+        other => backend("open database", other),
+    }
+}
+
+fn backend(operation: &'static str, error: sled::Error) -> StoreError {
+    match error {
+        sled::Error::Io(source) => StoreError::Io { operation, source },
+        sled::Error::Corruption { at, .. } => corrupt(format!("sled reports corruption at {at:?} during {operation}")),
+        other => StoreError::Backend {
+            operation,
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn io(operation: &'static str) -> impl Fn(std::io::Error) -> StoreError {
+    move |source| StoreError::Io { operation, source }
+}
+
+fn corrupt(detail: String) -> StoreError {
+    StoreError::Corrupt { detail }
+}

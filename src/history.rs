@@ -1,0 +1,172 @@
+//! Verified reading of runs: every record is checked (position, header,
+//! decoding, chain) before it is used, a forked run's history starts with its
+//! parent's verified prefix, and a state is folded from the newest usable
+//! snapshot plus a verified tail.
+
+use std::ops::ControlFlow;
+
+use runjournal_core::fold::ResumeState;
+use runjournal_core::snapshot::{decode_snapshot, DecodedSnapshot};
+use runjournal_core::{ChainHash, ChainReader, Envelope, IntegrityError, RunRecord, ScanControl, Store};
+
+use crate::error::ReadError;
+
+/// Visits the run's own events `[from_seq, end_seq)` verified, chaining from
+/// seq 0. When `end_seq` is the head, also checks that the chain ends at the
+/// head's hash. Returns the hash of the last event read (`hash(end_seq - 1)`).
+pub(crate) fn walk_own(
+    store: &dyn Store,
+    record: &RunRecord,
+    from_seq: u64,
+    end_seq: u64,
+    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+) -> Result<ChainHash, ReadError> {
+    let genesis = record.fork.as_ref().map_or(ChainHash::GENESIS, |fork| fork.hash);
+    let reader = ChainReader::new(record.key.clone(), genesis, 0);
+    walk_from(store, record, reader, from_seq, end_seq, visit)
+}
+
+/// Like [`walk_own`], starting from a reader positioned after a trusted point
+/// (a snapshot's seq and head hash).
+pub(crate) fn walk_from(
+    store: &dyn Store,
+    record: &RunRecord,
+    mut reader: ChainReader,
+    from_seq: u64,
+    end_seq: u64,
+    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+) -> Result<ChainHash, ReadError> {
+    let end_seq = end_seq.min(record.head.next_seq);
+    let mut failure: Option<IntegrityError> = None;
+    let mut stopped = false;
+    store.scan(
+        record.id,
+        reader.next_seq(),
+        end_seq,
+        &mut |seq, bytes| match reader.read(seq, bytes) {
+            Ok(envelope) => {
+                if envelope.seq >= from_seq && visit(envelope).is_break() {
+                    stopped = true;
+                    return ScanControl::Stop;
+                }
+                ScanControl::Continue
+            }
+            Err(error) => {
+                failure = Some(error);
+                ScanControl::Stop
+            }
+        },
+    )?;
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    if !stopped {
+        if end_seq == record.head.next_seq {
+            reader.finish(record.head.next_seq, &record.head.hash)?;
+        } else {
+            reader.finish(end_seq, &reader.last_hash())?;
+        }
+    }
+    Ok(reader.last_hash())
+}
+
+/// Visits the run's whole history: its fork ancestors' prefixes (verified,
+/// and checked to end at the hash the fork recorded) then its own events up
+/// to `end_seq` (exclusive, own numbering).
+pub(crate) fn walk_history(
+    store: &dyn Store,
+    record: &RunRecord,
+    end_seq: u64,
+    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+) -> Result<(), ReadError> {
+    if let Some(fork) = &record.fork {
+        let parent = store.run(fork.parent)?.ok_or_else(|| ReadError::ParentMissing {
+            run: record.key.clone(),
+            parent: fork.parent_key.clone(),
+        })?;
+        walk_history_checked(store, &parent, fork.seq + 1, &fork.hash, visit)?;
+    }
+    walk_own(store, record, 0, end_seq, visit).map(|_| ())
+}
+
+fn walk_history_checked(
+    store: &dyn Store,
+    record: &RunRecord,
+    end_seq: u64,
+    expected_last: &ChainHash,
+    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+) -> Result<(), ReadError> {
+    if let Some(fork) = &record.fork {
+        let parent = store.run(fork.parent)?.ok_or_else(|| ReadError::ParentMissing {
+            run: record.key.clone(),
+            parent: fork.parent_key.clone(),
+        })?;
+        walk_history_checked(store, &parent, fork.seq + 1, &fork.hash, visit)?;
+    }
+    let last = walk_own(store, record, 0, end_seq, visit)?;
+    if last != *expected_last {
+        return Err(IntegrityError {
+            run: record.key.clone(),
+            seq: end_seq.saturating_sub(1),
+            problem: runjournal_core::IntegrityProblem::HeadMismatch {
+                last,
+                head: *expected_last,
+            },
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// How a state was obtained.
+pub(crate) struct FoldedState {
+    /// The state.
+    pub(crate) state: ResumeState,
+    /// A snapshot at or before the point was of another fold version and was ignored.
+    pub(crate) stale_snapshot: bool,
+    /// Events folded on top of the snapshot (all of them without one).
+    pub(crate) tail_len: u64,
+}
+
+/// The run's state after its own seq `end_seq - 1`: from the newest snapshot
+/// at or before it plus the verified tail, or a full verified fold.
+pub(crate) fn fold_state(store: &dyn Store, record: &RunRecord, end_seq: u64) -> Result<FoldedState, ReadError> {
+    let mut stale_snapshot = false;
+    if end_seq > 0 {
+        if let Some(snapshot) = store.latest_snapshot(record.id, end_seq - 1)? {
+            match decode_snapshot(&snapshot.bytes) {
+                Ok(DecodedSnapshot::Current(state)) => {
+                    let mut state = *state;
+                    let reader = ChainReader::new(record.key.clone(), state.head, snapshot.seq + 1);
+                    walk_from(store, record, reader, snapshot.seq + 1, end_seq, &mut |envelope| {
+                        state.apply(&envelope);
+                        ControlFlow::Continue(())
+                    })?;
+                    return Ok(FoldedState {
+                        state,
+                        stale_snapshot: false,
+                        tail_len: end_seq - snapshot.seq - 1,
+                    });
+                }
+                Ok(DecodedSnapshot::OtherVersion(_)) => stale_snapshot = true,
+                Err(error) => {
+                    return Err(ReadError::SnapshotCorrupt {
+                        run: record.key.clone(),
+                        seq: snapshot.seq,
+                        detail: error.to_string(),
+                    })
+                }
+            }
+        }
+    }
+    let mut state = ResumeState::new(record.key.clone());
+    walk_history(store, record, end_seq, &mut |envelope| {
+        state.apply(&envelope);
+        ControlFlow::Continue(())
+    })?;
+    Ok(FoldedState {
+        state,
+        stale_snapshot,
+        tail_len: end_seq,
+    })
+}

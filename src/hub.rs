@@ -1,0 +1,87 @@
+//! The subscriber hub: live delivery of appended events.
+//!
+//! Invariants:
+//! - Only the writer thread publishes, after a group is applied and (in
+//!   `Durable` mode) synced, in the order the group was applied: per run, seq
+//!   order.
+//! - Subscriptions register through the writer between groups, when nothing
+//!   is in flight; the head reported at registration is where live delivery
+//!   starts, so stored-then-live has no gap and no duplicate.
+//! - A subscriber whose bounded buffer is full is dropped from the hub (never
+//!   blocking the writer) and learns the first event it missed.
+
+use std::sync::{Arc, Mutex};
+
+use runjournal_core::{Envelope, RunKey};
+
+/// The first event a lagging subscriber missed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LagPoint {
+    /// The run of the missed event.
+    pub run: RunKey,
+    /// Its seq: catch up from here.
+    pub seq: u64,
+}
+
+/// Which events a subscriber receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Run(RunKey),
+    All,
+}
+
+/// A subscriber's end inside the hub.
+pub(crate) struct Slot {
+    pub(crate) scope: Scope,
+    pub(crate) sender: crossbeam_channel::Sender<Envelope>,
+    pub(crate) lag: Arc<Mutex<Option<LagPoint>>>,
+}
+
+/// Every live subscriber.
+#[derive(Default)]
+pub(crate) struct Hub {
+    slots: Mutex<Vec<Slot>>,
+}
+
+impl Hub {
+    /// Adds a subscriber (called by the writer between groups).
+    pub(crate) fn register(&self, slot: Slot) {
+        self.lock().push(slot);
+    }
+
+    /// Delivers `envelopes` to every matching subscriber without blocking.
+    pub(crate) fn publish(&self, envelopes: Vec<Envelope>) {
+        let mut slots = self.lock();
+        if slots.is_empty() {
+            return;
+        }
+        for envelope in envelopes {
+            slots.retain(|slot| deliver(slot, &envelope));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Sends to one subscriber; `false` drops it from the hub.
+fn deliver(slot: &Slot, envelope: &Envelope) -> bool {
+    if let Scope::Run(key) = &slot.scope {
+        if *key != envelope.run {
+            return true;
+        }
+    }
+    match slot.sender.try_send(envelope.clone()) {
+        Ok(()) => true,
+        Err(crossbeam_channel::TrySendError::Full(_)) => {
+            let mut lag = slot.lag.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            *lag = Some(LagPoint {
+                run: envelope.run.clone(),
+                seq: envelope.seq,
+            });
+            false
+        }
+        Err(crossbeam_channel::TrySendError::Disconnected(_)) => false,
+    }
+}

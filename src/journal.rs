@@ -1,0 +1,416 @@
+//! [`Journal`]: opening a store, creating and resuming runs, verified reads.
+//!
+//! Invariants:
+//! - Every write goes through the one writer thread (group commit, fail-stop).
+//! - Every read verifies what it returns; nothing corrupt is skipped.
+//! - `resume` never starts a run that does not exist and never resumes a
+//!   finished one.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
+
+use runjournal_core::codec::{encode_event, CodecError};
+use runjournal_core::fold::ResumeState;
+use runjournal_core::snapshot::encode_snapshot;
+use runjournal_core::{
+    ChainHash, Envelope, Event, Head, NewRun, RunFilter, RunKey, RunMeta, RunRecord, RunStatus, SnapshotRecord, Store,
+};
+use runjournal_sled::{OpenMode, SledStore};
+
+use crate::error::{AppendError, BeginError, OpenError, ReadError, ResumeError};
+use crate::history::{fold_state, walk_history, walk_own};
+use crate::hub::Hub;
+use crate::options::{Durability, Options};
+use crate::run::{now_millis, Checks, Run};
+use crate::writer::{Command, Reply, StoreFailure, Writer};
+
+/// An open journal. Cheap to clone; the store closes when the last clone and
+/// the last [`Run`] are dropped (after a final sync).
+#[derive(Clone)]
+pub struct Journal {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) options: Options,
+    pub(crate) writer: Writer,
+    pub(crate) hub: Arc<Hub>,
+}
+
+/// What `verify` found for one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The run.
+    pub run: RunKey,
+    /// Events verified (its own log).
+    pub events: u64,
+    /// The run's head hash.
+    pub head: ChainHash,
+}
+
+impl Journal {
+    /// Opens the sled database at `path`, creating it when missing.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Journal, OpenError> {
+        let store = SledStore::open(path, OpenMode::CreateIfMissing)?;
+        Journal::with_store(Arc::new(store), options)
+    }
+
+    /// Opens the sled database at `path`; fails when there is none (for tools
+    /// that only read and must not create a database).
+    pub fn open_existing(path: impl AsRef<Path>, options: Options) -> Result<Journal, OpenError> {
+        let store = SledStore::open(path, OpenMode::MustExist)?;
+        Journal::with_store(Arc::new(store), options)
+    }
+
+    /// A journal over any store (the in-memory one, a fault-injecting wrapper…).
+    pub fn with_store(store: Arc<dyn Store>, options: Options) -> Result<Journal, OpenError> {
+        let hub = Arc::new(Hub::default());
+        let writer = Writer::start(store.clone(), hub.clone(), options.durability, options.flush_interval)
+            .map_err(OpenError::Thread)?;
+        Ok(Journal {
+            inner: Arc::new(Inner {
+                store,
+                options,
+                writer,
+                hub,
+            }),
+        })
+    }
+
+    /// The options the journal was opened with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Creates the run `key` with `run_started` at seq 0, epoch 0.
+    pub fn begin(&self, key: RunKey, meta: RunMeta) -> Result<Run, BeginError> {
+        key.validate()?;
+        let created = self.create(vec![(key, Event::RunStarted { meta }, None)])?;
+        let (record, state) = created.into_iter().next().ok_or(AppendError::Closed)?;
+        Ok(Run::new(self.inner.clone(), &record, 0, state, 1))
+    }
+
+    /// Creates runs in one atomic step; each starts with its `run_started`
+    /// (and, for forks, the parent prefix it continues).
+    pub(crate) fn create(
+        &self,
+        runs: Vec<(RunKey, Event, Option<runjournal_core::ForkBase>)>,
+    ) -> Result<Vec<(RunRecord, ResumeState)>, BeginError> {
+        let ts = now_millis();
+        let mut new_runs = Vec::with_capacity(runs.len());
+        let mut states = Vec::with_capacity(runs.len());
+        for (key, event, fork) in runs {
+            let genesis = fork.as_ref().map_or(ChainHash::GENESIS, |fork| fork.hash);
+            let mut state = match &fork {
+                Some(fork) => self.fork_prefix_state(&key, fork)?,
+                None => ResumeState::new(key.clone()),
+            };
+            let encoded = encode_event(
+                &genesis,
+                &key.canonical_bytes(),
+                0,
+                0,
+                ts,
+                &event,
+                self.inner.options.max_event_size,
+            )
+            .map_err(|error| match error {
+                CodecError::TooLarge { size, max } => AppendError::EventTooLarge {
+                    run: key.clone(),
+                    seq: 0,
+                    size,
+                    max,
+                },
+                other => unreachable!("encoding only fails on size: {other}"),
+            })?;
+            state.apply(&Envelope {
+                run: key.clone(),
+                seq: 0,
+                epoch: 0,
+                ts,
+                hash: encoded.hash,
+                event,
+            });
+            new_runs.push(NewRun {
+                key,
+                created_ts: ts,
+                records: vec![encoded.record],
+                head: Head {
+                    next_seq: 1,
+                    hash: encoded.hash,
+                    epoch: 0,
+                    last_ts: ts,
+                },
+                status: RunStatus::Running,
+                fork,
+            });
+            states.push(state);
+        }
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let command = Command::Create {
+            runs: new_runs,
+            durable: self.durable(),
+            reply: Reply::Blocking(sender),
+        };
+        let outcome = self.call(command, receiver)?;
+        match outcome {
+            Ok(records) => Ok(records.into_iter().zip(states).collect()),
+            Err(exists) => Err(BeginError::AlreadyExists { run: exists.0 }),
+        }
+    }
+
+    fn fork_prefix_state(&self, key: &RunKey, fork: &runjournal_core::ForkBase) -> Result<ResumeState, ReadError> {
+        let parent = self.record_by_id(fork.parent, &fork.parent_key)?;
+        let mut state = ResumeState::new(key.clone());
+        walk_history(self.inner.store.as_ref(), &parent, fork.seq + 1, &mut |envelope| {
+            state.apply(&envelope);
+            ControlFlow::Continue(())
+        })?;
+        Ok(state)
+    }
+
+    /// Resumes `key` in a new epoch: appends `attached` and returns the handle
+    /// and the resume state (completed phases to skip, the phase to re-run, the
+    /// current segment's transcript, the iteration). Older handles are fenced.
+    pub fn resume(&self, key: &RunKey) -> Result<(Run, ResumeState), ResumeError> {
+        let record = self
+            .inner
+            .store
+            .find(key)
+            .map_err(ReadError::from)?
+            .ok_or_else(|| ResumeError::NotFound { run: key.clone() })?;
+        if matches!(record.status, RunStatus::Completed | RunStatus::Failed) {
+            return Err(ResumeError::Finished {
+                run: key.clone(),
+                status: record.status,
+            });
+        }
+        let folded = fold_state(self.inner.store.as_ref(), &record, record.head.next_seq)?;
+        if folded.stale_snapshot {
+            self.replace_snapshots(&record, Some(&folded.state))?;
+        }
+        let run = Run::new(
+            self.inner.clone(),
+            &record,
+            record.head.epoch + 1,
+            folded.state,
+            folded.tail_len,
+        );
+        run.append_checked(None, vec![Event::Attached { owner: owner() }], Checks::Attach)?;
+        let state = run.state();
+        Ok((run, state))
+    }
+
+    /// The run's stored record (key, head, status, lineage).
+    pub fn run_info(&self, key: &RunKey) -> Result<RunRecord, ReadError> {
+        self.inner
+            .store
+            .find(key)?
+            .ok_or_else(|| ReadError::NotFound { run: key.clone() })
+    }
+
+    /// The run's own events from `from_seq`, verified from seq 0.
+    pub fn read(&self, key: &RunKey, from_seq: u64) -> Result<Vec<Envelope>, ReadError> {
+        let mut envelopes = Vec::new();
+        self.for_each_event(key, from_seq, |envelope| {
+            envelopes.push(envelope);
+            ControlFlow::Continue(())
+        })?;
+        Ok(envelopes)
+    }
+
+    /// Visits the run's own events from `from_seq`, verified, without holding them all.
+    pub fn for_each_event(
+        &self,
+        key: &RunKey,
+        from_seq: u64,
+        mut visit: impl FnMut(Envelope) -> ControlFlow<()>,
+    ) -> Result<(), ReadError> {
+        let record = self.run_info(key)?;
+        walk_own(
+            self.inner.store.as_ref(),
+            &record,
+            from_seq,
+            record.head.next_seq,
+            &mut visit,
+        )
+        .map(|_| ())
+    }
+
+    /// The run's whole history: a fork's ancestor prefixes, then its own events.
+    pub fn history(&self, key: &RunKey) -> Result<Vec<Envelope>, ReadError> {
+        let record = self.run_info(key)?;
+        let mut envelopes = Vec::new();
+        walk_history(
+            self.inner.store.as_ref(),
+            &record,
+            record.head.next_seq,
+            &mut |envelope| {
+                envelopes.push(envelope);
+                ControlFlow::Continue(())
+            },
+        )?;
+        Ok(envelopes)
+    }
+
+    /// Verifies the run's chain: every seq present, decodable and chained, the
+    /// chain ending at the head (and a fork's parent prefix ending at the fork
+    /// hash). The error names the first bad seq.
+    pub fn verify(&self, key: &RunKey) -> Result<VerifyReport, ReadError> {
+        let record = self.run_info(key)?;
+        walk_history(self.inner.store.as_ref(), &record, record.head.next_seq, &mut |_| {
+            ControlFlow::Continue(())
+        })?;
+        Ok(VerifyReport {
+            run: record.key,
+            events: record.head.next_seq,
+            head: record.head.hash,
+        })
+    }
+
+    /// The run's resume state as of its last event.
+    pub fn state(&self, key: &RunKey) -> Result<ResumeState, ReadError> {
+        let record = self.run_info(key)?;
+        Ok(fold_state(self.inner.store.as_ref(), &record, record.head.next_seq)?.state)
+    }
+
+    /// The run's resume state as of its own seq `seq` (time travel).
+    pub fn state_at(&self, key: &RunKey, seq: u64) -> Result<ResumeState, ReadError> {
+        let record = self.run_info(key)?;
+        if seq >= record.head.next_seq {
+            return Err(ReadError::SeqOutOfRange {
+                run: key.clone(),
+                seq,
+                last: record.head.next_seq.saturating_sub(1),
+            });
+        }
+        Ok(fold_state(self.inner.store.as_ref(), &record, seq + 1)?.state)
+    }
+
+    /// The runs passing `filter`, ordered by key.
+    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, ReadError> {
+        Ok(self.inner.store.list(filter)?)
+    }
+
+    /// Exactly the runs whose status is running or interrupted, each with its
+    /// resume state, ordered by key.
+    pub fn recoverable(&self) -> Result<Vec<ResumeState>, ReadError> {
+        let mut states = Vec::new();
+        for record in self.inner.store.list(&RunFilter::default())? {
+            if record.status.is_recoverable() {
+                states.push(fold_state(self.inner.store.as_ref(), &record, record.head.next_seq)?.state);
+            }
+        }
+        Ok(states)
+    }
+
+    /// The highest episode of `(goal, agent)`: the attempt to resume after a crash.
+    pub fn latest_episode(&self, goal: &str, agent: &str) -> Result<Option<u32>, ReadError> {
+        Ok(self.inner.store.max_episode(goal, Some(agent))?)
+    }
+
+    /// One more than the highest episode of `goal` (0 for a new goal): a fresh
+    /// attempt for best-of-N. Two callers racing get the same number; the
+    /// loser's `begin` fails with `AlreadyExists`.
+    pub fn next_episode(&self, goal: &str) -> Result<u32, ReadError> {
+        Ok(self.inner.store.max_episode(goal, None)?.map_or(0, |max| max + 1))
+    }
+
+    /// Syncs everything applied so far to stable storage.
+    pub fn sync(&self) -> Result<(), AppendError> {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        self.call(
+            Command::Sync {
+                reply: Reply::Blocking(sender),
+            },
+            receiver,
+        )
+    }
+
+    /// Replaces the run's snapshots with one rebuilt from a full verified replay.
+    pub fn rebuild_snapshots(&self, key: &RunKey) -> Result<(), crate::Error> {
+        let record = self.run_info(key)?;
+        let mut state = ResumeState::new(key.clone());
+        walk_history(
+            self.inner.store.as_ref(),
+            &record,
+            record.head.next_seq,
+            &mut |envelope| {
+                state.apply(&envelope);
+                ControlFlow::Continue(())
+            },
+        )?;
+        self.replace_snapshots(&record, Some(&state))?;
+        Ok(())
+    }
+
+    fn replace_snapshots(&self, record: &RunRecord, state: Option<&ResumeState>) -> Result<(), AppendError> {
+        let snapshot = state.map(|state| SnapshotRecord {
+            seq: record.head.next_seq.saturating_sub(1),
+            bytes: encode_snapshot(state),
+        });
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let command = Command::ReplaceSnapshots {
+            run: record.id,
+            snapshot,
+            reply: Reply::Blocking(sender),
+        };
+        self.call(command, receiver)
+    }
+
+    pub(crate) fn record_by_id(&self, id: runjournal_core::RunId, key: &RunKey) -> Result<RunRecord, ReadError> {
+        self.inner
+            .store
+            .run(id)?
+            .ok_or_else(|| ReadError::NotFound { run: key.clone() })
+    }
+
+    fn durable(&self) -> bool {
+        self.inner.options.durability == Durability::Durable
+    }
+
+    /// Sends a command to the writer and waits for its answer.
+    pub(crate) fn call<T>(
+        &self,
+        command: Command,
+        receiver: crossbeam_channel::Receiver<Result<T, StoreFailure>>,
+    ) -> Result<T, AppendError> {
+        if let Some(source) = self.inner.writer.health.failure() {
+            return Err(AppendError::Poisoned { source });
+        }
+        if !self.inner.writer.send(command) {
+            return Err(AppendError::Closed);
+        }
+        match receiver.recv() {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(source)) => Err(AppendError::Poisoned { source }),
+            Err(_) => Err(AppendError::Closed),
+        }
+    }
+}
+
+/// `host/pid` of this process, for `attached`.
+fn owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|host| host.trim().to_string())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}/{}", std::process::id())
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,659 @@
+//! [`Run`]: the handle a runtime appends through.
+//!
+//! Invariants:
+//! - A handle writes with one epoch; the store fences it once a newer epoch exists.
+//! - Appends are prepared (validated, encoded, chained, folded) and queued to
+//!   the writer under the handle's lock, so the writer receives them in seq
+//!   order; the caller then waits for the writer's answer without the lock.
+//! - The handle's head and resume state already include queued appends. If a
+//!   queued append then fails (fenced, storage failure), the handle is broken:
+//!   every later append fails with the same cause.
+//! - A handle dropped while its thread panics, without `finish`, records
+//!   `run_failed` with kind `panic`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use runjournal_core::codec::{encode_event, CodecError};
+use runjournal_core::fold::ResumeState;
+use runjournal_core::snapshot::encode_snapshot;
+use runjournal_core::{
+    AppendBatch, AppendRejection, CompactionSource, ErrorInfo, Event, Head, InterruptCause, Message, RunId, RunKey,
+    RunStatus, SnapshotRecord, TaskResult,
+};
+use runjournal_core::{Envelope, RunRecord};
+
+use crate::error::{AppendError, FinishError};
+use crate::journal::Inner;
+use crate::writer::{AppendOutcome, Command, Reply};
+
+/// How a run ended, for [`Run::finish`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The run succeeded: `run_completed`.
+    Success {
+        /// Its final output.
+        output: Option<String>,
+    },
+    /// The process is shutting down: `run_interrupted`, left for recovery.
+    Shutdown,
+    /// The run failed: `run_failed`, with cleanup failures kept apart.
+    Failure {
+        /// The primary failure.
+        error: ErrorInfo,
+        /// Failures of cleanup after it.
+        cleanup_errors: Vec<ErrorInfo>,
+    },
+}
+
+impl Outcome {
+    /// A failure with no cleanup errors.
+    pub fn failure(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Outcome::Failure {
+            error: ErrorInfo::new(kind, message),
+            cleanup_errors: Vec::new(),
+        }
+    }
+
+    fn into_event(self) -> Event {
+        match self {
+            Outcome::Success { output } => Event::RunCompleted { output },
+            Outcome::Shutdown => Event::RunInterrupted {
+                cause: InterruptCause::Shutdown,
+            },
+            Outcome::Failure { error, cleanup_errors } => Event::RunFailed { error, cleanup_errors },
+        }
+    }
+}
+
+/// What a `compaction_started` or `compaction_done` says besides its source.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactionInfo {
+    /// An id shared by the start and the done.
+    pub id: Option<String>,
+    /// The summary opening the new segment (done only).
+    pub summary: Option<String>,
+    /// Messages in context (before for a start, after for a done).
+    pub messages: Option<u64>,
+    /// Tokens in context (before for a start, after for a done).
+    pub tokens: Option<u64>,
+}
+
+/// A handoff to send, for [`Run::handoff_sent`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handoff {
+    /// The handoff's id.
+    pub id: String,
+    /// The sender.
+    pub from: String,
+    /// The receiver: the only agent that may ack or reject.
+    pub to: String,
+    /// The generation.
+    pub generation: u64,
+    /// The payload version, `M.m.p`.
+    pub version: String,
+    /// Hex digest of the payload.
+    pub content_hash: String,
+    /// How long the sender waits.
+    pub timeout_ms: u64,
+}
+
+/// A handle on one run, writing with one epoch.
+pub struct Run {
+    inner: Arc<Inner>,
+    id: RunId,
+    key: RunKey,
+    key_bytes: Vec<u8>,
+    epoch: u64,
+    cursor: Mutex<Cursor>,
+    finished: AtomicBool,
+}
+
+struct Cursor {
+    head: Head,
+    state: ResumeState,
+    since_snapshot: u64,
+    broken: Option<Broken>,
+}
+
+#[derive(Clone, Copy)]
+enum Broken {
+    Fenced { current: u64 },
+    Failed,
+}
+
+/// An append queued to the writer, waiting for its answer.
+pub(crate) struct Queued {
+    pub(crate) first_seq: u64,
+    pub(crate) last_seq: u64,
+}
+
+/// Which checks an append gets beyond SPEC §2's ordering rules.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checks {
+    /// Raw appends and imports: the fold records anomalies.
+    Raw,
+    /// Typed methods: refuse what the fold would ignore.
+    Typed,
+    /// `resume`'s `attached`, which opens the handle's epoch.
+    Attach,
+}
+
+impl Run {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        record: &RunRecord,
+        epoch: u64,
+        state: ResumeState,
+        since_snapshot: u64,
+    ) -> Run {
+        Run {
+            inner,
+            id: record.id,
+            key_bytes: record.key.canonical_bytes(),
+            key: record.key.clone(),
+            epoch,
+            cursor: Mutex::new(Cursor {
+                head: record.head,
+                state,
+                since_snapshot,
+                broken: None,
+            }),
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    /// The run's key.
+    pub fn key(&self) -> &RunKey {
+        &self.key
+    }
+
+    /// The epoch this handle writes with.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The seq the next append gets.
+    pub fn next_seq(&self) -> u64 {
+        self.lock().head.next_seq
+    }
+
+    /// The run's resume state including every append made through this handle.
+    pub fn state(&self) -> ResumeState {
+        self.lock().state.clone()
+    }
+
+    /// Appends `events` as one atomic batch at the run's next seq; returns the
+    /// last seq written. The fold records anomalies for events it ignores.
+    pub fn append(&self, events: Vec<Event>) -> Result<u64, AppendError> {
+        self.append_checked(None, events, Checks::Raw)
+    }
+
+    /// Appends `events` as one atomic batch that must start at `expected_seq`;
+    /// a mismatch is [`AppendError::Conflict`] and writes nothing.
+    pub fn append_at(&self, expected_seq: u64, events: Vec<Event>) -> Result<u64, AppendError> {
+        self.append_checked(Some(expected_seq), events, Checks::Raw)
+    }
+
+    /// Records a step: its messages join the transcript.
+    pub fn step(&self, messages: Vec<Message>) -> Result<u64, AppendError> {
+        self.typed(Event::Step { messages })
+    }
+
+    /// Records the end of a turn.
+    pub fn turn_completed(&self) -> Result<u64, AppendError> {
+        self.typed(Event::TurnCompleted)
+    }
+
+    /// Records the start of phase `index`.
+    pub fn phase_started(&self, index: u32, name: impl Into<String>) -> Result<u64, AppendError> {
+        self.typed(Event::PhaseStarted {
+            index,
+            name: name.into(),
+        })
+    }
+
+    /// Records the completion of phase `index` with its output.
+    pub fn phase_completed(
+        &self,
+        index: u32,
+        name: impl Into<String>,
+        output: impl Into<String>,
+    ) -> Result<u64, AppendError> {
+        self.typed(Event::PhaseCompleted {
+            index,
+            name: name.into(),
+            output: output.into(),
+        })
+    }
+
+    /// Records the start of a context compaction.
+    pub fn compaction_started(&self, source: CompactionSource, info: CompactionInfo) -> Result<u64, AppendError> {
+        self.typed(Event::CompactionStarted {
+            id: info.id,
+            source,
+            messages_before: info.messages,
+            tokens_before: info.tokens,
+        })
+    }
+
+    /// Records the end of a context compaction; a new segment starts.
+    pub fn compaction_done(&self, source: CompactionSource, info: CompactionInfo) -> Result<u64, AppendError> {
+        self.typed(Event::CompactionDone {
+            id: info.id,
+            source,
+            summary: info.summary,
+            messages_after: info.messages,
+            tokens_after: info.tokens,
+        })
+    }
+
+    /// Records a handoff sent to another agent.
+    pub fn handoff_sent(&self, handoff: Handoff) -> Result<u64, AppendError> {
+        self.typed(Event::HandoffSent {
+            id: handoff.id,
+            from: handoff.from,
+            to: handoff.to,
+            generation: handoff.generation,
+            version: handoff.version,
+            content_hash: handoff.content_hash,
+            timeout_ms: handoff.timeout_ms,
+        })
+    }
+
+    /// Records the receiver's ack; refused unless `by` is the receiver and the handoff is pending.
+    pub fn handoff_acked(&self, id: impl Into<String>, by: impl Into<String>) -> Result<u64, AppendError> {
+        self.typed(Event::HandoffAcked {
+            id: id.into(),
+            by: by.into(),
+        })
+    }
+
+    /// Records the receiver's rejection; refused unless `by` is the receiver and the handoff is pending.
+    pub fn handoff_rejected(
+        &self,
+        id: impl Into<String>,
+        by: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Result<u64, AppendError> {
+        self.typed(Event::HandoffRejected {
+            id: id.into(),
+            by: by.into(),
+            reason: reason.into(),
+        })
+    }
+
+    /// Records that a pending handoff timed out.
+    pub fn handoff_timed_out(&self, id: impl Into<String>) -> Result<u64, AppendError> {
+        self.typed(Event::HandoffTimedOut { id: id.into() })
+    }
+
+    /// Records a claim on a task (priority 0–3, confidence 0.0–1.0).
+    pub fn task_claimed(
+        &self,
+        task: impl Into<String>,
+        agent: impl Into<String>,
+        priority: u8,
+        confidence: f64,
+    ) -> Result<u64, AppendError> {
+        self.typed(Event::TaskClaimed {
+            task: task.into(),
+            agent: agent.into(),
+            priority,
+            confidence,
+        })
+    }
+
+    /// Records a task's completion; refused unless `agent` holds the task.
+    pub fn task_completed(
+        &self,
+        task: impl Into<String>,
+        agent: impl Into<String>,
+        result: TaskResult,
+        summary: Option<String>,
+    ) -> Result<u64, AppendError> {
+        self.typed(Event::TaskCompleted {
+            task: task.into(),
+            agent: agent.into(),
+            result,
+            summary,
+        })
+    }
+
+    /// Records that the agent's process died (the run stays recoverable).
+    pub fn agent_died(&self, reason: impl Into<String>, exit_code: Option<i32>) -> Result<u64, AppendError> {
+        self.typed(Event::AgentDied {
+            reason: reason.into(),
+            exit_code,
+        })
+    }
+
+    /// Records the teardown of a resource, with its error if it failed.
+    pub fn teardown(&self, resource: impl Into<String>, error: Option<String>) -> Result<u64, AppendError> {
+        self.typed(Event::Teardown {
+            resource: resource.into(),
+            error,
+        })
+    }
+
+    /// Records an application-defined fact.
+    pub fn custom(&self, kind: impl Into<String>, data: impl Into<String>) -> Result<u64, AppendError> {
+        self.typed(Event::Custom {
+            kind: kind.into(),
+            data: data.into(),
+        })
+    }
+
+    /// Records the run's outcome: `run_completed`, `run_interrupted` or
+    /// `run_failed`. When storing a failure fails, the error carries both the
+    /// run's failure and the storage failure.
+    pub fn finish(self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
+        self.finished.store(true, Ordering::SeqCst);
+        self.record_outcome(outcome)
+    }
+
+    fn record_outcome(&self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
+        let (primary, cleanup_errors) = match &outcome {
+            Outcome::Failure { error, cleanup_errors } => (Some(error.clone()), cleanup_errors.clone()),
+            _ => (None, Vec::new()),
+        };
+        self.append_checked(None, vec![outcome.into_event()], Checks::Raw)
+            .map_err(|source| {
+                Box::new(FinishError {
+                    primary,
+                    cleanup_errors,
+                    source,
+                })
+            })
+    }
+
+    fn typed(&self, event: Event) -> Result<u64, AppendError> {
+        self.append_checked(None, vec![event], Checks::Typed)
+    }
+
+    pub(crate) fn append_checked(
+        &self,
+        expected_seq: Option<u64>,
+        events: Vec<Event>,
+        checks: Checks,
+    ) -> Result<u64, AppendError> {
+        let (queued, receiver) = self.queue_blocking(expected_seq, events, checks)?;
+        let outcome = receiver.recv().map_err(|_| AppendError::Closed)?;
+        self.settle(queued, outcome)
+    }
+
+    fn queue_blocking(
+        &self,
+        expected_seq: Option<u64>,
+        events: Vec<Event>,
+        checks: Checks,
+    ) -> Result<(Queued, crossbeam_channel::Receiver<AppendOutcome>), AppendError> {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let queued = self.queue(expected_seq, events, checks, Reply::Blocking(sender))?;
+        Ok((queued, receiver))
+    }
+
+    /// Prepares the append and queues it to the writer (under the handle's lock).
+    pub(crate) fn queue(
+        &self,
+        expected_seq: Option<u64>,
+        events: Vec<Event>,
+        checks: Checks,
+        reply: Reply<AppendOutcome>,
+    ) -> Result<Queued, AppendError> {
+        let mut cursor = self.lock();
+        self.check_usable(&cursor)?;
+        let first_seq = cursor.head.next_seq;
+        if let Some(expected) = expected_seq {
+            if expected != first_seq {
+                return Err(AppendError::Conflict {
+                    run: self.key.clone(),
+                    expected,
+                    actual: first_seq,
+                });
+            }
+        }
+        let prepared = self.prepare(&cursor, events, checks)?;
+        let last_seq = first_seq + prepared.envelopes.len() as u64 - 1;
+        for envelope in &prepared.envelopes {
+            cursor.state.apply(envelope);
+        }
+        let every = self.inner.options.snapshot_every;
+        cursor.since_snapshot += prepared.envelopes.len() as u64;
+        let snapshot = (every > 0 && cursor.since_snapshot >= every).then(|| {
+            cursor.since_snapshot = 0;
+            SnapshotRecord {
+                seq: last_seq,
+                bytes: encode_snapshot(&cursor.state),
+            }
+        });
+        let batch = AppendBatch {
+            run: self.id,
+            expected_seq: first_seq,
+            epoch: self.epoch,
+            records: prepared.records,
+            head_after: prepared.head_after,
+            status_after: cursor.state.status,
+            snapshot,
+        };
+        cursor.head = prepared.head_after;
+        let durable = self.inner.options.durability == crate::Durability::Durable;
+        let command = Command::Append {
+            batch,
+            envelopes: prepared.envelopes,
+            durable,
+            reply,
+        };
+        if !self.inner.writer.send(command) {
+            cursor.broken = Some(Broken::Failed);
+            return Err(AppendError::Closed);
+        }
+        Ok(Queued { first_seq, last_seq })
+    }
+
+    /// Turns the writer's answer into the append's result.
+    pub(crate) fn settle(&self, queued: Queued, outcome: AppendOutcome) -> Result<u64, AppendError> {
+        let error = match outcome {
+            Ok(Ok(())) => return Ok(queued.last_seq),
+            Ok(Err(AppendRejection::Fenced { epoch, current })) => {
+                self.lock().broken = Some(Broken::Fenced { current });
+                AppendError::Fenced {
+                    run: self.key.clone(),
+                    seq: queued.first_seq,
+                    epoch,
+                    current,
+                }
+            }
+            Ok(Err(AppendRejection::Conflict { expected, actual })) => {
+                self.lock().broken = Some(Broken::Failed);
+                AppendError::Conflict {
+                    run: self.key.clone(),
+                    expected,
+                    actual,
+                }
+            }
+            Ok(Err(_)) => {
+                self.lock().broken = Some(Broken::Failed);
+                AppendError::Closed
+            }
+            Err(source) => {
+                self.lock().broken = Some(Broken::Failed);
+                AppendError::Storage {
+                    run: self.key.clone(),
+                    seq: queued.first_seq,
+                    source,
+                }
+            }
+        };
+        Err(error)
+    }
+
+    fn check_usable(&self, cursor: &Cursor) -> Result<(), AppendError> {
+        if let Some(source) = self.inner.writer.health.failure() {
+            return Err(AppendError::Poisoned { source });
+        }
+        match cursor.broken {
+            None => Ok(()),
+            Some(Broken::Fenced { current }) => Err(AppendError::Fenced {
+                run: self.key.clone(),
+                seq: cursor.head.next_seq,
+                epoch: self.epoch,
+                current,
+            }),
+            Some(Broken::Failed) => Err(AppendError::Closed),
+        }
+    }
+
+    fn prepare(&self, cursor: &Cursor, events: Vec<Event>, checks: Checks) -> Result<Prepared, AppendError> {
+        let mut head = cursor.head;
+        let mut status = cursor.state.status;
+        let mut records = Vec::with_capacity(events.len());
+        let mut envelopes = Vec::with_capacity(events.len());
+        let now = now_millis().max(head.last_ts);
+        if events.is_empty() {
+            return Err(AppendError::OutOfOrder {
+                run: self.key.clone(),
+                seq: head.next_seq,
+                reason: "an append needs at least one event".into(),
+            });
+        }
+        if checks == Checks::Typed {
+            self.refuse_ignored(cursor, &events)?;
+        }
+        for event in events {
+            let seq = head.next_seq;
+            event.validate().map_err(|source| AppendError::InvalidEvent {
+                run: self.key.clone(),
+                seq,
+                source,
+            })?;
+            self.check_order(&event, seq, status, checks)?;
+            let encoded = encode_event(
+                &head.hash,
+                &self.key_bytes,
+                seq,
+                self.epoch,
+                now,
+                &event,
+                self.inner.options.max_event_size,
+            )
+            .map_err(|error| match error {
+                CodecError::TooLarge { size, max } => AppendError::EventTooLarge {
+                    run: self.key.clone(),
+                    seq,
+                    size,
+                    max,
+                },
+                other => unreachable!("encoding only fails on size: {other}"),
+            })?;
+            status = status_after(status, &event);
+            head = Head {
+                next_seq: seq + 1,
+                hash: encoded.hash,
+                epoch: self.epoch,
+                last_ts: now,
+            };
+            records.push(encoded.record);
+            envelopes.push(Envelope {
+                run: self.key.clone(),
+                seq,
+                epoch: self.epoch,
+                ts: now,
+                hash: encoded.hash,
+                event,
+            });
+        }
+        Ok(Prepared {
+            records,
+            envelopes,
+            head_after: head,
+        })
+    }
+
+    /// Typed methods write one event; it is refused when the fold would ignore it.
+    fn refuse_ignored(&self, cursor: &Cursor, events: &[Event]) -> Result<(), AppendError> {
+        for event in events {
+            if let Some(anomaly) = cursor.state.rejection(event) {
+                return Err(AppendError::Refused {
+                    run: self.key.clone(),
+                    seq: cursor.head.next_seq,
+                    event_type: event.type_name(),
+                    kind: anomaly.kind,
+                    detail: anomaly.detail,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_order(&self, event: &Event, seq: u64, status: RunStatus, checks: Checks) -> Result<(), AppendError> {
+        let out_of_order = |reason: String| AppendError::OutOfOrder {
+            run: self.key.clone(),
+            seq,
+            reason,
+        };
+        if status != RunStatus::Running && !(checks == Checks::Attach && status == RunStatus::Interrupted) {
+            return Err(out_of_order(format!(
+                "the run is {} in this epoch and nothing may follow (SPEC §2)",
+                status.as_str()
+            )));
+        }
+        match event {
+            Event::RunStarted { .. } => Err(out_of_order("run_started is only ever seq 0 (begin writes it)".into())),
+            Event::Attached { .. } if checks != Checks::Attach => Err(out_of_order(
+                "attached opens a new epoch and is written by resume".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Cursor> {
+        // A panic while holding the cursor cannot leave it half-updated: every
+        // update happens after the last fallible step.
+        self.cursor.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+struct Prepared {
+    records: Vec<Vec<u8>>,
+    envelopes: Vec<Envelope>,
+    head_after: Head,
+}
+
+/// The status after `event` (SPEC §3 rule 1).
+fn status_after(status: RunStatus, event: &Event) -> RunStatus {
+    match event {
+        Event::RunCompleted { .. } => RunStatus::Completed,
+        Event::RunFailed { .. } => RunStatus::Failed,
+        Event::RunInterrupted { .. } => RunStatus::Interrupted,
+        Event::Attached { .. } => RunStatus::Running,
+        _ => status,
+    }
+}
+
+/// Unix milliseconds now.
+pub(crate) fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if std::thread::panicking() && !self.finished.swap(true, Ordering::SeqCst) {
+            let outcome = Outcome::failure("panic", "the thread panicked while the run was open");
+            if let Err(error) = self.record_outcome(outcome) {
+                tracing::error!(run = %self.key, %error, "could not record run_failed for a panic");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("key", &self.key)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}

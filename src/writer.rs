@@ -1,0 +1,411 @@
+//! The writer thread: the one place that writes to the store.
+//!
+//! Invariants:
+//! - Group commit: the thread takes every command waiting on its channel (up
+//!   to [`MAX_GROUP`]), applies them in arrival order (consecutive appends in
+//!   one store call, each batch still atomic and conditional), makes them
+//!   durable with one `sync` when any caller asked for durability, and only then
+//!   answers every caller of the group.
+//! - Fail-stop: the first store failure (apply or sync) poisons the journal.
+//!   Every caller of that group and every later write gets the failure; none is
+//!   told its events are durable when they may not be.
+//! - In `Buffered` mode, applied data is synced at least every flush interval
+//!   and when the journal closes.
+
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use runjournal_core::{
+    AppendBatch, AppendRejection, Envelope, KeyExists, NewRun, RunId, RunRecord, SnapshotRecord, Store, StoreError,
+};
+
+use crate::hub::Hub;
+use crate::options::Durability;
+
+/// The most commands applied and synced as one group.
+pub(crate) const MAX_GROUP: usize = 4096;
+
+/// A store failure shared by every caller it affects.
+pub type StoreFailure = Arc<StoreError>;
+
+/// The result of a conditional append.
+pub(crate) type AppendOutcome = Result<Result<(), AppendRejection>, StoreFailure>;
+/// The result of creating runs.
+pub(crate) type CreateOutcome = Result<Result<Vec<RunRecord>, KeyExists>, StoreFailure>;
+/// The result of a maintenance write.
+pub(crate) type WriteOutcome<T> = Result<T, StoreFailure>;
+
+/// Where the writer sends an answer.
+pub(crate) enum Reply<T> {
+    /// A blocking caller waiting on a channel.
+    Blocking(crossbeam_channel::Sender<T>),
+    /// An async caller awaiting a oneshot.
+    Async(tokio::sync::oneshot::Sender<T>),
+}
+
+impl<T> Reply<T> {
+    fn send(self, value: T) {
+        // A caller that stopped waiting (dropped its receiver) needs no answer.
+        match self {
+            Reply::Blocking(sender) => drop(sender.send(value)),
+            Reply::Async(sender) => drop(sender.send(value)),
+        }
+    }
+}
+
+/// A request to the writer.
+pub(crate) enum Command {
+    Append {
+        batch: AppendBatch,
+        /// The batch's events, published to subscribers once durable.
+        envelopes: Vec<Envelope>,
+        durable: bool,
+        reply: Reply<AppendOutcome>,
+    },
+    Create {
+        runs: Vec<NewRun>,
+        durable: bool,
+        reply: Reply<CreateOutcome>,
+    },
+    Delete {
+        runs: Vec<RunId>,
+        reply: Reply<WriteOutcome<u64>>,
+    },
+    ReplaceSnapshots {
+        run: RunId,
+        snapshot: Option<SnapshotRecord>,
+        reply: Reply<WriteOutcome<()>>,
+    },
+    Sync {
+        reply: Reply<WriteOutcome<()>>,
+    },
+}
+
+/// Whether the journal still accepts writes.
+#[derive(Default)]
+pub(crate) struct Health {
+    failure: OnceLock<StoreFailure>,
+}
+
+impl Health {
+    /// The failure that poisoned the journal, if any.
+    pub(crate) fn failure(&self) -> Option<StoreFailure> {
+        self.failure.get().cloned()
+    }
+
+    fn poison(&self, failure: StoreFailure) -> StoreFailure {
+        let first = self.failure.get_or_init(|| failure);
+        first.clone()
+    }
+}
+
+/// The handle on the writer thread.
+pub(crate) struct Writer {
+    sender: Option<Sender<Command>>,
+    thread: Option<JoinHandle<()>>,
+    pub(crate) health: Arc<Health>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `store`.
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        durability: Durability,
+        flush_interval: Duration,
+    ) -> std::io::Result<Writer> {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let health = Arc::new(Health::default());
+        let loop_health = health.clone();
+        let thread = std::thread::Builder::new()
+            .name("runjournal-writer".into())
+            .spawn(move || {
+                WriterLoop {
+                    hub,
+                    store,
+                    health: loop_health,
+                    durability,
+                    flush_interval,
+                    unsynced_since: None,
+                }
+                .run(receiver)
+            })?;
+        Ok(Writer {
+            sender: Some(sender),
+            thread: Some(thread),
+            health,
+        })
+    }
+
+    /// Queues a command; `false` when the writer is gone.
+    pub(crate) fn send(&self, command: Command) -> bool {
+        self.sender.as_ref().is_some_and(|sender| sender.send(command).is_ok())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(thread) = self.thread.take() {
+            // A panicked writer has nothing left to report at close.
+            drop(thread.join());
+        }
+    }
+}
+
+/// An append waiting in a group: the batch, its events, its caller.
+type QueuedAppend = (AppendBatch, Vec<Envelope>, Reply<AppendOutcome>);
+
+struct WriterLoop {
+    hub: Arc<Hub>,
+    store: Arc<dyn Store>,
+    health: Arc<Health>,
+    durability: Durability,
+    flush_interval: Duration,
+    unsynced_since: Option<Instant>,
+}
+
+/// Answers owed to the callers of one group once it is applied and synced.
+enum Pending {
+    Append(Reply<AppendOutcome>, Result<(), AppendRejection>, Vec<Envelope>),
+    Create(Reply<CreateOutcome>, Result<Vec<RunRecord>, KeyExists>),
+    Delete(Reply<WriteOutcome<u64>>, u64),
+    Unit(Reply<WriteOutcome<()>>),
+}
+
+impl Pending {
+    fn succeed(self, hub: &Hub) {
+        match self {
+            Pending::Append(reply, outcome, envelopes) => {
+                if outcome.is_ok() {
+                    hub.publish(envelopes);
+                }
+                reply.send(Ok(outcome))
+            }
+            Pending::Create(reply, outcome) => reply.send(Ok(outcome)),
+            Pending::Delete(reply, freed) => reply.send(Ok(freed)),
+            Pending::Unit(reply) => reply.send(Ok(())),
+        }
+    }
+
+    fn fail(self, failure: &StoreFailure) {
+        match self {
+            Pending::Append(reply, _, _) => reply.send(Err(failure.clone())),
+            Pending::Create(reply, _) => reply.send(Err(failure.clone())),
+            Pending::Delete(reply, _) => reply.send(Err(failure.clone())),
+            Pending::Unit(reply) => reply.send(Err(failure.clone())),
+        }
+    }
+}
+
+impl WriterLoop {
+    fn run(mut self, receiver: Receiver<Command>) {
+        loop {
+            let first = match self.next_deadline() {
+                None => match receiver.recv() {
+                    Ok(command) => command,
+                    Err(_) => break,
+                },
+                Some(deadline) => match receiver.recv_deadline(deadline) {
+                    Ok(command) => command,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.periodic_sync();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match receiver.try_recv() {
+                    Ok(command) => group.push(command),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+        if self.unsynced_since.is_some() && self.health.failure().is_none() {
+            self.periodic_sync();
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.unsynced_since.map(|since| since + self.flush_interval)
+    }
+
+    fn periodic_sync(&mut self) {
+        let _span = tracing::debug_span!("flush", reason = "interval").entered();
+        if let Err(error) = self.timed_sync() {
+            self.health.poison(Arc::new(error));
+        }
+        self.unsynced_since = None;
+    }
+
+    fn timed_sync(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.store.sync();
+        tracing::debug!(
+            flush_micros = started.elapsed().as_micros() as u64,
+            ok = result.is_ok(),
+            "flush"
+        );
+        result
+    }
+
+    fn commit_group(&mut self, group: Vec<Command>) {
+        if let Some(failure) = self.health.failure() {
+            group.into_iter().for_each(|command| reply_failure(command, &failure));
+            return;
+        }
+        let mut pending = Vec::with_capacity(group.len());
+        let mut appends: Vec<QueuedAppend> = Vec::new();
+        let mut wants_sync = self.durability == Durability::Durable;
+        let mut result: Result<(), StoreFailure> = Ok(());
+        for command in group {
+            if let Err(failure) = &result {
+                reply_failure(command, failure);
+                continue;
+            }
+            match command {
+                Command::Append {
+                    batch,
+                    envelopes,
+                    durable,
+                    reply,
+                } => {
+                    wants_sync |= durable;
+                    appends.push((batch, envelopes, reply));
+                }
+                other => {
+                    result = self.apply_appends(&mut appends, &mut pending);
+                    match &result {
+                        Ok(()) => result = self.apply_other(other, &mut pending, &mut wants_sync),
+                        Err(failure) => reply_failure(other, failure),
+                    }
+                }
+            }
+        }
+        if result.is_ok() {
+            result = self.apply_appends(&mut appends, &mut pending);
+        }
+        if result.is_ok() {
+            if wants_sync {
+                let _span = tracing::debug_span!("flush", reason = "group", callers = pending.len()).entered();
+                result = self.timed_sync().map_err(|error| self.health.poison(Arc::new(error)));
+                self.unsynced_since = None;
+            } else if self.unsynced_since.is_none() {
+                self.unsynced_since = Some(Instant::now());
+            }
+        }
+        match result {
+            Ok(()) => pending.into_iter().for_each(|answer| answer.succeed(&self.hub)),
+            Err(failure) => {
+                pending.into_iter().for_each(|answer| answer.fail(&failure));
+                appends
+                    .into_iter()
+                    .for_each(|(_, _, reply)| reply.send(Err(failure.clone())));
+            }
+        }
+    }
+
+    fn apply_appends(&self, appends: &mut Vec<QueuedAppend>, pending: &mut Vec<Pending>) -> Result<(), StoreFailure> {
+        if appends.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let (batches, answers): (Vec<AppendBatch>, Vec<(Vec<Envelope>, Reply<AppendOutcome>)>) = appends
+            .drain(..)
+            .map(|(batch, envelopes, reply)| (batch, (envelopes, reply)))
+            .unzip();
+        let outcomes = match self.store.append(&batches) {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                let failure = self.health.poison(Arc::new(error));
+                answers
+                    .into_iter()
+                    .for_each(|(_, reply)| reply.send(Err(failure.clone())));
+                return Err(failure);
+            }
+        };
+        let events: usize = batches.iter().map(|batch| batch.records.len()).sum();
+        let bytes: usize = batches.iter().flat_map(|batch| &batch.records).map(Vec::len).sum();
+        tracing::trace!(
+            batches = batches.len(),
+            events,
+            bytes,
+            micros = started.elapsed().as_micros() as u64,
+            "applied"
+        );
+        for ((envelopes, reply), outcome) in answers.into_iter().zip(outcomes) {
+            pending.push(Pending::Append(reply, outcome, envelopes));
+        }
+        Ok(())
+    }
+
+    /// Applies a non-append command; on failure its caller is answered here.
+    fn apply_other(
+        &self,
+        command: Command,
+        pending: &mut Vec<Pending>,
+        wants_sync: &mut bool,
+    ) -> Result<(), StoreFailure> {
+        match command {
+            Command::Append {
+                batch,
+                envelopes,
+                durable,
+                reply,
+            } => {
+                *wants_sync |= durable;
+                self.apply_appends(&mut vec![(batch, envelopes, reply)], pending)?;
+            }
+            Command::Create { runs, durable, reply } => {
+                *wants_sync |= durable;
+                match self.settle(self.store.create_runs(&runs)) {
+                    Ok(outcome) => pending.push(Pending::Create(reply, outcome)),
+                    Err(failure) => return Err(answer_failure(reply, failure)),
+                }
+            }
+            Command::Delete { runs, reply } => {
+                *wants_sync = true;
+                match self.settle(self.store.delete_runs(&runs)) {
+                    Ok(freed) => pending.push(Pending::Delete(reply, freed)),
+                    Err(failure) => return Err(answer_failure(reply, failure)),
+                }
+            }
+            Command::ReplaceSnapshots { run, snapshot, reply } => {
+                match self.settle(self.store.replace_snapshots(run, snapshot)) {
+                    Ok(()) => pending.push(Pending::Unit(reply)),
+                    Err(failure) => return Err(answer_failure(reply, failure)),
+                }
+            }
+            Command::Sync { reply } => {
+                *wants_sync = true;
+                pending.push(Pending::Unit(reply));
+            }
+        }
+        Ok(())
+    }
+
+    /// Poisons the journal on a store error.
+    fn settle<T>(&self, outcome: Result<T, StoreError>) -> Result<T, StoreFailure> {
+        outcome.map_err(|error| self.health.poison(Arc::new(error)))
+    }
+}
+
+fn answer_failure<T>(reply: Reply<WriteOutcome<T>>, failure: StoreFailure) -> StoreFailure {
+    reply.send(Err(failure.clone()));
+    failure
+}
+
+fn reply_failure(command: Command, failure: &StoreFailure) {
+    match command {
+        Command::Append { reply, .. } => reply.send(Err(failure.clone())),
+        Command::Create { reply, .. } => reply.send(Err(failure.clone())),
+        Command::Delete { reply, .. } => reply.send(Err(failure.clone())),
+        Command::ReplaceSnapshots { reply, .. } => reply.send(Err(failure.clone())),
+        Command::Sync { reply } => reply.send(Err(failure.clone())),
+    }
+}
