@@ -21,9 +21,14 @@ pub(crate) fn walk_own(
     end_seq: u64,
     visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
 ) -> Result<ChainHash, ReadError> {
+    let mut reader = own_chain_reader(record);
+    walk_from(store, record, &mut reader, from_seq, end_seq, visit)
+}
+
+/// A reader at the start of the run's own chain.
+pub(crate) fn own_chain_reader(record: &RunRecord) -> ChainReader {
     let genesis = record.fork.as_ref().map_or(ChainHash::GENESIS, |fork| fork.hash);
-    let reader = ChainReader::new(record.key.clone(), genesis, 0);
-    walk_from(store, record, reader, from_seq, end_seq, visit)
+    ChainReader::new(record.key.clone(), genesis, 0)
 }
 
 /// Like [`walk_own`], starting from a reader positioned after a trusted point
@@ -31,7 +36,7 @@ pub(crate) fn walk_own(
 pub(crate) fn walk_from(
     store: &dyn Store,
     record: &RunRecord,
-    mut reader: ChainReader,
+    reader: &mut ChainReader,
     from_seq: u64,
     end_seq: u64,
     visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
@@ -137,8 +142,8 @@ pub(crate) fn fold_state(store: &dyn Store, record: &RunRecord, end_seq: u64) ->
             match decode_snapshot(&snapshot.bytes) {
                 Ok(DecodedSnapshot::Current(state)) => {
                     let mut state = *state;
-                    let reader = ChainReader::new(record.key.clone(), state.head, snapshot.seq + 1);
-                    walk_from(store, record, reader, snapshot.seq + 1, end_seq, &mut |envelope| {
+                    let mut reader = ChainReader::new(record.key.clone(), state.head, snapshot.seq + 1);
+                    walk_from(store, record, &mut reader, snapshot.seq + 1, end_seq, &mut |envelope| {
                         state.apply(&envelope);
                         ControlFlow::Continue(())
                     })?;

@@ -36,7 +36,6 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) options: Options,
     pub(crate) writer: Writer,
-    pub(crate) hub: Arc<Hub>,
 }
 
 /// What `verify` found for one run.
@@ -67,15 +66,10 @@ impl Journal {
     /// A journal over any store (the in-memory one, a fault-injecting wrapper…).
     pub fn with_store(store: Arc<dyn Store>, options: Options) -> Result<Journal, OpenError> {
         let hub = Arc::new(Hub::default());
-        let writer = Writer::start(store.clone(), hub.clone(), options.durability, options.flush_interval)
-            .map_err(OpenError::Thread)?;
+        let writer =
+            Writer::start(store.clone(), hub, options.durability, options.flush_interval).map_err(OpenError::Thread)?;
         Ok(Journal {
-            inner: Arc::new(Inner {
-                store,
-                options,
-                writer,
-                hub,
-            }),
+            inner: Arc::new(Inner { store, options, writer }),
         })
     }
 
@@ -164,6 +158,19 @@ impl Journal {
             Ok(records) => Ok(records.into_iter().zip(states).collect()),
             Err(exists) => Err(BeginError::AlreadyExists { run: exists.0 }),
         }
+    }
+
+    /// Creates runs whose records are already encoded and chained from seq 0
+    /// (import), in one atomic step: all of them, or none when a key exists
+    /// (`Ok(Err(key))`).
+    pub(crate) fn create_encoded(&self, runs: Vec<NewRun>) -> Result<Result<Vec<RunRecord>, RunKey>, AppendError> {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let command = Command::Create {
+            runs,
+            durable: self.durable(),
+            reply: Reply::Blocking(sender),
+        };
+        Ok(self.call(command, receiver)?.map_err(|exists| exists.0))
     }
 
     fn fork_prefix_state(&self, key: &RunKey, fork: &runjournal_core::ForkBase) -> Result<ResumeState, ReadError> {

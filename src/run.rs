@@ -55,6 +55,13 @@ impl Outcome {
         }
     }
 
+    fn failure_parts(&self) -> (Option<ErrorInfo>, Vec<ErrorInfo>) {
+        match self {
+            Outcome::Failure { error, cleanup_errors } => (Some(error.clone()), cleanup_errors.clone()),
+            _ => (None, Vec::new()),
+        }
+    }
+
     fn into_event(self) -> Event {
         match self {
             Outcome::Success { output } => Event::RunCompleted { output },
@@ -195,155 +202,6 @@ impl Run {
         self.append_checked(Some(expected_seq), events, Checks::Raw)
     }
 
-    /// Records a step: its messages join the transcript.
-    pub fn step(&self, messages: Vec<Message>) -> Result<u64, AppendError> {
-        self.typed(Event::Step { messages })
-    }
-
-    /// Records the end of a turn.
-    pub fn turn_completed(&self) -> Result<u64, AppendError> {
-        self.typed(Event::TurnCompleted)
-    }
-
-    /// Records the start of phase `index`.
-    pub fn phase_started(&self, index: u32, name: impl Into<String>) -> Result<u64, AppendError> {
-        self.typed(Event::PhaseStarted {
-            index,
-            name: name.into(),
-        })
-    }
-
-    /// Records the completion of phase `index` with its output.
-    pub fn phase_completed(
-        &self,
-        index: u32,
-        name: impl Into<String>,
-        output: impl Into<String>,
-    ) -> Result<u64, AppendError> {
-        self.typed(Event::PhaseCompleted {
-            index,
-            name: name.into(),
-            output: output.into(),
-        })
-    }
-
-    /// Records the start of a context compaction.
-    pub fn compaction_started(&self, source: CompactionSource, info: CompactionInfo) -> Result<u64, AppendError> {
-        self.typed(Event::CompactionStarted {
-            id: info.id,
-            source,
-            messages_before: info.messages,
-            tokens_before: info.tokens,
-        })
-    }
-
-    /// Records the end of a context compaction; a new segment starts.
-    pub fn compaction_done(&self, source: CompactionSource, info: CompactionInfo) -> Result<u64, AppendError> {
-        self.typed(Event::CompactionDone {
-            id: info.id,
-            source,
-            summary: info.summary,
-            messages_after: info.messages,
-            tokens_after: info.tokens,
-        })
-    }
-
-    /// Records a handoff sent to another agent.
-    pub fn handoff_sent(&self, handoff: Handoff) -> Result<u64, AppendError> {
-        self.typed(Event::HandoffSent {
-            id: handoff.id,
-            from: handoff.from,
-            to: handoff.to,
-            generation: handoff.generation,
-            version: handoff.version,
-            content_hash: handoff.content_hash,
-            timeout_ms: handoff.timeout_ms,
-        })
-    }
-
-    /// Records the receiver's ack; refused unless `by` is the receiver and the handoff is pending.
-    pub fn handoff_acked(&self, id: impl Into<String>, by: impl Into<String>) -> Result<u64, AppendError> {
-        self.typed(Event::HandoffAcked {
-            id: id.into(),
-            by: by.into(),
-        })
-    }
-
-    /// Records the receiver's rejection; refused unless `by` is the receiver and the handoff is pending.
-    pub fn handoff_rejected(
-        &self,
-        id: impl Into<String>,
-        by: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Result<u64, AppendError> {
-        self.typed(Event::HandoffRejected {
-            id: id.into(),
-            by: by.into(),
-            reason: reason.into(),
-        })
-    }
-
-    /// Records that a pending handoff timed out.
-    pub fn handoff_timed_out(&self, id: impl Into<String>) -> Result<u64, AppendError> {
-        self.typed(Event::HandoffTimedOut { id: id.into() })
-    }
-
-    /// Records a claim on a task (priority 0–3, confidence 0.0–1.0).
-    pub fn task_claimed(
-        &self,
-        task: impl Into<String>,
-        agent: impl Into<String>,
-        priority: u8,
-        confidence: f64,
-    ) -> Result<u64, AppendError> {
-        self.typed(Event::TaskClaimed {
-            task: task.into(),
-            agent: agent.into(),
-            priority,
-            confidence,
-        })
-    }
-
-    /// Records a task's completion; refused unless `agent` holds the task.
-    pub fn task_completed(
-        &self,
-        task: impl Into<String>,
-        agent: impl Into<String>,
-        result: TaskResult,
-        summary: Option<String>,
-    ) -> Result<u64, AppendError> {
-        self.typed(Event::TaskCompleted {
-            task: task.into(),
-            agent: agent.into(),
-            result,
-            summary,
-        })
-    }
-
-    /// Records that the agent's process died (the run stays recoverable).
-    pub fn agent_died(&self, reason: impl Into<String>, exit_code: Option<i32>) -> Result<u64, AppendError> {
-        self.typed(Event::AgentDied {
-            reason: reason.into(),
-            exit_code,
-        })
-    }
-
-    /// Records the teardown of a resource, with its error if it failed.
-    pub fn teardown(&self, resource: impl Into<String>, error: Option<String>) -> Result<u64, AppendError> {
-        self.typed(Event::Teardown {
-            resource: resource.into(),
-            error,
-        })
-    }
-
-    /// Records an application-defined fact.
-    pub fn custom(&self, kind: impl Into<String>, data: impl Into<String>) -> Result<u64, AppendError> {
-        self.typed(Event::Custom {
-            kind: kind.into(),
-            data: data.into(),
-        })
-    }
-
     /// Records the run's outcome: `run_completed`, `run_interrupted` or
     /// `run_failed`. When storing a failure fails, the error carries both the
     /// run's failure and the storage failure.
@@ -353,10 +211,7 @@ impl Run {
     }
 
     fn record_outcome(&self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
-        let (primary, cleanup_errors) = match &outcome {
-            Outcome::Failure { error, cleanup_errors } => (Some(error.clone()), cleanup_errors.clone()),
-            _ => (None, Vec::new()),
-        };
+        let (primary, cleanup_errors) = outcome.failure_parts();
         self.append_checked(None, vec![outcome.into_event()], Checks::Raw)
             .map_err(|source| {
                 Box::new(FinishError {
@@ -369,6 +224,47 @@ impl Run {
 
     fn typed(&self, event: Event) -> Result<u64, AppendError> {
         self.append_checked(None, vec![event], Checks::Typed)
+    }
+
+    async fn typed_async(&self, event: Event) -> Result<u64, AppendError> {
+        self.append_checked_async(None, vec![event], Checks::Typed).await
+    }
+
+    pub(crate) async fn append_checked_async(
+        &self,
+        expected_seq: Option<u64>,
+        events: Vec<Event>,
+        checks: Checks,
+    ) -> Result<u64, AppendError> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let queued = self.queue(expected_seq, events, checks, Reply::Async(sender))?;
+        let outcome = receiver.await.map_err(|_| AppendError::Closed)?;
+        self.settle(queued, outcome)
+    }
+
+    /// [`Run::append`], resolving once the journal's durability mode is satisfied.
+    pub async fn append_async(&self, events: Vec<Event>) -> Result<u64, AppendError> {
+        self.append_checked_async(None, events, Checks::Raw).await
+    }
+
+    /// [`Run::append_at`], resolving once the journal's durability mode is satisfied.
+    pub async fn append_at_async(&self, expected_seq: u64, events: Vec<Event>) -> Result<u64, AppendError> {
+        self.append_checked_async(Some(expected_seq), events, Checks::Raw).await
+    }
+
+    /// [`Run::finish`], resolving once the outcome is stored.
+    pub async fn finish_async(self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
+        self.finished.store(true, Ordering::SeqCst);
+        let (primary, cleanup_errors) = outcome.failure_parts();
+        self.append_checked_async(None, vec![outcome.into_event()], Checks::Raw)
+            .await
+            .map_err(|source| {
+                Box::new(FinishError {
+                    primary,
+                    cleanup_errors,
+                    source,
+                })
+            })
     }
 
     pub(crate) fn append_checked(
@@ -636,6 +532,99 @@ pub(crate) fn now_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// Generates each typed method twice: blocking, and `_async` resolving once
+/// the journal's durability mode is satisfied. Typed methods refuse (write
+/// nothing) an event the fold would ignore.
+macro_rules! typed_methods {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident / $async_name:ident ($($arg:ident: $type:ty),*) => $event:expr;
+    )*) => {
+        impl Run {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self, $($arg: $type),*) -> Result<u64, AppendError> {
+                    self.typed($event)
+                }
+
+                $(#[$doc])*
+                ///
+                /// Async: resolves once the journal's durability mode is satisfied.
+                pub async fn $async_name(&self, $($arg: $type),*) -> Result<u64, AppendError> {
+                    self.typed_async($event).await
+                }
+            )*
+        }
+    };
+}
+
+typed_methods! {
+    /// Records a step: its messages join the transcript.
+    fn step / step_async(messages: Vec<Message>) => Event::Step { messages };
+    /// Records the end of a turn.
+    fn turn_completed / turn_completed_async() => Event::TurnCompleted;
+    /// Records the start of phase `index`.
+    fn phase_started / phase_started_async(index: u32, name: impl Into<String>) =>
+        Event::PhaseStarted { index, name: name.into() };
+    /// Records the completion of phase `index` with its output.
+    fn phase_completed / phase_completed_async(index: u32, name: impl Into<String>, output: impl Into<String>) =>
+        Event::PhaseCompleted { index, name: name.into(), output: output.into() };
+    /// Records the start of a context compaction.
+    fn compaction_started / compaction_started_async(source: CompactionSource, info: CompactionInfo) =>
+        Event::CompactionStarted {
+            id: info.id,
+            source,
+            messages_before: info.messages,
+            tokens_before: info.tokens,
+        };
+    /// Records the end of a context compaction; a new segment starts.
+    fn compaction_done / compaction_done_async(source: CompactionSource, info: CompactionInfo) =>
+        Event::CompactionDone {
+            id: info.id,
+            source,
+            summary: info.summary,
+            messages_after: info.messages,
+            tokens_after: info.tokens,
+        };
+    /// Records a handoff sent to another agent.
+    fn handoff_sent / handoff_sent_async(handoff: Handoff) => Event::HandoffSent {
+        id: handoff.id,
+        from: handoff.from,
+        to: handoff.to,
+        generation: handoff.generation,
+        version: handoff.version,
+        content_hash: handoff.content_hash,
+        timeout_ms: handoff.timeout_ms,
+    };
+    /// Records the receiver's ack; refused unless `by` is the receiver and the handoff is pending.
+    fn handoff_acked / handoff_acked_async(id: impl Into<String>, by: impl Into<String>) =>
+        Event::HandoffAcked { id: id.into(), by: by.into() };
+    /// Records the receiver's rejection; refused unless `by` is the receiver and the handoff is pending.
+    fn handoff_rejected / handoff_rejected_async(id: impl Into<String>, by: impl Into<String>, reason: impl Into<String>) =>
+        Event::HandoffRejected { id: id.into(), by: by.into(), reason: reason.into() };
+    /// Records that a pending handoff timed out.
+    fn handoff_timed_out / handoff_timed_out_async(id: impl Into<String>) => Event::HandoffTimedOut { id: id.into() };
+    /// Records a claim on a task (priority 0–3, confidence 0.0–1.0).
+    fn task_claimed / task_claimed_async(task: impl Into<String>, agent: impl Into<String>, priority: u8, confidence: f64) =>
+        Event::TaskClaimed { task: task.into(), agent: agent.into(), priority, confidence };
+    /// Records a task's completion; refused unless `agent` holds the task.
+    fn task_completed / task_completed_async(
+        task: impl Into<String>,
+        agent: impl Into<String>,
+        result: TaskResult,
+        summary: Option<String>
+    ) => Event::TaskCompleted { task: task.into(), agent: agent.into(), result, summary };
+    /// Records that the agent's process died (the run stays recoverable).
+    fn agent_died / agent_died_async(reason: impl Into<String>, exit_code: Option<i32>) =>
+        Event::AgentDied { reason: reason.into(), exit_code };
+    /// Records the teardown of a resource, with its error if it failed.
+    fn teardown / teardown_async(resource: impl Into<String>, error: Option<String>) =>
+        Event::Teardown { resource: resource.into(), error };
+    /// Records an application-defined fact.
+    fn custom / custom_async(kind: impl Into<String>, data: impl Into<String>) =>
+        Event::Custom { kind: kind.into(), data: data.into() };
 }
 
 impl Drop for Run {

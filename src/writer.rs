@@ -21,7 +21,7 @@ use runjournal_core::{
     AppendBatch, AppendRejection, Envelope, KeyExists, NewRun, RunId, RunRecord, SnapshotRecord, Store, StoreError,
 };
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Slot};
 use crate::options::Durability;
 
 /// The most commands applied and synced as one group.
@@ -80,6 +80,12 @@ pub(crate) enum Command {
     },
     Sync {
         reply: Reply<WriteOutcome<()>>,
+    },
+    /// Registers a subscriber; answers the run's next seq at that moment.
+    Subscribe {
+        slot: Slot,
+        run: Option<RunId>,
+        reply: Reply<WriteOutcome<Option<u64>>>,
     },
 }
 
@@ -263,12 +269,14 @@ impl WriterLoop {
         let mut appends: Vec<QueuedAppend> = Vec::new();
         let mut wants_sync = self.durability == Durability::Durable;
         let mut result: Result<(), StoreFailure> = Ok(());
+        let mut subscriptions = Vec::new();
         for command in group {
             if let Err(failure) = &result {
                 reply_failure(command, failure);
                 continue;
             }
             match command {
+                Command::Subscribe { slot, run, reply } => subscriptions.push((slot, run, reply)),
                 Command::Append {
                     batch,
                     envelopes,
@@ -300,13 +308,40 @@ impl WriterLoop {
             }
         }
         match result {
-            Ok(()) => pending.into_iter().for_each(|answer| answer.succeed(&self.hub)),
+            Ok(()) => {
+                pending.into_iter().for_each(|answer| answer.succeed(&self.hub));
+                for (slot, run, reply) in subscriptions {
+                    self.register(slot, run, reply);
+                }
+            }
             Err(failure) => {
                 pending.into_iter().for_each(|answer| answer.fail(&failure));
-                appends
-                    .into_iter()
-                    .for_each(|(_, _, reply)| reply.send(Err(failure.clone())));
+                for (_, _, reply) in appends {
+                    reply.send(Err(failure.clone()));
+                }
+                for (_, _, reply) in subscriptions {
+                    reply.send(Err(failure.clone()));
+                }
             }
+        }
+    }
+
+    /// Registers a subscriber once its group is answered and published: the
+    /// head it gets is durable and every later event reaches it live.
+    fn register(&self, slot: Slot, run: Option<RunId>, reply: Reply<WriteOutcome<Option<u64>>>) {
+        let head = match run {
+            Some(run) => self
+                .store
+                .run(run)
+                .map(|record| record.map(|record| record.head.next_seq)),
+            None => Ok(None),
+        };
+        match head {
+            Ok(head) => {
+                self.hub.register(slot);
+                reply.send(Ok(head));
+            }
+            Err(error) => reply.send(Err(Arc::new(error))),
         }
     }
 
@@ -385,6 +420,7 @@ impl WriterLoop {
                 *wants_sync = true;
                 pending.push(Pending::Unit(reply));
             }
+            Command::Subscribe { .. } => unreachable!("subscriptions are registered after their group"),
         }
         Ok(())
     }
@@ -407,5 +443,6 @@ fn reply_failure(command: Command, failure: &StoreFailure) {
         Command::Delete { reply, .. } => reply.send(Err(failure.clone())),
         Command::ReplaceSnapshots { reply, .. } => reply.send(Err(failure.clone())),
         Command::Sync { reply } => reply.send(Err(failure.clone())),
+        Command::Subscribe { reply, .. } => reply.send(Err(failure.clone())),
     }
 }

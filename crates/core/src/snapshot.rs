@@ -40,9 +40,15 @@ pub enum SnapshotError {
 
 /// Encodes `state` as a snapshot record of this fold version.
 pub fn encode_snapshot(state: &ResumeState) -> Vec<u8> {
+    encode_snapshot_as(state, FOLD_VERSION)
+}
+
+/// Encodes `state` as a snapshot record claiming `fold_version` (to test and
+/// migrate across fold versions).
+pub fn encode_snapshot_as(state: &ResumeState, fold_version: u32) -> Vec<u8> {
     let state = encode_record(RecordKind::Snapshot, state);
     let payload = SnapshotPayload {
-        fold_version: FOLD_VERSION,
+        fold_version,
         checksum: *blake3::hash(&state).as_bytes(),
         state,
     };

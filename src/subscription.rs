@@ -1,0 +1,271 @@
+//! Subscriptions: a run's stored events from a seq, then its live events; or
+//! every run's live events.
+//!
+//! Invariants:
+//! - Registration happens on the writer thread between groups, which reports
+//!   the run's head at that moment: stored events are read (verified) up to
+//!   that head, live delivery starts exactly after it. No gap, no duplicate.
+//! - Live events arrive only once applied and, in `Durable` mode, synced.
+//! - A subscriber never slows writers: when its buffer is full the hub drops
+//!   it, and after the buffered events it gets [`SubscribeError::Lagged`]
+//!   naming the first event it missed.
+
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use runjournal_core::{ChainReader, Envelope, RunKey, RunRecord, Store};
+
+use crate::error::ReadError;
+use crate::history::{own_chain_reader, walk_from};
+use crate::hub::{LagPoint, Scope, Slot};
+use crate::journal::Journal;
+use crate::writer::{Command, Reply};
+
+/// How many events are read from the store per catch-up step.
+const CATCH_UP_CHUNK: u64 = 1024;
+
+/// A subscription ended or cannot go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The subscriber fell behind its buffer; subscribe again from `seq` of `run`.
+    #[error("subscriber lagged: it missed run {} from seq {}; subscribe again from there", .0.run, .0.seq)]
+    Lagged(LagPoint),
+    /// The journal closed.
+    #[error("the journal closed")]
+    Closed,
+    /// Reading stored events failed (corruption is reported, never skipped).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// A blocking subscription. Also an [`Iterator`] that ends when the journal closes.
+pub struct Subscription {
+    store: Arc<dyn Store>,
+    catch_up: Option<CatchUp>,
+    queue: VecDeque<Envelope>,
+    receiver: crossbeam_channel::Receiver<Envelope>,
+    lag: Arc<Mutex<Option<LagPoint>>>,
+    ended: bool,
+}
+
+struct CatchUp {
+    record: RunRecord,
+    reader: ChainReader,
+    from_seq: u64,
+    end_seq: u64,
+}
+
+impl Journal {
+    /// Subscribes to `key` from `from_seq`: its stored events first (verified),
+    /// then live ones. `buffer` bounds the live events held for a slow subscriber.
+    pub fn subscribe(&self, key: &RunKey, from_seq: u64, buffer: usize) -> Result<Subscription, SubscribeError> {
+        let record = self.run_info(key)?;
+        self.register(Scope::Run(key.clone()), Some(record), from_seq, buffer)
+    }
+
+    /// Subscribes to the live events of every run, from now on.
+    pub fn subscribe_all(&self, buffer: usize) -> Result<Subscription, SubscribeError> {
+        self.register(Scope::All, None, 0, buffer)
+    }
+
+    fn register(
+        &self,
+        scope: Scope,
+        record: Option<RunRecord>,
+        from_seq: u64,
+        buffer: usize,
+    ) -> Result<Subscription, SubscribeError> {
+        let (sender, receiver) = crossbeam_channel::bounded(buffer.max(1));
+        let lag = Arc::new(Mutex::new(None));
+        let slot = Slot {
+            scope,
+            sender,
+            lag: lag.clone(),
+        };
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let command = Command::Subscribe {
+            slot,
+            run: record.as_ref().map(|record| record.id),
+            reply: Reply::Blocking(reply),
+        };
+        let live_from = self.call(command, answer).map_err(|_| SubscribeError::Closed)?;
+        let catch_up = match (record, live_from) {
+            (Some(record), Some(live_from)) => {
+                // The record read before registering may predate `live_from`;
+                // catch-up reads exactly up to where live delivery starts.
+                let record = self.record_by_id(record.id, &record.key)?;
+                Some(CatchUp {
+                    reader: own_chain_reader(&record),
+                    end_seq: live_from,
+                    record,
+                    from_seq,
+                })
+            }
+            _ => None,
+        };
+        Ok(Subscription {
+            store: self.inner.store.clone(),
+            catch_up,
+            queue: VecDeque::new(),
+            receiver,
+            lag,
+            ended: false,
+        })
+    }
+
+    /// Subscribes to a run like [`Journal::subscribe`], as an async `Stream`.
+    pub fn subscribe_async(
+        &self,
+        key: &RunKey,
+        from_seq: u64,
+        buffer: usize,
+    ) -> Result<AsyncSubscription, SubscribeError> {
+        Ok(AsyncSubscription::forward(self.subscribe(key, from_seq, buffer)?))
+    }
+
+    /// Subscribes to every run's live events, as an async `Stream`.
+    pub fn subscribe_all_async(&self, buffer: usize) -> Result<AsyncSubscription, SubscribeError> {
+        Ok(AsyncSubscription::forward(self.subscribe_all(buffer)?))
+    }
+}
+
+impl Subscription {
+    /// The next event, waiting for it.
+    pub fn recv(&mut self) -> Result<Envelope, SubscribeError> {
+        loop {
+            if let Some(envelope) = self.next_ready()? {
+                return Ok(envelope);
+            }
+            match self.receiver.recv() {
+                Ok(envelope) => return Ok(envelope),
+                Err(_) => return Err(self.end()),
+            }
+        }
+    }
+
+    /// The next event, waiting at most `timeout`; `None` when none came.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Envelope>, SubscribeError> {
+        if let Some(envelope) = self.next_ready()? {
+            return Ok(Some(envelope));
+        }
+        match self.receiver.recv_timeout(timeout) {
+            Ok(envelope) => Ok(Some(envelope)),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(None),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(self.end()),
+        }
+    }
+
+    /// A stored (catch-up) event, if any is left.
+    fn next_ready(&mut self) -> Result<Option<Envelope>, SubscribeError> {
+        if self.queue.is_empty() {
+            self.read_chunk()?;
+        }
+        Ok(self.queue.pop_front())
+    }
+
+    fn read_chunk(&mut self) -> Result<(), ReadError> {
+        let Some(catch_up) = &mut self.catch_up else {
+            return Ok(());
+        };
+        let start = catch_up.reader.next_seq();
+        if start >= catch_up.end_seq {
+            self.catch_up = None;
+            return Ok(());
+        }
+        let end = catch_up.end_seq.min(start + CATCH_UP_CHUNK);
+        let queue = &mut self.queue;
+        walk_from(
+            self.store.as_ref(),
+            &catch_up.record,
+            &mut catch_up.reader,
+            catch_up.from_seq,
+            end,
+            &mut |envelope| {
+                queue.push_back(envelope);
+                ControlFlow::Continue(())
+            },
+        )?;
+        Ok(())
+    }
+
+    fn end(&mut self) -> SubscribeError {
+        self.ended = true;
+        let lag = self.lag.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        match lag {
+            Some(point) => SubscribeError::Lagged(point),
+            None => SubscribeError::Closed,
+        }
+    }
+}
+
+impl Iterator for Subscription {
+    type Item = Result<Envelope, SubscribeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        match self.recv() {
+            Err(SubscribeError::Closed) => None,
+            other => Some(other),
+        }
+    }
+}
+
+/// An async subscription: a `Stream` of events. A forwarding thread reads
+/// the blocking subscription (catch-up reads never run on an async worker).
+pub struct AsyncSubscription {
+    receiver: tokio::sync::mpsc::Receiver<Result<Envelope, SubscribeError>>,
+}
+
+impl AsyncSubscription {
+    fn forward(mut subscription: Subscription) -> AsyncSubscription {
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let spawned = std::thread::Builder::new()
+            .name("runjournal-subscription".into())
+            .spawn(move || {
+                while !sender.is_closed() {
+                    let item = match subscription.recv_timeout(Duration::from_millis(100)) {
+                        Ok(None) => continue,
+                        Ok(Some(envelope)) => Ok(envelope),
+                        Err(SubscribeError::Closed) => break,
+                        Err(error) => Err(error),
+                    };
+                    let last = item.is_err();
+                    if sender.blocking_send(item).is_err() || last {
+                        break;
+                    }
+                }
+            });
+        if let Err(error) = spawned {
+            let (sender, receiver) = tokio::sync::mpsc::channel(1);
+            // The channel was just made with room for one item.
+            drop(sender.try_send(Err(SubscribeError::Read(ReadError::Store(
+                runjournal_core::StoreError::Io {
+                    operation: "start subscription thread",
+                    source: error,
+                },
+            )))));
+            return AsyncSubscription { receiver };
+        }
+        AsyncSubscription { receiver }
+    }
+
+    /// The next event; `None` once the journal closed.
+    pub async fn recv(&mut self) -> Option<Result<Envelope, SubscribeError>> {
+        self.receiver.recv().await
+    }
+}
+
+impl futures_core::Stream for AsyncSubscription {
+    type Item = Result<Envelope, SubscribeError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.receiver.poll_recv(context)
+    }
+}
