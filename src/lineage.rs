@@ -1,0 +1,352 @@
+//! Lineage: forks, best-of-N fanout, lineage queries, diff and retention.
+//!
+//! Invariants:
+//! - A fork never changes its parent: the child stores only its own events;
+//!   its history is the parent's verified prefix up to the fork seq, then its
+//!   own log, whose chain starts from the parent's hash at the fork seq.
+//! - A fanout creates all its children in one atomic step, in fresh episodes.
+//! - A purge never deletes a run that a surviving fork reads from, and keeps
+//!   failed and recoverable runs unless they are named explicitly.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use runjournal_core::fold::ResumeState;
+use runjournal_core::{Envelope, Event, ForkBase, ForkPoint, RunFilter, RunKey, RunMeta, RunRecord, RunStatus};
+
+use crate::error::{AppendError, BeginError, ReadError};
+use crate::history::{walk_history, walk_own};
+use crate::journal::Journal;
+use crate::run::{now_millis, Run};
+use crate::writer::{Command, Reply};
+
+/// A fork or fanout could not be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForkError {
+    /// The fork point is past the parent's end.
+    #[error("cannot fork run {run} at seq {seq}: its last seq is {last}")]
+    SeqOutOfRange {
+        /// The parent.
+        run: RunKey,
+        /// The requested fork seq.
+        seq: u64,
+        /// The parent's last seq.
+        last: u64,
+    },
+    /// Reading the parent failed (it is missing or corrupt).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// Creating the child failed (its key exists, storage failed).
+    #[error(transparent)]
+    Begin(#[from] BeginError),
+}
+
+/// A purge could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PurgeError {
+    /// A run named explicitly is still read by a fork that is not purged.
+    #[error(
+        "run {run} is the fork parent of {child}, which is not being purged; purge the child too or keep the parent"
+    )]
+    HasLiveFork {
+        /// The run that may not go.
+        run: RunKey,
+        /// A child that reads from it.
+        child: RunKey,
+    },
+    /// Reading the runs failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// Deleting failed.
+    #[error(transparent)]
+    Append(#[from] AppendError),
+}
+
+/// Which runs a purge removes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PurgePolicy {
+    /// Completed runs whose last event is older than this.
+    pub completed_older_than: Option<Duration>,
+    /// Keep only the newest N episodes of each `(goal, agent)`; older
+    /// completed episodes go.
+    pub keep_newest_episodes: Option<u32>,
+    /// Runs purged whatever their status (failed and recoverable ones too).
+    pub explicit: Vec<RunKey>,
+}
+
+/// What a purge removed (or, dry, would remove).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Whether nothing was changed.
+    pub dry_run: bool,
+    /// The runs removed, with their own event counts.
+    pub purged: Vec<(RunKey, u64)>,
+    /// Runs a rule selected but that were kept, with why.
+    pub kept: Vec<(RunKey, String)>,
+    /// Bytes of keys and values freed (0 on a dry run).
+    pub freed_bytes: u64,
+}
+
+/// Where two runs' histories part.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunDiff {
+    /// How many leading history events the runs share (same event, epoch
+    /// aside; a fork shares its parent's prefix).
+    pub common: usize,
+    /// The first event of run A after the common prefix, if any.
+    pub a: Option<Envelope>,
+    /// The first event of run B after the common prefix, if any.
+    pub b: Option<Envelope>,
+    /// The state fields that differ: `(field, value in A, value in B)` as JSON.
+    pub state_differences: Vec<(String, serde_json::Value, serde_json::Value)>,
+}
+
+impl Journal {
+    /// Forks `parent` after its own seq `at_seq` into the new run `child`. The
+    /// child's history is the parent's up to `at_seq` followed by its own; the
+    /// parent is not changed. Rewind is a fork at an earlier seq.
+    pub fn fork(&self, parent: &RunKey, at_seq: u64, child: RunKey) -> Result<Run, ForkError> {
+        let mut runs = self.fork_all(parent, at_seq, vec![child])?;
+        runs.pop()
+            .ok_or(ForkError::Begin(BeginError::Append(AppendError::Closed)))
+    }
+
+    /// Forks `parent` at `at_seq` into `n` children in fresh episodes of the
+    /// same goal (same agent), for best-of-N, created in one atomic step.
+    pub fn fanout(&self, parent: &RunKey, at_seq: u64, n: u32) -> Result<Vec<Run>, ForkError> {
+        let first = self.next_episode(&parent.goal)?;
+        let children = (0..n)
+            .map(|offset| RunKey {
+                goal: parent.goal.clone(),
+                episode: first + offset,
+                agent: parent.agent.clone(),
+            })
+            .collect();
+        self.fork_all(parent, at_seq, children)
+    }
+
+    fn fork_all(&self, parent: &RunKey, at_seq: u64, children: Vec<RunKey>) -> Result<Vec<Run>, ForkError> {
+        for child in &children {
+            child.validate().map_err(BeginError::from)?;
+        }
+        let record = self.run_info(parent)?;
+        if at_seq >= record.head.next_seq {
+            return Err(ForkError::SeqOutOfRange {
+                run: parent.clone(),
+                seq: at_seq,
+                last: record.head.next_seq.saturating_sub(1),
+            });
+        }
+        let mut parent_meta = RunMeta::default();
+        let hash = walk_own(self.store().as_ref(), &record, 0, at_seq + 1, &mut |envelope| {
+            if let Event::RunStarted { meta } = envelope.event {
+                parent_meta = meta;
+            }
+            ControlFlow::Continue(())
+        })?;
+        let meta = RunMeta {
+            parent: Some(parent.clone()),
+            forked_from: Some(ForkPoint {
+                run: parent.clone(),
+                seq: at_seq,
+            }),
+            ..parent_meta
+        };
+        let fork = ForkBase {
+            parent: record.id,
+            parent_key: parent.clone(),
+            seq: at_seq,
+            hash,
+        };
+        let created = self.create(
+            children
+                .into_iter()
+                .map(|child| (child, Event::RunStarted { meta: meta.clone() }, Some(fork.clone())))
+                .collect(),
+        )?;
+        Ok(created
+            .into_iter()
+            .map(|(record, state)| Run::new(self.inner.clone(), &record, 0, state, 1))
+            .collect())
+    }
+
+    /// The run a run was forked from, if any.
+    pub fn parent(&self, key: &RunKey) -> Result<Option<RunKey>, ReadError> {
+        Ok(self.run_info(key)?.fork.map(|fork| fork.parent_key))
+    }
+
+    /// The runs forked from `key`, ordered by key.
+    pub fn children(&self, key: &RunKey) -> Result<Vec<RunKey>, ReadError> {
+        let record = self.run_info(key)?;
+        let mut children = Vec::new();
+        for id in self.store().children(record.id)? {
+            if let Some(child) = self.store().run(id)? {
+                children.push(child.key);
+            }
+        }
+        children.sort();
+        Ok(children)
+    }
+
+    /// Compares two runs' whole histories (fork prefixes included): the first
+    /// position where they diverge, both events there, and which state fields differ.
+    pub fn diff(&self, a: &RunKey, b: &RunKey) -> Result<RunDiff, ReadError> {
+        let history_a = self.history(a)?;
+        let history_b = self.history(b)?;
+        let common = history_a
+            .iter()
+            .zip(&history_b)
+            .take_while(|(left, right)| left.event == right.event)
+            .count();
+        let state_a = ResumeState::fold(a.clone(), &history_a).to_json();
+        let state_b = ResumeState::fold(b.clone(), &history_b).to_json();
+        let ignored = ["run", "head", "last_seq", "epoch"];
+        let mut state_differences = Vec::new();
+        if let (Some(fields_a), Some(fields_b)) = (state_a.as_object(), state_b.as_object()) {
+            for (field, value_a) in fields_a {
+                let value_b = fields_b.get(field).cloned().unwrap_or(serde_json::Value::Null);
+                if !ignored.contains(&field.as_str()) && *value_a != value_b {
+                    state_differences.push((field.clone(), value_a.clone(), value_b));
+                }
+            }
+        }
+        Ok(RunDiff {
+            common,
+            a: history_a.get(common).cloned(),
+            b: history_b.get(common).cloned(),
+            state_differences,
+        })
+    }
+
+    /// Removes runs by `policy`; with `dry_run`, only reports what would go.
+    pub fn purge(&self, policy: &PurgePolicy, dry_run: bool) -> Result<PurgeReport, PurgeError> {
+        let runs = self.runs(&RunFilter::default())?;
+        let mut report = PurgeReport {
+            dry_run,
+            ..PurgeReport::default()
+        };
+        let explicit: BTreeSet<&RunKey> = policy.explicit.iter().collect();
+        for key in &explicit {
+            if !runs.iter().any(|record| record.key == **key) {
+                return Err(ReadError::NotFound { run: (*key).clone() }.into());
+            }
+        }
+        let selected = select_for_purge(&runs, policy, &explicit, &mut report);
+        let by_id: HashMap<u64, &RunRecord> = runs.iter().map(|record| (record.id, record)).collect();
+        let mut purge: BTreeMap<RunKey, &RunRecord> =
+            selected.iter().map(|record| (record.key.clone(), *record)).collect();
+        // Drop candidates that a surviving fork reads from, until none is left.
+        while let Some((run, child)) = self.first_blocked(&purge, &by_id)? {
+            if explicit.contains(&run) {
+                return Err(PurgeError::HasLiveFork { run, child });
+            }
+            purge.remove(&run);
+            report
+                .kept
+                .push((run, format!("fork parent of {child}, which is kept")));
+        }
+        report.purged = purge
+            .values()
+            .map(|record| (record.key.clone(), record.head.next_seq))
+            .collect();
+        if !dry_run && !purge.is_empty() {
+            let ids = purge.values().map(|record| record.id).collect();
+            let (sender, receiver) = crossbeam_channel::bounded(1);
+            let command = Command::Delete {
+                runs: ids,
+                reply: Reply::Blocking(sender),
+            };
+            report.freed_bytes = self.call(command, receiver)?;
+        }
+        Ok(report)
+    }
+}
+
+/// The runs a policy picks, before lineage checks; the rest it kept go in the report.
+fn select_for_purge<'a>(
+    runs: &'a [RunRecord],
+    policy: &PurgePolicy,
+    explicit: &BTreeSet<&RunKey>,
+    report: &mut PurgeReport,
+) -> Vec<&'a RunRecord> {
+    let now = now_millis();
+    let mut newest: HashMap<(&str, &str), Vec<u32>> = HashMap::new();
+    for record in runs {
+        newest
+            .entry((record.key.goal.as_str(), record.key.agent.as_str()))
+            .or_default()
+            .push(record.key.episode);
+    }
+    let mut selected = Vec::new();
+    for record in runs {
+        if explicit.contains(&record.key) {
+            selected.push(record);
+            continue;
+        }
+        let too_old = policy.completed_older_than.is_some_and(|age| {
+            let age = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+            record.head.last_ts.saturating_add(age) < now
+        });
+        let superseded = policy.keep_newest_episodes.is_some_and(|keep| {
+            let episodes = &newest[&(record.key.goal.as_str(), record.key.agent.as_str())];
+            episodes.iter().filter(|episode| **episode > record.key.episode).count() >= keep as usize
+        });
+        if !(too_old || superseded) {
+            continue;
+        }
+        match record.status {
+            RunStatus::Completed => selected.push(record),
+            status => report.kept.push((
+                record.key.clone(),
+                format!("{status} runs are kept unless named explicitly"),
+            )),
+        }
+    }
+    selected
+}
+
+impl Journal {
+    /// A purge candidate with a child that survives the purge, and that child.
+    fn first_blocked(
+        &self,
+        purge: &BTreeMap<RunKey, &RunRecord>,
+        by_id: &HashMap<u64, &RunRecord>,
+    ) -> Result<Option<(RunKey, RunKey)>, ReadError> {
+        for record in purge.values() {
+            for id in self.store().children(record.id)? {
+                let child = by_id.get(&id).map(|child| child.key.clone());
+                if let Some(child) = child.filter(|child| !purge.contains_key(child)) {
+                    return Ok(Some((record.key.clone(), child)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every run whose history includes `key`'s events: its fork descendants.
+    pub fn descendants(&self, key: &RunKey) -> Result<Vec<RunKey>, ReadError> {
+        let mut found = Vec::new();
+        let mut frontier = vec![key.clone()];
+        while let Some(next) = frontier.pop() {
+            for child in self.children(&next)? {
+                frontier.push(child.clone());
+                found.push(child);
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Visits the run's whole history (fork prefixes, then its own events).
+    pub fn for_each_history_event(
+        &self,
+        key: &RunKey,
+        mut visit: impl FnMut(Envelope) -> ControlFlow<()>,
+    ) -> Result<(), ReadError> {
+        let record = self.run_info(key)?;
+        walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut visit)
+    }
+}
