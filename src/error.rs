@@ -269,4 +269,13 @@ pub enum Error {
     /// See [`StoreError`].
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// See [`SubscribeError`](crate::SubscribeError).
+    #[error(transparent)]
+    Subscribe(#[from] crate::SubscribeError),
+    /// See [`ForkError`](crate::ForkError).
+    #[error(transparent)]
+    Fork(#[from] crate::ForkError),
+    /// See [`PurgeError`](crate::PurgeError).
+    #[error(transparent)]
+    Purge(#[from] crate::PurgeError),
 }

@@ -100,6 +100,7 @@ impl Journal {
         let ts = now_millis();
         let mut new_runs = Vec::with_capacity(runs.len());
         let mut states = Vec::with_capacity(runs.len());
+        let mut envelopes = Vec::with_capacity(runs.len());
         for (key, event, fork) in runs {
             let genesis = fork.as_ref().map_or(ChainHash::GENESIS, |fork| fork.hash);
             let mut state = match &fork {
@@ -124,14 +125,16 @@ impl Journal {
                 },
                 other => unreachable!("encoding only fails on size: {other}"),
             })?;
-            state.apply(&Envelope {
+            let envelope = Envelope {
                 run: key.clone(),
                 seq: 0,
                 epoch: 0,
                 ts,
                 hash: encoded.hash,
                 event,
-            });
+            };
+            state.apply(&envelope);
+            envelopes.push(envelope);
             new_runs.push(NewRun {
                 key,
                 created_ts: ts,
@@ -150,6 +153,7 @@ impl Journal {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let command = Command::Create {
             runs: new_runs,
+            envelopes,
             durable: self.durable(),
             reply: Reply::Blocking(sender),
         };
@@ -162,11 +166,12 @@ impl Journal {
 
     /// Creates runs whose records are already encoded and chained from seq 0
     /// (import), in one atomic step: all of them, or none when a key exists
-    /// (`Ok(Err(key))`).
+    /// (`Ok(Err(key))`). Imported events are not published to live subscribers.
     pub(crate) fn create_encoded(&self, runs: Vec<NewRun>) -> Result<Result<Vec<RunRecord>, RunKey>, AppendError> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let command = Command::Create {
             runs,
+            envelopes: Vec::new(),
             durable: self.durable(),
             reply: Reply::Blocking(sender),
         };

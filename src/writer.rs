@@ -66,6 +66,8 @@ pub(crate) enum Command {
     },
     Create {
         runs: Vec<NewRun>,
+        /// The runs' first events, published to subscribers once durable.
+        envelopes: Vec<Envelope>,
         durable: bool,
         reply: Reply<CreateOutcome>,
     },
@@ -176,7 +178,7 @@ struct WriterLoop {
 /// Answers owed to the callers of one group once it is applied and synced.
 enum Pending {
     Append(Reply<AppendOutcome>, Result<(), AppendRejection>, Vec<Envelope>),
-    Create(Reply<CreateOutcome>, Result<Vec<RunRecord>, KeyExists>),
+    Create(Reply<CreateOutcome>, Result<Vec<RunRecord>, KeyExists>, Vec<Envelope>),
     Delete(Reply<WriteOutcome<u64>>, u64),
     Unit(Reply<WriteOutcome<()>>),
 }
@@ -190,7 +192,12 @@ impl Pending {
                 }
                 reply.send(Ok(outcome))
             }
-            Pending::Create(reply, outcome) => reply.send(Ok(outcome)),
+            Pending::Create(reply, outcome, envelopes) => {
+                if outcome.is_ok() {
+                    hub.publish(envelopes);
+                }
+                reply.send(Ok(outcome))
+            }
             Pending::Delete(reply, freed) => reply.send(Ok(freed)),
             Pending::Unit(reply) => reply.send(Ok(())),
         }
@@ -199,7 +206,7 @@ impl Pending {
     fn fail(self, failure: &StoreFailure) {
         match self {
             Pending::Append(reply, _, _) => reply.send(Err(failure.clone())),
-            Pending::Create(reply, _) => reply.send(Err(failure.clone())),
+            Pending::Create(reply, _, _) => reply.send(Err(failure.clone())),
             Pending::Delete(reply, _) => reply.send(Err(failure.clone())),
             Pending::Unit(reply) => reply.send(Err(failure.clone())),
         }
@@ -396,10 +403,15 @@ impl WriterLoop {
                 *wants_sync |= durable;
                 self.apply_appends(&mut vec![(batch, envelopes, reply)], pending)?;
             }
-            Command::Create { runs, durable, reply } => {
+            Command::Create {
+                runs,
+                envelopes,
+                durable,
+                reply,
+            } => {
                 *wants_sync |= durable;
                 match self.settle(self.store.create_runs(&runs)) {
-                    Ok(outcome) => pending.push(Pending::Create(reply, outcome)),
+                    Ok(outcome) => pending.push(Pending::Create(reply, outcome, envelopes)),
                     Err(failure) => return Err(answer_failure(reply, failure)),
                 }
             }

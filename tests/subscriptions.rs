@@ -158,8 +158,8 @@ fn subscribe_all_sees_every_run_and_ends_when_the_journal_closes() {
     for agent in ["a", "b", "c"] {
         assert_eq!(
             per_run[agent],
-            vec![1, 2],
-            "live events of {agent} (runs began before their steps)"
+            vec![0, 1, 2],
+            "every event of {agent}, run_started included"
         );
     }
 }
