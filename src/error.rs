@@ -66,7 +66,7 @@ pub enum AppendError {
         /// The seq the event would have had.
         seq: u64,
         /// What is wrong.
-        source: EventError,
+        source: Box<EventError>,
     },
     /// The event is out of place in the run's log (SPEC §2 ordering rules).
     #[error("run {run} seq {seq}: {reason}; nothing was written")]
@@ -79,7 +79,7 @@ pub enum AppendError {
         reason: String,
     },
     /// A typed method refused an event the fold would ignore.
-    #[error("run {run} seq {seq}: refused {event_type}: {detail} ({kind}); nothing was written")]
+    #[error("run {run} seq {seq}: refused {event_type}: {} ({}); nothing was written", .anomaly.detail, .anomaly.kind)]
     Refused {
         /// The run.
         run: RunKey,
@@ -87,10 +87,8 @@ pub enum AppendError {
         seq: u64,
         /// The refused event's type.
         event_type: &'static str,
-        /// The anomaly the fold would record.
-        kind: String,
-        /// Why.
-        detail: String,
+        /// The anomaly the fold would record (its `kind` and `detail`).
+        anomaly: Box<runjournal_core::fold::Anomaly>,
     },
     /// Storage failed while this append was being written or synced: it may
     /// or may not be stored, and the journal is poisoned.
@@ -153,7 +151,7 @@ pub enum ReadError {
         /// The forked run.
         run: RunKey,
         /// The parent's key.
-        parent: RunKey,
+        parent: Box<RunKey>,
     },
     /// The store failed.
     #[error(transparent)]

@@ -87,7 +87,7 @@ pub(crate) fn walk_history(
     if let Some(fork) = &record.fork {
         let parent = store.run(fork.parent)?.ok_or_else(|| ReadError::ParentMissing {
             run: record.key.clone(),
-            parent: fork.parent_key.clone(),
+            parent: Box::new(fork.parent_key.clone()),
         })?;
         walk_history_checked(store, &parent, fork.seq + 1, &fork.hash, visit)?;
     }
@@ -104,7 +104,7 @@ fn walk_history_checked(
     if let Some(fork) = &record.fork {
         let parent = store.run(fork.parent)?.ok_or_else(|| ReadError::ParentMissing {
             run: record.key.clone(),
-            parent: fork.parent_key.clone(),
+            parent: Box::new(fork.parent_key.clone()),
         })?;
         walk_history_checked(store, &parent, fork.seq + 1, &fork.hash, visit)?;
     }

@@ -421,7 +421,7 @@ impl Run {
             event.validate().map_err(|source| AppendError::InvalidEvent {
                 run: self.key.clone(),
                 seq,
-                source,
+                source: Box::new(source),
             })?;
             self.check_order(&event, seq, status, checks)?;
             let encoded = encode_event(
@@ -474,8 +474,7 @@ impl Run {
                     run: self.key.clone(),
                     seq: cursor.head.next_seq,
                     event_type: event.type_name(),
-                    kind: anomaly.kind,
-                    detail: anomaly.detail,
+                    anomaly: Box::new(anomaly),
                 });
             }
         }

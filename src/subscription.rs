@@ -137,15 +137,10 @@ impl Journal {
 impl Subscription {
     /// The next event, waiting for it.
     pub fn recv(&mut self) -> Result<Envelope, SubscribeError> {
-        loop {
-            if let Some(envelope) = self.next_ready()? {
-                return Ok(envelope);
-            }
-            match self.receiver.recv() {
-                Ok(envelope) => return Ok(envelope),
-                Err(_) => return Err(self.end()),
-            }
+        if let Some(envelope) = self.next_ready()? {
+            return Ok(envelope);
         }
+        self.receiver.recv().map_err(|_| self.end())
     }
 
     /// The next event, waiting at most `timeout`; `None` when none came.

@@ -165,6 +165,8 @@ impl Drop for Writer {
 
 /// An append waiting in a group: the batch, its events, its caller.
 type QueuedAppend = (AppendBatch, Vec<Envelope>, Reply<AppendOutcome>);
+/// What an applied append still owes: its events to publish, its caller's answer.
+type AppendAnswer = (Vec<Envelope>, Reply<AppendOutcome>);
 
 struct WriterLoop {
     hub: Arc<Hub>,
@@ -357,7 +359,7 @@ impl WriterLoop {
             return Ok(());
         }
         let started = Instant::now();
-        let (batches, answers): (Vec<AppendBatch>, Vec<(Vec<Envelope>, Reply<AppendOutcome>)>) = appends
+        let (batches, answers): (Vec<AppendBatch>, Vec<AppendAnswer>) = appends
             .drain(..)
             .map(|(batch, envelopes, reply)| (batch, (envelopes, reply)))
             .unzip();

@@ -172,7 +172,7 @@ fn a_late_ack_after_a_timeout_stays_timed_out() {
     .unwrap();
     run.handoff_timed_out("h1").unwrap();
     let refused = run.handoff_acked("h1", "b").unwrap_err();
-    assert!(matches!(&refused, AppendError::Refused { kind, .. } if kind == "late_handoff_event"));
+    assert!(matches!(&refused, AppendError::Refused { anomaly, .. } if anomaly.kind == "late_handoff_event"));
     // Recorded anyway (an import, another writer): still timed out.
     run.append(vec![Event::HandoffAcked {
         id: "h1".into(),

@@ -199,13 +199,13 @@ fn typed_methods_refuse_what_the_fold_would_ignore_and_raw_appends_record_it_as_
     .unwrap();
     let error = run.handoff_acked("h1", "mallory").unwrap_err();
     assert!(
-        matches!(&error, AppendError::Refused { kind, seq: 2, .. } if kind == "wrong_agent"),
+        matches!(&error, AppendError::Refused { anomaly, seq: 2, .. } if anomaly.kind == "wrong_agent"),
         "{error:?}"
     );
     run.task_claimed("t1", "b", 1, 0.9).unwrap();
     let error = run.task_completed("t1", "c", TaskResult::Success, None).unwrap_err();
     assert!(
-        matches!(&error, AppendError::Refused { kind, .. } if kind == "wrong_agent"),
+        matches!(&error, AppendError::Refused { anomaly, .. } if anomaly.kind == "wrong_agent"),
         "{error:?}"
     );
     assert_eq!(journal.read(&run_key, 0).unwrap().len(), 3, "refusals wrote nothing");

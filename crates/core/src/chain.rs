@@ -88,6 +88,10 @@ impl ChainReader {
     }
 
     /// Verifies and decodes the record at `seq`.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the Ok envelope is larger than the error; boxing saves nothing"
+    )]
     pub fn read(&mut self, seq: u64, record: &[u8]) -> Result<Envelope, IntegrityError> {
         if seq != self.next_seq {
             return Err(self.error(IntegrityProblem::Missing { next_seq: seq }));
@@ -114,6 +118,10 @@ impl ChainReader {
 
     /// Checks that reading ended at the head: every event up to `head_next_seq`
     /// was read and the last hash is `head_hash`.
+    #[expect(
+        clippy::result_large_err,
+        reason = "errors are rare and end the read; boxing would only add an allocation"
+    )]
     pub fn finish(&self, head_next_seq: u64, head_hash: &ChainHash) -> Result<(), IntegrityError> {
         if self.next_seq < head_next_seq {
             return Err(self.error(IntegrityProblem::Missing {
