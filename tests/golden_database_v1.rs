@@ -1,0 +1,137 @@
+//! A sled database written by format version 1 is committed under
+//! `tests/fixtures/golden_db_v1/`: every event type, a resumed, a failed, an
+//! interrupted and a forked run. Every later build must open it, verify every
+//! run and fold it to the committed states. `RUNJOURNAL_WRITE_GOLDEN=1`
+//! regenerates it (only ever for a new format version, in a new directory).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{key, one_of_every_event, step};
+use runjournal::*;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden_db_v1")
+}
+
+fn expected_states() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden_db_v1.states.jsonl")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn write_golden_database(path: &Path) {
+    let journal = Journal::open(
+        path,
+        Options {
+            snapshot_every: 8,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let resumed = key("golden", 0, "orchestrator-0");
+    {
+        let run = journal.begin(resumed.clone(), RunMeta::default()).unwrap();
+        let body: Vec<Event> = one_of_every_event()
+            .into_iter()
+            .filter(|event| !event.is_terminal() && !matches!(event, Event::RunStarted { .. } | Event::Attached { .. }))
+            .collect();
+        for event in body {
+            run.append(vec![event]).unwrap();
+        }
+    }
+    let (run, _) = journal.resume(&resumed).unwrap();
+    run.step(step("after the resume")).unwrap();
+    run.finish(Outcome::Success {
+        output: Some("golden".into()),
+    })
+    .unwrap();
+
+    let failed = journal
+        .begin(key("golden", 0, "failing-1"), RunMeta::default())
+        .unwrap();
+    failed.step(step("about to fail")).unwrap();
+    failed
+        .finish(Outcome::Failure {
+            error: ErrorInfo::new("backend", "503"),
+            cleanup_errors: vec![ErrorInfo::new("stop", "busy")],
+        })
+        .unwrap();
+
+    let interrupted = journal
+        .begin(key("golden", 0, "sleeper-2"), RunMeta::default())
+        .unwrap();
+    interrupted.step(step("stopping for the night")).unwrap();
+    interrupted.finish(Outcome::Shutdown).unwrap();
+
+    let forked = journal.fork(&resumed, 5, key("golden", 1, "orchestrator-0")).unwrap();
+    forked.step(step("a different path")).unwrap();
+    drop(forked);
+
+    let mut lines = String::new();
+    for record in journal.runs(&RunFilter::default()).unwrap() {
+        lines.push_str(&serde_json::to_string(&journal.state(&record.key).unwrap()).unwrap());
+        lines.push('\n');
+    }
+    std::fs::write(expected_states(), lines).unwrap();
+}
+
+#[test]
+fn the_format_v1_golden_database_opens_verifies_and_folds() {
+    if std::env::var_os("RUNJOURNAL_WRITE_GOLDEN").is_some() && !fixture().exists() {
+        write_golden_database(&fixture());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("golden.db");
+    copy_dir(&fixture(), &copy);
+    let journal = Journal::open_existing(&copy, Options::default()).unwrap();
+    let expected: Vec<serde_json::Value> = std::fs::read_to_string(expected_states())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let runs = journal.runs(&RunFilter::default()).unwrap();
+    assert_eq!(runs.len(), expected.len());
+    let mut types = std::collections::BTreeSet::new();
+    for (record, expected) in runs.iter().zip(&expected) {
+        journal.verify(&record.key).unwrap();
+        let state = journal.state(&record.key).unwrap();
+        assert_eq!(
+            &serde_json::to_value(&state).unwrap(),
+            expected,
+            "state of {}",
+            record.key
+        );
+        for envelope in journal.history(&record.key).unwrap() {
+            types.insert(envelope.event.type_name());
+        }
+    }
+    assert_eq!(types.len(), 20, "every event type is in the golden database: {types:?}");
+    let statuses: Vec<RunStatus> = runs.iter().map(|record| record.status).collect();
+    for status in [
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::Interrupted,
+        RunStatus::Running,
+    ] {
+        assert!(statuses.contains(&status), "{status} run in the golden database");
+    }
+    assert!(runs.iter().any(|record| record.fork.is_some()), "a forked run");
+    // It is still writable by this build.
+    let (resumed, _) = journal.resume(&key("golden", 0, "sleeper-2")).unwrap();
+    resumed.step(step("good morning")).unwrap();
+    journal.verify(&key("golden", 0, "sleeper-2")).unwrap();
+}
