@@ -1,0 +1,643 @@
+//! Importing runs from the JSON lines of SPEC §2 (`runjournal import`).
+//!
+//! Invariants:
+//! - The whole input is read and validated before anything is stored; the
+//!   first bad line refuses the whole input, and the error names that line.
+//! - Every run of the input is stored in one atomic step (one store call), so
+//!   a refused or failed import stores nothing.
+//! - What is stored is exactly what a live journal would have written for the
+//!   same events: the same chain hashes, epochs and times. A present `hash`
+//!   must equal the chain hash computed from the line; missing `epoch`, `ts`
+//!   and `hash` are computed. Export → import → export is byte-identical.
+//! - A run that exists in the database is refused: import never appends to or
+//!   replaces an existing run.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use runjournal_core::codec::{encode_event, CodecError};
+use runjournal_core::fold::ResumeState;
+use runjournal_core::{
+    ChainHash, Envelope, Event, EventError, Head, KeyError, NewRun, PartialEnvelope, RunKey, RunStatus,
+};
+
+use crate::error::{AppendError, ReadError};
+use crate::journal::Journal;
+use crate::run::now_millis;
+
+/// What an import stored.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ImportReport {
+    /// The runs created, in the order their first line appeared.
+    pub runs: Vec<ImportedRun>,
+    /// The number of events stored, over all runs.
+    pub events: u64,
+    /// The number of lines read (blank lines included).
+    pub lines: u64,
+}
+
+/// One run an import created.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ImportedRun {
+    /// The run's key.
+    pub key: RunKey,
+    /// Its number of events.
+    pub events: u64,
+    /// Its status after its last event.
+    pub status: RunStatus,
+    /// Its epoch after its last event.
+    pub epoch: u64,
+    /// The chain hash of its last event.
+    pub head: ChainHash,
+}
+
+/// An import was refused or failed; nothing was stored.
+///
+/// The variants about a line name it (1-based) and say what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// The input could not be read at this line (I/O, or not UTF-8).
+    #[error("line {line}: could not read the input: {source}")]
+    Read {
+        /// The 1-based line number.
+        line: u64,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The line is not a JSON envelope of SPEC §2: bad JSON, an unknown event
+    /// type or field, a missing field, a malformed hash.
+    #[error("line {line}: not a valid event envelope: {reason}")]
+    Parse {
+        /// The 1-based line number.
+        line: u64,
+        /// What the parser said.
+        reason: String,
+    },
+    /// The line's run key breaks SPEC §1.
+    #[error("line {line}: {source}")]
+    InvalidKey {
+        /// The 1-based line number.
+        line: u64,
+        /// What is wrong with the key.
+        source: KeyError,
+    },
+    /// An event field breaks SPEC §2's value ranges.
+    #[error("line {line}: run {run} seq {seq}: {source}")]
+    InvalidEvent {
+        /// The 1-based line number.
+        line: u64,
+        /// The run.
+        run: Box<RunKey>,
+        /// The line's seq.
+        seq: u64,
+        /// What is wrong with the event.
+        source: EventError,
+    },
+    /// The line's seq is not the run's next seq (seqs are gapless from 0).
+    #[error("line {line}: run {run}: seq {seq} where seq {expected} was expected (seqs are gapless and start at 0)")]
+    SeqGap {
+        /// The 1-based line number.
+        line: u64,
+        /// The run.
+        run: Box<RunKey>,
+        /// The line's seq.
+        seq: u64,
+        /// The seq the run needs next.
+        expected: u64,
+    },
+    /// The event is out of place: SPEC §2's ordering and epoch rules.
+    #[error("line {line}: run {run} seq {seq}: {reason}")]
+    OutOfOrder {
+        /// The 1-based line number.
+        line: u64,
+        /// The run.
+        run: Box<RunKey>,
+        /// The line's seq.
+        seq: u64,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// The line's `hash` is not the chain hash of the envelope.
+    #[error("line {line}: run {run} seq {seq}: hash mismatch: the line says {given}, the chain gives {computed}")]
+    HashMismatch {
+        /// The 1-based line number.
+        line: u64,
+        /// The run.
+        run: Box<RunKey>,
+        /// The line's seq.
+        seq: u64,
+        /// The hash on the line.
+        given: Box<ChainHash>,
+        /// The hash the chain computes.
+        computed: Box<ChainHash>,
+    },
+    /// The encoded event is larger than the journal's maximum.
+    #[error("line {line}: run {run} seq {seq}: event is {size} bytes encoded, more than the maximum of {max} bytes")]
+    TooLarge {
+        /// The 1-based line number.
+        line: u64,
+        /// The run.
+        run: Box<RunKey>,
+        /// The line's seq.
+        seq: u64,
+        /// The encoded size.
+        size: usize,
+        /// The journal's maximum.
+        max: usize,
+    },
+    /// The run is a fork (`meta.forked_from`); importing forks is not supported yet.
+    #[error("line {line}: run {run} is forked from run {parent} at seq {fork_seq}: importing forked runs is not supported yet")]
+    ForkUnsupported {
+        /// The 1-based line number.
+        line: u64,
+        /// The forked run.
+        run: Box<RunKey>,
+        /// The run it was forked from.
+        parent: Box<RunKey>,
+        /// The parent seq it was forked at.
+        fork_seq: u64,
+    },
+    /// The run exists in the database already.
+    #[error("line {line}: run {run} already exists in the database (import never appends to an existing run)")]
+    AlreadyExists {
+        /// The 1-based line of the run's first event.
+        line: u64,
+        /// The run.
+        run: Box<RunKey>,
+    },
+    /// Reading the database failed while checking for existing runs.
+    #[error(transparent)]
+    Database(Box<ReadError>),
+    /// Storing the runs failed; the store call is atomic, so nothing was stored.
+    #[error("storing the imported runs failed: {0}")]
+    Store(Box<AppendError>),
+}
+
+impl ImportError {
+    /// The 1-based line the error is about, if it is about a line.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            ImportError::Read { line, .. }
+            | ImportError::Parse { line, .. }
+            | ImportError::InvalidKey { line, .. }
+            | ImportError::InvalidEvent { line, .. }
+            | ImportError::SeqGap { line, .. }
+            | ImportError::OutOfOrder { line, .. }
+            | ImportError::HashMismatch { line, .. }
+            | ImportError::TooLarge { line, .. }
+            | ImportError::ForkUnsupported { line, .. }
+            | ImportError::AlreadyExists { line, .. } => Some(*line),
+            ImportError::Database(_) | ImportError::Store(_) => None,
+        }
+    }
+}
+
+/// A run being assembled from the input.
+struct Pending {
+    key: RunKey,
+    key_bytes: Vec<u8>,
+    first_line: u64,
+    created_ts: u64,
+    records: Vec<Vec<u8>>,
+    head: Head,
+    state: ResumeState,
+    /// The terminal event that ended the current epoch, if any.
+    ended_by: Option<&'static str>,
+}
+
+impl Journal {
+    /// Imports the JSON lines of SPEC §2 (as `export` writes them) into new runs.
+    ///
+    /// The whole input is validated before anything is stored: each line parses
+    /// as an envelope (unknown event types and fields are errors), keys and
+    /// event fields are valid, each run's seqs are gapless from 0 starting with
+    /// `run_started`, nothing follows a terminal event in its epoch (except an
+    /// `attached` with a higher epoch after `run_interrupted`), and epochs start
+    /// at 0 and only rise at an `attached`. A missing `epoch` is the run's
+    /// current epoch (one more at an `attached`), a missing `ts` is now, a
+    /// missing `hash` is computed; a present `hash` must equal the chain hash.
+    /// Lines may interleave runs; blank lines are skipped. Runs that exist in
+    /// the database, and forked runs, are refused.
+    ///
+    /// Then every run is stored in one atomic step. The first bad line refuses
+    /// the whole input, and nothing is stored.
+    pub fn import(&self, input: impl BufRead) -> Result<ImportReport, ImportError> {
+        let max_event_size = self.options().max_event_size;
+        let mut runs: Vec<Pending> = Vec::new();
+        let mut index: HashMap<RunKey, usize> = HashMap::new();
+        let mut lines = 0u64;
+        let mut events = 0u64;
+        for (number, text) in (1u64..).zip(input.lines()) {
+            lines = number;
+            let text = text.map_err(|source| ImportError::Read { line: number, source })?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let partial: PartialEnvelope = serde_json::from_str(&text).map_err(|error| ImportError::Parse {
+                line: number,
+                reason: describe_json_error(&error),
+            })?;
+            partial
+                .run
+                .validate()
+                .map_err(|source| ImportError::InvalidKey { line: number, source })?;
+            let position = match index.get(&partial.run) {
+                Some(&position) => position,
+                None => {
+                    let pending = self.start_run(number, &partial)?;
+                    index.insert(partial.run.clone(), runs.len());
+                    runs.push(pending);
+                    runs.len() - 1
+                }
+            };
+            add_line(&mut runs[position], number, partial, max_event_size)?;
+            events += 1;
+        }
+        let new_runs: Vec<NewRun> = runs
+            .iter_mut()
+            .map(|pending| NewRun {
+                key: pending.key.clone(),
+                created_ts: pending.created_ts,
+                records: std::mem::take(&mut pending.records),
+                head: pending.head,
+                status: pending.state.status,
+                fork: None,
+            })
+            .collect();
+        if !new_runs.is_empty() {
+            if let Err(exists) = self
+                .create_encoded(new_runs)
+                .map_err(|error| ImportError::Store(Box::new(error)))?
+            {
+                let line = index.get(&exists).map_or(0, |&position| runs[position].first_line);
+                return Err(ImportError::AlreadyExists {
+                    line,
+                    run: Box::new(exists),
+                });
+            }
+        }
+        Ok(ImportReport {
+            runs: runs
+                .into_iter()
+                .map(|pending| ImportedRun {
+                    events: pending.head.next_seq,
+                    status: pending.state.status,
+                    epoch: pending.head.epoch,
+                    head: pending.head.hash,
+                    key: pending.key,
+                })
+                .collect(),
+            events,
+            lines,
+        })
+    }
+
+    /// Checks that the run of the line at `line` (its first in the input) may be
+    /// created, and starts assembling it.
+    fn start_run(&self, line: u64, partial: &PartialEnvelope) -> Result<Pending, ImportError> {
+        let run = || Box::new(partial.run.clone());
+        if let Event::RunStarted { meta } = &partial.event {
+            if let Some(fork) = &meta.forked_from {
+                return Err(ImportError::ForkUnsupported {
+                    line,
+                    run: run(),
+                    parent: Box::new(fork.run.clone()),
+                    fork_seq: fork.seq,
+                });
+            }
+        }
+        let existing = self
+            .store()
+            .find(&partial.run)
+            .map_err(|error| ImportError::Database(Box::new(ReadError::from(error))))?;
+        if existing.is_some() {
+            return Err(ImportError::AlreadyExists { line, run: run() });
+        }
+        Ok(Pending {
+            key: partial.run.clone(),
+            key_bytes: partial.run.canonical_bytes(),
+            first_line: line,
+            created_ts: 0,
+            records: Vec::new(),
+            head: Head {
+                next_seq: 0,
+                hash: ChainHash::GENESIS,
+                epoch: 0,
+                last_ts: 0,
+            },
+            state: ResumeState::new(partial.run.clone()),
+            ended_by: None,
+        })
+    }
+}
+
+/// Validates one line of `run` and appends its encoded record.
+fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, max_event_size: usize) -> Result<(), ImportError> {
+    let seq = partial.seq;
+    let key = || Box::new(run.key.clone());
+    let out_of_order = |reason: String| ImportError::OutOfOrder {
+        line,
+        run: Box::new(run.key.clone()),
+        seq,
+        reason,
+    };
+    if seq != run.head.next_seq {
+        return Err(ImportError::SeqGap {
+            line,
+            run: key(),
+            seq,
+            expected: run.head.next_seq,
+        });
+    }
+    let event = partial.event;
+    event.validate().map_err(|source| ImportError::InvalidEvent {
+        line,
+        run: key(),
+        seq,
+        source,
+    })?;
+    let is_start = matches!(event, Event::RunStarted { .. });
+    let is_attach = matches!(event, Event::Attached { .. });
+    if seq == 0 && !is_start {
+        return Err(out_of_order(format!(
+            "the first event of a run must be run_started, not {}",
+            event.type_name()
+        )));
+    }
+    if seq > 0 && is_start {
+        return Err(out_of_order("run_started is only ever seq 0".into()));
+    }
+    if let Some(terminal) = run.ended_by {
+        let resumable = terminal == "run_interrupted" && is_attach;
+        if !resumable {
+            return Err(out_of_order(format!(
+                "{} follows {terminal} in the same epoch; nothing may follow {terminal}{}",
+                event.type_name(),
+                if terminal == "run_interrupted" {
+                    " except a resume (attached, new epoch)"
+                } else {
+                    ""
+                }
+            )));
+        }
+    }
+    let current = run.head.epoch;
+    let epoch = match (partial.epoch, is_attach) {
+        (None, false) => current,
+        (None, true) => current.saturating_add(1),
+        (Some(epoch), _) if is_start && epoch != 0 => {
+            return Err(out_of_order(format!(
+                "run_started has epoch {epoch}; a run starts in epoch 0"
+            )))
+        }
+        (Some(epoch), true) if epoch <= current => {
+            return Err(out_of_order(format!(
+                "attached has epoch {epoch}, not higher than the run's epoch {current}; a resume opens a new epoch"
+            )))
+        }
+        (Some(epoch), false) if epoch != current => {
+            return Err(out_of_order(format!(
+                "{} has epoch {epoch} but the run is in epoch {current}; epochs never decrease and only rise at an attached",
+                event.type_name()
+            )))
+        }
+        (Some(epoch), _) => epoch,
+    };
+    let ts = partial.ts.unwrap_or_else(|| now_millis().max(run.head.last_ts));
+    let encoded =
+        encode_event(&run.head.hash, &run.key_bytes, seq, epoch, ts, &event, max_event_size).map_err(|error| {
+            match error {
+                CodecError::TooLarge { size, max } => ImportError::TooLarge {
+                    line,
+                    run: key(),
+                    seq,
+                    size,
+                    max,
+                },
+                other => ImportError::Parse {
+                    line,
+                    reason: other.to_string(),
+                },
+            }
+        })?;
+    if let Some(given) = partial.hash {
+        if given != encoded.hash {
+            return Err(ImportError::HashMismatch {
+                line,
+                run: key(),
+                seq,
+                given: Box::new(given),
+                computed: Box::new(encoded.hash),
+            });
+        }
+    }
+    if is_attach {
+        run.ended_by = None;
+    }
+    if event.is_terminal() {
+        run.ended_by = Some(event.type_name());
+    }
+    if seq == 0 {
+        run.created_ts = ts;
+    }
+    let envelope = Envelope {
+        run: run.key.clone(),
+        seq,
+        epoch,
+        ts,
+        hash: encoded.hash,
+        event,
+    };
+    run.state.apply(&envelope);
+    run.records.push(encoded.record);
+    run.head = Head {
+        next_seq: seq + 1,
+        hash: encoded.hash,
+        epoch,
+        last_ts: ts,
+    };
+    Ok(())
+}
+
+/// serde_json's message without its position suffix (the input is one line,
+/// so "line 1" would only confuse), with the column kept.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(cut) if error.column() > 0 => format!("{} (column {})", &text[..cut], error.column()),
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use runjournal_core::MemoryStore;
+
+    use super::*;
+    use crate::options::Options;
+
+    fn memory_journal() -> Journal {
+        Journal::with_store(Arc::new(MemoryStore::new()), Options::default()).unwrap()
+    }
+
+    const RUN: &str = r#""run":{"goal":"g","episode":0,"agent":"a""#;
+
+    fn line(seq: u64, event: &str) -> String {
+        format!(r#"{{{RUN}}},"seq":{seq},"event":{event}}}"#)
+    }
+
+    fn session() -> Vec<String> {
+        vec![
+            line(0, r#"{"type":"run_started","meta":{}}"#),
+            line(1, r#"{"type":"step","messages":[{"role":"user","content":"hi"}]}"#),
+            line(2, r#"{"type":"run_interrupted","cause":"shutdown"}"#),
+            line(3, r#"{"type":"attached","owner":"h/1"}"#),
+            line(4, r#"{"type":"run_completed","output":"done"}"#),
+        ]
+    }
+
+    fn import(journal: &Journal, lines: &[String]) -> Result<ImportReport, ImportError> {
+        journal.import(lines.join("\n").as_bytes())
+    }
+
+    #[test]
+    fn computes_missing_epochs_and_hashes_and_round_trips() {
+        let journal = memory_journal();
+        let report = import(&journal, &session()).unwrap();
+        assert_eq!(report.events, 5);
+        assert_eq!(report.runs[0].status, RunStatus::Completed);
+        assert_eq!(report.runs[0].epoch, 1);
+        let key = RunKey::new("g", 0, "a").unwrap();
+        let exported: Vec<String> = journal
+            .read(&key, 0)
+            .unwrap()
+            .iter()
+            .map(Envelope::to_json_line)
+            .collect();
+        assert_eq!(journal.verify(&key).unwrap().events, 5);
+        assert_eq!(journal.read(&key, 3).unwrap()[0].epoch, 1);
+        let again = memory_journal();
+        import(&again, &exported).unwrap();
+        let re_exported: Vec<String> = again
+            .read(&key, 0)
+            .unwrap()
+            .iter()
+            .map(Envelope::to_json_line)
+            .collect();
+        assert_eq!(exported, re_exported);
+    }
+
+    #[test]
+    fn refusals_name_the_line_and_store_nothing() {
+        let cases: Vec<(Vec<String>, u64, &str)> = vec![
+            (
+                vec![session()[0].clone(), session()[2].clone()],
+                2,
+                "seq 2 where seq 1 was expected",
+            ),
+            (vec![line(0, r#"{"type":"teleported"}"#)], 1, "teleported"),
+            (vec![session()[1].clone()], 1, "seq 1 where seq 0"),
+            (
+                vec![
+                    session()[0].clone(),
+                    line(1, r#"{"type":"run_completed"}"#),
+                    line(2, r#"{"type":"turn_completed"}"#),
+                ],
+                3,
+                "follows run_completed",
+            ),
+            (
+                vec![
+                    session()[0].clone(),
+                    line(1, r#"{"type":"run_completed"}"#),
+                    line(2, r#"{"type":"attached","owner":"x"}"#),
+                ],
+                3,
+                "follows run_completed",
+            ),
+            (
+                vec![
+                    session()[0].clone(),
+                    line(1, r#"{"type":"attached","owner":"x"}"#).replace(r#""seq":1"#, r#""seq":1,"epoch":0"#),
+                ],
+                2,
+                "not higher",
+            ),
+            (
+                vec![
+                    session()[0].clone(),
+                    line(1, r#"{"type":"turn_completed"}"#).replace(r#""seq":1"#, r#""seq":1,"epoch":3"#),
+                ],
+                2,
+                "only rise at an attached",
+            ),
+            (
+                vec![line(0, r#"{"type":"run_started","meta":{}}"#)
+                    .replace(r#""seq":0"#, &format!(r#""seq":0,"hash":"{}""#, "ab".repeat(32)))],
+                1,
+                "hash mismatch",
+            ),
+            (
+                vec![
+                    session()[0].clone(),
+                    line(
+                        1,
+                        r#"{"type":"task_claimed","task":"t","agent":"a","priority":9,"confidence":0.5}"#,
+                    ),
+                ],
+                2,
+                "priority is 9",
+            ),
+            (
+                vec![line(
+                    0,
+                    r#"{"type":"run_started","meta":{"forked_from":{"run":{"goal":"p","episode":0,"agent":"a"},"seq":3}}}"#,
+                )],
+                1,
+                "not supported yet",
+            ),
+            (
+                vec![
+                    r#"{"run":{"goal":"","episode":0,"agent":"a"},"seq":0,"event":{"type":"turn_completed"}}"#
+                        .to_string(),
+                ],
+                1,
+                "goal is empty",
+            ),
+        ];
+        for (lines, expected_line, needle) in cases {
+            let journal = memory_journal();
+            let error = import(&journal, &lines).unwrap_err();
+            assert_eq!(error.line(), Some(expected_line), "{error}");
+            let message = error.to_string();
+            assert!(message.starts_with(&format!("line {expected_line}: ")), "{message}");
+            assert!(message.contains(needle), "{needle:?} not in {message}");
+            assert!(journal.runs(&Default::default()).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn an_existing_run_is_refused_and_other_runs_are_not_stored() {
+        let journal = memory_journal();
+        import(&journal, &session()[..1]).unwrap();
+        let mut lines = vec![session()[0].replace(r#""goal":"g""#, r#""goal":"other""#)];
+        lines.extend(session());
+        let error = import(&journal, &lines).unwrap_err();
+        assert!(matches!(error, ImportError::AlreadyExists { line: 2, .. }), "{error}");
+        assert_eq!(journal.runs(&Default::default()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn blank_input_imports_nothing() {
+        let report = memory_journal().import("\n\n".as_bytes()).unwrap();
+        assert!(report.runs.is_empty());
+        assert_eq!(report.lines, 2);
+    }
+}
