@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use runjournal_core::fold::ResumeState;
 use runjournal_core::{Envelope, Event, ForkBase, ForkPoint, RunFilter, RunKey, RunMeta, RunRecord, RunStatus};
 
 use crate::error::{AppendError, BeginError, ReadError};
@@ -93,8 +92,9 @@ pub struct PurgeReport {
 /// Where two runs' histories part.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunDiff {
-    /// How many leading history events the runs share (same event, epoch
-    /// aside; a fork shares its parent's prefix).
+    /// How many leading history events the runs share (the same events; a
+    /// fork shares its parent's prefix, and its own `run_started` marker is
+    /// not counted as a divergence).
     pub common: usize,
     /// The first event of run A after the common prefix, if any.
     pub a: Option<Envelope>,
@@ -194,15 +194,15 @@ impl Journal {
     /// Compares two runs' whole histories (fork prefixes included): the first
     /// position where they diverge, both events there, and which state fields differ.
     pub fn diff(&self, a: &RunKey, b: &RunKey) -> Result<RunDiff, ReadError> {
-        let history_a = self.history(a)?;
-        let history_b = self.history(b)?;
+        let history_a = without_fork_markers(self.history(a)?);
+        let history_b = without_fork_markers(self.history(b)?);
         let common = history_a
             .iter()
             .zip(&history_b)
             .take_while(|(left, right)| left.event == right.event)
             .count();
-        let state_a = ResumeState::fold(a.clone(), &history_a).to_json();
-        let state_b = ResumeState::fold(b.clone(), &history_b).to_json();
+        let state_a = self.state(a)?.to_json();
+        let state_b = self.state(b)?.to_json();
         let ignored = ["run", "head", "last_seq", "epoch"];
         let mut state_differences = Vec::new();
         if let (Some(fields_a), Some(fields_b)) = (state_a.as_object(), state_b.as_object()) {
@@ -263,6 +263,17 @@ impl Journal {
         }
         Ok(report)
     }
+}
+
+/// A history without the `run_started` a fork begins its own log with: the
+/// marker is where a child attaches, not a step that diverges from its parent.
+fn without_fork_markers(history: Vec<Envelope>) -> Vec<Envelope> {
+    history
+        .into_iter()
+        .enumerate()
+        .filter(|(position, envelope)| *position == 0 || !matches!(envelope.event, Event::RunStarted { .. }))
+        .map(|(_, envelope)| envelope)
+        .collect()
 }
 
 /// The runs a policy picks, before lineage checks; the rest it kept go in the report.

@@ -173,7 +173,10 @@ fn diff_finds_the_first_divergence_and_the_state_differences() {
     right.step(step("right")).unwrap();
     right.step(step("more")).unwrap();
     let diff = journal.diff(left.key(), right.key()).unwrap();
-    assert_eq!(diff.common, 5, "parent prefix (4) and the identical run_started");
+    assert_eq!(
+        diff.common, 4,
+        "the parent prefix; the forks' run_started markers are not divergences"
+    );
     assert_eq!(diff.a.unwrap().event, Event::Step { messages: step("left") });
     assert_eq!(
         diff.b.unwrap().event,
@@ -189,6 +192,15 @@ fn diff_finds_the_first_divergence_and_the_state_differences() {
     assert!(
         fields.contains(&"iteration") && fields.contains(&"transcript"),
         "{fields:?}"
+    );
+    let against_parent = journal.diff(&parent, right.key()).unwrap();
+    assert_eq!(against_parent.common, 4);
+    assert_eq!(against_parent.a, None, "the parent ends at the fork point");
+    assert_eq!(
+        against_parent.b.unwrap().event,
+        Event::Step {
+            messages: step("right")
+        }
     );
     let same = journal.diff(left.key(), left.key()).unwrap();
     assert_eq!((same.a, same.b, same.state_differences.len()), (None, None, 0));

@@ -219,3 +219,18 @@ fn a_sled_database_held_by_this_process_reports_locked() {
     let error = SledStore::open(&path, OpenMode::MustExist).err().unwrap();
     assert!(error.to_string().contains("is locked by another process"), "{error}");
 }
+
+#[test]
+fn a_sled_database_that_is_not_a_runjournal_one_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("foreign");
+    {
+        let foreign = sled::open(&path).unwrap();
+        foreign.insert(b"someone else's key", b"value".to_vec()).unwrap();
+        foreign.flush().unwrap();
+    }
+    let error = SledStore::open(&path, OpenMode::MustExist).err().unwrap();
+    assert!(error.to_string().contains("not a runjournal one"), "{error}");
+    let foreign = sled::open(&path).unwrap();
+    assert_eq!(foreign.len(), 1, "nothing was written to it");
+}

@@ -10,6 +10,7 @@
 
 mod commands;
 mod demo;
+mod lineage;
 mod output;
 mod progress;
 mod render;
@@ -66,6 +67,15 @@ enum Command {
     Recover,
     /// A simulated agent session that is killed mid-compaction and resumed by a new process.
     Demo,
+    /// Fork a run after SEQ into a new episode of its goal: the child shares the parent's history up to SEQ.
+    Fork(ForkArgs),
+    /// Where two runs' histories part (the first diverging event of each) and how their states differ.
+    Diff(DiffArgs),
+    /// Remove runs by a retention policy; failed and recoverable runs stay unless named with --run.
+    Purge(PurgeArgs),
+    /// Replace a run's snapshots with one rebuilt from its verified log (the fix for a corrupt snapshot).
+    #[command(name = "rebuild-snapshots")]
+    RebuildSnapshots(VerifyArgs),
     // `bench` (SPEC §5) is built in crates/bench; it plugs in here as
     // `Bench(bench::BenchArgs)`, dispatched in `run` like the others.
     /// (internal) The demo's agent process: appends a session until it is killed.
@@ -129,6 +139,74 @@ struct ImportArgs {
     file: PathBuf,
 }
 
+#[derive(Args, Debug)]
+struct ForkArgs {
+    #[command(flatten)]
+    run: RunArg,
+    /// The last parent seq the child's history includes.
+    #[arg(long, value_name = "SEQ")]
+    at: u64,
+    /// The child's episode [default: the goal's next episode].
+    #[arg(long, value_name = "N")]
+    to_episode: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+struct DiffArgs {
+    /// The first run's short id (or a unique prefix).
+    #[arg(value_name = "RUN_A")]
+    a: String,
+    /// The second run's short id (or a unique prefix).
+    #[arg(value_name = "RUN_B")]
+    b: String,
+}
+
+#[derive(Args, Debug)]
+struct PurgeArgs {
+    /// Completed runs whose last event is older than this (30s, 15m, 12h, 7d).
+    #[arg(long, value_name = "DURATION", value_parser = lineage::parse_duration)]
+    completed_older_than: Option<std::time::Duration>,
+    /// Keep only the newest N episodes of each (goal, agent); older completed ones go.
+    #[arg(long, value_name = "N")]
+    keep_newest: Option<u32>,
+    /// Purge this run whatever its status (short id; repeatable).
+    #[arg(long = "run", value_name = "ID")]
+    runs: Vec<String>,
+    /// List what would go; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn id_arg(id: &str) -> RunArg {
+    RunArg {
+        id: Some(id.to_owned()),
+        goal: None,
+        episode: None,
+        agent: None,
+    }
+}
+
+fn purge(db: &std::path::Path, json: bool, out: &mut Output, args: PurgeArgs) -> anyhow::Result<ExitCode> {
+    let explicit = if args.runs.is_empty() {
+        Vec::new()
+    } else {
+        let journal = select::open_existing(db)?;
+        let keys = args
+            .runs
+            .iter()
+            .map(|id| select::resolve(&journal, db, &id_arg(id)).map(|record| record.key))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        drop(journal);
+        keys
+    };
+    let policy = runjournal::PurgePolicy {
+        completed_older_than: args.completed_older_than,
+        keep_newest_episodes: args.keep_newest,
+        explicit,
+    };
+    lineage::purge(db, json, out, policy, args.dry_run)
+}
+
 fn parse_status(text: &str) -> Result<RunStatus, String> {
     text.parse()
 }
@@ -164,6 +242,10 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Import(args) => commands::import(&db(), json, out, &args.file),
         Command::Recover => commands::recover(&db(), json, out),
         Command::Demo => demo::demo(cli.db.as_deref(), json, out),
+        Command::Fork(args) => lineage::fork(&db(), json, out, &args.run, args.at, args.to_episode),
+        Command::Diff(args) => lineage::diff(&db(), json, out, &id_arg(&args.a), &id_arg(&args.b)),
+        Command::Purge(args) => purge(&db(), json, out, args),
+        Command::RebuildSnapshots(args) => lineage::rebuild_snapshots(&db(), json, out, &args.run),
         Command::DemoAgent(args) => demo::agent(&db(), &args, out),
         Command::DemoResume(args) => demo::resume(&db(), &args, out),
     }

@@ -816,3 +816,122 @@ fn a_refused_import_keeps_a_directory_it_did_not_create() {
     );
     assert!(db.join("keep.txt").exists());
 }
+
+/// A database with a parent run of `steps` steps (in `dir`), closed.
+fn parent_database(dir: &Path, steps: u64, snapshot_every: u64) -> (PathBuf, RunKey) {
+    let db = dir.join("lineage.db");
+    let key = RunKey::new("lineage-goal", 0, "solver").unwrap();
+    let journal = Journal::open(
+        &db,
+        Options {
+            snapshot_every,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let run = journal.begin(key.clone(), runjournal::RunMeta::default()).unwrap();
+    for index in 0..steps {
+        run.step(vec![runjournal::Message::new(
+            runjournal::Role::Assistant,
+            format!("step {index}"),
+        )])
+        .unwrap();
+    }
+    (db, key)
+}
+
+#[test]
+fn fork_prints_the_child_and_runs_shows_the_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, parent) = parent_database(dir.path(), 5, 1000);
+    let text = ok(&rj(&db, &["fork", &parent.short_id(), "--at", "3"]));
+    let child = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    assert!(text.contains(&format!("child id: {}", child.short_id())), "{text}");
+    let forked = json(&rj(
+        &db,
+        &["--json", "fork", &parent.short_id(), "--at", "2", "--to-episode", "7"],
+    ));
+    assert_eq!(forked["episode"], 7);
+    assert_eq!(forked["parent"]["id"], parent.short_id());
+    assert_eq!(forked["at"], 2);
+    let runs = ok(&rj(&db, &["runs"]));
+    assert!(
+        runs.contains(&format!("{} (fork at seq 3)", parent.short_id())),
+        "{runs}"
+    );
+    let listed = json(&rj(&db, &["--json", "runs"]));
+    assert_eq!(listed[1]["parent"]["episode"], 0);
+    let show = ok(&rj(&db, &["show", &child.short_id()]));
+    assert!(show.contains("forked from"), "{show}");
+    ok(&rj(&db, &["verify", &child.short_id()]));
+    let error = fails(&rj(&db, &["fork", &parent.short_id(), "--at", "99"]));
+    assert!(error.contains("its last seq is 5"), "{error}");
+}
+
+#[test]
+fn diff_names_the_first_divergence_and_the_state_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, parent) = parent_database(dir.path(), 5, 1000);
+    ok(&rj(&db, &["fork", &parent.short_id(), "--at", "2"]));
+    let child = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    let text = ok(&rj(&db, &["diff", &parent.short_id(), &child.short_id()]));
+    assert!(text.contains("shared history: 3 events"), "{text}");
+    assert!(text.contains("A seq    3  step"), "{text}");
+    assert!(text.contains("B (history ends)"), "{text}");
+    assert!(text.contains("iteration"), "{text}");
+    let value = json(&rj(&db, &["--json", "diff", &parent.short_id(), &child.short_id()]));
+    assert_eq!(value["common"], 3);
+    assert_eq!(value["a_event"]["seq"], 3);
+    assert_eq!(value["b_event"], Value::Null);
+}
+
+#[test]
+fn purge_dry_run_changes_nothing_and_purge_reports_what_it_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, parent) = parent_database(dir.path(), 3, 1000);
+    ok(&rj(&db, &["fork", &parent.short_id(), "--at", "1"]));
+    let child = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    let before = ok(&rj(&db, &["--json", "runs"]));
+    let error = fails(&rj(&db, &["purge", "--run", &parent.short_id()]));
+    assert!(
+        error.contains("fork parent of") && error.contains("\"solver\""),
+        "{error}"
+    );
+    let dry = ok(&rj(&db, &["purge", "--dry-run", "--run", &child.short_id()]));
+    assert!(
+        dry.contains("would purge") && dry.contains("nothing was changed"),
+        "{dry}"
+    );
+    assert_eq!(ok(&rj(&db, &["--json", "runs"])), before, "a dry run changes nothing");
+    let report = json(&rj(&db, &["--json", "purge", "--run", &child.short_id()]));
+    assert_eq!(report["purged"][0]["id"], child.short_id());
+    assert!(report["freed_bytes"].as_u64().unwrap() > 0);
+    let runs = json(&rj(&db, &["--json", "runs"]));
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    let error = fails(&rj(&db, &["purge"]));
+    assert!(error.contains("say what to purge"), "{error}");
+}
+
+#[test]
+fn a_corrupt_snapshot_names_the_fix_and_rebuild_snapshots_applies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, key) = parent_database(dir.path(), 12, 5);
+    {
+        let sled = sled::open(&db).unwrap();
+        let (snapshot_key, value) = sled.scan_prefix([0x04u8]).next_back().unwrap().unwrap();
+        let mut value = value.to_vec();
+        let last = value.len() - 1;
+        value[last] ^= 0xff;
+        sled.insert(snapshot_key, value).unwrap();
+        sled.flush().unwrap();
+    }
+    let error = fails(&rj(&db, &["state", &key.short_id()]));
+    assert!(
+        error.contains("snapshot at seq") && error.contains("rebuild-snapshots"),
+        "{error}"
+    );
+    let text = ok(&rj(&db, &["rebuild-snapshots", &key.short_id()]));
+    assert!(text.contains("rebuilt the snapshot"), "{text}");
+    let state = json(&rj(&db, &["--json", "state", &key.short_id()]));
+    assert_eq!(state["iteration"], 12);
+}
