@@ -99,7 +99,7 @@ impl Journal {
         }
         match receiver.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(AppendError::Poisoned { source }),
+            Ok(Err(source)) => Err(AppendError::WriteFailed { source }),
             Err(_) => Err(AppendError::Closed),
         }
     }

@@ -101,6 +101,13 @@ pub enum AppendError {
         /// The store's failure.
         source: StoreFailure,
     },
+    /// Storage failed while the writer carried out this request (a create, a
+    /// sync, a delete); the journal refuses writes until reopened.
+    #[error("storage failed while writing; the journal refuses writes until reopened: {source}")]
+    WriteFailed {
+        /// The store's failure.
+        source: StoreFailure,
+    },
     /// An earlier storage failure poisoned the journal.
     #[error("the journal is poisoned by an earlier storage failure and refuses writes until reopened: {source}")]
     Poisoned {

@@ -14,11 +14,13 @@
 
 use std::collections::HashMap;
 use std::io::BufRead;
+use std::ops::ControlFlow;
 
 use runjournal_core::codec::{encode_event, CodecError};
 use runjournal_core::fold::ResumeState;
 use runjournal_core::{
-    ChainHash, Envelope, Event, EventError, Head, KeyError, NewRun, PartialEnvelope, RunKey, RunStatus,
+    ChainHash, Envelope, Event, EventError, ForkBase, ForkPoint, Head, KeyError, NewRun, PartialEnvelope, RunId,
+    RunKey, RunStatus,
 };
 
 use crate::error::{AppendError, ReadError};
@@ -148,9 +150,10 @@ pub enum ImportError {
         /// The journal's maximum.
         max: usize,
     },
-    /// The run is a fork (`meta.forked_from`); importing forks is not supported yet.
-    #[error("line {line}: run {run} is forked from run {parent} at seq {fork_seq}: importing forked runs is not supported yet")]
-    ForkUnsupported {
+    /// The run is a fork whose parent, up to the fork seq, is neither earlier
+    /// in the input nor in the database.
+    #[error("line {line}: run {run} is forked from run {parent} at seq {fork_seq}, but that parent (up to seq {fork_seq}) is neither earlier in the input nor in the database; export the child with its ancestors (`runjournal export RUN` does)")]
+    ForkParentMissing {
         /// The 1-based line number.
         line: u64,
         /// The forked run.
@@ -188,7 +191,7 @@ impl ImportError {
             | ImportError::OutOfOrder { line, .. }
             | ImportError::HashMismatch { line, .. }
             | ImportError::TooLarge { line, .. }
-            | ImportError::ForkUnsupported { line, .. }
+            | ImportError::ForkParentMissing { line, .. }
             | ImportError::AlreadyExists { line, .. } => Some(*line),
             ImportError::Database(_) | ImportError::Store(_) => None,
         }
@@ -206,6 +209,10 @@ struct Pending {
     state: ResumeState,
     /// The terminal event that ended the current epoch, if any.
     ended_by: Option<&'static str>,
+    /// The parent prefix, for a fork.
+    fork: Option<ForkBase>,
+    /// The chain hash of every event so far, by seq (a later run may fork from any).
+    hashes: Vec<ChainHash>,
 }
 
 impl Journal {
@@ -247,7 +254,7 @@ impl Journal {
             let position = match index.get(&partial.run) {
                 Some(&position) => position,
                 None => {
-                    let pending = self.start_run(number, &partial)?;
+                    let pending = self.start_run(number, &partial, &runs, &index)?;
                     index.insert(partial.run.clone(), runs.len());
                     runs.push(pending);
                     runs.len() - 1
@@ -264,7 +271,7 @@ impl Journal {
                 records: std::mem::take(&mut pending.records),
                 head: pending.head,
                 status: pending.state.status,
-                fork: None,
+                fork: pending.fork.take(),
             })
             .collect();
         if !new_runs.is_empty() {
@@ -296,19 +303,17 @@ impl Journal {
     }
 
     /// Checks that the run of the line at `line` (its first in the input) may be
-    /// created, and starts assembling it.
-    fn start_run(&self, line: u64, partial: &PartialEnvelope) -> Result<Pending, ImportError> {
+    /// created, and starts assembling it. A fork chains from its parent's hash
+    /// at the fork seq: the parent must be earlier in the input (at least up
+    /// to that seq) or in the database.
+    fn start_run(
+        &self,
+        line: u64,
+        partial: &PartialEnvelope,
+        runs: &[Pending],
+        index: &HashMap<RunKey, usize>,
+    ) -> Result<Pending, ImportError> {
         let run = || Box::new(partial.run.clone());
-        if let Event::RunStarted { meta } = &partial.event {
-            if let Some(fork) = &meta.forked_from {
-                return Err(ImportError::ForkUnsupported {
-                    line,
-                    run: run(),
-                    parent: Box::new(fork.run.clone()),
-                    fork_seq: fork.seq,
-                });
-            }
-        }
         let existing = self
             .store()
             .find(&partial.run)
@@ -316,6 +321,13 @@ impl Journal {
         if existing.is_some() {
             return Err(ImportError::AlreadyExists { line, run: run() });
         }
+        let fork = match &partial.event {
+            Event::RunStarted { meta } => match &meta.forked_from {
+                Some(point) => Some(self.fork_base(line, &partial.run, point, runs, index)?),
+                None => None,
+            },
+            _ => None,
+        };
         Ok(Pending {
             key: partial.run.clone(),
             key_bytes: partial.run.canonical_bytes(),
@@ -324,12 +336,59 @@ impl Journal {
             records: Vec::new(),
             head: Head {
                 next_seq: 0,
-                hash: ChainHash::GENESIS,
+                hash: fork.as_ref().map_or(ChainHash::GENESIS, |fork| fork.hash),
                 epoch: 0,
                 last_ts: 0,
             },
             state: ResumeState::new(partial.run.clone()),
             ended_by: None,
+            fork,
+            hashes: Vec::new(),
+        })
+    }
+
+    /// Where a fork imported at `line` attaches: its parent's hash at the fork seq.
+    fn fork_base(
+        &self,
+        line: u64,
+        run: &RunKey,
+        point: &ForkPoint,
+        runs: &[Pending],
+        index: &HashMap<RunKey, usize>,
+    ) -> Result<ForkBase, ImportError> {
+        let missing = || ImportError::ForkParentMissing {
+            line,
+            run: Box::new(run.clone()),
+            parent: Box::new(point.run.clone()),
+            fork_seq: point.seq,
+        };
+        let seq = usize::try_from(point.seq).map_err(|_| missing())?;
+        if let Some(&position) = index.get(&point.run) {
+            let hash = *runs[position].hashes.get(seq).ok_or_else(missing)?;
+            // Created in the same atomic step; the store resolves the id by key.
+            return Ok(ForkBase {
+                parent: RunId::MAX,
+                parent_key: point.run.clone(),
+                seq: point.seq,
+                hash,
+            });
+        }
+        let parent = match self.run_info(&point.run) {
+            Ok(parent) => parent,
+            Err(ReadError::NotFound { .. }) => return Err(missing()),
+            Err(error) => return Err(ImportError::Database(Box::new(error))),
+        };
+        let mut hash = None;
+        self.for_each_event(&point.run, point.seq, |envelope| {
+            hash = Some(envelope.hash);
+            ControlFlow::Break(())
+        })
+        .map_err(|error| ImportError::Database(Box::new(error)))?;
+        Ok(ForkBase {
+            parent: parent.id,
+            parent_key: point.run.clone(),
+            seq: point.seq,
+            hash: hash.ok_or_else(missing)?,
         })
     }
 }
@@ -453,6 +512,7 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, max_event_si
     };
     run.state.apply(&envelope);
     run.records.push(encoded.record);
+    run.hashes.push(encoded.hash);
     run.head = Head {
         next_seq: seq + 1,
         hash: encoded.hash,

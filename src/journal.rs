@@ -402,7 +402,7 @@ impl Journal {
         }
         match receiver.recv() {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(AppendError::Poisoned { source }),
+            Ok(Err(source)) => Err(AppendError::WriteFailed { source }),
             Err(_) => Err(AppendError::Closed),
         }
     }

@@ -71,7 +71,7 @@ pub use error::{AppendError, BeginError, Error, FinishError, OpenError, ReadErro
 pub use hub::LagPoint;
 pub use import::{ImportError, ImportReport, ImportedRun};
 pub use journal::{Journal, VerifyReport};
-pub use lineage::{ForkError, PurgeError, PurgePolicy, PurgeReport, RunDiff};
+pub use lineage::{ExportItem, ForkError, PurgeError, PurgePolicy, PurgeReport, RunDiff};
 pub use options::{Durability, Options};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
 pub use subscription::{AsyncSubscription, SubscribeError, Subscription};

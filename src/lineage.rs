@@ -265,6 +265,15 @@ impl Journal {
     }
 }
 
+/// One run to export and how many of its own events (`0..end_seq`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportItem {
+    /// The run.
+    pub key: RunKey,
+    /// Export its own events before this seq.
+    pub end_seq: u64,
+}
+
 /// A history without the `run_started` a fork begins its own log with: the
 /// marker is where a child attaches, not a step that diverges from its parent.
 fn without_fork_markers(history: Vec<Envelope>) -> Vec<Envelope> {
@@ -274,6 +283,26 @@ fn without_fork_markers(history: Vec<Envelope>) -> Vec<Envelope> {
         .filter(|(position, envelope)| *position == 0 || !matches!(envelope.event, Event::RunStarted { .. }))
         .map(|(_, envelope)| envelope)
         .collect()
+}
+
+/// Appends `record` to `order` after its not yet placed ancestors.
+fn place_after_ancestors(
+    record: &RunRecord,
+    by_key: &HashMap<&RunKey, &RunRecord>,
+    placed: &mut BTreeSet<RunKey>,
+    order: &mut Vec<ExportItem>,
+) {
+    if placed.contains(&record.key) {
+        return;
+    }
+    if let Some(parent) = record.fork.as_ref().and_then(|fork| by_key.get(&fork.parent_key)) {
+        place_after_ancestors(parent, by_key, placed, order);
+    }
+    placed.insert(record.key.clone());
+    order.push(ExportItem {
+        key: record.key.clone(),
+        end_seq: record.head.next_seq,
+    });
 }
 
 /// The runs a policy picks, before lineage checks; the rest it kept go in the report.
@@ -349,6 +378,37 @@ impl Journal {
         }
         found.sort();
         Ok(found)
+    }
+
+    /// What an export must write so that an import elsewhere recreates the
+    /// runs with their lineage, parents before children. For one run: its
+    /// ancestors' prefixes up to their fork points, then the run. For all:
+    /// every run whole, each after its parent.
+    pub fn export_order(&self, run: Option<&RunKey>) -> Result<Vec<ExportItem>, ReadError> {
+        let Some(key) = run else {
+            let records = self.runs(&RunFilter::default())?;
+            let by_key: HashMap<&RunKey, &RunRecord> = records.iter().map(|record| (&record.key, record)).collect();
+            let mut order = Vec::with_capacity(records.len());
+            let mut placed = BTreeSet::new();
+            for record in &records {
+                place_after_ancestors(record, &by_key, &mut placed, &mut order);
+            }
+            return Ok(order);
+        };
+        let mut chain = vec![ExportItem {
+            key: key.clone(),
+            end_seq: self.run_info(key)?.head.next_seq,
+        }];
+        let mut record = self.run_info(key)?;
+        while let Some(fork) = record.fork {
+            record = self.record_by_id(fork.parent, &fork.parent_key)?;
+            chain.push(ExportItem {
+                key: record.key.clone(),
+                end_seq: fork.seq + 1,
+            });
+        }
+        chain.reverse();
+        Ok(chain)
     }
 
     /// Visits the run's whole history (fork prefixes, then its own events).

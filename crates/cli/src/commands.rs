@@ -257,7 +257,7 @@ pub fn write_timeline(
 ) -> anyhow::Result<()> {
     let style = out.style;
     if json {
-        return stream_events(journal, db, &record.key, from, out, &mut |_| {});
+        return stream_events(journal, db, &record.key, from..u64::MAX, out, &mut |_| {});
     }
     // The fold's anomalies, by seq. A fork's fold numbers its parent's prefix
     // too, so its seqs are ambiguous: no annotations for forks. A run that
@@ -295,12 +295,15 @@ fn stream_events(
     journal: &Journal,
     db: &Path,
     key: &RunKey,
-    from: u64,
+    seqs: std::ops::Range<u64>,
     out: &mut dyn Write,
     each: &mut dyn FnMut(&Envelope),
 ) -> anyhow::Result<()> {
     let mut failure: Option<io::Error> = None;
-    let walk = journal.for_each_event(key, from, |envelope| {
+    let walk = journal.for_each_event(key, seqs.start, |envelope| {
+        if envelope.seq >= seqs.end {
+            return ControlFlow::Break(());
+        }
         each(&envelope);
         match writeln!(out, "{}", envelope.to_json_line()) {
             Ok(()) => ControlFlow::Continue(()),
@@ -457,18 +460,21 @@ fn failed_seq(error: &ReadError) -> Option<u64> {
 /// `export`: JSON lines of one run or every run, to stdout or a file.
 pub fn export(db: &Path, json: bool, out: &mut Output, run: &RunArg, file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let journal = open_existing(db)?;
-    let records = if run.given() {
-        vec![resolve(&journal, db, run)?]
+    // A fork is exported after its ancestors' prefixes, so that an import
+    // elsewhere recreates its lineage.
+    let selected = if run.given() {
+        Some(resolve(&journal, db, run)?.key)
     } else {
-        journal
-            .runs(&RunFilter::default())
-            .map_err(|error| read_error(db, error))?
+        None
     };
-    let total: u64 = records.iter().map(|record| record.head.next_seq).sum();
+    let records = journal
+        .export_order(selected.as_ref())
+        .map_err(|error| read_error(db, error))?;
+    let total: u64 = records.iter().map(|item| item.end_seq).sum();
     let bar = progress::events(total, "exporting");
     let write_all = |target: &mut dyn Write| -> anyhow::Result<()> {
-        for record in &records {
-            stream_events(&journal, db, &record.key, 0, target, &mut |_| bar.inc(1))?;
+        for item in &records {
+            stream_events(&journal, db, &item.key, 0..item.end_seq, target, &mut |_| bar.inc(1))?;
         }
         Ok(())
     };

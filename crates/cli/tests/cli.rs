@@ -935,3 +935,55 @@ fn a_corrupt_snapshot_names_the_fix_and_rebuild_snapshots_applies_it() {
     let state = json(&rj(&db, &["--json", "state", &key.short_id()]));
     assert_eq!(state["iteration"], 12);
 }
+
+#[test]
+fn an_exported_fork_imports_elsewhere_with_its_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, parent) = parent_database(dir.path(), 6, 1000);
+    ok(&rj(&db, &["fork", &parent.short_id(), "--at", "3"]));
+    let child = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    ok(&rj(&db, &["fork", &child.short_id(), "--at", "0", "--to-episode", "5"]));
+    let grandchild = RunKey::new("lineage-goal", 5, "solver").unwrap();
+    let file = dir.path().join("grandchild.jsonl");
+    ok(&rj(
+        &db,
+        &["export", &grandchild.short_id(), "-o", file.to_str().unwrap()],
+    ));
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        4 + 1 + 1,
+        "parent prefix to seq 3, child to seq 0, grandchild"
+    );
+
+    let elsewhere = dir.path().join("elsewhere.db");
+    ok(&rj(&elsewhere, &["import", file.to_str().unwrap()]));
+    ok(&rj(&elsewhere, &["verify"]));
+    let original = json(&rj(&db, &["--json", "state", &grandchild.short_id()]));
+    let imported = json(&rj(&elsewhere, &["--json", "state", &grandchild.short_id()]));
+    assert_eq!(imported, original, "the grandchild's state survives the move");
+    let runs = json(&rj(&elsewhere, &["--json", "runs"]));
+    assert_eq!(runs[2]["parent"]["episode"], 1, "the lineage is restored: {runs}");
+
+    // A whole-database export round-trips with every fork.
+    let all = dir.path().join("all.jsonl");
+    ok(&rj(&db, &["export", "-o", all.to_str().unwrap()]));
+    let copy = dir.path().join("copy.db");
+    ok(&rj(&copy, &["import", all.to_str().unwrap()]));
+    let again = dir.path().join("again.jsonl");
+    ok(&rj(&copy, &["export", "-o", again.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&all).unwrap(), std::fs::read(&again).unwrap());
+
+    // A child without its parent is refused, naming the line.
+    let orphan: String = lines.lines().skip(4).map(|line| format!("{line}\n")).collect();
+    let orphan_file = dir.path().join("orphan.jsonl");
+    std::fs::write(&orphan_file, orphan).unwrap();
+    let error = fails(&rj(
+        &dir.path().join("orphan.db"),
+        &["import", orphan_file.to_str().unwrap()],
+    ));
+    assert!(
+        error.contains("line 1:") && error.contains("is forked from run"),
+        "{error}"
+    );
+}

@@ -27,6 +27,12 @@ pub enum IntegrityProblem {
     /// The record does not decode.
     #[error("stored event does not decode: {0}")]
     Undecodable(CodecError),
+    /// The seq due next is not stored; the next stored event has a later seq.
+    #[error("event is missing (the next stored event is seq {found})")]
+    Gap {
+        /// The seq of the next stored event.
+        found: u64,
+    },
     /// The record decodes but its hash does not continue the chain.
     #[error("hash mismatch: stored {stored}, chain gives {computed}")]
     HashMismatch {
@@ -94,7 +100,7 @@ impl ChainReader {
     )]
     pub fn read(&mut self, seq: u64, record: &[u8]) -> Result<Envelope, IntegrityError> {
         if seq != self.next_seq {
-            return Err(self.error(IntegrityProblem::Missing { next_seq: seq }));
+            return Err(self.error(IntegrityProblem::Gap { found: seq }));
         }
         let (stored, body) =
             split_event_record(record).map_err(|error| self.error(IntegrityProblem::Undecodable(error)))?;

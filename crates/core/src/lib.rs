@@ -17,6 +17,7 @@ pub mod chain;
 pub mod codec;
 pub mod envelope;
 pub mod event;
+pub mod faulty;
 pub mod fold;
 pub mod hash;
 pub mod key;

@@ -73,6 +73,7 @@ impl Store for MemoryStore {
             }
         }
         let mut created = Vec::with_capacity(runs.len());
+        let mut ids = HashMap::new();
         for run in runs {
             let id = state.next_id;
             state.next_id += 1;
@@ -82,8 +83,9 @@ impl Store for MemoryStore {
                 created_ts: run.created_ts,
                 head: run.head,
                 status: run.status,
-                fork: run.fork.clone(),
+                fork: run.resolved_fork(&ids),
             };
+            ids.insert(run.key.clone(), id);
             state.by_key.insert(run.key.clone(), id);
             state.runs.insert(
                 id,

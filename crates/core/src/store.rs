@@ -165,6 +165,19 @@ pub struct AppendBatch {
     pub snapshot: Option<SnapshotRecord>,
 }
 
+impl NewRun {
+    /// The run's fork base with its parent resolved: a run created earlier in
+    /// the same call (by key, in `created`) or the id the fork names.
+    pub fn resolved_fork(&self, created: &std::collections::HashMap<RunKey, RunId>) -> Option<ForkBase> {
+        self.fork.clone().map(|mut fork| {
+            if let Some(id) = created.get(&fork.parent_key) {
+                fork.parent = *id;
+            }
+            fork
+        })
+    }
+}
+
 impl AppendBatch {
     /// The condition of a conditional append against the run's current record:
     /// fencing first, then the expected seq.
@@ -261,6 +274,16 @@ pub enum StoreError {
         /// The path that was looked at.
         path: String,
     },
+    /// The database was written in a format version this build does not read.
+    #[error("database {path} has format version {found}; this build reads version {supported} (use a runjournal that reads it)")]
+    UnsupportedFormat {
+        /// The database path.
+        path: String,
+        /// The version found.
+        found: u8,
+        /// The version this build reads.
+        supported: u8,
+    },
     /// The store's own data structures are damaged.
     #[error("database corrupt: {detail}")]
     Corrupt {
@@ -284,6 +307,9 @@ pub struct KeyExists(pub RunKey);
 /// The storage a journal runs on.
 pub trait Store: Send + Sync + 'static {
     /// Creates all `runs` in one atomic step, or none when any key exists.
+    /// A fork whose `parent_key` names a run created earlier in the same call
+    /// gets that run's new id as its parent (its given `parent` id is ignored),
+    /// so a parent and its forks can be created together.
     fn create_runs(&self, runs: &[NewRun]) -> Result<Result<Vec<RunRecord>, KeyExists>, StoreError>;
 
     /// Applies each batch conditionally and atomically; the batches of one

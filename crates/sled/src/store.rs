@@ -74,7 +74,7 @@ impl SledStore {
                 .map_err(|error| corrupt(format!("next run id record: {error}")))?,
             None => 0,
         };
-        check_or_write_format(&db)?;
+        check_or_write_format(&db, &path, mode)?;
         Ok(SledStore {
             db,
             path,
@@ -117,6 +117,16 @@ impl SledStore {
         let record = decode_run_record(id, &bytes)?;
         state.runs.insert(id, record.clone());
         Ok(Some(record))
+    }
+
+    /// The run record the key index names for `key`: it must exist and carry
+    /// that key (a damaged index never resolves to another run, or to nothing).
+    fn indexed_run(&self, state: &mut WriteState, key: &RunKey, id: RunId) -> Result<RunRecord, StoreError> {
+        let record = self.load_run(state, id)?.ok_or_else(|| dangling_index(id))?;
+        if record.key != *key {
+            return Err(misdirected_index(id, &key.to_string(), &record.key));
+        }
+        Ok(record)
     }
 
     fn find_id(&self, key: &RunKey) -> Result<Option<RunId>, StoreError> {
@@ -177,6 +187,7 @@ impl Store for SledStore {
         let mut batch = sled::Batch::default();
         let mut created = Vec::with_capacity(runs.len());
         let mut next_id = state.next_run_id;
+        let mut ids = HashMap::new();
         for run in runs {
             let id = next_id;
             next_id += 1;
@@ -186,14 +197,15 @@ impl Store for SledStore {
                 created_ts: run.created_ts,
                 head: run.head,
                 status: run.status,
-                fork: run.fork.clone(),
+                fork: run.resolved_fork(&ids),
             };
+            ids.insert(run.key.clone(), id);
             for (seq, bytes) in (0u64..).zip(&run.records) {
                 batch.insert(&layout::event_key(id, seq)[..], bytes.as_slice());
             }
             batch.insert(&layout::run_key(id)[..], encode_record(RecordKind::Run, &record));
             batch.insert(layout::key_index_key(&run.key), &id.to_be_bytes()[..]);
-            if let Some(fork) = &run.fork {
+            if let Some(fork) = &record.fork {
                 batch.insert(&layout::child_key(fork.parent, id)[..], &[][..]);
             }
             created.push(record);
@@ -263,7 +275,7 @@ impl Store for SledStore {
     fn find(&self, key: &RunKey) -> Result<Option<RunRecord>, StoreError> {
         let mut state = self.lock_write()?;
         match self.find_id(key)? {
-            Some(id) => self.load_run(&mut state, id),
+            Some(id) => self.indexed_run(&mut state, key, id).map(Some),
             None => Ok(None),
         }
     }
@@ -276,11 +288,12 @@ impl Store for SledStore {
         };
         let mut records = Vec::new();
         for entry in self.db.scan_prefix(prefix) {
-            let (_, value) = entry.map_err(|e| backend("list runs", e))?;
+            let (index_key, value) = entry.map_err(|e| backend("list runs", e))?;
             let id = decode_id(&value)?;
-            let record = self
-                .load_run(&mut state, id)?
-                .ok_or_else(|| corrupt(format!("key index names run {id}, which has no run record")))?;
+            let record = self.load_run(&mut state, id)?.ok_or_else(|| dangling_index(id))?;
+            if layout::key_index_key(&record.key) != index_key.as_ref() {
+                return Err(misdirected_index(id, "another key", &record.key));
+            }
             if filter.matches(&record) {
                 records.push(record);
             }
@@ -389,18 +402,26 @@ impl Store for SledStore {
     }
 }
 
-fn check_or_write_format(db: &sled::Db) -> Result<(), StoreError> {
+/// Checks the format record; writes it only for a database being created, so
+/// a must-exist open of a directory that is not a runjournal database changes nothing.
+fn check_or_write_format(db: &sled::Db, path: &Path, mode: OpenMode) -> Result<(), StoreError> {
     match db.get(layout::format_key()).map_err(|e| backend("open", e))? {
         Some(bytes) => {
             let version: u8 =
                 decode_record(RecordKind::Meta, &bytes).map_err(|error| corrupt(format!("format record: {error}")))?;
             if version != FORMAT_VERSION {
-                return Err(corrupt(format!(
-                    "database format version {version} is not {FORMAT_VERSION}, the one this build reads"
-                )));
+                return Err(StoreError::UnsupportedFormat {
+                    path: path.display().to_string(),
+                    found: version,
+                    supported: FORMAT_VERSION,
+                });
             }
             Ok(())
         }
+        None if mode == OpenMode::MustExist && !db.is_empty() => Err(corrupt(format!(
+            "{} is a sled database but not a runjournal one (it has no format record)",
+            path.display()
+        ))),
         None => {
             let record = encode_record(RecordKind::Meta, &FORMAT_VERSION);
             db.insert(layout::format_key(), record)
@@ -417,6 +438,16 @@ fn decode_run_record(id: RunId, bytes: &[u8]) -> Result<RunRecord, StoreError> {
         return Err(corrupt(format!("run record under id {id} says id {}", record.id)));
     }
     Ok(record)
+}
+
+fn dangling_index(id: RunId) -> StoreError {
+    corrupt(format!("key index names run {id}, which has no run record"))
+}
+
+fn misdirected_index(id: RunId, indexed: &str, found: &RunKey) -> StoreError {
+    corrupt(format!(
+        "key index entry of {indexed} names run {id}, whose run record is {found}"
+    ))
 }
 
 fn decode_id(bytes: &[u8]) -> Result<RunId, StoreError> {

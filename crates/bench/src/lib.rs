@@ -1,0 +1,329 @@
+//! runjournal's throughput harness (issue 5): the journal measured side by
+//! side with the engines it is built on and competes with, in one run, on one
+//! machine, with one event payload.
+//!
+//! Competing engines (raw sled access, SQLite) live in this crate only, so the
+//! product never compiles them. The command line's `runjournal bench` and the
+//! example `cargo run --release -p runjournal-bench --example table` both call
+//! [`run`].
+//!
+//! # What is measured
+//!
+//! Every workload writes the same event: a `step` with one assistant message
+//! of 256 bytes of content, encoded as the journal stores it (the report gives
+//! the encoded size). Each row is the median of several repetitions (three at
+//! scale ≥ 0.05), each on a fresh database in a temporary directory under
+//! [`BenchConfig::dir`].
+//!
+//! | row | what is timed | baseline |
+//! |---|---|---|
+//! | raw sled insert | the encoded records inserted one by one under 17-byte big-endian keys, no flush | — |
+//! | raw sled batch + flush | one `apply_batch` of every record, then one `flush` | raw sled insert |
+//! | journal append, buffered, snapshots off | sequential `Run::step` in `Durability::Buffered` | raw sled insert |
+//! | raw sled insert + flush + fdatasync per event | the cost of making each event durable on its own | — |
+//! | SQLite, one INSERT per commit | WAL, `synchronous=FULL`, autocommit | per-event fdatasync |
+//! | SQLite, one transaction | every INSERT, one commit | raw sled insert |
+//! | journal append, durable, N writers | N threads, one run each, `Durability::Durable` (group commit) | per-event fdatasync |
+//! | raw sled scan | iterating the run's key range, touching every value | — |
+//! | journal replay | `Journal::for_each_event` (read, decode, verify the chain) folded into a `ResumeState` | raw sled scan |
+//! | journal open / resume | `Journal::open` and `Journal::resume` of a run of S and of 100 × S events with snapshots | the small run |
+//! | bytes per step | stored key + value bytes of a run of steps, and the growth of sled's files | snapshot-per-step checkpointing |
+//!
+//! `bytes_per_event` is logical: the key and value bytes handed to the
+//! storage engine per event, including the journal's run-record rewrite and
+//! its periodic snapshots. `mb_per_s` is event payload (encoded records) per
+//! second, except for the bytes-per-step rows where it is bytes written per
+//! second.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod machine;
+mod measure;
+mod payload;
+mod report;
+mod sizes;
+mod workloads;
+
+use std::path::PathBuf;
+
+pub use error::BenchError;
+pub use machine::Machine;
+pub use report::{BenchReport, Comparison, RatioOf, Row, Target};
+pub use sizes::Sizes;
+
+use measure::{interleaved, settle, Measurement};
+use payload::Payload;
+use workloads::{append, footprint, replay, resume, sqlite, Bench};
+
+/// How much to measure and where.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// Workload size: 1.0 takes about a minute on a 2-core machine; 0.01 a
+    /// few seconds. Must be positive.
+    pub scale: f64,
+    /// Where the temporary databases go (default: the system temporary
+    /// directory). Durable rows measure the file system under it.
+    pub dir: Option<PathBuf>,
+    /// Repetitions of each timed workload; `None` picks 3 (1 below scale 0.05).
+    pub repetitions: Option<usize>,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            scale: 1.0,
+            dir: None,
+            repetitions: None,
+        }
+    }
+}
+
+impl BenchConfig {
+    /// The default configuration at `scale`.
+    pub fn with_scale(scale: f64) -> Self {
+        BenchConfig {
+            scale,
+            ..BenchConfig::default()
+        }
+    }
+}
+
+/// Runs every workload and returns the report. `progress` receives one line
+/// as each workload starts.
+pub fn run(config: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchReport, BenchError> {
+    let sizes = Sizes::for_config(config)?;
+    let parent = config.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let root = tempfile::Builder::new()
+        .prefix("runjournal-bench-")
+        .tempdir_in(&parent)
+        .map_err(error::io_error("create the bench directory"))?;
+    let machine = Machine::detect(root.path());
+    let bench = Bench::new(root.path().to_path_buf(), sizes.repetitions, Payload::new());
+    let measured = measure_all(&bench, &sizes, progress)?;
+    let (rows, targets) = measured.rows_and_targets(&sizes, bench.payload.record_len());
+    Ok(BenchReport {
+        scale: config.scale,
+        sizes,
+        machine,
+        event_bytes: bench.payload.record_len(),
+        key_bytes: payload::KEY_BYTES,
+        content_bytes: payload::CONTENT_BYTES,
+        rows,
+        targets,
+    })
+}
+
+/// The numbers of concurrent writers of the durable rows.
+const WRITERS: [usize; 3] = [1, 16, 64];
+
+/// Every workload's measurement.
+struct Measured {
+    raw_insert: Measurement,
+    buffered: Measurement,
+    raw_batch: Measurement,
+    raw_batch_each: Measurement,
+    in_memory: Measurement,
+    sqlite_one: Measurement,
+    fsync_each: Measurement,
+    sqlite_commit: Measurement,
+    durable: [Measurement; 3],
+    replayed: replay::Replayed,
+    resumed: resume::Resumed,
+    journal_bytes: footprint::JournalFootprint,
+    checkpoint_bytes: Measurement,
+}
+
+fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> Result<Measured, BenchError> {
+    let records = bench.payload.records(sizes.append_events);
+    let synced = &records[..sizes.synced_events as usize];
+    let (events, synced_events) = (sizes.append_events, sizes.synced_events);
+    let root = bench.root();
+    progress(&format!(
+        "durable: per-event flush + fdatasync, SQLite per commit, journal with 1 writer ({synced_events} events), \
+         {} writers × {} and {} writers × {} events; {} rounds",
+        WRITERS[1], sizes.events_per_writer_16, WRITERS[2], sizes.events_per_writer_64, sizes.repetitions
+    ));
+    let [fsync_each, sqlite_commit, durable_1, durable_16, durable_64] = interleaved(
+        root,
+        sizes.repetitions,
+        [
+            (synced_events, Box::new(|| append::raw_sled_fsync_each(bench, synced))),
+            (synced_events, Box::new(|| sqlite::per_commit(bench, synced))),
+            (
+                synced_events,
+                Box::new(|| append::journal_durable(bench, WRITERS[0], synced_events)),
+            ),
+            (
+                WRITERS[1] as u64 * sizes.events_per_writer_16,
+                Box::new(|| append::journal_durable(bench, WRITERS[1], sizes.events_per_writer_16)),
+            ),
+            (
+                WRITERS[2] as u64 * sizes.events_per_writer_64,
+                Box::new(|| append::journal_durable(bench, WRITERS[2], sizes.events_per_writer_64)),
+            ),
+        ],
+    )?;
+    progress(&format!(
+        "sequential: raw sled insert, journal buffered append, diagnostics, raw batch, SQLite one transaction \
+         ({events} events); {} rounds",
+        sizes.repetitions
+    ));
+    let [raw_insert, buffered, raw_batch_each, in_memory, raw_batch, sqlite_one] = interleaved(
+        root,
+        sizes.repetitions,
+        [
+            (events, Box::new(|| append::raw_sled_insert(bench, &records))),
+            (events, Box::new(|| append::journal_buffered(bench, events))),
+            (events, Box::new(|| append::raw_sled_batch_per_event(bench, &records))),
+            (events, Box::new(|| append::journal_buffered_in_memory(bench, events))),
+            (events, Box::new(|| append::raw_sled_batch(bench, &records))),
+            (events, Box::new(|| sqlite::one_transaction(bench, &records))),
+        ],
+    )?;
+    drop(records);
+    progress(&format!("replay of a {events}-event run"));
+    settle(root)?;
+    let replayed = replay::measure(bench, events)?;
+    progress(&format!(
+        "resume of a {}-event and a {}-event run",
+        sizes.resume_small, sizes.resume_big
+    ));
+    settle(root)?;
+    let resumed = resume::measure(bench, sizes.resume_small, sizes.resume_big, progress)?;
+    progress(&format!(
+        "bytes per step: {} durable journal steps vs {} JSON checkpoints",
+        sizes.footprint_steps, sizes.footprint_steps
+    ));
+    settle(root)?;
+    let journal_bytes = footprint::journal(bench, sizes.footprint_steps)?;
+    settle(root)?;
+    let checkpoint_bytes = footprint::checkpoint(bench, sizes.footprint_steps)?;
+    Ok(Measured {
+        raw_insert,
+        buffered,
+        raw_batch,
+        raw_batch_each,
+        in_memory,
+        sqlite_one,
+        fsync_each,
+        sqlite_commit,
+        durable: [durable_1, durable_16, durable_64],
+        replayed,
+        resumed,
+        journal_bytes,
+        checkpoint_bytes,
+    })
+}
+
+impl Measured {
+    fn rows_and_targets(&self, sizes: &Sizes, event_bytes: usize) -> (Vec<Row>, Vec<Target>) {
+        let throughput = |name: &str, measured: &Measurement, baseline: Option<&Row>| {
+            Row::throughput(name, measured, event_bytes, baseline)
+        };
+        let raw_insert = throughput("raw sled insert, no flush", &self.raw_insert, None);
+        let buffered = throughput(
+            "journal append, buffered, snapshots off",
+            &self.buffered,
+            Some(&raw_insert),
+        );
+        let raw_batch = throughput("raw sled batch + one flush", &self.raw_batch, Some(&raw_insert));
+        let raw_batch_each = throughput(
+            "raw sled apply_batch per event (event + run record)",
+            &self.raw_batch_each,
+            Some(&raw_insert),
+        );
+        let in_memory = throughput(
+            "journal append, buffered, in-memory store",
+            &self.in_memory,
+            Some(&raw_insert),
+        );
+        let sqlite_one = throughput("SQLite WAL, one transaction", &self.sqlite_one, Some(&raw_insert));
+        let fsync_each = throughput("raw sled insert + flush + fdatasync per event", &self.fsync_each, None);
+        let sqlite_commit = throughput(
+            "SQLite WAL sync=FULL, one INSERT per commit",
+            &self.sqlite_commit,
+            Some(&fsync_each),
+        );
+        let [durable_1, durable_16, durable_64] = [0, 1, 2].map(|index| {
+            let writers = WRITERS[index];
+            let name = format!(
+                "journal append, durable, {writers} writer{}",
+                if writers == 1 { "" } else { "s" }
+            );
+            throughput(&name, &self.durable[index], Some(&fsync_each))
+        });
+        let scan = throughput("raw sled scan", &self.replayed.raw, None);
+        let replay = throughput(
+            "journal replay: read + verify + fold",
+            &self.replayed.journal,
+            Some(&scan),
+        );
+        let resume_rows = self.resumed.rows(event_bytes);
+        let checkpoint = Row::footprint("bytes per step: JSON checkpoint per step", &self.checkpoint_bytes, None);
+        let journal_logical = Row::footprint(
+            "bytes per step: journal, stored key + value",
+            &self.journal_bytes.logical,
+            Some(&checkpoint),
+        );
+        let journal_disk = Row::footprint(
+            "bytes per step: journal, sled file growth",
+            &self.journal_bytes.on_disk,
+            Some(&checkpoint),
+        );
+
+        let targets = vec![
+            Target::at_least(
+                "buffered append ≥ 0.85 × raw sled insert",
+                buffered.events_per_s / raw_insert.events_per_s,
+                0.85,
+            ),
+            Target::at_least(
+                "durable, 64 writers ≥ 10 × per-event flush + fdatasync",
+                durable_64.events_per_s / fsync_each.events_per_s,
+                10.0,
+            ),
+            Target::at_least(
+                "durable, 64 writers ≥ 3 × SQLite per-commit",
+                durable_64.events_per_s / sqlite_commit.events_per_s,
+                3.0,
+            ),
+            Target::at_least(
+                "replay ≥ 0.5 × raw sled scan",
+                replay.events_per_s / scan.events_per_s,
+                0.5,
+            ),
+            Target::at_most(
+                &format!(
+                    "resume of {} events ≤ 2 × resume of {} events",
+                    sizes.resume_big, sizes.resume_small
+                ),
+                resume_rows.big_resume.seconds / resume_rows.small_resume.seconds,
+                2.0,
+            ),
+            Target::at_most(
+                "journal bytes per step ≤ 1/50 of JSON checkpointing",
+                journal_logical.bytes_per_event / checkpoint.bytes_per_event,
+                0.02,
+            ),
+        ];
+        let mut rows = vec![
+            raw_insert,
+            buffered,
+            raw_batch_each,
+            in_memory,
+            raw_batch,
+            sqlite_one,
+            fsync_each,
+            sqlite_commit,
+            durable_1,
+            durable_16,
+            durable_64,
+            scan,
+            replay,
+        ];
+        rows.extend(resume_rows.all);
+        rows.extend([journal_logical, journal_disk, checkpoint]);
+        (rows, targets)
+    }
+}

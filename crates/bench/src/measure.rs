@@ -1,0 +1,165 @@
+//! Timing: samples, repetitions interleaved across workloads, medians,
+//! settling the disk, directory sizes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::{io_error, BenchError};
+
+/// One repetition of a workload.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Sample {
+    /// Time inside the clock.
+    pub(crate) elapsed: Duration,
+    /// Bytes written per event in this repetition.
+    pub(crate) bytes_per_event: f64,
+}
+
+/// What one timed workload measured: every repetition, reported by median.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Measurement {
+    /// Events (or steps, or events of the resumed run) per repetition.
+    pub(crate) events: u64,
+    /// Seconds of each repetition, in the order run.
+    pub(crate) samples: Vec<f64>,
+    /// Bytes written per event (logical unless the row says otherwise).
+    pub(crate) bytes_per_event: f64,
+}
+
+impl Measurement {
+    /// A measurement of `events` events from `samples`.
+    pub(crate) fn new(events: u64, samples: Vec<Duration>, bytes_per_event: f64) -> Measurement {
+        Measurement {
+            events,
+            samples: samples.iter().map(Duration::as_secs_f64).collect(),
+            bytes_per_event,
+        }
+    }
+
+    /// The median seconds of one repetition.
+    pub(crate) fn seconds(&self) -> f64 {
+        median(&self.samples)
+    }
+}
+
+/// A workload to repeat: its events per repetition and one repetition.
+pub(crate) type Workload<'a> = (u64, Box<dyn FnMut() -> Result<Sample, BenchError> + 'a>);
+
+/// Runs `repetitions` rounds of every workload, one repetition of each per
+/// round and the disk settled before each, so that workloads compared with
+/// each other see the same conditions (a disk still writing back what an
+/// earlier workload left behind slows every sync after it).
+pub(crate) fn interleaved<const N: usize>(
+    root: &Path,
+    repetitions: usize,
+    workloads: [Workload<'_>; N],
+) -> Result<[Measurement; N], BenchError> {
+    let mut workloads = workloads;
+    let mut samples: [Vec<Sample>; N] = std::array::from_fn(|_| Vec::with_capacity(repetitions));
+    for _ in 0..repetitions {
+        for ((_, repeat), samples) in workloads.iter_mut().zip(samples.iter_mut()) {
+            settle(root)?;
+            samples.push(repeat()?);
+        }
+    }
+    let mut index = 0;
+    Ok(workloads.map(|(events, _)| {
+        let taken = std::mem::take(&mut samples[index]);
+        index += 1;
+        let bytes_per_event = taken.last().map_or(0.0, |sample| sample.bytes_per_event);
+        Measurement::new(
+            events,
+            taken.iter().map(|sample| sample.elapsed).collect(),
+            bytes_per_event,
+        )
+    }))
+}
+
+/// Writes back everything dirty on the file system holding `root`, outside
+/// any clock.
+pub(crate) fn settle(root: &Path) -> Result<(), BenchError> {
+    #[cfg(target_os = "linux")]
+    {
+        let directory = std::fs::File::open(root).map_err(io_error("open the bench directory"))?;
+        rustix::fs::syncfs(&directory).map_err(|error| BenchError::Io {
+            operation: "syncfs the bench file system",
+            source: error.into(),
+        })?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = root;
+    Ok(())
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub(crate) fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        len if len % 2 == 1 => sorted[len / 2],
+        len => (sorted[len / 2 - 1] + sorted[len / 2]) / 2.0,
+    }
+}
+
+/// The total length of the files under `path`.
+pub(crate) fn directory_size(path: &Path) -> Result<u64, BenchError> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).map_err(io_error("list a database directory"))? {
+        let entry = entry.map_err(io_error("list a database directory"))?;
+        let metadata = entry.metadata().map_err(io_error("stat a database file"))?;
+        total += if metadata.is_dir() {
+            directory_size(&entry.path())?
+        } else {
+            metadata.len()
+        };
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn interleaved_runs_every_workload_each_round() {
+        let root = std::env::temp_dir();
+        let mut order = Vec::new();
+        let log = std::cell::RefCell::new(&mut order);
+        let sample = |bytes| Sample {
+            elapsed: Duration::from_millis(1),
+            bytes_per_event: bytes,
+        };
+        let [first, second] = interleaved(
+            &root,
+            2,
+            [
+                (
+                    5,
+                    Box::new(|| {
+                        log.borrow_mut().push('a');
+                        Ok(sample(1.0))
+                    }),
+                ),
+                (
+                    7,
+                    Box::new(|| {
+                        log.borrow_mut().push('b');
+                        Ok(sample(2.0))
+                    }),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(order, ['a', 'b', 'a', 'b']);
+        assert_eq!((first.events, first.samples.len(), first.bytes_per_event), (5, 2, 1.0));
+        assert_eq!((second.events, second.bytes_per_event), (7, 2.0));
+    }
+}

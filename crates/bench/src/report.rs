@@ -1,0 +1,408 @@
+//! [`BenchReport`]: rows, targets, and the machine they were measured on, as
+//! an aligned table or JSON.
+
+use serde_json::{json, Value};
+
+use crate::machine::Machine;
+use crate::measure::Measurement;
+use crate::sizes::Sizes;
+
+/// What a row's ratio compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RatioOf {
+    /// events/s of the row ÷ events/s of the baseline: higher is better.
+    Throughput,
+    /// seconds of the row ÷ seconds of the baseline: lower is better.
+    Time,
+    /// bytes per event of the row ÷ those of the baseline: lower is better.
+    Bytes,
+}
+
+impl RatioOf {
+    fn as_str(self) -> &'static str {
+        match self {
+            RatioOf::Throughput => "events_per_s",
+            RatioOf::Time => "seconds",
+            RatioOf::Bytes => "bytes_per_event",
+        }
+    }
+}
+
+/// One measured workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// What was measured.
+    pub name: String,
+    /// Events per repetition (steps for the bytes rows, the run's length for
+    /// open and resume rows).
+    pub events: u64,
+    /// Median seconds of one repetition.
+    pub seconds: f64,
+    /// Repetitions the median is taken over.
+    pub repetitions: usize,
+    /// Events per second (for open and resume rows: events of the run per
+    /// second of the operation).
+    pub events_per_s: f64,
+    /// Megabytes (10^6) per second: event payload, or bytes written for the
+    /// bytes-per-step rows.
+    pub mb_per_s: f64,
+    /// Bytes written per event (logical: key + value, including run-record
+    /// rewrites and snapshots; sled's file growth for that row).
+    pub bytes_per_event: f64,
+    /// The row this one is compared with.
+    pub baseline: Option<String>,
+    /// The ratio to the baseline, in [`Row::ratio_of`] terms.
+    pub ratio: Option<f64>,
+    /// What the ratio compares.
+    pub ratio_of: RatioOf,
+}
+
+impl Row {
+    /// A throughput row: `events_per_s` compared with the baseline's.
+    pub(crate) fn throughput(name: &str, measured: &Measurement, event_bytes: usize, baseline: Option<&Row>) -> Row {
+        let mut row = Row::base(name, measured, RatioOf::Throughput);
+        row.mb_per_s = row.events_per_s * event_bytes as f64 / 1e6;
+        row.compare(baseline)
+    }
+
+    /// A timed operation over a run (open, resume): seconds compared.
+    pub(crate) fn operation(name: &str, measured: &Measurement, event_bytes: usize, baseline: Option<&Row>) -> Row {
+        let mut row = Row::base(name, measured, RatioOf::Time);
+        row.mb_per_s = row.events_per_s * event_bytes as f64 / 1e6;
+        row.compare(baseline)
+    }
+
+    /// A bytes-per-step row: bytes per event compared.
+    pub(crate) fn footprint(name: &str, measured: &Measurement, baseline: Option<&Row>) -> Row {
+        let mut row = Row::base(name, measured, RatioOf::Bytes);
+        row.mb_per_s = row.events_per_s * row.bytes_per_event / 1e6;
+        row.compare(baseline)
+    }
+
+    fn base(name: &str, measured: &Measurement, ratio_of: RatioOf) -> Row {
+        let seconds = measured.seconds();
+        Row {
+            name: name.into(),
+            events: measured.events,
+            seconds,
+            repetitions: measured.samples.len(),
+            events_per_s: if seconds > 0.0 {
+                measured.events as f64 / seconds
+            } else {
+                0.0
+            },
+            mb_per_s: 0.0,
+            bytes_per_event: measured.bytes_per_event,
+            baseline: None,
+            ratio: None,
+            ratio_of,
+        }
+    }
+
+    fn compare(mut self, baseline: Option<&Row>) -> Row {
+        if let Some(baseline) = baseline {
+            let (value, reference) = match self.ratio_of {
+                RatioOf::Throughput => (self.events_per_s, baseline.events_per_s),
+                RatioOf::Time => (self.seconds, baseline.seconds),
+                RatioOf::Bytes => (self.bytes_per_event, baseline.bytes_per_event),
+            };
+            self.baseline = Some(baseline.name.clone());
+            self.ratio = (reference > 0.0).then(|| value / reference);
+        }
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "events": self.events,
+            "seconds": self.seconds,
+            "repetitions": self.repetitions,
+            "events_per_s": self.events_per_s,
+            "mb_per_s": self.mb_per_s,
+            "bytes_per_event": self.bytes_per_event,
+            "baseline": self.baseline,
+            "ratio": self.ratio,
+            "ratio_of": self.ratio_of.as_str(),
+        })
+    }
+}
+
+/// Which way a target's ratio must go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// The ratio must be at least the goal.
+    AtLeast,
+    /// The ratio must be at most the goal.
+    AtMost,
+}
+
+/// A goal of issue 5 and whether this run met it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    /// The goal, in words.
+    pub name: String,
+    /// The measured ratio.
+    pub ratio: f64,
+    /// The ratio the goal asks for.
+    pub goal: f64,
+    /// Which side of the goal meets it.
+    pub comparison: Comparison,
+    /// Whether the measured ratio meets the goal.
+    pub met: bool,
+}
+
+impl Target {
+    pub(crate) fn at_least(name: &str, ratio: f64, goal: f64) -> Target {
+        Target {
+            name: name.into(),
+            ratio,
+            goal,
+            comparison: Comparison::AtLeast,
+            met: ratio >= goal,
+        }
+    }
+
+    pub(crate) fn at_most(name: &str, ratio: f64, goal: f64) -> Target {
+        Target {
+            name: name.into(),
+            ratio,
+            goal,
+            comparison: Comparison::AtMost,
+            met: ratio.is_finite() && ratio <= goal,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "ratio": self.ratio,
+            "goal": self.goal,
+            "comparison": match self.comparison {
+                Comparison::AtLeast => ">=",
+                Comparison::AtMost => "<=",
+            },
+            "met": self.met,
+        })
+    }
+}
+
+/// Everything one bench run measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchReport {
+    /// The scale it ran at.
+    pub scale: f64,
+    /// The workload sizes that scale gave.
+    pub sizes: Sizes,
+    /// The machine.
+    pub machine: Machine,
+    /// Bytes of one encoded step record (the value stored per event).
+    pub event_bytes: usize,
+    /// Bytes of one event key in sled.
+    pub key_bytes: usize,
+    /// Bytes of message content in each step.
+    pub content_bytes: usize,
+    /// The measured workloads, in report order.
+    pub rows: Vec<Row>,
+    /// The goals and whether they were met.
+    pub targets: Vec<Target>,
+}
+
+const BUFFERED: &str = "buffered = an append returns once applied to sled; synced every 200 ms and at close";
+const DURABLE: &str = "durable = an append returns after sled flush + fdatasync of sled's log, one sync per group \
+    of concurrent appends (group commit)";
+const SQLITE: &str = "SQLite = bundled SQLite, journal_mode=WAL, synchronous=FULL, table (run, seq, bytes) with \
+    primary key (run, seq)";
+
+impl BenchReport {
+    /// The report as an aligned text table: the machine, the event size and
+    /// durability modes, every row, then every target with met or missed.
+    pub fn to_table(&self) -> String {
+        let machine = &self.machine;
+        let mut out = String::new();
+        out.push_str(&format!("runjournal bench, scale {}\n", self.scale));
+        out.push_str(&format!(
+            "machine: {} ({} cores), {:.1} GiB memory, {}, kernel {}\n",
+            machine.cpu,
+            machine.cores,
+            machine.memory_gib(),
+            machine.os,
+            machine.kernel
+        ));
+        out.push_str(&format!("storage: {}\n", machine.storage));
+        out.push_str(&format!(
+            "event: step with one {}-byte assistant message = {} bytes encoded + {}-byte key\n",
+            self.content_bytes, self.event_bytes, self.key_bytes
+        ));
+        for line in [BUFFERED, DURABLE, SQLITE] {
+            out.push_str(&format!("durability: {line}\n"));
+        }
+        out.push_str(&format!(
+            "median of {} repetitions; B/event = key + value bytes written per event\n\n",
+            self.sizes.repetitions
+        ));
+        out.push_str(&self.rows_table());
+        out.push_str("\ntargets\n");
+        out.push_str(&self.targets_table());
+        out
+    }
+
+    fn rows_table(&self) -> String {
+        let header = [
+            "workload",
+            "events",
+            "median s",
+            "events/s",
+            "MB/s",
+            "B/event",
+            "vs baseline",
+        ];
+        let cells: Vec<[String; 7]> = self
+            .rows
+            .iter()
+            .map(|row| {
+                [
+                    row.name.clone(),
+                    row.events.to_string(),
+                    format!("{:.4}", row.seconds),
+                    group_digits(row.events_per_s),
+                    format!("{:.2}", row.mb_per_s),
+                    format!("{:.0}", row.bytes_per_event),
+                    describe_ratio(row),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &cells {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let line = |cells: &[String]| {
+            let mut line = String::new();
+            for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
+                let pad = width - cell.chars().count();
+                match index {
+                    0 | 6 => line.push_str(&format!("{cell}{}", " ".repeat(pad))),
+                    _ => line.push_str(&format!("{}{cell}", " ".repeat(pad))),
+                }
+                line.push_str("  ");
+            }
+            line.trim_end().to_string() + "\n"
+        };
+        out.push_str(&line(&header.map(String::from)));
+        out.push_str(&line(&widths.map(|width| "-".repeat(width))));
+        for row in &cells {
+            out.push_str(&line(row));
+        }
+        out
+    }
+
+    fn targets_table(&self) -> String {
+        let width = self
+            .targets
+            .iter()
+            .map(|target| target.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        self.targets
+            .iter()
+            .map(|target| {
+                let pad = " ".repeat(width - target.name.chars().count());
+                let sign = match target.comparison {
+                    Comparison::AtLeast => "≥",
+                    Comparison::AtMost => "≤",
+                };
+                format!(
+                    "  {}{pad}  measured {:>9}  goal {sign} {:<6}  {}\n",
+                    target.name,
+                    format!("{:.3}", target.ratio),
+                    target.goal,
+                    if target.met { "met" } else { "MISSED" }
+                )
+            })
+            .collect()
+    }
+
+    /// The report as one JSON object: `machine`, `event_bytes`, `durability`,
+    /// `rows` and `targets` (plus the scale and workload sizes).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "scale": self.scale,
+            "sizes": self.sizes,
+            "machine": {
+                "cpu": self.machine.cpu,
+                "cores": self.machine.cores,
+                "memory_bytes": self.machine.memory_bytes,
+                "os": self.machine.os,
+                "kernel": self.machine.kernel,
+                "storage": self.machine.storage,
+            },
+            "event": {
+                "type": "step",
+                "content_bytes": self.content_bytes,
+                "key_bytes": self.key_bytes,
+            },
+            "event_bytes": self.event_bytes,
+            "durability": {
+                "buffered": BUFFERED,
+                "durable": DURABLE,
+                "sqlite": SQLITE,
+                "per_event_fsync": "raw sled insert, then db.flush(), then fdatasync of sled's log file, per event",
+            },
+            "rows": self.rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+            "targets": self.targets.iter().map(Target::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn describe_ratio(row: &Row) -> String {
+    match (&row.baseline, row.ratio) {
+        (Some(baseline), Some(ratio)) => {
+            let unit = match row.ratio_of {
+                RatioOf::Throughput => "events/s",
+                RatioOf::Time => "time",
+                RatioOf::Bytes => "bytes",
+            };
+            format!("{ratio:.3}× {unit} of {baseline}")
+        }
+        _ => String::new(),
+    }
+}
+
+/// `1234567.8` → `1,234,568`; values under 100 keep two decimals.
+fn group_digits(value: f64) -> String {
+    if value < 100.0 {
+        return format!("{value:.2}");
+    }
+    let digits = format!("{:.0}", value);
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_are_grouped_by_thousands() {
+        assert_eq!(group_digits(1_234_567.8), "1,234,568");
+        assert_eq!(group_digits(999.0), "999");
+        assert_eq!(group_digits(12.345), "12.35");
+    }
+
+    #[test]
+    fn targets_meet_in_their_direction() {
+        assert!(Target::at_least("t", 1.0, 0.85).met);
+        assert!(!Target::at_least("t", 0.5, 0.85).met);
+        assert!(Target::at_most("t", 1.5, 2.0).met);
+        assert!(!Target::at_most("t", f64::NAN, 2.0).met);
+    }
+}

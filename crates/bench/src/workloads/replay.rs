@@ -1,0 +1,95 @@
+//! Replay: the journal's verified read folded into a resume state, against a
+//! raw scan of the same stored records.
+
+use std::hint::black_box;
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use runjournal::{Durability, Options, ResumeState, RunMeta};
+
+use super::{journal_bytes, open_journal, Bench};
+use crate::error::{journal_error, sled_error, BenchError};
+use crate::measure::Measurement;
+use crate::payload::{bench_key, event_key};
+
+/// Events appended per batch while building the run.
+const BUILD_BATCH: u64 = 1_000;
+
+/// The two sides of the replay comparison.
+pub(crate) struct Replayed {
+    /// `Journal::for_each_event` + `ResumeState::apply`.
+    pub(crate) journal: Measurement,
+    /// A sled range scan touching every value.
+    pub(crate) raw: Measurement,
+}
+
+/// Builds a run of `events` steps (plus its `run_started`), then replays it
+/// both ways, alternating, `repetitions` times.
+pub(crate) fn measure(bench: &Bench, events: u64) -> Result<Replayed, BenchError> {
+    let dir = bench.fresh_dir("replay")?;
+    let options = Options {
+        durability: Durability::Buffered,
+        snapshot_every: 0,
+        ..Options::default()
+    };
+    let (journal, store) = open_journal(dir.path(), options)?;
+    let key = bench_key("replay", 0);
+    let run = journal
+        .begin(key.clone(), RunMeta::default())
+        .map_err(journal_error("begin"))?;
+    let mut written = 0;
+    while written < events {
+        let batch = BUILD_BATCH.min(events - written);
+        run.append((0..batch).map(|_| bench.payload.step()).collect())
+            .map_err(journal_error("build the replayed run"))?;
+        written += batch;
+    }
+    drop(run);
+    journal.sync().map_err(journal_error("sync the replayed run"))?;
+    let record = journal.run_info(&key).map_err(journal_error("read the run"))?;
+    let stored = record.head.next_seq;
+    let bytes_per_event = journal_bytes(&store, &record, 0, 0)? as f64 / stored as f64;
+    let db = store.sled().clone();
+
+    let mut journal_samples = Vec::with_capacity(bench.repetitions);
+    let mut raw_samples = Vec::with_capacity(bench.repetitions);
+    for _ in 0..bench.repetitions {
+        let started = Instant::now();
+        let mut state = ResumeState::new(key.clone());
+        journal
+            .for_each_event(&key, 0, |envelope| {
+                state.apply(&envelope);
+                ControlFlow::Continue(())
+            })
+            .map_err(journal_error("replay"))?;
+        journal_samples.push(started.elapsed());
+        if state.iteration != events {
+            return Err(BenchError::Check {
+                workload: "journal replay",
+                detail: format!("the fold counted {} steps, {events} were written", state.iteration),
+            });
+        }
+        drop(black_box(state));
+
+        let started = Instant::now();
+        let mut touched = 0u64;
+        let mut count = 0u64;
+        for entry in db.range(event_key(record.id, 0)..event_key(record.id, stored)) {
+            let (_, value) = entry.map_err(sled_error("raw scan"))?;
+            touched = touched.wrapping_add(value.len() as u64 + u64::from(value.last().copied().unwrap_or(0)));
+            count += 1;
+        }
+        raw_samples.push(started.elapsed());
+        black_box(touched);
+        if count != stored {
+            return Err(BenchError::Check {
+                workload: "raw sled scan",
+                detail: format!("the scan saw {count} values, {stored} are stored"),
+            });
+        }
+    }
+    Ok(Replayed {
+        journal: Measurement::new(stored, journal_samples, bytes_per_event),
+        raw: Measurement::new(stored, raw_samples, bytes_per_event),
+    })
+}

@@ -1,0 +1,94 @@
+//! The whole harness at a tiny scale: every row and every target is there,
+//! with positive numbers, in the table and in the JSON.
+
+use runjournal_bench::{run, BenchConfig, RatioOf};
+
+/// Every row, in report order, by the start of its name.
+const ROWS: [&str; 21] = [
+    "raw sled insert, no flush",
+    "journal append, buffered, snapshots off",
+    "raw sled apply_batch per event (event + run record)",
+    "journal append, buffered, in-memory store",
+    "raw sled batch + one flush",
+    "SQLite WAL, one transaction",
+    "raw sled insert + flush + fdatasync per event",
+    "SQLite WAL sync=FULL, one INSERT per commit",
+    "journal append, durable, 1 writer",
+    "journal append, durable, 16 writers",
+    "journal append, durable, 64 writers",
+    "raw sled scan",
+    "journal replay: read + verify + fold",
+    "journal append, buffered, batches of 1000",
+    "journal open, 2000-event db",
+    "journal open, 20000-event db",
+    "journal resume, 2000-event run",
+    "journal resume, 20000-event run",
+    "bytes per step: journal, stored key + value",
+    "bytes per step: journal, sled file growth",
+    "bytes per step: JSON checkpoint per step",
+];
+
+#[test]
+fn every_row_and_target_is_reported_with_positive_numbers() {
+    let config = BenchConfig::with_scale(0.01);
+    let mut lines = Vec::new();
+    let report = run(&config, &mut |line| lines.push(line.to_string())).expect("the bench runs");
+    assert!(!lines.is_empty(), "progress was reported");
+    assert!(report.event_bytes > 256, "the encoded step holds its 256-byte message");
+
+    let names: Vec<&str> = report.rows.iter().map(|row| row.name.as_str()).collect();
+    assert_eq!(names.len(), ROWS.len(), "{names:#?}");
+    for (row, name) in report.rows.iter().zip(ROWS) {
+        assert!(row.name.starts_with(name), "expected {name:?} in {names:#?}");
+        assert!(row.events > 0 && row.seconds > 0.0, "{row:?}");
+        assert!(row.events_per_s > 0.0 && row.mb_per_s > 0.0, "{row:?}");
+        if row.name != "bytes per step: journal, sled file growth" {
+            assert!(row.bytes_per_event > 0.0, "{row:?}");
+        }
+        if let Some(ratio) = row.ratio {
+            assert!(ratio > 0.0, "{row:?}");
+        }
+        assert!(row.repetitions >= 1, "{row:?}");
+        if row.ratio_of != RatioOf::Throughput {
+            assert!(
+                row.name.starts_with("journal open")
+                    || row.name.starts_with("journal resume")
+                    || row.name.starts_with("bytes per step"),
+                "{row:?}"
+            );
+        }
+    }
+
+    assert_eq!(report.targets.len(), 6);
+    for target in &report.targets {
+        assert!(target.ratio > 0.0 && target.ratio.is_finite(), "{target:?}");
+        assert!(target.goal > 0.0, "{target:?}");
+    }
+
+    let table = report.to_table();
+    for needle in ["machine:", "event: step", "durability:", "targets", "journal replay"] {
+        assert!(table.contains(needle), "the table shows {needle:?}:\n{table}");
+    }
+    let json = report.to_json();
+    assert!(
+        json["machine"]["cores"].as_u64().is_some_and(|cores| cores > 0),
+        "{json}"
+    );
+    assert_eq!(json["event_bytes"].as_u64(), Some(report.event_bytes as u64));
+    assert!(json["durability"]["durable"].is_string());
+    let rows = json["rows"].as_array().expect("rows is an array");
+    assert_eq!(rows.len(), report.rows.len());
+    for row in rows {
+        for field in ["events_per_s", "mb_per_s", "bytes_per_event"] {
+            assert!(row[field].is_number(), "{field} in {row}");
+        }
+        assert!(row["name"].is_string());
+    }
+    let targets = json["targets"].as_array().expect("targets is an array");
+    assert_eq!(targets.len(), 6);
+    for target in targets {
+        assert!(target["ratio"].as_f64().is_some_and(|ratio| ratio > 0.0), "{target}");
+        assert!(target["goal"].is_number() && target["met"].is_boolean(), "{target}");
+        assert!(target["name"].is_string());
+    }
+}

@@ -1,0 +1,558 @@
+//! Kill harness (issue 7): SIGKILL a process that appends durably, reopen,
+//! check that nothing acknowledged is lost and nothing is half-written.
+//!
+//! The parent test (`kill_harness`) re-executes this test binary with
+//! `RUNJOURNAL_KILL_CHILD=<db path>`, running only `child_entry`. The child
+//! opens the journal (`Durable`; see below for `Buffered`), begins or resumes
+//! 8 runs from 4 threads and appends batches (phases, steps, compactions,
+//! custom payloads; 3 to 12 events each), now and then interrupting and
+//! resuming a run, until it is killed. After every acknowledged write it
+//! prints `ack <goal> <episode> <agent> <last_seq> <batch_len>` on stdout.
+//!
+//! Every batch is framed by two `custom` events, `batch-begin` and
+//! `batch-end`, whose data is `n=<batch_len> id=<unique id>`, so a batch is
+//! recognisable in the log whether or not it was acknowledged. The only
+//! unframed events are the single-event writes `run_started`, `attached` and
+//! `run_interrupted`.
+//!
+//! The parent kills the child with SIGKILL after a random delay (5–80 ms,
+//! counted from the first acknowledgement, or one time in six from the spawn
+//! and one in six from the child's "ready", so that kills also land in sled's
+//! recovery and in begin/resume). One child in five runs `Buffered`: its
+//! acknowledgements are not required to survive, but its batches must be
+//! whole too. The parent then reopens the database with `Journal::open` and
+//! checks:
+//! - every run verifies (`verify`: chain, gapless seqs, head);
+//! - every batch in every log is whole (no partial batch, acknowledged or
+//!   not) and nothing unframed appears outside the single-event writes;
+//! - every write acknowledged by every earlier `Durable` child is present, at
+//!   its seq, with its length;
+//! - every recoverable run resumes (and the next child resumes it again).
+//!
+//! Defaults: 50 kills (about 20 s in debug on 2 cores); `RUNJOURNAL_KILLS=N`
+//! for a soak run, `RUNJOURNAL_KILL_SEED=S` to replay a seed. The summary line
+//! `kill harness: N kills, M acknowledged events checked, K runs` is printed
+//! with `println!` and `eprintln!`; run with `--nocapture` to see it:
+//! `cargo test --test crash_kill -- --nocapture`.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use runjournal::{
+    CompactionSource, Durability, Envelope, Event, Journal, Message, Options, Outcome, ReadError, Role, RunFilter,
+    RunKey, RunMeta, RunStatus,
+};
+
+const CHILD_ENV: &str = "RUNJOURNAL_KILL_CHILD";
+const CHILD_SEED_ENV: &str = "RUNJOURNAL_KILL_CHILD_SEED";
+const CHILD_BUFFERED_ENV: &str = "RUNJOURNAL_KILL_CHILD_BUFFERED";
+const GOAL: &str = "kill-harness";
+const RUNS: usize = 8;
+const THREADS: usize = 4;
+/// The child gives up on its own after this long (if the parent is gone).
+const CHILD_LIFETIME: Duration = Duration::from_secs(30);
+
+/// xorshift64.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn key(run: usize) -> RunKey {
+    RunKey::new(GOAL, 0, format!("agent-{run}")).unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// The child.
+// ---------------------------------------------------------------------------
+
+/// Runs the child workload when `RUNJOURNAL_KILL_CHILD` is set; a no-op otherwise.
+#[test]
+fn child_entry() {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let seed: u64 = std::env::var(CHILD_SEED_ENV).unwrap().parse().unwrap();
+    let durability = if std::env::var_os(CHILD_BUFFERED_ENV).is_some() {
+        Durability::Buffered
+    } else {
+        Durability::Durable
+    };
+    let journal = Journal::open(&path, Options::with_durability(durability)).unwrap();
+    say("ready");
+    let threads: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let journal = journal.clone();
+            std::thread::spawn(move || child_thread(&journal, thread, seed))
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
+/// One line on stdout, written and flushed at once; exits when the parent is gone.
+fn say(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
+fn ack(key: &RunKey, last_seq: u64, len: u64) {
+    say(&format!(
+        "ack {} {} {} {last_seq} {len}",
+        key.goal, key.episode, key.agent
+    ));
+}
+
+/// Begins the run, or resumes it (in a new epoch) when a killed child left it.
+fn open_run(journal: &Journal, key: &RunKey) -> runjournal::Run {
+    match journal.run_info(key) {
+        Err(ReadError::NotFound { .. }) => {
+            let run = journal.begin(key.clone(), RunMeta::default()).unwrap();
+            ack(key, 0, 1);
+            run
+        }
+        Ok(_) => {
+            let (run, _) = journal.resume(key).unwrap();
+            ack(key, run.next_seq() - 1, 1);
+            run
+        }
+        Err(error) => panic!("{key}: {error}"),
+    }
+}
+
+fn child_thread(journal: &Journal, thread: usize, seed: u64) {
+    let mut rng = Rng::new(seed ^ (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let keys: Vec<RunKey> = (thread..RUNS).step_by(THREADS).map(key).collect();
+    let mut runs: Vec<runjournal::Run> = keys.iter().map(|key| open_run(journal, key)).collect();
+    let started = Instant::now();
+    let mut counter = 0u64;
+    while started.elapsed() < CHILD_LIFETIME {
+        let index = rng.below(runs.len() as u64) as usize;
+        if rng.below(40) == 0 {
+            // Interrupt and resume: two single-event writes.
+            let run = runs.remove(index);
+            let key = run.key().clone();
+            let seq = run.finish(Outcome::Shutdown).unwrap();
+            ack(&key, seq, 1);
+            let (run, state) = journal.resume(&key).unwrap();
+            assert_eq!(state.status, RunStatus::Running);
+            ack(&key, run.next_seq() - 1, 1);
+            runs.insert(index, run);
+            continue;
+        }
+        counter += 1;
+        let id = format!("{}.{thread}.{counter}", std::process::id());
+        let batch = batch(&mut rng, &id);
+        let len = batch.len() as u64;
+        let run = &runs[index];
+        let last = run.append(batch).unwrap();
+        ack(run.key(), last, len);
+    }
+}
+
+/// A framed batch of 3–12 events.
+fn batch(rng: &mut Rng, id: &str) -> Vec<Event> {
+    let mut content = Vec::new();
+    match rng.below(4) {
+        0 => {
+            for i in 0..1 + rng.below(4) {
+                content.push(Event::Step {
+                    messages: vec![
+                        Message::new(Role::User, format!("question {i}")),
+                        Message::new(Role::Assistant, "x".repeat(rng.below(600) as usize)),
+                    ],
+                });
+            }
+        }
+        1 => {
+            let index = rng.below(1000) as u32;
+            content.push(Event::PhaseStarted {
+                index,
+                name: format!("phase-{index}"),
+            });
+            content.push(Event::Step {
+                messages: vec![Message::new(Role::Assistant, "working")],
+            });
+            content.push(Event::PhaseCompleted {
+                index,
+                name: format!("phase-{index}"),
+                output: "y".repeat(rng.below(300) as usize),
+            });
+        }
+        2 => {
+            let compaction = format!("c-{id}");
+            content.push(Event::CompactionStarted {
+                id: Some(compaction.clone()),
+                source: CompactionSource::Structured,
+                messages_before: Some(rng.below(100)),
+                tokens_before: Some(rng.below(100_000)),
+            });
+            content.push(Event::CompactionDone {
+                id: Some(compaction),
+                source: CompactionSource::Structured,
+                summary: Some(format!("summary of {id}")),
+                messages_after: Some(1),
+                tokens_after: Some(rng.below(1000)),
+            });
+        }
+        _ => {
+            for _ in 0..1 + rng.below(10) {
+                content.push(Event::Custom {
+                    kind: "payload".into(),
+                    data: "z".repeat(rng.below(4000) as usize),
+                });
+            }
+        }
+    }
+    let frame = format!("n={} id={id}", content.len() + 2);
+    let mut events = Vec::with_capacity(content.len() + 2);
+    events.push(Event::Custom {
+        kind: "batch-begin".into(),
+        data: frame.clone(),
+    });
+    events.extend(content);
+    events.push(Event::Custom {
+        kind: "batch-end".into(),
+        data: frame,
+    });
+    events
+}
+
+// ---------------------------------------------------------------------------
+// The parent.
+// ---------------------------------------------------------------------------
+
+/// An acknowledged write: its last seq and length.
+type Acks = BTreeMap<String, BTreeMap<u64, u64>>;
+
+/// What one child printed before it died.
+struct ChildOutput {
+    acks: Vec<(String, u64, u64)>,
+    ready: bool,
+}
+
+fn seed() -> u64 {
+    match std::env::var("RUNJOURNAL_KILL_SEED") {
+        Ok(seed) => seed.parse().unwrap(),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    }
+}
+
+fn kills() -> usize {
+    std::env::var("RUNJOURNAL_KILLS").map_or(50, |kills| kills.parse().unwrap())
+}
+
+/// Parses an `ack` line; `None` for any other line.
+fn parse_ack(line: &str) -> Option<(String, u64, u64)> {
+    let parts: Vec<&str> = line.split(' ').collect();
+    match parts.as_slice() {
+        ["ack", goal, episode, agent, last_seq, len] => {
+            assert_eq!(*goal, GOAL, "{line}");
+            assert_eq!(*episode, "0", "{line}");
+            Some((agent.to_string(), last_seq.parse().unwrap(), len.parse().unwrap()))
+        }
+        _ => None,
+    }
+}
+
+/// Spawns a child, kills it at a random moment, returns what it acknowledged.
+fn run_child(path: &Path, logs: &Path, iteration: usize, buffered: bool, rng: &mut Rng) -> ChildOutput {
+    let stderr_path = logs.join(format!("child-{iteration}.stderr"));
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if buffered {
+        command.env(CHILD_BUFFERED_ENV, "1");
+    }
+    let mut child = command
+        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, path)
+        .env(CHILD_SEED_ENV, rng.next().to_string())
+        .env_remove("RUNJOURNAL_KILLS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) | Err(_) => break,
+                // A line cut by the kill has no newline: it was never complete.
+                Ok(_) if buffer.last() != Some(&b'\n') => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buffer[..buffer.len() - 1]).into_owned();
+                    if lines_tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let spawned = Instant::now();
+    let mut lines = Vec::new();
+    // The delay counts from the spawn (kills land in process start and sled's
+    // recovery), from "ready" (kills land in begin/resume) or, mostly, from
+    // the first acknowledgement (kills land among appends).
+    let mark: Option<fn(&str) -> bool> = match rng.below(6) {
+        0 => None,
+        1 => Some(|line| line.ends_with("ready")),
+        _ => Some(|line| line.starts_with("ack ")),
+    };
+    let delay = Duration::from_millis(5 + rng.below(76));
+    if let Some(mark) = mark {
+        let deadline = spawned + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    let reached = mark(&line);
+                    lines.push(line);
+                    if reached {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    std::thread::sleep(delay);
+    if let Some(status) = child.try_wait().unwrap() {
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        panic!("child {iteration} exited by itself ({status}) before it was killed:\n{stderr}");
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "child {iteration} was killed");
+    reader.join().unwrap();
+    lines.extend(lines_rx.try_iter());
+    ChildOutput {
+        // libtest prints `test child_entry ... ` before the test's own output.
+        ready: lines.iter().any(|line| line.ends_with("ready")),
+        acks: lines.iter().filter_map(|line| parse_ack(line)).collect(),
+    }
+}
+
+fn custom<'a>(event: &'a Event, wanted: &str) -> Option<&'a str> {
+    match event {
+        Event::Custom { kind, data } if kind == wanted => Some(data),
+        _ => None,
+    }
+}
+
+fn frame_len(frame: &str) -> u64 {
+    frame
+        .strip_prefix("n=")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("bad frame {frame:?}"))
+}
+
+/// Checks that the log is made of whole batches and single-event writes;
+/// returns the batches found as `last_seq → len`.
+fn whole_batches(key: &RunKey, events: &[Envelope]) -> BTreeMap<u64, u64> {
+    let mut batches = BTreeMap::new();
+    let mut seq = 0usize;
+    while seq < events.len() {
+        let event = &events[seq].event;
+        if let Some(frame) = custom(event, "batch-begin") {
+            let len = frame_len(frame) as usize;
+            let last = seq + len - 1;
+            assert!(
+                last < events.len(),
+                "{key}: partial batch: {frame} starts at seq {seq} but the log ends at seq {}",
+                events.len() - 1
+            );
+            for inner in &events[seq + 1..last] {
+                assert!(
+                    custom(&inner.event, "batch-begin").is_none() && custom(&inner.event, "batch-end").is_none(),
+                    "{key}: batch {frame} at seq {seq} is interleaved with another at seq {}",
+                    inner.seq
+                );
+                assert!(
+                    !matches!(
+                        inner.event,
+                        Event::RunStarted { .. } | Event::Attached { .. } | Event::RunInterrupted { .. }
+                    ),
+                    "{key}: batch {frame} at seq {seq} is broken by seq {}",
+                    inner.seq
+                );
+            }
+            assert_eq!(
+                custom(&events[last].event, "batch-end"),
+                Some(frame),
+                "{key}: batch {frame} at seq {seq} does not end at seq {last}"
+            );
+            batches.insert(last as u64, len as u64);
+            seq = last + 1;
+        } else {
+            match event {
+                Event::RunStarted { .. } => assert_eq!(seq, 0, "{key}: run_started at seq {seq}"),
+                Event::Attached { .. } | Event::RunInterrupted { .. } => {}
+                other => panic!("{key}: seq {seq}: {} outside any batch", other.type_name()),
+            }
+            batches.insert(seq as u64, 1);
+            seq += 1;
+        }
+    }
+    batches
+}
+
+/// Reopens the database and checks everything; returns the acknowledged events checked.
+/// `buffered` holds the writes a `Buffered` child acknowledged: they may be
+/// lost (not synced when it died) but, like every write, never in part.
+fn check(path: &Path, acks: &Acks, buffered: &[(String, u64, u64)], iteration: usize, stats: &mut Stats) -> u64 {
+    let journal = Journal::open(path, Options::default())
+        .unwrap_or_else(|error| panic!("after kill {iteration}: the database does not reopen: {error}"));
+    let runs = journal.runs(&RunFilter::default()).unwrap();
+    let mut checked = 0;
+    stats.unacked_batches_found = 0;
+    for record in &runs {
+        let key = &record.key;
+        let report = journal
+            .verify(key)
+            .unwrap_or_else(|error| panic!("after kill {iteration}: {key} does not verify: {error}"));
+        let events = journal.read(key, 0).unwrap();
+        assert_eq!(events.len() as u64, report.events);
+        let batches = whole_batches(key, &events);
+        for (&last_seq, &len) in acks.get(&key.agent).into_iter().flatten() {
+            assert_eq!(
+                batches.get(&last_seq),
+                Some(&len),
+                "after kill {iteration}: {key}: the acknowledged write ending at seq {last_seq} ({len} events) is \
+                 not in the log (it has {} events)",
+                events.len()
+            );
+            checked += len;
+        }
+        stats.buffered_acks_kept += buffered
+            .iter()
+            .filter(|(agent, last_seq, len)| *agent == key.agent && batches.get(last_seq) == Some(len))
+            .count() as u64;
+        let acked = acks.get(&key.agent);
+        stats.unacked_batches_found += batches
+            .iter()
+            .filter(|(last, len)| **len > 1 && acked.is_none_or(|acked| !acked.contains_key(last)))
+            .count() as u64;
+    }
+    for agent in acks.keys() {
+        assert!(
+            runs.iter().any(|record| record.key.agent == *agent),
+            "after kill {iteration}: acknowledged run {agent} is gone"
+        );
+    }
+    // Every recoverable run resumes; the next child resumes it again.
+    for record in journal.recoverable().unwrap() {
+        let (run, state) = journal
+            .resume(&record.run)
+            .unwrap_or_else(|error| panic!("after kill {iteration}: {} does not resume: {error}", record.run));
+        assert_eq!(state.status, RunStatus::Running);
+        assert_eq!(state.last_seq, Some(run.next_seq() - 1));
+    }
+    stats.runs = runs.len();
+    checked
+}
+
+#[derive(Default)]
+struct Stats {
+    buffered_kills: usize,
+    buffered_acks: u64,
+    buffered_acks_kept: u64,
+    runs: usize,
+    unacked_batches_found: u64,
+    kills_before_ready: usize,
+    kills_before_first_ack: usize,
+}
+
+#[test]
+fn kill_harness() {
+    let seed = seed();
+    let kills = kills();
+    println!("kill harness seed: {seed} (replay with RUNJOURNAL_KILL_SEED={seed})");
+    eprintln!("kill harness seed: {seed} (replay with RUNJOURNAL_KILL_SEED={seed})");
+    let mut rng = Rng::new(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let path: PathBuf = dir.path().join("db");
+    let started = Instant::now();
+    let mut acks: Acks = BTreeMap::new();
+    let mut stats = Stats::default();
+    let mut checked = 0;
+    for iteration in 0..kills {
+        // One child in five runs `Buffered`: its acknowledged writes may be
+        // lost, so they are not required later, but batches stay whole.
+        let buffered = rng.below(5) == 0;
+        let output = run_child(&path, dir.path(), iteration, buffered, &mut rng);
+        if !output.ready {
+            stats.kills_before_ready += 1;
+        }
+        if output.acks.is_empty() {
+            stats.kills_before_first_ack += 1;
+        }
+        if buffered {
+            stats.buffered_kills += 1;
+            stats.buffered_acks += output.acks.len() as u64;
+            checked = check(&path, &acks, &output.acks, iteration, &mut stats);
+            continue;
+        }
+        for (agent, last_seq, len) in output.acks {
+            let previous = acks.entry(agent.clone()).or_default().insert(last_seq, len);
+            assert!(
+                previous.is_none_or(|previous| previous == len),
+                "{agent}: seq {last_seq} acknowledged twice with different lengths"
+            );
+        }
+        checked = check(&path, &acks, &[], iteration, &mut stats);
+    }
+    let line = format!(
+        "kill harness: {kills} kills, {checked} acknowledged events checked, {} runs",
+        stats.runs
+    );
+    let detail = format!(
+        "kill harness: seed {seed}, {:.1}s, {} kills before the journal opened, {} before the first ack; {} \
+         children ran Buffered ({} of their {} acknowledged writes survived, the rest were not synced yet); {} \
+         batches in the final log were never acknowledged durably (in flight at a kill) and are whole",
+        started.elapsed().as_secs_f64(),
+        stats.kills_before_ready,
+        stats.kills_before_first_ack,
+        stats.buffered_kills,
+        stats.buffered_acks_kept,
+        stats.buffered_acks,
+        stats.unacked_batches_found
+    );
+    println!("{line}");
+    println!("{detail}");
+    eprintln!("{line}");
+    eprintln!("{detail}");
+    assert!(checked > 0, "nothing was acknowledged");
+    assert_eq!(stats.runs, RUNS);
+}
