@@ -661,7 +661,7 @@ mod tests {
                     r#"{"type":"run_started","meta":{"forked_from":{"run":{"goal":"p","episode":0,"agent":"a"},"seq":3}}}"#,
                 )],
                 1,
-                "not supported yet",
+                "is neither earlier in the input nor in the database",
             ),
             (
                 vec![

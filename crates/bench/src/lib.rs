@@ -12,8 +12,11 @@
 //! Every workload writes the same event: a `step` with one assistant message
 //! of 256 bytes of content, encoded as the journal stores it (the report gives
 //! the encoded size). Each row is the median of several repetitions (three at
-//! scale ≥ 0.05), each on a fresh database in a temporary directory under
-//! [`BenchConfig::dir`].
+//! scale ≥ 0.05, five for the short durable rows), each on a fresh database in
+//! a temporary directory under [`BenchConfig::dir`]. Rows that are compared
+//! with each other run interleaved (one repetition of each per round) with the
+//! file system synced before every repetition, so a disk still writing back
+//! one workload's data does not slow the next one's syncs.
 //!
 //! | row | what is timed | baseline |
 //! |---|---|---|
@@ -65,7 +68,8 @@ pub struct BenchConfig {
     /// Where the temporary databases go (default: the system temporary
     /// directory). Durable rows measure the file system under it.
     pub dir: Option<PathBuf>,
-    /// Repetitions of each timed workload; `None` picks 3 (1 below scale 0.05).
+    /// Repetitions of each timed workload; `None` picks 3, and 5 for the
+    /// durable rows (1 below scale 0.05).
     pub repetitions: Option<usize>,
 }
 
@@ -142,11 +146,11 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
     progress(&format!(
         "durable: per-event flush + fdatasync, SQLite per commit, journal with 1 writer ({synced_events} events), \
          {} writers × {} and {} writers × {} events; {} rounds",
-        WRITERS[1], sizes.events_per_writer_16, WRITERS[2], sizes.events_per_writer_64, sizes.repetitions
+        WRITERS[1], sizes.events_per_writer_16, WRITERS[2], sizes.events_per_writer_64, sizes.durable_repetitions
     ));
     let [fsync_each, sqlite_commit, durable_1, durable_16, durable_64] = interleaved(
         root,
-        sizes.repetitions,
+        sizes.durable_repetitions,
         [
             (synced_events, Box::new(|| append::raw_sled_fsync_each(bench, synced))),
             (synced_events, Box::new(|| sqlite::per_commit(bench, synced))),

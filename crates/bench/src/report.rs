@@ -237,10 +237,10 @@ impl BenchReport {
         for line in [BUFFERED, DURABLE, SQLITE] {
             out.push_str(&format!("durability: {line}\n"));
         }
-        out.push_str(&format!(
-            "median of {} repetitions; B/event = key + value bytes written per event\n\n",
-            self.sizes.repetitions
-        ));
+        out.push_str(
+            "median of `reps` repetitions, interleaved across the rows compared, the disk synced before each; \
+             B/event = key + value bytes written per event\n\n",
+        );
         out.push_str(&self.rows_table());
         out.push_str("\ntargets\n");
         out.push_str(&self.targets_table());
@@ -257,13 +257,14 @@ impl BenchReport {
             "B/event",
             "vs baseline",
         ];
-        let cells: Vec<[String; 7]> = self
+        let cells: Vec<[String; 8]> = self
             .rows
             .iter()
             .map(|row| {
                 [
                     row.name.clone(),
                     row.events.to_string(),
+                    row.repetitions.to_string(),
                     format!("{:.4}", row.seconds),
                     group_digits(row.events_per_s),
                     format!("{:.2}", row.mb_per_s),
@@ -284,7 +285,7 @@ impl BenchReport {
             for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
                 let pad = width - cell.chars().count();
                 match index {
-                    0 | 6 => line.push_str(&format!("{cell}{}", " ".repeat(pad))),
+                    0 | 7 => line.push_str(&format!("{cell}{}", " ".repeat(pad))),
                     _ => line.push_str(&format!("{}{cell}", " ".repeat(pad))),
                 }
                 line.push_str("  ");

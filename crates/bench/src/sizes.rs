@@ -29,6 +29,10 @@ pub struct Sizes {
     pub footprint_steps: u64,
     /// Repetitions of each timed workload (the median is reported).
     pub repetitions: usize,
+    /// Repetitions of the durable workloads: short, and at the mercy of the
+    /// disk's sync latency, so they get more (two more than `repetitions`
+    /// unless the configuration fixes the count).
+    pub durable_repetitions: usize,
 }
 
 impl Sizes {
@@ -47,11 +51,11 @@ impl Sizes {
             scaled(10_000.0, 2_000)
         };
         let resume_big = scaled(1_000_000.0, 10 * resume_small);
-        let repetitions = match config.repetitions {
+        let (repetitions, durable_repetitions) = match config.repetitions {
             Some(0) => return Err(BenchError::Config("repetitions must be at least 1".into())),
-            Some(repetitions) => repetitions,
-            None if scale < 0.05 => 1,
-            None => 3,
+            Some(repetitions) => (repetitions, repetitions),
+            None if scale < 0.05 => (1, 1),
+            None => (3, 5),
         };
         Ok(Sizes {
             append_events: scaled(50_000.0, 200),
@@ -62,6 +66,7 @@ impl Sizes {
             resume_big,
             footprint_steps: scaled(1_000.0, 50).min(1_000),
             repetitions,
+            durable_repetitions,
         })
     }
 }

@@ -561,18 +561,29 @@ fn import_refuses_an_existing_run_and_unreadable_files() {
         error.contains("cannot read") && error.contains("missing.jsonl"),
         "{error}"
     );
+    let orphan = vec![line(
+        "fork",
+        0,
+        "",
+        r#"{"type":"run_started","meta":{"forked_from":{"run":{"goal":"absent-goal","episode":0,"agent":"orchestrator-0"},"seq":3}}}"#,
+    )];
+    let error = fails(&import(&db, &write(dir.path(), "orphan.jsonl", &orphan)));
+    assert!(
+        error.contains("line 1:") && error.contains("is neither earlier in the input nor in the database"),
+        "{error}"
+    );
+    assert_eq!(json(&rj(&db, &["runs", "--json"])).as_array().unwrap().len(), 1);
+    // A fork of a run already in the database attaches to it.
     let forked = vec![line(
         "fork",
         0,
         "",
         r#"{"type":"run_started","meta":{"forked_from":{"run":{"goal":"fix-login-bug","episode":0,"agent":"orchestrator-0"},"seq":3}}}"#,
     )];
-    let error = fails(&import(&db, &write(dir.path(), "fork.jsonl", &forked)));
-    assert!(
-        error.contains("line 1:") && error.contains("not supported yet"),
-        "{error}"
-    );
-    assert_eq!(json(&rj(&db, &["runs", "--json"])).as_array().unwrap().len(), 1);
+    ok(&import(&db, &write(dir.path(), "fork.jsonl", &forked)));
+    let runs = json(&rj(&db, &["runs", "--json"]));
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    ok(&rj(&db, &["verify"]));
 }
 
 #[test]

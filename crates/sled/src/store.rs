@@ -63,12 +63,7 @@ impl SledStore {
                 path: path.display().to_string(),
             });
         }
-        let db = sled::Config::new()
-            .path(&path)
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|error| open_error(&path, error))?;
+        let db = open_sled(&path)?;
         let next_run_id = match db.get(layout::next_run_id_key()).map_err(|e| backend("open", e))? {
             Some(bytes) => decode_record::<u64>(RecordKind::Meta, &bytes)
                 .map_err(|error| corrupt(format!("next run id record: {error}")))?,
@@ -404,6 +399,29 @@ impl Store for SledStore {
 
 /// Checks the format record; writes it only for a database being created, so
 /// a must-exist open of a directory that is not a runjournal database changes nothing.
+/// How long an open waits for sled's lock. sled releases it from background
+/// threads shortly after the last handle of a database drops, so a reopen
+/// right after a close in the same process can find it still held.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|error| open_error(path, error));
+        match opened {
+            Err(StoreError::Locked { .. }) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn check_or_write_format(db: &sled::Db, path: &Path, mode: OpenMode) -> Result<(), StoreError> {
     match db.get(layout::format_key()).map_err(|e| backend("open", e))? {
         Some(bytes) => {
