@@ -42,6 +42,7 @@ pub(crate) fn walk_from(
     visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
 ) -> Result<ChainHash, ReadError> {
     let end_seq = end_seq.min(record.head.next_seq);
+    let _span = tracing::debug_span!("replay", run = %record.key, from = reader.next_seq(), end = end_seq).entered();
     let mut failure: Option<IntegrityError> = None;
     let mut stopped = false;
     store.scan(

@@ -335,6 +335,12 @@ impl Journal {
         Ok(self.inner.store.max_episode(goal, None)?.map_or(0, |max| max + 1))
     }
 
+    /// The write path's counters: batches, events and bytes applied, groups
+    /// committed, syncs and their latency.
+    pub fn metrics(&self) -> crate::MetricsSnapshot {
+        self.inner.writer.health.metrics.snapshot()
+    }
+
     /// Syncs everything applied so far to stable storage.
     pub fn sync(&self) -> Result<(), AppendError> {
         let (sender, receiver) = crossbeam_channel::bounded(1);

@@ -236,10 +236,17 @@ impl Run {
         events: Vec<Event>,
         checks: Checks,
     ) -> Result<u64, AppendError> {
+        let span = self.append_span(events.len());
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let queued = self.queue(expected_seq, events, checks, Reply::Async(sender))?;
+        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Reply::Async(sender)))?;
+        span.record("seq", queued.first_seq);
         let outcome = receiver.await.map_err(|_| AppendError::Closed)?;
-        self.settle(queued, outcome)
+        span.in_scope(|| self.settle(queued, outcome))
+    }
+
+    /// The `append` span: the run, the batch size and (once queued) its first seq.
+    fn append_span(&self, events: usize) -> tracing::Span {
+        tracing::debug_span!("append", run = %self.key, events, seq = tracing::field::Empty)
     }
 
     /// [`Run::append`], resolving once the journal's durability mode is satisfied.
@@ -273,7 +280,10 @@ impl Run {
         events: Vec<Event>,
         checks: Checks,
     ) -> Result<u64, AppendError> {
+        let span = self.append_span(events.len());
+        let _entered = span.enter();
         let (queued, receiver) = self.queue_blocking(expected_seq, events, checks)?;
+        span.record("seq", queued.first_seq);
         let outcome = receiver.recv().map_err(|_| AppendError::Closed)?;
         self.settle(queued, outcome)
     }

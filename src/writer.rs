@@ -22,6 +22,7 @@ use runjournal_core::{
 };
 
 use crate::hub::{Hub, Slot};
+use crate::metrics::Metrics;
 use crate::options::Durability;
 
 /// The most commands applied and synced as one group.
@@ -91,10 +92,11 @@ pub(crate) enum Command {
     },
 }
 
-/// Whether the journal still accepts writes.
+/// Whether the journal still accepts writes, and its write-path counters.
 #[derive(Default)]
 pub(crate) struct Health {
     failure: OnceLock<StoreFailure>,
+    pub(crate) metrics: Metrics,
 }
 
 impl Health {
@@ -261,11 +263,9 @@ impl WriterLoop {
     fn timed_sync(&self) -> Result<(), StoreError> {
         let started = Instant::now();
         let result = self.store.sync();
-        tracing::debug!(
-            flush_micros = started.elapsed().as_micros() as u64,
-            ok = result.is_ok(),
-            "flush"
-        );
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.health.metrics.flushed(micros);
+        tracing::debug!(flush_micros = micros, ok = result.is_ok(), "flush");
         result
     }
 
@@ -274,6 +274,7 @@ impl WriterLoop {
             group.into_iter().for_each(|command| reply_failure(command, &failure));
             return;
         }
+        self.health.metrics.group();
         let mut pending = Vec::with_capacity(group.len());
         let mut appends: Vec<QueuedAppend> = Vec::new();
         let mut wants_sync = self.durability == Durability::Durable;
@@ -375,6 +376,9 @@ impl WriterLoop {
         };
         let events: usize = batches.iter().map(|batch| batch.records.len()).sum();
         let bytes: usize = batches.iter().flat_map(|batch| &batch.records).map(Vec::len).sum();
+        self.health
+            .metrics
+            .applied(batches.len() as u64, events as u64, bytes as u64);
         tracing::trace!(
             batches = batches.len(),
             events,
@@ -412,6 +416,11 @@ impl WriterLoop {
                 reply,
             } => {
                 *wants_sync |= durable;
+                let records = runs.iter().flat_map(|run| &run.records);
+                let (events, bytes) = records.fold((0u64, 0u64), |(events, bytes), record| {
+                    (events + 1, bytes + record.len() as u64)
+                });
+                self.health.metrics.applied(0, events, bytes);
                 match self.settle(self.store.create_runs(&runs)) {
                     Ok(outcome) => pending.push(Pending::Create(reply, outcome, envelopes)),
                     Err(failure) => return Err(answer_failure(reply, failure)),
