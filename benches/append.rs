@@ -11,7 +11,7 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use runjournal::{Durability, Journal, Message, Options, Role, Run, RunKey, RunMeta};
 
 /// One assistant message of 256 bytes.
@@ -88,5 +88,12 @@ fn durable(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, buffered, durable);
-criterion_main!(benches);
+/// The group `criterion_main!` runs.
+#[allow(missing_docs, reason = "criterion_group! generates an undocumented public function")]
+mod group {
+    use super::{buffered, durable};
+
+    criterion::criterion_group!(benches, buffered, durable);
+}
+
+criterion_main!(group::benches);

@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use runjournal::{CompactionSource, Durability, Event, Journal, Message, Options, ResumeState, Role, RunKey, RunMeta};
 
 /// Events per compaction cycle of the resumed sessions.
@@ -126,5 +126,12 @@ fn resume(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, replay, resume);
-criterion_main!(benches);
+/// The group `criterion_main!` runs.
+#[allow(missing_docs, reason = "criterion_group! generates an undocumented public function")]
+mod group {
+    use super::{replay, resume};
+
+    criterion::criterion_group!(benches, replay, resume);
+}
+
+criterion_main!(group::benches);

@@ -291,6 +291,42 @@ pub fn write_timeline(
 }
 
 /// Writes the run's events from `from` as JSON lines, calling `each` per event.
+/// Writes the run's own events `0..end` as JSON lines up to the first one
+/// that fails verification; returns how many were written and that damage.
+pub fn stream_events_until_damage(
+    journal: &Journal,
+    db: &Path,
+    key: &RunKey,
+    end: u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<(u64, Option<ReadError>)> {
+    let mut written = 0u64;
+    let mut failure: Option<io::Error> = None;
+    let walk = journal.for_each_event(key, 0, |envelope| {
+        if envelope.seq >= end {
+            return ControlFlow::Break(());
+        }
+        match writeln!(out, "{}", envelope.to_json_line()) {
+            Ok(()) => {
+                written += 1;
+                ControlFlow::Continue(())
+            }
+            Err(error) => {
+                failure = Some(error);
+                ControlFlow::Break(())
+            }
+        }
+    });
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    match walk {
+        Ok(()) => Ok((written, None)),
+        Err(error) if crate::salvage::is_run_damage(&error) => Ok((written, Some(error))),
+        Err(error) => Err(read_error(db, error)),
+    }
+}
+
 fn stream_events(
     journal: &Journal,
     db: &Path,

@@ -14,6 +14,7 @@ mod lineage;
 mod output;
 mod progress;
 mod render;
+mod salvage;
 mod select;
 
 use std::io::Write;
@@ -130,6 +131,10 @@ struct ExportArgs {
     /// Write to FILE instead of stdout (replaced only once the export succeeded).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Export every run up to its last verified event, even from a damaged
+    /// database (which is never changed; one sled cannot open is read from a copy).
+    #[arg(long)]
+    salvage: bool,
 }
 
 #[derive(Args, Debug)]
@@ -238,6 +243,9 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Show(args) => commands::show(&db(), json, out, &args.run, args.from),
         Command::State(args) => commands::state(&db(), json, out, &args.run, args.at),
         Command::Verify(args) => commands::verify(&db(), json, out, &args.run),
+        Command::Export(args) if args.salvage => {
+            salvage::export_salvage(&db(), json, out, &args.run, args.output.as_deref())
+        }
         Command::Export(args) => commands::export(&db(), json, out, &args.run, args.output.as_deref()),
         Command::Import(args) => commands::import(&db(), json, out, &args.file),
         Command::Recover => commands::recover(&db(), json, out),

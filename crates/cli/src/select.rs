@@ -58,6 +58,12 @@ pub fn open_error(db: &Path, error: OpenError) -> anyhow::Error {
              one process open a database at a time; wait for that process to exit or stop it, or work on a copy of \
              the directory"
         )),
+        OpenError::Store(error @ (StoreError::Corrupt { .. } | StoreError::Io { .. } | StoreError::Backend { .. })) => {
+            fail(format!(
+                "cannot open database {path}: {error}; export what still verifies with `runjournal --db {path} export \
+                 --salvage -o FILE` (the database is not changed)"
+            ))
+        }
         other => fail(format!("cannot open database {path}: {other}")),
     }
 }

@@ -998,3 +998,101 @@ fn an_exported_fork_imports_elsewhere_with_its_lineage() {
         "{error}"
     );
 }
+
+#[test]
+fn export_salvage_exports_every_run_up_to_its_last_verified_event() {
+    let (dir, db) = session_db();
+    ok(&import(&db, &write(dir.path(), "rich.jsonl", &rich_run("intact"))));
+    corrupt_event(&db, 0, 3);
+    let error = fails(&rj(&db, &["export"]));
+    assert!(error.contains("seq 3"), "{error}");
+    let file = dir.path().join("salvaged.jsonl");
+    let output = rj(&db, &["export", "--salvage", "-o", file.to_str().unwrap()]);
+    let summary = ok(&output);
+    assert!(
+        summary.contains("salvaged 2 runs") && summary.contains("1 run stopped at damage"),
+        "{summary}"
+    );
+    let warnings = stderr(&output);
+    assert!(
+        warnings.contains("\"fix-login-bug\"/0/\"orchestrator-0\": exported its first 3 events")
+            && warnings.contains("seq 3"),
+        "{warnings}"
+    );
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        3 + 12,
+        "the damaged run's first 3 events and the intact run whole"
+    );
+    let fresh = dir.path().join("fresh.db");
+    ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
+    ok(&rj(&fresh, &["verify"]));
+}
+
+fn read_tree(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(read_tree(&entry.path()));
+        } else {
+            files.push((entry.path(), std::fs::read(entry.path()).unwrap()));
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn a_database_sled_cannot_open_is_one_line_and_salvage_recovers_a_verified_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("damaged.db");
+    for episode in 0..3 {
+        let journal = Journal::open(&db, Options::default()).unwrap();
+        let run = journal
+            .begin(
+                RunKey::new("salvage", episode, "a").unwrap(),
+                runjournal::RunMeta::default(),
+            )
+            .unwrap();
+        for index in 0..150 {
+            run.step(vec![runjournal::Message::new(
+                runjournal::Role::Assistant,
+                format!("step {index} of a long run"),
+            )])
+            .unwrap();
+        }
+    }
+    // Damage sled's log where it holds data, until sled refuses to open it.
+    let pristine = read_tree(&db);
+    let log = db.join("db");
+    let mut refused = None;
+    for offset in [20_000u64, 10_000, 5_000, 1_000] {
+        for (path, bytes) in &pristine {
+            std::fs::write(path, bytes).unwrap();
+        }
+        let mut bytes = std::fs::read(&log).unwrap();
+        let at = usize::try_from(offset).unwrap();
+        bytes[at..at + 64].fill(0xaa);
+        std::fs::write(&log, bytes).unwrap();
+        let output = rj(&db, &["runs"]);
+        if !output.status.success() {
+            refused = Some(fails(&output));
+            break;
+        }
+    }
+    let error = refused.expect("sled refuses a database whose log is damaged where it holds data");
+    assert!(error.contains("export --salvage"), "{error}");
+    let damaged = read_tree(&db);
+    let file = dir.path().join("salvaged.jsonl");
+    let output = rj(&db, &["export", "--salvage", "-o", file.to_str().unwrap()]);
+    ok(&output);
+    assert!(stderr(&output).contains("salvaging from a copy"), "{}", stderr(&output));
+    assert_eq!(read_tree(&db), damaged, "the damaged database is not changed");
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert!(!lines.is_empty(), "a prefix of the log is recovered");
+    let fresh = dir.path().join("fresh.db");
+    ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
+    ok(&rj(&fresh, &["verify"]));
+}
