@@ -14,11 +14,14 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event as TracingEvent, Metadata, Subscriber};
 
+/// A span's name and its fields.
+type SpanRecord = (String, BTreeMap<String, String>);
+
 /// Records every span's name and fields.
 #[derive(Clone, Default)]
 struct Recorder {
     next: Arc<AtomicU64>,
-    spans: Arc<Mutex<BTreeMap<u64, (String, BTreeMap<String, String>)>>>,
+    spans: Arc<Mutex<BTreeMap<u64, SpanRecord>>>,
 }
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);

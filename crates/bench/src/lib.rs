@@ -3,8 +3,7 @@
 //! machine, with one event payload.
 //!
 //! Competing engines (raw sled access, SQLite) live in this crate only, so the
-//! product never compiles them. The command line's `runjournal bench` and the
-//! example `cargo run --release -p runjournal-bench --example table` both call
+//! product never compiles them. The command line's `runjournal bench` calls
 //! [`run`].
 //!
 //! # What is measured
@@ -18,19 +17,22 @@
 //! file system synced before every repetition, so a disk still writing back
 //! one workload's data does not slow the next one's syncs.
 //!
-//! | row | what is timed | baseline |
+//! | row (report order) | what is timed | baseline |
 //! |---|---|---|
-//! | raw sled insert | the encoded records inserted one by one under 17-byte big-endian keys, no flush | — |
-//! | raw sled batch + flush | one `apply_batch` of every record, then one `flush` | raw sled insert |
+//! | raw sled insert, no flush | the encoded records inserted one by one under 17-byte big-endian keys | — |
 //! | journal append, buffered, snapshots off | sequential `Run::step` in `Durability::Buffered` | raw sled insert |
+//! | raw sled apply_batch per event | diagnostic: the journal's write pattern on raw sled, one batch of the record and the run record per event | raw sled insert |
+//! | journal append, buffered, in-memory store | diagnostic: the buffered append over `MemoryStore`, the journal's own cost without sled | raw sled insert |
+//! | raw sled batch + one flush | one `apply_batch` of every record, then one `flush` | raw sled insert |
+//! | SQLite WAL, one transaction | every INSERT, one commit | raw sled insert |
 //! | raw sled insert + flush + fdatasync per event | the cost of making each event durable on its own | — |
-//! | SQLite, one INSERT per commit | WAL, `synchronous=FULL`, autocommit | per-event fdatasync |
-//! | SQLite, one transaction | every INSERT, one commit | raw sled insert |
+//! | SQLite WAL sync=FULL, one INSERT per commit | autocommit: one sync per event | per-event fdatasync |
 //! | journal append, durable, N writers | N threads, one run each, `Durability::Durable` (group commit) | per-event fdatasync |
 //! | raw sled scan | iterating the run's key range, touching every value | — |
 //! | journal replay | `Journal::for_each_event` (read, decode, verify the chain) folded into a `ResumeState` | raw sled scan |
-//! | journal open / resume | `Journal::open` and `Journal::resume` of a run of S and of 100 × S events with snapshots | the small run |
-//! | bytes per step | stored key + value bytes of a run of steps, and the growth of sled's files | snapshot-per-step checkpointing |
+//! | journal append, batches of 1000 | building the big resumed session: default snapshots, compactions | — |
+//! | journal open / resume | `Journal::open`, then `Journal::resume`, of a run of S and of 100 × S events (at scale ≥ 1) | the small run |
+//! | bytes per step | stored key + value bytes of 1,000 durable steps, and the growth of sled's files | a JSON checkpoint of the whole transcript per step |
 //!
 //! `bytes_per_event` is logical: the key and value bytes handed to the
 //! storage engine per event, including the journal's run-record rewrite and

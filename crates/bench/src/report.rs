@@ -208,10 +208,10 @@ pub struct BenchReport {
     pub targets: Vec<Target>,
 }
 
-const BUFFERED: &str = "buffered = an append returns once applied to sled; synced every 200 ms and at close";
-const DURABLE: &str = "durable = an append returns after sled flush + fdatasync of sled's log, one sync per group \
+const BUFFERED: &str = "an append returns once applied to sled; synced every 200 ms and at close";
+const DURABLE: &str = "an append returns after sled flush + fdatasync of sled's log, one sync per group \
     of concurrent appends (group commit)";
-const SQLITE: &str = "SQLite = bundled SQLite, journal_mode=WAL, synchronous=FULL, table (run, seq, bytes) with \
+const SQLITE: &str = "bundled SQLite, journal_mode=WAL, synchronous=FULL, table (run, seq, bytes) with \
     primary key (run, seq)";
 
 impl BenchReport {
@@ -234,8 +234,8 @@ impl BenchReport {
             "event: step with one {}-byte assistant message = {} bytes encoded + {}-byte key\n",
             self.content_bytes, self.event_bytes, self.key_bytes
         ));
-        for line in [BUFFERED, DURABLE, SQLITE] {
-            out.push_str(&format!("durability: {line}\n"));
+        for (mode, meaning) in [("buffered", BUFFERED), ("durable", DURABLE), ("SQLite", SQLITE)] {
+            out.push_str(&format!("durability: {mode} = {meaning}\n"));
         }
         out.push_str(
             "median of `reps` repetitions, interleaved across the rows compared, the disk synced before each; \
@@ -248,9 +248,10 @@ impl BenchReport {
     }
 
     fn rows_table(&self) -> String {
-        let header = [
+        let header: [&str; 8] = [
             "workload",
             "events",
+            "reps",
             "median s",
             "events/s",
             "MB/s",

@@ -66,7 +66,16 @@ fn every_row_and_target_is_reported_with_positive_numbers() {
     }
 
     let table = report.to_table();
-    for needle in ["machine:", "event: step", "durability:", "targets", "journal replay"] {
+    let needles = [
+        "machine:",
+        "event: step",
+        "durability:",
+        "reps",
+        "× events/s of raw sled insert",
+        "targets",
+        "journal replay",
+    ];
+    for needle in needles {
         assert!(table.contains(needle), "the table shows {needle:?}:\n{table}");
     }
     let json = report.to_json();

@@ -77,8 +77,8 @@ enum Command {
     /// Replace a run's snapshots with one rebuilt from its verified log (the fix for a corrupt snapshot).
     #[command(name = "rebuild-snapshots")]
     RebuildSnapshots(VerifyArgs),
-    // `bench` (SPEC §5) is built in crates/bench; it plugs in here as
-    // `Bench(bench::BenchArgs)`, dispatched in `run` like the others.
+    /// The throughput harness: the journal side by side with raw sled, fdatasync per event and SQLite.
+    Bench(BenchArgs),
     /// (internal) The demo's agent process: appends a session until it is killed.
     #[command(name = "demo-agent", hide = true)]
     DemoAgent(demo::ChildArgs),
@@ -142,6 +142,36 @@ struct ImportArgs {
     /// The JSON-lines file to import (`-` for stdin).
     #[arg(value_name = "FILE")]
     file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Workload size: 1.0 takes about a minute on a 2-core machine.
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    scale: f64,
+    /// Where the benchmark databases go [default: a temporary directory].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+fn bench(json: bool, out: &mut Output, args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if !(args.scale > 0.0 && args.scale.is_finite()) {
+        return Err(output::fail(format!(
+            "--scale must be a positive number, not {}",
+            args.scale
+        )));
+    }
+    let config = runjournal_bench::BenchConfig {
+        dir: args.dir,
+        ..runjournal_bench::BenchConfig::with_scale(args.scale)
+    };
+    let report = runjournal_bench::run(&config, &mut |line| eprintln!("bench: {line}"))?;
+    if json {
+        writeln!(out, "{:#}", report.to_json())?;
+    } else {
+        write!(out, "{}", report.to_table())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Args, Debug)]
@@ -250,6 +280,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Import(args) => commands::import(&db(), json, out, &args.file),
         Command::Recover => commands::recover(&db(), json, out),
         Command::Demo => demo::demo(cli.db.as_deref(), json, out),
+        Command::Bench(args) => bench(json, out, args),
         Command::Fork(args) => lineage::fork(&db(), json, out, &args.run, args.at, args.to_episode),
         Command::Diff(args) => lineage::diff(&db(), json, out, &id_arg(&args.a), &id_arg(&args.b)),
         Command::Purge(args) => purge(&db(), json, out, args),

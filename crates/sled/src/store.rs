@@ -150,19 +150,24 @@ impl SledStore {
         }
         let blob_dir = self.path.join("blobs");
         let mut new_blob = false;
+        let mut present = HashSet::new();
         if let Ok(entries) = std::fs::read_dir(&blob_dir) {
             for entry in entries {
                 let entry = entry.map_err(io("list sled blobs"))?;
-                if sync.blobs.contains(&entry.file_name()) {
-                    continue;
+                let name = entry.file_name();
+                if !sync.blobs.contains(&name) {
+                    match File::open(entry.path()).and_then(|file| file.sync_data()) {
+                        Ok(()) => new_blob = true,
+                        // sled removes blobs it no longer needs at any time: a
+                        // blob gone since the listing has nothing left to make durable.
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(error) => return Err(io("fdatasync sled blob")(error)),
+                    }
                 }
-                File::open(entry.path())
-                    .and_then(|file| file.sync_data())
-                    .map_err(io("fdatasync sled blob"))?;
-                sync.blobs.insert(entry.file_name());
-                new_blob = true;
+                present.insert(name);
             }
         }
+        sync.blobs = present;
         if new_blob {
             sync_directory(&blob_dir)?;
         }

@@ -87,7 +87,7 @@ impl Resumed {
             Some(&small_resume),
         );
         let build = Row::throughput(
-            &format!("journal append, buffered, batches of {BUILD_BATCH} (building the {big}-event run)"),
+            &format!("journal append, buffered, batches of {BUILD_BATCH} ({big}-event session)"),
             &self.big_build,
             event_bytes,
             None,
