@@ -114,6 +114,17 @@ pub enum AppendError {
         /// The failure that poisoned it.
         source: StoreFailure,
     },
+    /// An earlier append of this handle, which returned before it was applied
+    /// (`Buffered`), was not stored; the handle writes nothing more.
+    #[error("run {run}: the buffered append at seq {seq} was not stored ({reason}); this handle writes nothing more (resume the run)")]
+    Abandoned {
+        /// The run.
+        run: RunKey,
+        /// The first seq of the append that was not stored.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
     /// The journal's writer thread is gone.
     #[error("the journal's writer thread has stopped; reopen the journal")]
     Closed,

@@ -6,15 +6,18 @@
 //! - `resume` never starts a run that does not exist and never resumes a
 //!   finished one.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use runjournal_core::codec::{encode_event, CodecError};
 use runjournal_core::fold::ResumeState;
 use runjournal_core::snapshot::encode_snapshot;
 use runjournal_core::{
-    ChainHash, Envelope, Event, Head, NewRun, RunFilter, RunKey, RunMeta, RunRecord, RunStatus, SnapshotRecord, Store,
+    ChainHash, Envelope, Event, Head, NewRun, RunFilter, RunId, RunKey, RunMeta, RunRecord, RunStatus, SnapshotRecord,
+    Store,
 };
 use runjournal_sled::{OpenMode, SledStore};
 
@@ -36,6 +39,45 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) options: Options,
     pub(crate) writer: Writer,
+    /// The newest epoch a handle of each run was opened with in this process,
+    /// shared by all its handles: an older handle is fenced before it queues.
+    epochs: Mutex<HashMap<RunId, Weak<AtomicU64>>>,
+}
+
+impl Inner {
+    /// The epoch cell of `run`, raised to at least `epoch`.
+    pub(crate) fn epoch_cell(&self, run: RunId, epoch: u64) -> Arc<AtomicU64> {
+        let mut epochs = self.epochs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cell = match epochs.get(&run).and_then(Weak::upgrade) {
+            Some(cell) => cell,
+            None => {
+                if epochs.len() >= 1024 && epochs.len().is_power_of_two() {
+                    epochs.retain(|_, cell| cell.strong_count() > 0);
+                }
+                let cell = Arc::new(AtomicU64::new(epoch));
+                epochs.insert(run, Arc::downgrade(&cell));
+                cell
+            }
+        };
+        cell.fetch_max(epoch, Ordering::AcqRel);
+        cell
+    }
+
+    /// The store, once every buffered append that already returned to its
+    /// caller is applied: reads see every append that returned.
+    pub(crate) fn read_store(&self) -> &Arc<dyn Store> {
+        if self.writer.health.in_flight.load(Ordering::Acquire) > 0 {
+            let (sender, receiver) = crossbeam_channel::bounded(1);
+            if self.writer.send(Command::Barrier {
+                reply: Reply::Blocking(sender),
+            }) {
+                // A failed writer answers with its failure: the read goes on
+                // against what the store holds.
+                drop(receiver.recv());
+            }
+        }
+        &self.store
+    }
 }
 
 /// What `verify` found for one run.
@@ -69,7 +111,12 @@ impl Journal {
         let writer =
             Writer::start(store.clone(), hub, options.durability, options.flush_interval).map_err(OpenError::Thread)?;
         Ok(Journal {
-            inner: Arc::new(Inner { store, options, writer }),
+            inner: Arc::new(Inner {
+                store,
+                options,
+                writer,
+                epochs: Mutex::new(HashMap::new()),
+            }),
         })
     }
 
@@ -78,9 +125,10 @@ impl Journal {
         &self.inner.options
     }
 
-    /// The store underneath.
+    /// The store underneath, once every buffered append that already
+    /// returned is applied (so what it reads includes them).
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
+        self.inner.read_store()
     }
 
     /// Creates the run `key` with `run_started` at seq 0, epoch 0.
@@ -181,7 +229,7 @@ impl Journal {
     fn fork_prefix_state(&self, key: &RunKey, fork: &runjournal_core::ForkBase) -> Result<ResumeState, ReadError> {
         let parent = self.record_by_id(fork.parent, &fork.parent_key)?;
         let mut state = ResumeState::new(key.clone());
-        walk_history(self.inner.store.as_ref(), &parent, fork.seq + 1, &mut |envelope| {
+        walk_history(self.store().as_ref(), &parent, fork.seq + 1, &mut |envelope| {
             state.apply(&envelope);
             ControlFlow::Continue(())
         })?;
@@ -192,29 +240,34 @@ impl Journal {
     /// and the resume state (completed phases to skip, the phase to re-run, the
     /// current segment's transcript, the iteration). Older handles are fenced.
     pub fn resume(&self, key: &RunKey) -> Result<(Run, ResumeState), ResumeError> {
-        let record = self
-            .inner
-            .store
+        let found = self
+            .store()
             .find(key)
             .map_err(ReadError::from)?
             .ok_or_else(|| ResumeError::NotFound { run: key.clone() })?;
+        // Fence this process's older handles first, then read the head once
+        // every append they queued before the fence is applied.
+        let epoch = found.head.epoch + 1;
+        let epoch_cell = self.inner.epoch_cell(found.id, epoch);
+        let record = self.record_by_id(found.id, key)?;
         if matches!(record.status, RunStatus::Completed | RunStatus::Failed) {
             return Err(ResumeError::Finished {
                 run: key.clone(),
                 status: record.status,
             });
         }
-        let folded = fold_state(self.inner.store.as_ref(), &record, record.head.next_seq)?;
+        let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
         if folded.stale_snapshot {
             self.replace_snapshots(&record, Some(&folded.state))?;
         }
         let run = Run::new(
             self.inner.clone(),
             &record,
-            record.head.epoch + 1,
+            epoch.max(record.head.epoch + 1),
             folded.state,
             folded.tail_len,
         );
+        drop(epoch_cell);
         run.append_checked(None, vec![Event::Attached { owner: owner() }], Checks::Attach)?;
         let state = run.state();
         Ok((run, state))
@@ -222,8 +275,7 @@ impl Journal {
 
     /// The run's stored record (key, head, status, lineage).
     pub fn run_info(&self, key: &RunKey) -> Result<RunRecord, ReadError> {
-        self.inner
-            .store
+        self.store()
             .find(key)?
             .ok_or_else(|| ReadError::NotFound { run: key.clone() })
     }
@@ -247,7 +299,7 @@ impl Journal {
     ) -> Result<(), ReadError> {
         let record = self.run_info(key)?;
         walk_own(
-            self.inner.store.as_ref(),
+            self.store().as_ref(),
             &record,
             from_seq,
             record.head.next_seq,
@@ -260,15 +312,10 @@ impl Journal {
     pub fn history(&self, key: &RunKey) -> Result<Vec<Envelope>, ReadError> {
         let record = self.run_info(key)?;
         let mut envelopes = Vec::new();
-        walk_history(
-            self.inner.store.as_ref(),
-            &record,
-            record.head.next_seq,
-            &mut |envelope| {
-                envelopes.push(envelope);
-                ControlFlow::Continue(())
-            },
-        )?;
+        walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut |envelope| {
+            envelopes.push(envelope);
+            ControlFlow::Continue(())
+        })?;
         Ok(envelopes)
     }
 
@@ -277,7 +324,7 @@ impl Journal {
     /// hash). The error names the first bad seq.
     pub fn verify(&self, key: &RunKey) -> Result<VerifyReport, ReadError> {
         let record = self.run_info(key)?;
-        walk_history(self.inner.store.as_ref(), &record, record.head.next_seq, &mut |_| {
+        walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut |_| {
             ControlFlow::Continue(())
         })?;
         Ok(VerifyReport {
@@ -290,7 +337,7 @@ impl Journal {
     /// The run's resume state as of its last event.
     pub fn state(&self, key: &RunKey) -> Result<ResumeState, ReadError> {
         let record = self.run_info(key)?;
-        Ok(fold_state(self.inner.store.as_ref(), &record, record.head.next_seq)?.state)
+        Ok(fold_state(self.store().as_ref(), &record, record.head.next_seq)?.state)
     }
 
     /// The run's resume state as of its own seq `seq` (time travel).
@@ -303,21 +350,21 @@ impl Journal {
                 last: record.head.next_seq.saturating_sub(1),
             });
         }
-        Ok(fold_state(self.inner.store.as_ref(), &record, seq + 1)?.state)
+        Ok(fold_state(self.store().as_ref(), &record, seq + 1)?.state)
     }
 
     /// The runs passing `filter`, ordered by key.
     pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, ReadError> {
-        Ok(self.inner.store.list(filter)?)
+        Ok(self.store().list(filter)?)
     }
 
     /// Exactly the runs whose status is running or interrupted, each with its
     /// resume state, ordered by key.
     pub fn recoverable(&self) -> Result<Vec<ResumeState>, ReadError> {
         let mut states = Vec::new();
-        for record in self.inner.store.list(&RunFilter::default())? {
+        for record in self.store().list(&RunFilter::default())? {
             if record.status.is_recoverable() {
-                states.push(fold_state(self.inner.store.as_ref(), &record, record.head.next_seq)?.state);
+                states.push(fold_state(self.store().as_ref(), &record, record.head.next_seq)?.state);
             }
         }
         Ok(states)
@@ -325,14 +372,14 @@ impl Journal {
 
     /// The highest episode of `(goal, agent)`: the attempt to resume after a crash.
     pub fn latest_episode(&self, goal: &str, agent: &str) -> Result<Option<u32>, ReadError> {
-        Ok(self.inner.store.max_episode(goal, Some(agent))?)
+        Ok(self.store().max_episode(goal, Some(agent))?)
     }
 
     /// One more than the highest episode of `goal` (0 for a new goal): a fresh
     /// attempt for best-of-N. Two callers racing get the same number; the
     /// loser's `begin` fails with `AlreadyExists`.
     pub fn next_episode(&self, goal: &str) -> Result<u32, ReadError> {
-        Ok(self.inner.store.max_episode(goal, None)?.map_or(0, |max| max + 1))
+        Ok(self.store().max_episode(goal, None)?.map_or(0, |max| max + 1))
     }
 
     /// The write path's counters: batches, events and bytes applied, groups
@@ -356,15 +403,10 @@ impl Journal {
     pub fn rebuild_snapshots(&self, key: &RunKey) -> Result<(), crate::Error> {
         let record = self.run_info(key)?;
         let mut state = ResumeState::new(key.clone());
-        walk_history(
-            self.inner.store.as_ref(),
-            &record,
-            record.head.next_seq,
-            &mut |envelope| {
-                state.apply(&envelope);
-                ControlFlow::Continue(())
-            },
-        )?;
+        walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut |envelope| {
+            state.apply(&envelope);
+            ControlFlow::Continue(())
+        })?;
         self.replace_snapshots(&record, Some(&state))?;
         Ok(())
     }
@@ -384,8 +426,7 @@ impl Journal {
     }
 
     pub(crate) fn record_by_id(&self, id: runjournal_core::RunId, key: &RunKey) -> Result<RunRecord, ReadError> {
-        self.inner
-            .store
+        self.store()
             .run(id)?
             .ok_or_else(|| ReadError::NotFound { run: key.clone() })
     }

@@ -12,9 +12,15 @@ pub enum Durability {
     /// sync (group commit).
     #[default]
     Durable,
-    /// An append returns once applied; everything is synced every
-    /// [`Options::flush_interval`] and at close. A crash loses at most the last
-    /// interval, never part of a batch and never the middle of a run.
+    /// An append returns once validated, encoded, fenced and queued to the
+    /// writer, which applies queued appends in large batches and syncs every
+    /// [`Options::flush_interval`] and at close. A crash loses at most what
+    /// the last interval queued, never part of a batch and never the middle of
+    /// a run. Reads (and `resume`) see every append that returned. A rejection
+    /// by the store that arrives after an append returned (another process on
+    /// a networked store) breaks the handle: its next append fails with
+    /// `Fenced` or `Abandoned`, naming the seq. `finish` and `resume` always
+    /// wait for their outcome.
     Buffered,
 }
 

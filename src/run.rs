@@ -11,7 +11,7 @@
 //! - A handle dropped while its thread panics, without `finish`, records
 //!   `run_failed` with kind `panic`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use runjournal_core::codec::{encode_event, CodecError};
@@ -112,7 +112,12 @@ pub struct Run {
     key: RunKey,
     key_bytes: Vec<u8>,
     epoch: u64,
+    /// The newest epoch any handle of this run was opened with in this process.
+    latest_epoch: Arc<AtomicU64>,
     cursor: Mutex<Cursor>,
+    /// Why this handle may no longer write, set by a failed append (also one
+    /// answered after it returned, in `Buffered` mode).
+    broken: Arc<Mutex<Option<Broken>>>,
     finished: AtomicBool,
 }
 
@@ -120,13 +125,28 @@ struct Cursor {
     head: Head,
     state: ResumeState,
     since_snapshot: u64,
-    broken: Option<Broken>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Debug)]
 enum Broken {
     Fenced { current: u64 },
-    Failed,
+    Rejected { seq: u64, reason: String },
+    Closed,
+}
+
+/// The most buffered appends that return before they are applied; past it an
+/// append waits for its answer, so a fast producer cannot outrun the writer
+/// without bound.
+const MAX_IN_FLIGHT: u64 = 16 * 1024;
+
+/// How the caller of an append learns its outcome.
+pub(crate) enum Delivery {
+    /// It waits on a channel.
+    Blocking(crossbeam_channel::Sender<AppendOutcome>),
+    /// It awaits a oneshot.
+    Async(tokio::sync::oneshot::Sender<AppendOutcome>),
+    /// It returned already (`Buffered`); a failure breaks the handle.
+    Detached,
 }
 
 /// An append queued to the writer, waiting for its answer.
@@ -155,17 +175,18 @@ impl Run {
         since_snapshot: u64,
     ) -> Run {
         Run {
-            inner,
+            inner: inner.clone(),
             id: record.id,
             key_bytes: record.key.canonical_bytes(),
             key: record.key.clone(),
             epoch,
+            latest_epoch: inner.epoch_cell(record.id, epoch),
             cursor: Mutex::new(Cursor {
                 head: record.head,
                 state,
                 since_snapshot,
-                broken: None,
             }),
+            broken: Arc::new(Mutex::new(None)),
             finished: AtomicBool::new(false),
         }
     }
@@ -237,8 +258,13 @@ impl Run {
         checks: Checks,
     ) -> Result<u64, AppendError> {
         let span = self.append_span(events.len());
+        if self.may_detach(&events, checks) {
+            let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Detached))?;
+            span.record("seq", queued.first_seq);
+            return Ok(queued.last_seq);
+        }
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Reply::Async(sender)))?;
+        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Async(sender)))?;
         span.record("seq", queued.first_seq);
         let outcome = receiver.await.map_err(|_| AppendError::Closed)?;
         span.in_scope(|| self.settle(queued, outcome))
@@ -282,21 +308,26 @@ impl Run {
     ) -> Result<u64, AppendError> {
         let span = self.append_span(events.len());
         let _entered = span.enter();
-        let (queued, receiver) = self.queue_blocking(expected_seq, events, checks)?;
+        if self.may_detach(&events, checks) {
+            let queued = self.queue(expected_seq, events, checks, Delivery::Detached)?;
+            span.record("seq", queued.first_seq);
+            return Ok(queued.last_seq);
+        }
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let queued = self.queue(expected_seq, events, checks, Delivery::Blocking(sender))?;
         span.record("seq", queued.first_seq);
         let outcome = receiver.recv().map_err(|_| AppendError::Closed)?;
         self.settle(queued, outcome)
     }
 
-    fn queue_blocking(
-        &self,
-        expected_seq: Option<u64>,
-        events: Vec<Event>,
-        checks: Checks,
-    ) -> Result<(Queued, crossbeam_channel::Receiver<AppendOutcome>), AppendError> {
-        let (sender, receiver) = crossbeam_channel::bounded(1);
-        let queued = self.queue(expected_seq, events, checks, Reply::Blocking(sender))?;
-        Ok((queued, receiver))
+    /// Whether the append may return before it is applied: in `Buffered` mode,
+    /// while the writer is not too far behind, for anything but an outcome or
+    /// a resume (whose failures the caller must see).
+    fn may_detach(&self, events: &[Event], checks: Checks) -> bool {
+        self.inner.options.durability == crate::Durability::Buffered
+            && checks != Checks::Attach
+            && !events.iter().any(Event::is_terminal)
+            && self.inner.writer.health.in_flight.load(Ordering::Relaxed) < MAX_IN_FLIGHT
     }
 
     /// Prepares the append and queues it to the writer (under the handle's lock).
@@ -305,7 +336,7 @@ impl Run {
         expected_seq: Option<u64>,
         events: Vec<Event>,
         checks: Checks,
-        reply: Reply<AppendOutcome>,
+        delivery: Delivery,
     ) -> Result<Queued, AppendError> {
         let mut cursor = self.lock();
         self.check_usable(&cursor)?;
@@ -344,6 +375,11 @@ impl Run {
         };
         cursor.head = prepared.head_after;
         let durable = self.inner.options.durability == crate::Durability::Durable;
+        let reply = match delivery {
+            Delivery::Blocking(sender) => Reply::Blocking(sender),
+            Delivery::Async(sender) => Reply::Async(sender),
+            Delivery::Detached => self.detached_reply(first_seq),
+        };
         let command = Command::Append {
             batch,
             envelopes: prepared.envelopes,
@@ -351,54 +387,73 @@ impl Run {
             reply,
         };
         if !self.inner.writer.send(command) {
-            cursor.broken = Some(Broken::Failed);
+            self.break_with(Broken::Closed);
             return Err(AppendError::Closed);
         }
         Ok(Queued { first_seq, last_seq })
     }
 
+    /// The answer for an append that returned before it was applied: counted
+    /// in flight (reads wait for it), and a failure breaks the handle.
+    fn detached_reply(&self, first_seq: u64) -> Reply<AppendOutcome> {
+        let health = self.inner.writer.health.clone();
+        health.in_flight.fetch_add(1, Ordering::AcqRel);
+        let broken = self.broken.clone();
+        Reply::Callback(Box::new(move |outcome: AppendOutcome| {
+            if let Some(reason) = breakage(&outcome, first_seq) {
+                let mut broken = broken.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                broken.get_or_insert(reason);
+            }
+            health.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }))
+    }
+
+    fn break_with(&self, reason: Broken) {
+        let mut broken = self.broken.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        broken.get_or_insert(reason);
+    }
+
     /// Turns the writer's answer into the append's result.
     pub(crate) fn settle(&self, queued: Queued, outcome: AppendOutcome) -> Result<u64, AppendError> {
-        let error = match outcome {
-            Ok(Ok(())) => return Ok(queued.last_seq),
-            Ok(Err(AppendRejection::Fenced { epoch, current })) => {
-                self.lock().broken = Some(Broken::Fenced { current });
-                AppendError::Fenced {
-                    run: self.key.clone(),
-                    seq: queued.first_seq,
-                    epoch,
-                    current,
-                }
-            }
-            Ok(Err(AppendRejection::Conflict { expected, actual })) => {
-                self.lock().broken = Some(Broken::Failed);
-                AppendError::Conflict {
-                    run: self.key.clone(),
-                    expected,
-                    actual,
-                }
-            }
-            Ok(Err(_)) => {
-                self.lock().broken = Some(Broken::Failed);
-                AppendError::Closed
-            }
-            Err(source) => {
-                self.lock().broken = Some(Broken::Failed);
-                AppendError::Storage {
-                    run: self.key.clone(),
-                    seq: queued.first_seq,
-                    source,
-                }
-            }
-        };
-        Err(error)
+        if let Some(reason) = breakage(&outcome, queued.first_seq) {
+            self.break_with(reason);
+        }
+        match outcome {
+            Ok(Ok(())) => Ok(queued.last_seq),
+            Ok(Err(AppendRejection::Fenced { epoch, current })) => Err(AppendError::Fenced {
+                run: self.key.clone(),
+                seq: queued.first_seq,
+                epoch,
+                current,
+            }),
+            Ok(Err(AppendRejection::Conflict { expected, actual })) => Err(AppendError::Conflict {
+                run: self.key.clone(),
+                expected,
+                actual,
+            }),
+            Ok(Err(_)) => Err(AppendError::Closed),
+            Err(source) => Err(AppendError::Storage {
+                run: self.key.clone(),
+                seq: queued.first_seq,
+                source,
+            }),
+        }
     }
 
     fn check_usable(&self, cursor: &Cursor) -> Result<(), AppendError> {
         if let Some(source) = self.inner.writer.health.failure() {
             return Err(AppendError::Poisoned { source });
         }
-        match cursor.broken {
+        let current = self.latest_epoch.load(Ordering::Acquire);
+        if current > self.epoch {
+            self.break_with(Broken::Fenced { current });
+        }
+        let broken = self
+            .broken
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        match broken {
             None => Ok(()),
             Some(Broken::Fenced { current }) => Err(AppendError::Fenced {
                 run: self.key.clone(),
@@ -406,7 +461,12 @@ impl Run {
                 epoch: self.epoch,
                 current,
             }),
-            Some(Broken::Failed) => Err(AppendError::Closed),
+            Some(Broken::Rejected { seq, reason }) => Err(AppendError::Abandoned {
+                run: self.key.clone(),
+                seq,
+                reason,
+            }),
+            Some(Broken::Closed) => Err(AppendError::Closed),
         }
     }
 
@@ -523,6 +583,26 @@ struct Prepared {
     records: Vec<Vec<u8>>,
     envelopes: Vec<Envelope>,
     head_after: Head,
+}
+
+/// Why an append's outcome leaves its handle unable to write, if it does.
+fn breakage(outcome: &AppendOutcome, first_seq: u64) -> Option<Broken> {
+    match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(AppendRejection::Fenced { current, .. })) => Some(Broken::Fenced { current: *current }),
+        Ok(Err(AppendRejection::Conflict { expected, actual })) => Some(Broken::Rejected {
+            seq: first_seq,
+            reason: format!("the store expected seq {actual}, not {expected}"),
+        }),
+        Ok(Err(_)) => Some(Broken::Rejected {
+            seq: first_seq,
+            reason: "the run is no longer in the store".into(),
+        }),
+        Err(source) => Some(Broken::Rejected {
+            seq: first_seq,
+            reason: format!("storage failed: {source}"),
+        }),
+    }
 }
 
 /// The status after `event` (SPEC §3 rule 1).

@@ -44,6 +44,9 @@ pub(crate) enum Reply<T> {
     Blocking(crossbeam_channel::Sender<T>),
     /// An async caller awaiting a oneshot.
     Async(tokio::sync::oneshot::Sender<T>),
+    /// Nobody waits (a buffered append that already returned): the answer is
+    /// handed to a callback that records it where the caller will look.
+    Callback(Box<dyn FnOnce(T) + Send>),
 }
 
 impl<T> Reply<T> {
@@ -52,6 +55,7 @@ impl<T> Reply<T> {
         match self {
             Reply::Blocking(sender) => drop(sender.send(value)),
             Reply::Async(sender) => drop(sender.send(value)),
+            Reply::Callback(callback) => callback(value),
         }
     }
 }
@@ -84,6 +88,11 @@ pub(crate) enum Command {
     Sync {
         reply: Reply<WriteOutcome<()>>,
     },
+    /// Answered once every command queued before it is applied (not synced):
+    /// reads wait on it to see buffered appends that already returned.
+    Barrier {
+        reply: Reply<WriteOutcome<()>>,
+    },
     /// Registers a subscriber; answers the run's next seq at that moment.
     Subscribe {
         slot: Slot,
@@ -97,6 +106,8 @@ pub(crate) enum Command {
 pub(crate) struct Health {
     failure: OnceLock<StoreFailure>,
     pub(crate) metrics: Metrics,
+    /// Buffered appends that returned to their caller but are not applied yet.
+    pub(crate) in_flight: std::sync::atomic::AtomicU64,
 }
 
 impl Health {
@@ -443,6 +454,7 @@ impl WriterLoop {
                 *wants_sync = true;
                 pending.push(Pending::Unit(reply));
             }
+            Command::Barrier { reply } => pending.push(Pending::Unit(reply)),
             Command::Subscribe { .. } => unreachable!("subscriptions are registered after their group"),
         }
         Ok(())
@@ -465,7 +477,7 @@ fn reply_failure(command: Command, failure: &StoreFailure) {
         Command::Create { reply, .. } => reply.send(Err(failure.clone())),
         Command::Delete { reply, .. } => reply.send(Err(failure.clone())),
         Command::ReplaceSnapshots { reply, .. } => reply.send(Err(failure.clone())),
-        Command::Sync { reply } => reply.send(Err(failure.clone())),
+        Command::Sync { reply } | Command::Barrier { reply } => reply.send(Err(failure.clone())),
         Command::Subscribe { reply, .. } => reply.send(Err(failure.clone())),
     }
 }
