@@ -134,10 +134,10 @@ enum Broken {
     Closed,
 }
 
-/// The most buffered appends that return before they are applied; past it an
-/// append waits for its answer, so a fast producer cannot outrun the writer
-/// without bound.
-const MAX_IN_FLIGHT: u64 = 16 * 1024;
+/// The most bytes of buffered appends that returned before they are applied;
+/// past it an append waits for its answer, so a fast producer cannot outrun
+/// the writer without bound.
+const MAX_IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How the caller of an append learns its outcome.
 pub(crate) enum Delivery {
@@ -327,7 +327,7 @@ impl Run {
         self.inner.options.durability == crate::Durability::Buffered
             && checks != Checks::Attach
             && !events.iter().any(Event::is_terminal)
-            && self.inner.writer.health.in_flight.load(Ordering::Relaxed) < MAX_IN_FLIGHT
+            && self.inner.writer.health.in_flight.load(Ordering::Relaxed) < MAX_IN_FLIGHT_BYTES
     }
 
     /// Prepares the append and queues it to the writer (under the handle's lock).
@@ -378,7 +378,10 @@ impl Run {
         let reply = match delivery {
             Delivery::Blocking(sender) => Reply::Blocking(sender),
             Delivery::Async(sender) => Reply::Async(sender),
-            Delivery::Detached => self.detached_reply(first_seq),
+            Delivery::Detached => {
+                let bytes = batch.records.iter().map(|record| record.len() as u64).sum();
+                self.detached_reply(first_seq, bytes)
+            }
         };
         let command = Command::Append {
             batch,
@@ -395,16 +398,16 @@ impl Run {
 
     /// The answer for an append that returned before it was applied: counted
     /// in flight (reads wait for it), and a failure breaks the handle.
-    fn detached_reply(&self, first_seq: u64) -> Reply<AppendOutcome> {
+    fn detached_reply(&self, first_seq: u64, bytes: u64) -> Reply<AppendOutcome> {
         let health = self.inner.writer.health.clone();
-        health.in_flight.fetch_add(1, Ordering::AcqRel);
+        health.in_flight.fetch_add(bytes, Ordering::AcqRel);
         let broken = self.broken.clone();
         Reply::Callback(Box::new(move |outcome: AppendOutcome| {
             if let Some(reason) = breakage(&outcome, first_seq) {
                 let mut broken = broken.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 broken.get_or_insert(reason);
             }
-            health.in_flight.fetch_sub(1, Ordering::AcqRel);
+            health.in_flight.fetch_sub(bytes, Ordering::AcqRel);
         }))
     }
 

@@ -106,7 +106,8 @@ pub(crate) enum Command {
 pub(crate) struct Health {
     failure: OnceLock<StoreFailure>,
     pub(crate) metrics: Metrics,
-    /// Buffered appends that returned to their caller but are not applied yet.
+    /// Bytes of buffered appends that returned to their caller but are not
+    /// applied yet (zero when none is in flight).
     pub(crate) in_flight: std::sync::atomic::AtomicU64,
 }
 

@@ -208,7 +208,7 @@ pub struct BenchReport {
     pub targets: Vec<Target>,
 }
 
-const BUFFERED: &str = "an append returns once applied to sled; synced every 200 ms and at close";
+const BUFFERED: &str = "an append returns once queued to the writer, which applies queued appends in groups; synced every 200 ms and at close";
 const DURABLE: &str = "an append returns after sled flush + fdatasync of sled's log, one sync per group \
     of concurrent appends (group commit)";
 const SQLITE: &str = "bundled SQLite, journal_mode=WAL, synchronous=FULL, table (run, seq, bytes) with \

@@ -248,9 +248,11 @@ impl Store for SledStore {
             }
             record.head = batch.head_after;
             record.status = batch.status_after;
-            sled_batch.insert(&layout::run_key(batch.run)[..], encode_record(RecordKind::Run, &record));
             pending.insert(batch.run, record);
             outcomes.push(Ok(()));
+        }
+        for (id, record) in &pending {
+            sled_batch.insert(&layout::run_key(*id)[..], encode_record(RecordKind::Run, record));
         }
         if !pending.is_empty() {
             if let Err(error) = self.db.apply_batch(sled_batch) {

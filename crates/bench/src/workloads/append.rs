@@ -163,9 +163,11 @@ pub(crate) fn journal_buffered(bench: &Bench, events: u64) -> Result<Sample, Ben
         run.step(vec![bench.payload.message()])
             .map_err(journal_error("buffered append"))?;
     }
+    // Buffered appends return once queued: the clock stops when the writer
+    // has applied all of them (reads wait for that), as raw inserts are applied.
+    let record = journal.run_info(&key).map_err(journal_error("read the run"))?;
     let elapsed = started.elapsed();
     drop(run);
-    let record = journal.run_info(&key).map_err(journal_error("read the run"))?;
     check_next_seq(record.head.next_seq, events + 1, "journal buffered append")?;
     Ok(Sample {
         elapsed,
@@ -175,7 +177,7 @@ pub(crate) fn journal_buffered(bench: &Bench, events: u64) -> Result<Sample, Ben
 
 /// Sequential `Run::step` calls as in [`journal_buffered`], over the
 /// in-memory store: the journal's own cost (validate, encode, hash, fold,
-/// hand over to the writer thread and wait for its answer) without sled.
+/// hand over to the writer thread, which applies them) without sled.
 pub(crate) fn journal_buffered_in_memory(bench: &Bench, events: u64) -> Result<Sample, BenchError> {
     let journal = Journal::with_store(Arc::new(MemoryStore::new()), buffered_without_snapshots())
         .map_err(journal_error("open"))?;
@@ -188,9 +190,11 @@ pub(crate) fn journal_buffered_in_memory(bench: &Bench, events: u64) -> Result<S
         run.step(vec![bench.payload.message()])
             .map_err(journal_error("buffered append"))?;
     }
+    // Buffered appends return once queued: the clock stops when the writer
+    // has applied all of them (reads wait for that), as raw inserts are applied.
+    let record = journal.run_info(&key).map_err(journal_error("read the run"))?;
     let elapsed = started.elapsed();
     drop(run);
-    let record = journal.run_info(&key).map_err(journal_error("read the run"))?;
     check_next_seq(record.head.next_seq, events + 1, "journal buffered append in memory")?;
     Ok(Sample {
         elapsed,
