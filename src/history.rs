@@ -78,50 +78,30 @@ pub(crate) fn walk_from(
 
 /// Visits the run's whole history: its fork ancestors' prefixes (verified,
 /// and checked to end at the hash the fork recorded) then its own events up
-/// to `end_seq` (exclusive, own numbering).
+/// to `end_seq` (exclusive, own numbering). Returns the hash of the last event.
 pub(crate) fn walk_history(
     store: &dyn Store,
     record: &RunRecord,
     end_seq: u64,
     visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
-) -> Result<(), ReadError> {
+) -> Result<ChainHash, ReadError> {
     if let Some(fork) = &record.fork {
         let parent = store.run(fork.parent)?.ok_or_else(|| ReadError::ParentMissing {
             run: record.key.clone(),
             parent: Box::new(fork.parent_key.clone()),
         })?;
-        walk_history_checked(store, &parent, fork.seq + 1, &fork.hash, visit)?;
-    }
-    walk_own(store, record, 0, end_seq, visit).map(|_| ())
-}
-
-fn walk_history_checked(
-    store: &dyn Store,
-    record: &RunRecord,
-    end_seq: u64,
-    expected_last: &ChainHash,
-    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
-) -> Result<(), ReadError> {
-    if let Some(fork) = &record.fork {
-        let parent = store.run(fork.parent)?.ok_or_else(|| ReadError::ParentMissing {
-            run: record.key.clone(),
-            parent: Box::new(fork.parent_key.clone()),
-        })?;
-        walk_history_checked(store, &parent, fork.seq + 1, &fork.hash, visit)?;
-    }
-    let last = walk_own(store, record, 0, end_seq, visit)?;
-    if last != *expected_last {
-        return Err(IntegrityError {
-            run: record.key.clone(),
-            seq: end_seq.saturating_sub(1),
-            problem: runjournal_core::IntegrityProblem::HeadMismatch {
-                last,
-                head: *expected_last,
-            },
+        let last = walk_history(store, &parent, fork.seq + 1, visit)?;
+        if last != fork.hash {
+            let problem = runjournal_core::IntegrityProblem::HeadMismatch { last, head: fork.hash };
+            return Err(IntegrityError {
+                run: parent.key.clone(),
+                seq: fork.seq,
+                problem,
+            }
+            .into());
         }
-        .into());
     }
-    Ok(())
+    walk_own(store, record, 0, end_seq, visit)
 }
 
 /// How a state was obtained.

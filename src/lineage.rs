@@ -418,6 +418,6 @@ impl Journal {
         mut visit: impl FnMut(Envelope) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
         let record = self.run_info(key)?;
-        walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut visit)
+        walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut visit).map(|_| ())
     }
 }

@@ -234,3 +234,21 @@ fn a_sled_database_that_is_not_a_runjournal_one_is_refused_and_left_unchanged() 
     let foreign = sled::open(&path).unwrap();
     assert_eq!(foreign.len(), 1, "nothing was written to it");
 }
+
+#[test]
+fn a_sled_database_whose_creation_was_killed_before_any_data_opens_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("half-made");
+    std::fs::create_dir_all(path.join("blobs")).unwrap();
+    // sled writes `conf` before it creates `db`; a kill in between leaves a
+    // truncated `conf` and no `db`.
+    std::fs::write(path.join("conf"), b"segment_size: 52").unwrap();
+    let error = SledStore::open(&path, OpenMode::MustExist).err().unwrap();
+    assert!(error.to_string().contains("no database at"), "{error}");
+    let store = SledStore::open(&path, OpenMode::CreateIfMissing).unwrap();
+    store.create_runs(&[new_run(&key("fresh", 0))]).unwrap().unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let store = SledStore::open(&path, OpenMode::MustExist).unwrap();
+    assert!(store.find(&key("fresh", 0)).unwrap().is_some());
+}

@@ -291,21 +291,23 @@ pub fn write_timeline(
 }
 
 /// Writes the run's events from `from` as JSON lines, calling `each` per event.
-/// Writes the run's own events `0..end` as JSON lines up to the first one
-/// that fails verification; returns how many were written and that damage.
-pub fn stream_events_until_damage(
+/// Writes the run's own events in `seqs` as JSON lines; an I/O error is the
+/// outer error, a read error (the first damaged event) the inner one, after
+/// every event before it was written. Returns how many were written.
+fn write_events(
     journal: &Journal,
-    db: &Path,
     key: &RunKey,
-    end: u64,
+    seqs: std::ops::Range<u64>,
     out: &mut dyn Write,
-) -> anyhow::Result<(u64, Option<ReadError>)> {
+    each: &mut dyn FnMut(&Envelope),
+) -> anyhow::Result<(u64, Result<(), ReadError>)> {
     let mut written = 0u64;
     let mut failure: Option<io::Error> = None;
-    let walk = journal.for_each_event(key, 0, |envelope| {
-        if envelope.seq >= end {
+    let walk = journal.for_each_event(key, seqs.start, |envelope| {
+        if envelope.seq >= seqs.end {
             return ControlFlow::Break(());
         }
+        each(&envelope);
         match writeln!(out, "{}", envelope.to_json_line()) {
             Ok(()) => {
                 written += 1;
@@ -317,13 +319,25 @@ pub fn stream_events_until_damage(
             }
         }
     });
-    if let Some(error) = failure {
-        return Err(error.into());
+    match failure {
+        Some(error) => Err(error.into()),
+        None => Ok((written, walk)),
     }
-    match walk {
-        Ok(()) => Ok((written, None)),
-        Err(error) if crate::salvage::is_run_damage(&error) => Ok((written, Some(error))),
-        Err(error) => Err(read_error(db, error)),
+}
+
+/// Writes the run's own events `0..end` up to the first one that fails
+/// verification; returns how many were written and that damage.
+pub fn stream_events_until_damage(
+    journal: &Journal,
+    db: &Path,
+    key: &RunKey,
+    end: u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<(u64, Option<ReadError>)> {
+    match write_events(journal, key, 0..end, out, &mut |_| {})? {
+        (written, Ok(())) => Ok((written, None)),
+        (written, Err(error)) if crate::salvage::is_run_damage(&error) => Ok((written, Some(error))),
+        (_, Err(error)) => Err(read_error(db, error)),
     }
 }
 
@@ -335,23 +349,7 @@ fn stream_events(
     out: &mut dyn Write,
     each: &mut dyn FnMut(&Envelope),
 ) -> anyhow::Result<()> {
-    let mut failure: Option<io::Error> = None;
-    let walk = journal.for_each_event(key, seqs.start, |envelope| {
-        if envelope.seq >= seqs.end {
-            return ControlFlow::Break(());
-        }
-        each(&envelope);
-        match writeln!(out, "{}", envelope.to_json_line()) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(error) => {
-                failure = Some(error);
-                ControlFlow::Break(())
-            }
-        }
-    });
-    if let Some(error) = failure {
-        return Err(error.into());
-    }
+    let (_, walk) = write_events(journal, key, seqs, out, each)?;
     walk.map_err(|error| read_error(db, error))
 }
 

@@ -63,6 +63,12 @@ impl SledStore {
                 path: path.display().to_string(),
             });
         }
+        if mode == OpenMode::CreateIfMissing && !path.join("db").exists() && path.join("conf").exists() {
+            // sled writes `conf` (not atomically) before it creates `db`: a
+            // `conf` without `db` is a creation killed before any data
+            // existed, which would otherwise never open again. Start it over.
+            std::fs::remove_file(path.join("conf")).map_err(io("remove the conf of an interrupted creation"))?;
+        }
         let db = open_sled(&path)?;
         let next_run_id = match db.get(layout::next_run_id_key()).map_err(|e| backend("open", e))? {
             Some(bytes) => decode_record::<u64>(RecordKind::Meta, &bytes)

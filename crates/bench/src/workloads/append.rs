@@ -6,7 +6,7 @@ use std::fs::File;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use runjournal::{Durability, Journal, Options, RunMeta};
+use runjournal::{Durability, Journal, Options, RunKey, RunMeta};
 use runjournal_core::codec::{encode_record, RecordKind};
 use runjournal_core::{ChainHash, Head, MemoryStore, RunRecord, RunStatus};
 use runjournal_sled::layout;
@@ -154,21 +154,7 @@ fn buffered_without_snapshots() -> Options {
 pub(crate) fn journal_buffered(bench: &Bench, events: u64) -> Result<Sample, BenchError> {
     let dir = bench.fresh_dir("journal-buffered")?;
     let (journal, store) = open_journal(dir.path(), buffered_without_snapshots())?;
-    let key = bench_key("buffered", 0);
-    let run = journal
-        .begin(key.clone(), RunMeta::default())
-        .map_err(journal_error("begin"))?;
-    let started = Instant::now();
-    for _ in 0..events {
-        run.step(vec![bench.payload.message()])
-            .map_err(journal_error("buffered append"))?;
-    }
-    // Buffered appends return once queued: the clock stops when the writer
-    // has applied all of them (reads wait for that), as raw inserts are applied.
-    let record = journal.run_info(&key).map_err(journal_error("read the run"))?;
-    let elapsed = started.elapsed();
-    drop(run);
-    check_next_seq(record.head.next_seq, events + 1, "journal buffered append")?;
+    let (elapsed, record) = time_sequential_steps(bench, &journal, bench_key("buffered", 0), events)?;
     Ok(Sample {
         elapsed,
         bytes_per_event: journal_bytes(&store, &record, 1, events)? as f64 / events as f64,
@@ -181,7 +167,22 @@ pub(crate) fn journal_buffered(bench: &Bench, events: u64) -> Result<Sample, Ben
 pub(crate) fn journal_buffered_in_memory(bench: &Bench, events: u64) -> Result<Sample, BenchError> {
     let journal = Journal::with_store(Arc::new(MemoryStore::new()), buffered_without_snapshots())
         .map_err(journal_error("open"))?;
-    let key = bench_key("in-memory", 0);
+    let (elapsed, _) = time_sequential_steps(bench, &journal, bench_key("in-memory", 0), events)?;
+    Ok(Sample {
+        elapsed,
+        bytes_per_event: (KEY_BYTES + bench.payload.record_len()) as f64,
+    })
+}
+
+/// Begins `key` and times `events` sequential steps until the writer has
+/// applied all of them (buffered appends return once queued; reads wait for
+/// them, as raw inserts are applied before they return).
+fn time_sequential_steps(
+    bench: &Bench,
+    journal: &Journal,
+    key: RunKey,
+    events: u64,
+) -> Result<(Duration, RunRecord), BenchError> {
     let run = journal
         .begin(key.clone(), RunMeta::default())
         .map_err(journal_error("begin"))?;
@@ -190,16 +191,10 @@ pub(crate) fn journal_buffered_in_memory(bench: &Bench, events: u64) -> Result<S
         run.step(vec![bench.payload.message()])
             .map_err(journal_error("buffered append"))?;
     }
-    // Buffered appends return once queued: the clock stops when the writer
-    // has applied all of them (reads wait for that), as raw inserts are applied.
     let record = journal.run_info(&key).map_err(journal_error("read the run"))?;
     let elapsed = started.elapsed();
-    drop(run);
-    check_next_seq(record.head.next_seq, events + 1, "journal buffered append in memory")?;
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: (KEY_BYTES + bench.payload.record_len()) as f64,
-    })
+    check_next_seq(record.head.next_seq, events + 1, "journal buffered append")?;
+    Ok((elapsed, record))
 }
 
 /// `writers` threads, each appending `per_writer` steps to its own run in
