@@ -3,7 +3,8 @@
 //!
 //! The database is never changed. When it opens, each run is exported up to
 //! the first event that fails verification, and the export goes on with the
-//! next run. When sled itself cannot open it, the salvage works on a copy:
+//! next run. When it cannot be opened (sled refuses it, or it lost events its
+//! loss guard recorded as durable), the salvage works on a copy:
 //! first without sled's snapshot file (sled then rebuilds its index from the
 //! log), then with the log cut back, one 512 KiB segment at a time, to the
 //! longest prefix sled accepts.
@@ -126,14 +127,18 @@ fn open_copy(db: &Path) -> anyhow::Result<(Journal, Copy)> {
         path: std::env::temp_dir().join(format!("runjournal-salvage-{}-{nanos}", std::process::id())),
     };
     copy_dir(db, &copy.path)?;
+    // The copy drops the loss guard (its whole point is to refuse a database
+    // that lost data; salvage exports what is left) and sled's snapshot, so
+    // sled rebuilds its index from the log.
     for entry in fs::read_dir(&copy.path)? {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with("snap.") {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("snap.") || name == runjournal_sled::guard::GUARD_FILE {
             fs::remove_file(entry.path())?;
         }
     }
     if let Ok(journal) = Journal::open_existing(&copy.path, Options::default()) {
-        eprintln!("runjournal: salvage: opened a copy without sled's snapshot");
+        eprintln!("runjournal: salvage: opened a copy without sled's snapshot and loss guard");
         return Ok((journal, copy));
     }
     let log = copy.path.join("db");

@@ -1096,3 +1096,46 @@ fn a_database_sled_cannot_open_is_one_line_and_salvage_recovers_a_verified_prefi
     ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
     ok(&rj(&fresh, &["verify"]));
 }
+
+#[test]
+fn a_database_that_lost_durable_events_is_refused_and_salvage_exports_what_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lossy.db");
+    {
+        let journal = Journal::open(&db, Options::default()).unwrap();
+        for episode in 0..3 {
+            let run = journal
+                .begin(
+                    RunKey::new("lossy", episode, "a").unwrap(),
+                    runjournal::RunMeta::default(),
+                )
+                .unwrap();
+            for index in 0..50 {
+                run.step(vec![runjournal::Message::new(
+                    runjournal::Role::Assistant,
+                    format!("step {index}"),
+                )])
+                .unwrap();
+            }
+        }
+    }
+    let mut log = std::fs::read(db.join("db")).unwrap();
+    log[..64].fill(0xaa);
+    std::fs::write(db.join("db"), log).unwrap();
+    let error = fails(&rj(&db, &["runs"]));
+    assert!(
+        error.contains("sled lost events that were durable") && error.contains("--salvage"),
+        "{error}"
+    );
+    let file = dir.path().join("left.jsonl");
+    let output = rj(&db, &["export", "--salvage", "-o", file.to_str().unwrap()]);
+    ok(&output);
+    assert!(
+        stderr(&output).contains("without sled's snapshot and loss guard"),
+        "{}",
+        stderr(&output)
+    );
+    let fresh = dir.path().join("fresh.db");
+    ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
+    ok(&rj(&fresh, &["verify"]));
+}

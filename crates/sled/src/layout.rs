@@ -2,7 +2,7 @@
 //! Every integer in a key is big-endian so sled's byte order is numeric order.
 //!
 //! ```text
-//! 0x00 ‖ name                     → meta record (format, next run id)
+//! 0x00 ‖ name                     → meta record (format, next run id, events appended)
 //! 0x01 ‖ run id u64 ‖ seq u64     → event record
 //! 0x02 ‖ run id u64               → run record (key, head, status, lineage)
 //! 0x03 ‖ goal ‖ 0x00 ‖ agent ‖ 0x00 ‖ episode u32  → run id u64
@@ -28,6 +28,11 @@ pub const CHILD: u8 = 0x05;
 /// The meta key holding the store's format record.
 pub fn format_key() -> Vec<u8> {
     meta_key(b"format")
+}
+
+/// The meta key counting every event ever appended (see [`crate::guard`]).
+pub fn appended_key() -> Vec<u8> {
+    meta_key(b"appended")
 }
 
 /// The meta key holding the next run id.

@@ -46,13 +46,20 @@ pub struct SledStore {
 struct WriteState {
     runs: HashMap<RunId, RunRecord>,
     next_run_id: RunId,
+    /// Events ever appended (created runs' too), as the meta record holds.
+    appended: u64,
 }
 
 #[derive(Default)]
 struct SyncState {
     blobs: HashSet<std::ffi::OsString>,
     log_file: Option<File>,
+    /// The count the guard file holds, and when it was written.
+    guard: Option<(u64, std::time::Instant)>,
 }
+
+/// The longest a sync leaves the guard behind what it made durable.
+const GUARD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl SledStore {
     /// Opens (or creates) the database at `path`.
@@ -70,20 +77,22 @@ impl SledStore {
             std::fs::remove_file(path.join("conf")).map_err(io("remove the conf of an interrupted creation"))?;
         }
         let db = open_sled(&path)?;
-        let next_run_id = match db.get(layout::next_run_id_key()).map_err(|e| backend("open", e))? {
-            Some(bytes) => decode_record::<u64>(RecordKind::Meta, &bytes)
-                .map_err(|error| corrupt(format!("next run id record: {error}")))?,
-            None => 0,
-        };
+        let next_run_id = read_counter(&db, layout::next_run_id_key(), "next run id record")?;
         check_or_write_format(&db, &path, mode)?;
+        let appended = read_counter(&db, layout::appended_key(), "appended-events record")?;
+        let guarded = check_guard(&path, appended)?;
         Ok(SledStore {
             db,
             path,
             write: Mutex::new(WriteState {
                 runs: HashMap::new(),
                 next_run_id,
+                appended,
             }),
-            synced_blobs: Mutex::new(SyncState::default()),
+            synced_blobs: Mutex::new(SyncState {
+                guard: guarded.map(|count| (count, std::time::Instant::now())),
+                ..SyncState::default()
+            }),
         })
     }
 
@@ -141,11 +150,34 @@ impl SledStore {
         decode_id(&bytes).map(Some)
     }
 
-    fn sync_files(&self) -> Result<(), StoreError> {
-        let mut sync = self.synced_blobs.lock().map_err(|_| StoreError::Backend {
+    /// Flushes, makes sled's files durable, then records what is durable in
+    /// the guard (at most every [`GUARD_INTERVAL`], or now when `force`).
+    fn sync_and_guard(&self, force: bool) -> Result<(), StoreError> {
+        // Everything applied before the flush is durable after it.
+        let applied = self.lock_write()?.appended;
+        self.db.flush().map_err(|e| backend("flush", e))?;
+        self.sync_files()?;
+        let mut sync = self.lock_sync()?;
+        let due = match sync.guard {
+            None => true,
+            Some((count, written)) => count != applied && (force || written.elapsed() >= GUARD_INTERVAL),
+        };
+        if due {
+            crate::guard::write_guard(&self.path, applied).map_err(io("write the loss guard"))?;
+            sync.guard = Some((applied, std::time::Instant::now()));
+        }
+        Ok(())
+    }
+
+    fn lock_sync(&self) -> Result<MutexGuard<'_, SyncState>, StoreError> {
+        self.synced_blobs.lock().map_err(|_| StoreError::Backend {
             operation: "sync",
             detail: "a thread panicked while syncing the store".into(),
-        })?;
+        })
+    }
+
+    fn sync_files(&self) -> Result<(), StoreError> {
+        let mut sync = self.lock_sync()?;
         if sync.log_file.is_none() {
             let file = File::open(self.path.join("db")).map_err(io("open sled log for fdatasync"))?;
             sync_directory(&self.path)?;
@@ -178,6 +210,14 @@ impl SledStore {
             sync_directory(&blob_dir)?;
         }
         Ok(())
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // A clean close records everything it made durable. A failure here
+        // leaves an older guard, which checks less but never misreports.
+        drop(self.sync_and_guard(true));
     }
 }
 
@@ -217,8 +257,11 @@ impl Store for SledStore {
             created.push(record);
         }
         batch.insert(layout::next_run_id_key(), encode_record(RecordKind::Meta, &next_id));
+        let appended = state.appended + runs.iter().map(|run| run.records.len() as u64).sum::<u64>();
+        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
         self.db.apply_batch(batch).map_err(|e| backend("create runs", e))?;
         state.next_run_id = next_id;
+        state.appended = appended;
         for record in &created {
             state.runs.insert(record.id, record.clone());
         }
@@ -261,18 +304,26 @@ impl Store for SledStore {
             sled_batch.insert(&layout::run_key(*id)[..], encode_record(RecordKind::Run, record));
         }
         if !pending.is_empty() {
+            let accepted = batches
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, outcome)| outcome.is_ok())
+                .map(|(batch, _)| batch.records.len() as u64)
+                .sum::<u64>();
+            let appended = state.appended + accepted;
+            sled_batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
             if let Err(error) = self.db.apply_batch(sled_batch) {
                 state.runs.clear();
                 return Err(backend("append", error));
             }
             state.runs.extend(pending);
+            state.appended = appended;
         }
         Ok(outcomes)
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(|e| backend("flush", e))?;
-        self.sync_files()
+        self.sync_and_guard(false)
     }
 
     fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
@@ -432,6 +483,39 @@ fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
             }
             other => return other,
         }
+    }
+}
+
+/// A u64 meta record (0 when absent).
+fn read_counter(db: &sled::Db, key: Vec<u8>, what: &str) -> Result<u64, StoreError> {
+    match db.get(key).map_err(|e| backend("open", e))? {
+        Some(bytes) => {
+            decode_record::<u64>(RecordKind::Meta, &bytes).map_err(|error| corrupt(format!("{what}: {error}")))
+        }
+        None => Ok(0),
+    }
+}
+
+/// Fails when sled holds fewer appended events than the guard recorded as
+/// durable; returns what the guard holds.
+fn check_guard(path: &Path, appended: u64) -> Result<Option<u64>, StoreError> {
+    let guarded = crate::guard::read_guard(path).map_err(|reason| {
+        corrupt(format!(
+            "the loss guard of {} is damaged ({reason}); without it lost data cannot be detected (remove {} to open anyway)",
+            path.display(),
+            crate::guard::GUARD_FILE
+        ))
+    })?;
+    match guarded {
+        Some(durable) if durable > appended => Err(corrupt(format!(
+            "sled lost events that were durable: {} holds {appended} appended events, but {durable} were on stable \
+             storage at a sync ({}); sled silently ends its log at damage. Export what remains with `runjournal --db {} \
+             export --salvage -o FILE` and keep this directory for inspection",
+            path.display(),
+            crate::guard::GUARD_FILE,
+            path.display()
+        ))),
+        guarded => Ok(guarded),
     }
 }
 
