@@ -263,9 +263,8 @@ fn looks_like_sled(path: &Path) -> bool {
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
     let guard = runjournal_sled::guard::GUARD_FILE;
-    let sled_file = |name: &str| {
-        matches!(name, "conf" | "db" | "blobs") || name.starts_with("snap.") || name.starts_with(guard)
-    };
+    let sled_file =
+        |name: &str| matches!(name, "conf" | "db" | "blobs") || name.starts_with("snap.") || name.starts_with(guard);
     names.iter().any(|name| name == "db")
         && names.iter().any(|name| name == "conf")
         && names.iter().all(|name| sled_file(name))
