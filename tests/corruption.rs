@@ -15,6 +15,8 @@
 //! 32-byte chain hash and then its body.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -803,19 +805,6 @@ fn count_panics() {
     });
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn file_named(dir: &Path, prefix: &str) -> Option<PathBuf> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -974,7 +963,7 @@ fn damage_to_sled_files_is_an_error_or_original_data_never_a_panic() {
         for (name, damage) in damages {
             let copy = tempfile::tempdir().unwrap();
             let path = copy.path().join("db");
-            copy_dir(&base_path, &path);
+            common::copy_dir(&base_path, &path);
             damage(&path);
             let (outcome, detail) = no_panic(&name, || read_damaged(&path, &original));
             let base_name = if reopen { "reopened" } else { "written once" };

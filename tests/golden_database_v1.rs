@@ -20,19 +20,6 @@ fn expected_states() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden_db_v1.states.jsonl")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn write_golden_database(path: &Path) {
     let journal = Journal::open(
         path,
@@ -96,7 +83,7 @@ fn the_format_v1_golden_database_opens_verifies_and_folds() {
     }
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("golden.db");
-    copy_dir(&fixture(), &copy);
+    common::copy_dir(&fixture(), &copy);
     let journal = Journal::open_existing(&copy, Options::default()).unwrap();
     let expected: Vec<serde_json::Value> = std::fs::read_to_string(expected_states())
         .unwrap()

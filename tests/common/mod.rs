@@ -139,3 +139,17 @@ pub fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
 pub fn options() -> Options {
     Options::default()
 }
+
+/// Copies a directory tree (a database) to `to`.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
