@@ -264,6 +264,8 @@ fn snapshots_are_stored_every_n_events_and_resume_folds_only_the_tail_to_the_sam
         snapshot.seq >= record.head.next_seq - 10,
         "a snapshot within the last 10 events"
     );
+    let older = journal.store().latest_snapshot(record.id, snapshot.seq - 1).unwrap();
+    assert_eq!(older, None, "a run keeps only its newest snapshot");
     let full_fold = ResumeState::fold(run_key.clone(), &journal.history(&run_key).unwrap());
     assert_eq!(journal.state(&run_key).unwrap(), full_fold);
     assert_eq!(full_fold, live);

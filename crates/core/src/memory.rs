@@ -116,6 +116,7 @@ impl Store for MemoryStore {
             run.record.head = batch.head_after;
             run.record.status = batch.status_after;
             if let Some(snapshot) = &batch.snapshot {
+                run.snapshots.clear();
                 run.snapshots.insert(snapshot.seq, snapshot.bytes.clone());
             }
             outcomes.push(Ok(()));

@@ -161,7 +161,8 @@ pub struct AppendBatch {
     pub head_after: Head,
     /// The status after the batch.
     pub status_after: RunStatus,
-    /// A snapshot stored in the same atomic step.
+    /// A snapshot stored in the same atomic step; it replaces the run's older
+    /// snapshots (a run keeps only its newest).
     pub snapshot: Option<SnapshotRecord>,
 }
 

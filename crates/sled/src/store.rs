@@ -290,6 +290,11 @@ impl Store for SledStore {
                 sled_batch.insert(&layout::event_key(batch.run, seq)[..], bytes.as_slice());
             }
             if let Some(snapshot) = &batch.snapshot {
+                // A run keeps only its newest snapshot.
+                for entry in self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, batch.run)) {
+                    let (older, _) = entry.map_err(|e| backend("replace snapshot", e))?;
+                    sled_batch.remove(older);
+                }
                 sled_batch.insert(
                     &layout::snapshot_key(batch.run, snapshot.seq)[..],
                     snapshot.bytes.as_slice(),
