@@ -1,13 +1,17 @@
 //! [`Run`]: the handle a runtime appends through.
 //!
 //! Invariants:
-//! - A handle writes with one epoch; the store fences it once a newer epoch exists.
+//! - A handle writes with one epoch. Once a newer handle of its run exists in
+//!   this process it is fenced before it queues anything; the store fences it
+//!   against newer epochs from anywhere.
 //! - Appends are prepared (validated, encoded, chained, folded) and queued to
 //!   the writer under the handle's lock, so the writer receives them in seq
-//!   order; the caller then waits for the writer's answer without the lock.
+//!   order. A durable append then waits for the writer's answer without the
+//!   lock; a buffered one returns at once (an outcome and a resume's
+//!   `attached` always wait), at most 32 MiB of them in flight.
 //! - The handle's head and resume state already include queued appends. If a
-//!   queued append then fails (fenced, storage failure), the handle is broken:
-//!   every later append fails with the same cause.
+//!   queued append then fails (fenced, rejected, storage failure), even after
+//!   it returned, the handle is broken: every later append fails with that cause.
 //! - A handle dropped while its thread panics, without `finish`, records
 //!   `run_failed` with kind `panic`.
 

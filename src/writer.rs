@@ -11,6 +11,8 @@
 //!   told its events are durable when they may not be.
 //! - In `Buffered` mode, applied data is synced at least every flush interval
 //!   and when the journal closes.
+//! - Subscriptions register and barriers are answered only after everything
+//!   queued before them is applied (and answered, and published).
 
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
