@@ -272,6 +272,7 @@ impl Store for SledStore {
         let mut state = self.lock_write()?;
         let mut pending: HashMap<RunId, RunRecord> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batches.len());
+        let mut snapshots: HashMap<RunId, &SnapshotRecord> = HashMap::new();
         let mut sled_batch = sled::Batch::default();
         for batch in batches {
             let current = match pending.get(&batch.run) {
@@ -290,15 +291,7 @@ impl Store for SledStore {
                 sled_batch.insert(&layout::event_key(batch.run, seq)[..], bytes.as_slice());
             }
             if let Some(snapshot) = &batch.snapshot {
-                // A run keeps only its newest snapshot.
-                for entry in self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, batch.run)) {
-                    let (older, _) = entry.map_err(|e| backend("replace snapshot", e))?;
-                    sled_batch.remove(older);
-                }
-                sled_batch.insert(
-                    &layout::snapshot_key(batch.run, snapshot.seq)[..],
-                    snapshot.bytes.as_slice(),
-                );
+                snapshots.insert(batch.run, snapshot);
             }
             record.head = batch.head_after;
             record.status = batch.status_after;
@@ -307,6 +300,14 @@ impl Store for SledStore {
         }
         for (id, record) in &pending {
             sled_batch.insert(&layout::run_key(*id)[..], encode_record(RecordKind::Run, record));
+        }
+        // A run keeps only its newest snapshot: the group's last replaces the stored ones.
+        for (run, snapshot) in snapshots {
+            for entry in self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run)) {
+                let (older, _) = entry.map_err(|e| backend("replace snapshot", e))?;
+                sled_batch.remove(older);
+            }
+            sled_batch.insert(&layout::snapshot_key(run, snapshot.seq)[..], snapshot.bytes.as_slice());
         }
         if !pending.is_empty() {
             let accepted = batches
