@@ -67,11 +67,8 @@ pub(crate) fn walk_from(
         return Err(error.into());
     }
     if !stopped {
-        if end_seq == record.head.next_seq {
-            reader.finish(record.head.next_seq, &record.head.hash)?;
-        } else {
-            reader.finish(end_seq, &reader.last_hash())?;
-        }
+        let head_hash = (end_seq == record.head.next_seq).then_some(&record.head.hash);
+        reader.finish(end_seq, head_hash)?;
     }
     Ok(reader.last_hash())
 }

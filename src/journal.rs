@@ -248,7 +248,7 @@ impl Journal {
         // Fence this process's older handles first, then read the head once
         // every append they queued before the fence is applied.
         let epoch = found.head.epoch + 1;
-        let epoch_cell = self.inner.epoch_cell(found.id, epoch);
+        self.inner.epoch_cell(found.id, epoch);
         let record = self.record_by_id(found.id, key)?;
         if matches!(record.status, RunStatus::Completed | RunStatus::Failed) {
             return Err(ResumeError::Finished {
@@ -267,7 +267,6 @@ impl Journal {
             folded.state,
             folded.tail_len,
         );
-        drop(epoch_cell);
         run.append_checked(None, vec![Event::Attached { owner: owner() }], Checks::Attach)?;
         let state = run.state();
         Ok((run, state))

@@ -122,22 +122,21 @@ impl ChainReader {
         })
     }
 
-    /// Checks that reading ended at the head: every event up to `head_next_seq`
-    /// was read and the last hash is `head_hash`.
+    /// Checks that reading ended where it should: every event up to
+    /// `end_seq` was read and, when `end_seq` is the run's head, the last hash
+    /// is the head's (`head_hash`).
     #[expect(
         clippy::result_large_err,
         reason = "errors are rare and end the read; boxing would only add an allocation"
     )]
-    pub fn finish(&self, head_next_seq: u64, head_hash: &ChainHash) -> Result<(), IntegrityError> {
-        if self.next_seq < head_next_seq {
-            return Err(self.error(IntegrityProblem::Missing {
-                next_seq: head_next_seq,
-            }));
+    pub fn finish(&self, end_seq: u64, head_hash: Option<&ChainHash>) -> Result<(), IntegrityError> {
+        if self.next_seq < end_seq {
+            return Err(self.error(IntegrityProblem::Missing { next_seq: end_seq }));
         }
-        if self.previous != *head_hash {
+        if let Some(head) = head_hash.filter(|head| **head != self.previous) {
             let problem = IntegrityProblem::HeadMismatch {
                 last: self.previous,
-                head: *head_hash,
+                head: *head,
             };
             return Err(IntegrityError {
                 run: self.key.clone(),
