@@ -271,10 +271,10 @@ fn a_stored_event_that_fails_to_decode_makes_resume_fail_loudly_naming_run_and_s
     assert!(error.to_string().contains("does not decode"), "{error}");
 }
 
-/// The worked example of `shared/examples`, appended through the library.
+/// The worked example of `tests/fixtures/example_session`, appended through the library.
 #[test]
 fn the_example_session_appended_through_the_library_gives_the_expected_state() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/example_session");
     let lines = std::fs::read_to_string(root.join("session.jsonl")).unwrap();
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("session.expected.json")).unwrap()).unwrap();

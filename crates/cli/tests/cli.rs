@@ -12,7 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_runjournal");
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/examples")
+        .join("../../tests/fixtures/example_session")
         .join(name)
 }
 

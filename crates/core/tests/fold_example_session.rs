@@ -1,5 +1,5 @@
-//! Folds the shared example session and compares it with its expected state,
-//! key by key, as the expected file lists them.
+//! Folds the example session of `tests/fixtures/example_session` and compares
+//! it with its expected state, key by key, as the expected file lists them.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use runjournal_core::{ChainHash, Envelope, PartialEnvelope};
 use serde_json::Value;
 
 fn examples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/examples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/example_session")
 }
 
 fn read_session() -> Vec<Envelope> {
