@@ -12,12 +12,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use runjournal_core::codec::{encode_event, CodecError};
 use runjournal_core::fold::ResumeState;
 use runjournal_core::snapshot::encode_snapshot;
 use runjournal_core::{
-    ChainHash, Envelope, Event, Head, NewRun, RunFilter, RunId, RunKey, RunMeta, RunRecord, RunStatus, SnapshotRecord,
-    Store,
+    ChainHash, ChainWriter, Envelope, Event, NewRun, RunFilter, RunId, RunKey, RunMeta, RunRecord, RunStatus,
+    SnapshotRecord, Store,
 };
 use runjournal_sled::{OpenMode, SledStore};
 
@@ -155,47 +154,18 @@ impl Journal {
                 Some(fork) => self.fork_prefix_state(&key, fork)?,
                 None => ResumeState::new(key.clone()),
             };
-            let encoded = encode_event(
-                &genesis,
-                &key.canonical_bytes(),
-                0,
-                0,
-                ts,
-                &event,
-                self.inner.options.max_event_size,
-            )
-            .map_err(|error| match error {
-                CodecError::TooLarge { size, max } => AppendError::EventTooLarge {
-                    run: key.clone(),
-                    seq: 0,
-                    size,
-                    max,
-                },
-                other => unreachable!("encoding only fails on size: {other}"),
-            })?;
-            let envelope = Envelope {
-                run: key.clone(),
-                seq: 0,
-                epoch: 0,
-                ts,
-                hash: encoded.hash,
-                event,
-            };
-            state.apply(&envelope);
-            envelopes.push(envelope);
+            let mut writer = ChainWriter::starting(key.clone(), genesis, self.inner.options.max_event_size);
+            let written = writer.append(0, ts, event).map_err(AppendError::from)?;
+            state.apply(&written.envelope);
             new_runs.push(NewRun {
                 key,
                 created_ts: ts,
-                records: vec![encoded.record],
-                head: Head {
-                    next_seq: 1,
-                    hash: encoded.hash,
-                    epoch: 0,
-                    last_ts: ts,
-                },
-                status: RunStatus::Running,
+                records: vec![written.record],
+                head: written.head,
+                status: state.status,
                 fork,
             });
+            envelopes.push(written.envelope);
             states.push(state);
         }
         let (sender, receiver) = crossbeam_channel::bounded(1);
