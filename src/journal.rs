@@ -25,7 +25,7 @@ use crate::history::{fold_state, walk_history, walk_own};
 use crate::hub::Hub;
 use crate::options::{Durability, Options};
 use crate::run::{now_millis, Checks, Run};
-use crate::writer::{Command, Reply, StoreFailure, Writer};
+use crate::writer::{Command, Operation, Reply, StoreFailure, Writer};
 
 /// An open journal. Cheap to clone; the store closes when the last clone and
 /// the last [`Run`] are dropped (after a final sync).
@@ -67,9 +67,9 @@ impl Inner {
     pub(crate) fn read_store(&self) -> &Arc<dyn Store> {
         if self.writer.health.in_flight.load(Ordering::Acquire) > 0 {
             let (sender, receiver) = crossbeam_channel::bounded(1);
-            if self.writer.send(Command::Barrier {
+            if self.writer.send(Command::Apply(Operation::Barrier {
                 reply: Reply::Blocking(sender),
-            }) {
+            })) {
                 // A failed writer answers with its failure: the read goes on
                 // against what the store holds.
                 drop(receiver.recv());
@@ -105,6 +105,11 @@ impl Journal {
     }
 
     /// A journal over any store (the in-memory one, a fault-injecting wrapper…).
+    ///
+    /// The journal must be the store's only writer: its writer thread is what
+    /// keeps group commit, fencing before queuing and fail-stop. A caller that
+    /// keeps its own handle on `store` (a test inspecting what was stored) must
+    /// only read through it.
     pub fn with_store(store: Arc<dyn Store>, options: Options) -> Result<Journal, OpenError> {
         let hub = Arc::new(Hub::default());
         let writer =
@@ -124,9 +129,10 @@ impl Journal {
         &self.inner.options
     }
 
-    /// The store underneath, once every buffered append that already
-    /// returned is applied (so what it reads includes them).
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store underneath, for reading, once every buffered append that
+    /// already returned is applied (so what it reads includes them). Not
+    /// public: every write goes through the writer thread.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         self.inner.read_store()
     }
 
@@ -169,12 +175,12 @@ impl Journal {
             states.push(state);
         }
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        let command = Command::Create {
+        let command = Command::Apply(Operation::Create {
             runs: new_runs,
             envelopes,
             durable: self.durable(),
             reply: Reply::Blocking(sender),
-        };
+        });
         let outcome = self.call(command, receiver)?;
         match outcome {
             Ok(records) => Ok(records.into_iter().zip(states).collect()),
@@ -187,12 +193,12 @@ impl Journal {
     /// (`Ok(Err(key))`). Imported events are not published to live subscribers.
     pub(crate) fn create_encoded(&self, runs: Vec<NewRun>) -> Result<Result<Vec<RunRecord>, RunKey>, AppendError> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        let command = Command::Create {
+        let command = Command::Apply(Operation::Create {
             runs,
             envelopes: Vec::new(),
             durable: self.durable(),
             reply: Reply::Blocking(sender),
-        };
+        });
         Ok(self.call(command, receiver)?.map_err(|exists| exists.0))
     }
 
@@ -361,9 +367,9 @@ impl Journal {
     pub fn sync(&self) -> Result<(), AppendError> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         self.call(
-            Command::Sync {
+            Command::Apply(Operation::Sync {
                 reply: Reply::Blocking(sender),
-            },
+            }),
             receiver,
         )
     }
@@ -386,11 +392,11 @@ impl Journal {
             bytes: encode_snapshot(state),
         });
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        let command = Command::ReplaceSnapshots {
+        let command = Command::Apply(Operation::ReplaceSnapshots {
             run: record.id,
             snapshot,
             reply: Reply::Blocking(sender),
-        };
+        });
         self.call(command, receiver)
     }
 
