@@ -14,6 +14,10 @@
 //! chain hash over the body (see [`crate::hash`]). Other records' payloads are
 //! the codec's encoding of their type.
 //!
+//! The codec only turns values into bytes and back: it lays an event record
+//! out with an empty hash slot ([`UnsealedEvent`]); hashing, sealing and the
+//! event size limit belong to [`crate::chain_writer::ChainWriter`].
+//!
 //! Invariants: encoding is deterministic; decoding never panics, rejects
 //! trailing bytes, and never allocates more than [`ALLOCATION_FACTOR`] times
 //! the size of the bytes it decodes (bincode's own allocation limit, chosen per
