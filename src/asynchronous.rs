@@ -11,7 +11,7 @@ use runjournal_core::{Envelope, RunFilter, RunKey, RunMeta, RunRecord};
 use crate::error::{AppendError, BeginError, ReadError, ResumeError};
 use crate::journal::{Journal, VerifyReport};
 use crate::run::Run;
-use crate::writer::{Command, Reply};
+use crate::writer::{Command, Operation, Reply};
 
 /// Runs `work` on tokio's blocking pool with a clone of the journal.
 async fn blocking<T: Send + 'static>(journal: &Journal, work: impl FnOnce(Journal) -> T + Send + 'static) -> T {
@@ -92,9 +92,9 @@ impl Journal {
             return Err(AppendError::Poisoned { source });
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        if !self.inner.writer.send(Command::Sync {
+        if !self.inner.writer.send(Command::Apply(Operation::Sync {
             reply: Reply::Async(sender),
-        }) {
+        })) {
             return Err(AppendError::Closed);
         }
         match receiver.await {

@@ -2,7 +2,10 @@
 //! umbrella [`Error`]. Every error about a run names the run and, where there
 //! is one, the seq.
 
-use runjournal_core::{ErrorInfo, EventError, IntegrityError, KeyError, RunKey, RunStatus, StoreError};
+use runjournal_core::{
+    ChainWriteError, ChainWriteProblem, CodecError, ErrorInfo, EventError, IntegrityError, KeyError, RunKey, RunStatus,
+    StoreError,
+};
 
 use crate::writer::StoreFailure;
 
@@ -57,6 +60,17 @@ pub enum AppendError {
         size: usize,
         /// The maximum.
         max: usize,
+    },
+    /// An event of the batch does not encode (no event type is refused; kept
+    /// typed rather than a panic).
+    #[error("run {run} seq {seq}: event does not encode: {source}; nothing of the batch was written")]
+    Unencodable {
+        /// The run.
+        run: RunKey,
+        /// The seq the event would have had.
+        seq: u64,
+        /// The encoder's refusal.
+        source: CodecError,
     },
     /// An event breaks SPEC §2's value ranges.
     #[error("run {run} seq {seq}: {source}; nothing of the batch was written")]
@@ -294,4 +308,14 @@ pub enum Error {
     /// See [`PurgeError`](crate::PurgeError).
     #[error(transparent)]
     Purge(#[from] crate::PurgeError),
+}
+
+impl From<ChainWriteError> for AppendError {
+    fn from(error: ChainWriteError) -> Self {
+        let ChainWriteError { run, seq, problem } = error;
+        match problem {
+            ChainWriteProblem::TooLarge { size, max } => AppendError::EventTooLarge { run, seq, size, max },
+            ChainWriteProblem::Unencodable(source) => AppendError::Unencodable { run, seq, source },
+        }
+    }
 }

@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::ops::ControlFlow;
 
-use runjournal_core::codec::{encode_event, CodecError};
 use runjournal_core::fold::ResumeState;
+use runjournal_core::rules::{self, Arrival, OrderViolation};
 use runjournal_core::{
-    ChainHash, Envelope, Event, EventError, ForkBase, ForkPoint, Head, KeyError, NewRun, PartialEnvelope, RunId,
-    RunKey, RunStatus,
+    ChainHash, ChainWriteError, ChainWriteProblem, ChainWriter, Event, EventError, ForkBase, ForkPoint, KeyError,
+    NewRun, PartialEnvelope, RunId, RunKey, RunStatus,
 };
 
 use crate::error::{AppendError, ReadError};
@@ -200,15 +200,14 @@ impl ImportError {
 
 /// A run being assembled from the input.
 struct Pending {
-    key: RunKey,
-    key_bytes: Vec<u8>,
     first_line: u64,
     created_ts: u64,
     records: Vec<Vec<u8>>,
-    head: Head,
+    /// The chain so far: the run's key and head.
+    writer: ChainWriter,
     state: ResumeState,
-    /// The terminal event that ended the current epoch, if any.
-    ended_by: Option<&'static str>,
+    /// The status after the events so far, by the ordering rules.
+    status: RunStatus,
     /// The parent prefix, for a fork.
     fork: Option<ForkBase>,
     /// The chain hash of every event so far, by seq (a later run may fork from any).
@@ -232,7 +231,6 @@ impl Journal {
     /// Then every run is stored in one atomic step. The first bad line refuses
     /// the whole input, and nothing is stored.
     pub fn import(&self, input: impl BufRead) -> Result<ImportReport, ImportError> {
-        let max_event_size = self.options().max_event_size;
         let mut runs: Vec<Pending> = Vec::new();
         let mut index: HashMap<RunKey, usize> = HashMap::new();
         let mut lines = 0u64;
@@ -260,16 +258,16 @@ impl Journal {
                     runs.len() - 1
                 }
             };
-            add_line(&mut runs[position], number, partial, max_event_size)?;
+            add_line(&mut runs[position], number, partial)?;
             events += 1;
         }
         let new_runs: Vec<NewRun> = runs
             .iter_mut()
             .map(|pending| NewRun {
-                key: pending.key.clone(),
+                key: pending.writer.key().clone(),
                 created_ts: pending.created_ts,
                 records: std::mem::take(&mut pending.records),
-                head: pending.head,
+                head: pending.writer.head(),
                 status: pending.state.status,
                 fork: pending.fork.take(),
             })
@@ -289,12 +287,15 @@ impl Journal {
         Ok(ImportReport {
             runs: runs
                 .into_iter()
-                .map(|pending| ImportedRun {
-                    events: pending.head.next_seq,
-                    status: pending.state.status,
-                    epoch: pending.head.epoch,
-                    head: pending.head.hash,
-                    key: pending.key,
+                .map(|pending| {
+                    let head = pending.writer.head();
+                    ImportedRun {
+                        events: head.next_seq,
+                        status: pending.state.status,
+                        epoch: head.epoch,
+                        head: head.hash,
+                        key: pending.writer.key().clone(),
+                    }
                 })
                 .collect(),
             events,
@@ -328,20 +329,14 @@ impl Journal {
             },
             _ => None,
         };
+        let genesis = fork.as_ref().map_or(ChainHash::GENESIS, |fork| fork.hash);
         Ok(Pending {
-            key: partial.run.clone(),
-            key_bytes: partial.run.canonical_bytes(),
             first_line: line,
             created_ts: 0,
             records: Vec::new(),
-            head: Head {
-                next_seq: 0,
-                hash: fork.as_ref().map_or(ChainHash::GENESIS, |fork| fork.hash),
-                epoch: 0,
-                last_ts: 0,
-            },
+            writer: ChainWriter::starting(partial.run.clone(), genesis, self.options().max_event_size),
             state: ResumeState::new(partial.run.clone()),
-            ended_by: None,
+            status: RunStatus::Running,
             fork,
             hashes: Vec::new(),
         })
@@ -393,24 +388,27 @@ impl Journal {
     }
 }
 
-/// Validates one line of `run` and appends its encoded record.
-fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, max_event_size: usize) -> Result<(), ImportError> {
+/// Validates one line of `run` against SPEC §2's rules ([`rules`]) and
+/// appends its chained record.
+fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope) -> Result<(), ImportError> {
     let seq = partial.seq;
-    let key = || Box::new(run.key.clone());
-    let out_of_order = |reason: String| ImportError::OutOfOrder {
+    let head = run.writer.head();
+    let key = || Box::new(run.writer.key().clone());
+    let out_of_order = |violation: OrderViolation| ImportError::OutOfOrder {
         line,
-        run: Box::new(run.key.clone()),
+        run: key(),
         seq,
-        reason,
+        reason: violation.to_string(),
     };
-    if seq != run.head.next_seq {
-        return Err(ImportError::SeqGap {
+    rules::check_seq(seq, head.next_seq).map_err(|violation| match violation {
+        OrderViolation::SeqGap { seq, expected } => ImportError::SeqGap {
             line,
             run: key(),
             seq,
-            expected: run.head.next_seq,
-        });
-    }
+            expected,
+        },
+        other => out_of_order(other),
+    })?;
     let event = partial.event;
     event.validate().map_err(|source| ImportError::InvalidEvent {
         line,
@@ -418,108 +416,59 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, max_event_si
         seq,
         source,
     })?;
-    let is_start = matches!(event, Event::RunStarted { .. });
-    let is_attach = matches!(event, Event::Attached { .. });
-    if seq == 0 && !is_start {
-        return Err(out_of_order(format!(
-            "the first event of a run must be run_started, not {}",
-            event.type_name()
-        )));
-    }
-    if seq > 0 && is_start {
-        return Err(out_of_order("run_started is only ever seq 0".into()));
-    }
-    if let Some(terminal) = run.ended_by {
-        let resumable = terminal == "run_interrupted" && is_attach;
-        if !resumable {
-            return Err(out_of_order(format!(
-                "{} follows {terminal} in the same epoch; nothing may follow {terminal}{}",
-                event.type_name(),
-                if terminal == "run_interrupted" {
-                    " except a resume (attached, new epoch)"
-                } else {
-                    ""
-                }
-            )));
-        }
-    }
-    let current = run.head.epoch;
-    let epoch = match (partial.epoch, is_attach) {
-        (None, false) => current,
-        (None, true) => current.saturating_add(1),
-        (Some(epoch), _) if is_start && epoch != 0 => {
-            return Err(out_of_order(format!(
-                "run_started has epoch {epoch}; a run starts in epoch 0"
-            )))
-        }
-        (Some(epoch), true) if epoch <= current => {
-            return Err(out_of_order(format!(
-                "attached has epoch {epoch}, not higher than the run's epoch {current}; a resume opens a new epoch"
-            )))
-        }
-        (Some(epoch), false) if epoch != current => {
-            return Err(out_of_order(format!(
-                "{} has epoch {epoch} but the run is in epoch {current}; epochs never decrease and only rise at an attached",
-                event.type_name()
-            )))
-        }
-        (Some(epoch), _) => epoch,
+    // Its epoch, checked below, is what makes an `attached` a resume.
+    let arrival = if matches!(event, Event::Attached { .. }) {
+        Arrival::NewEpoch
+    } else {
+        Arrival::SameEpoch
     };
-    let ts = partial.ts.unwrap_or_else(|| now_millis().max(run.head.last_ts));
-    let encoded =
-        encode_event(&run.head.hash, &run.key_bytes, seq, epoch, ts, &event, max_event_size).map_err(|error| {
-            match error {
-                CodecError::TooLarge { size, max } => ImportError::TooLarge {
-                    line,
-                    run: key(),
-                    seq,
-                    size,
-                    max,
-                },
-                other => ImportError::Parse {
-                    line,
-                    reason: other.to_string(),
-                },
-            }
-        })?;
+    rules::check_position(seq, &event).map_err(out_of_order)?;
+    rules::check_follows(run.status, &event, arrival).map_err(out_of_order)?;
+    let epoch = rules::epoch_of(&event, partial.epoch, head.epoch).map_err(out_of_order)?;
+    let ts = partial.ts.unwrap_or_else(|| now_millis().max(head.last_ts));
+    let status = rules::status_after(run.status, &event);
+    let mut writer = run.writer.clone();
+    let written = writer
+        .append(epoch, ts, event)
+        .map_err(|error| too_large_or_unparsable(line, error))?;
     if let Some(given) = partial.hash {
-        if given != encoded.hash {
+        if given != written.envelope.hash {
             return Err(ImportError::HashMismatch {
                 line,
                 run: key(),
                 seq,
                 given: Box::new(given),
-                computed: Box::new(encoded.hash),
+                computed: Box::new(written.envelope.hash),
             });
         }
-    }
-    if is_attach {
-        run.ended_by = None;
-    }
-    if event.is_terminal() {
-        run.ended_by = Some(event.type_name());
     }
     if seq == 0 {
         run.created_ts = ts;
     }
-    let envelope = Envelope {
-        run: run.key.clone(),
-        seq,
-        epoch,
-        ts,
-        hash: encoded.hash,
-        event,
-    };
-    run.state.apply(&envelope);
-    run.records.push(encoded.record);
-    run.hashes.push(encoded.hash);
-    run.head = Head {
-        next_seq: seq + 1,
-        hash: encoded.hash,
-        epoch,
-        last_ts: ts,
-    };
+    run.status = status;
+    run.state.apply(&written.envelope);
+    run.records.push(written.record);
+    run.hashes.push(written.envelope.hash);
+    run.writer = writer;
     Ok(())
+}
+
+/// The import error of an event that cannot be chained.
+fn too_large_or_unparsable(line: u64, error: ChainWriteError) -> ImportError {
+    let ChainWriteError { run, seq, problem } = error;
+    match problem {
+        ChainWriteProblem::TooLarge { size, max } => ImportError::TooLarge {
+            line,
+            run: Box::new(run),
+            seq,
+            size,
+            max,
+        },
+        ChainWriteProblem::Unencodable(source) => ImportError::Parse {
+            line,
+            reason: source.to_string(),
+        },
+    }
 }
 
 /// serde_json's message without its position suffix (the input is one line,
@@ -538,7 +487,7 @@ mod tests {
 
     use std::sync::Arc;
 
-    use runjournal_core::MemoryStore;
+    use runjournal_core::{Envelope, MemoryStore};
 
     use super::*;
     use crate::options::Options;

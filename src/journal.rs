@@ -12,12 +12,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use runjournal_core::codec::{encode_event, CodecError};
 use runjournal_core::fold::ResumeState;
 use runjournal_core::snapshot::encode_snapshot;
 use runjournal_core::{
-    ChainHash, Envelope, Event, Head, NewRun, RunFilter, RunId, RunKey, RunMeta, RunRecord, RunStatus, SnapshotRecord,
-    Store,
+    ChainHash, ChainWriter, Envelope, Event, NewRun, RunFilter, RunId, RunKey, RunMeta, RunRecord, RunStatus,
+    SnapshotRecord, Store,
 };
 use runjournal_sled::{OpenMode, SledStore};
 
@@ -26,7 +25,7 @@ use crate::history::{fold_state, walk_history, walk_own};
 use crate::hub::Hub;
 use crate::options::{Durability, Options};
 use crate::run::{now_millis, Checks, Run};
-use crate::writer::{Command, Reply, StoreFailure, Writer};
+use crate::writer::{Command, Operation, Reply, StoreFailure, Writer};
 
 /// An open journal. Cheap to clone; the store closes when the last clone and
 /// the last [`Run`] are dropped (after a final sync).
@@ -68,9 +67,9 @@ impl Inner {
     pub(crate) fn read_store(&self) -> &Arc<dyn Store> {
         if self.writer.health.in_flight.load(Ordering::Acquire) > 0 {
             let (sender, receiver) = crossbeam_channel::bounded(1);
-            if self.writer.send(Command::Barrier {
+            if self.writer.send(Command::Apply(Operation::Barrier {
                 reply: Reply::Blocking(sender),
-            }) {
+            })) {
                 // A failed writer answers with its failure: the read goes on
                 // against what the store holds.
                 drop(receiver.recv());
@@ -106,6 +105,11 @@ impl Journal {
     }
 
     /// A journal over any store (the in-memory one, a fault-injecting wrapper…).
+    ///
+    /// The journal must be the store's only writer: its writer thread is what
+    /// keeps group commit, fencing before queuing and fail-stop. A caller that
+    /// keeps its own handle on `store` (a test inspecting what was stored) must
+    /// only read through it.
     pub fn with_store(store: Arc<dyn Store>, options: Options) -> Result<Journal, OpenError> {
         let hub = Arc::new(Hub::default());
         let writer =
@@ -125,9 +129,10 @@ impl Journal {
         &self.inner.options
     }
 
-    /// The store underneath, once every buffered append that already
-    /// returned is applied (so what it reads includes them).
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store underneath, for reading, once every buffered append that
+    /// already returned is applied (so what it reads includes them). Not
+    /// public: every write goes through the writer thread.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         self.inner.read_store()
     }
 
@@ -155,56 +160,27 @@ impl Journal {
                 Some(fork) => self.fork_prefix_state(&key, fork)?,
                 None => ResumeState::new(key.clone()),
             };
-            let encoded = encode_event(
-                &genesis,
-                &key.canonical_bytes(),
-                0,
-                0,
-                ts,
-                &event,
-                self.inner.options.max_event_size,
-            )
-            .map_err(|error| match error {
-                CodecError::TooLarge { size, max } => AppendError::EventTooLarge {
-                    run: key.clone(),
-                    seq: 0,
-                    size,
-                    max,
-                },
-                other => unreachable!("encoding only fails on size: {other}"),
-            })?;
-            let envelope = Envelope {
-                run: key.clone(),
-                seq: 0,
-                epoch: 0,
-                ts,
-                hash: encoded.hash,
-                event,
-            };
-            state.apply(&envelope);
-            envelopes.push(envelope);
+            let mut writer = ChainWriter::starting(key.clone(), genesis, self.inner.options.max_event_size);
+            let written = writer.append(0, ts, event).map_err(AppendError::from)?;
+            state.apply(&written.envelope);
             new_runs.push(NewRun {
                 key,
                 created_ts: ts,
-                records: vec![encoded.record],
-                head: Head {
-                    next_seq: 1,
-                    hash: encoded.hash,
-                    epoch: 0,
-                    last_ts: ts,
-                },
-                status: RunStatus::Running,
+                records: vec![written.record],
+                head: written.head,
+                status: state.status,
                 fork,
             });
+            envelopes.push(written.envelope);
             states.push(state);
         }
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        let command = Command::Create {
+        let command = Command::Apply(Operation::Create {
             runs: new_runs,
             envelopes,
             durable: self.durable(),
             reply: Reply::Blocking(sender),
-        };
+        });
         let outcome = self.call(command, receiver)?;
         match outcome {
             Ok(records) => Ok(records.into_iter().zip(states).collect()),
@@ -217,12 +193,12 @@ impl Journal {
     /// (`Ok(Err(key))`). Imported events are not published to live subscribers.
     pub(crate) fn create_encoded(&self, runs: Vec<NewRun>) -> Result<Result<Vec<RunRecord>, RunKey>, AppendError> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        let command = Command::Create {
+        let command = Command::Apply(Operation::Create {
             runs,
             envelopes: Vec::new(),
             durable: self.durable(),
             reply: Reply::Blocking(sender),
-        };
+        });
         Ok(self.call(command, receiver)?.map_err(|exists| exists.0))
     }
 
@@ -391,9 +367,9 @@ impl Journal {
     pub fn sync(&self) -> Result<(), AppendError> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         self.call(
-            Command::Sync {
+            Command::Apply(Operation::Sync {
                 reply: Reply::Blocking(sender),
-            },
+            }),
             receiver,
         )
     }
@@ -416,11 +392,11 @@ impl Journal {
             bytes: encode_snapshot(state),
         });
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        let command = Command::ReplaceSnapshots {
+        let command = Command::Apply(Operation::ReplaceSnapshots {
             run: record.id,
             snapshot,
             reply: Reply::Blocking(sender),
-        };
+        });
         self.call(command, receiver)
     }
 

@@ -15,10 +15,10 @@ use std::time::Duration;
 use runjournal_core::{Envelope, Event, ForkBase, ForkPoint, RunFilter, RunKey, RunMeta, RunRecord, RunStatus};
 
 use crate::error::{AppendError, BeginError, ReadError};
-use crate::history::{walk_history, walk_own};
+use crate::history::walk_own;
 use crate::journal::Journal;
 use crate::run::{now_millis, Run};
-use crate::writer::{Command, Reply};
+use crate::writer::{Command, Operation, Reply};
 
 /// A fork or fanout could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -255,10 +255,10 @@ impl Journal {
         if !dry_run && !purge.is_empty() {
             let ids = purge.values().map(|record| record.id).collect();
             let (sender, receiver) = crossbeam_channel::bounded(1);
-            let command = Command::Delete {
+            let command = Command::Apply(Operation::Delete {
                 runs: ids,
                 reply: Reply::Blocking(sender),
-            };
+            });
             report.freed_bytes = self.call(command, receiver)?;
         }
         Ok(report)
@@ -409,15 +409,5 @@ impl Journal {
         }
         chain.reverse();
         Ok(chain)
-    }
-
-    /// Visits the run's whole history (fork prefixes, then its own events).
-    pub fn for_each_history_event(
-        &self,
-        key: &RunKey,
-        mut visit: impl FnMut(Envelope) -> ControlFlow<()>,
-    ) -> Result<(), ReadError> {
-        let record = self.run_info(key)?;
-        walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut visit).map(|_| ())
     }
 }

@@ -18,12 +18,12 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use runjournal_core::codec::{encode_event, CodecError};
 use runjournal_core::fold::ResumeState;
+use runjournal_core::rules::{self, Arrival, OrderViolation};
 use runjournal_core::snapshot::encode_snapshot;
 use runjournal_core::{
-    AppendBatch, AppendRejection, CompactionSource, ErrorInfo, Event, Head, InterruptCause, Message, RunId, RunKey,
-    RunStatus, SnapshotRecord, TaskResult,
+    AppendBatch, AppendRejection, ChainWriter, CompactionSource, ErrorInfo, Event, InterruptCause, Message, RunId,
+    RunKey, RunStatus, SnapshotRecord, TaskResult,
 };
 use runjournal_core::{Envelope, RunRecord};
 
@@ -114,7 +114,6 @@ pub struct Run {
     inner: Arc<Inner>,
     id: RunId,
     key: RunKey,
-    key_bytes: Vec<u8>,
     epoch: u64,
     /// The newest epoch any handle of this run was opened with in this process.
     latest_epoch: Arc<AtomicU64>,
@@ -126,7 +125,8 @@ pub struct Run {
 }
 
 struct Cursor {
-    head: Head,
+    /// The chain after the last queued append: the run's head as this handle sees it.
+    writer: ChainWriter,
     state: ResumeState,
     since_snapshot: u64,
 }
@@ -181,12 +181,11 @@ impl Run {
         Run {
             inner: inner.clone(),
             id: record.id,
-            key_bytes: record.key.canonical_bytes(),
             key: record.key.clone(),
             epoch,
             latest_epoch: inner.epoch_cell(record.id, epoch),
             cursor: Mutex::new(Cursor {
-                head: record.head,
+                writer: ChainWriter::new(record.key.clone(), record.head, inner.options.max_event_size),
                 state,
                 since_snapshot,
             }),
@@ -207,7 +206,7 @@ impl Run {
 
     /// The seq the next append gets.
     pub fn next_seq(&self) -> u64 {
-        self.lock().head.next_seq
+        self.lock().writer.head().next_seq
     }
 
     /// The run's resume state including every append made through this handle.
@@ -344,7 +343,7 @@ impl Run {
     ) -> Result<Queued, AppendError> {
         let mut cursor = self.lock();
         self.check_usable(&cursor)?;
-        let first_seq = cursor.head.next_seq;
+        let first_seq = cursor.writer.head().next_seq;
         if let Some(expected) = expected_seq {
             if expected != first_seq {
                 return Err(AppendError::Conflict {
@@ -373,11 +372,11 @@ impl Run {
             expected_seq: first_seq,
             epoch: self.epoch,
             records: prepared.records,
-            head_after: prepared.head_after,
+            head_after: prepared.writer.head(),
             status_after: cursor.state.status,
             snapshot,
         };
-        cursor.head = prepared.head_after;
+        cursor.writer = prepared.writer;
         let durable = self.inner.options.durability == crate::Durability::Durable;
         let reply = match delivery {
             Delivery::Blocking(sender) => Reply::Blocking(sender),
@@ -464,7 +463,7 @@ impl Run {
             None => Ok(()),
             Some(Broken::Fenced { current }) => Err(AppendError::Fenced {
                 run: self.key.clone(),
-                seq: cursor.head.next_seq,
+                seq: cursor.writer.head().next_seq,
                 epoch: self.epoch,
                 current,
             }),
@@ -477,16 +476,18 @@ impl Run {
         }
     }
 
+    /// Checks and chains the batch on a copy of the handle's chain writer, so
+    /// a refused batch leaves the handle as it was.
     fn prepare(&self, cursor: &Cursor, events: Vec<Event>, checks: Checks) -> Result<Prepared, AppendError> {
-        let mut head = cursor.head;
+        let mut writer = cursor.writer.clone();
         let mut status = cursor.state.status;
         let mut records = Vec::with_capacity(events.len());
         let mut envelopes = Vec::with_capacity(events.len());
-        let now = now_millis().max(head.last_ts);
+        let now = now_millis().max(writer.head().last_ts);
         if events.is_empty() {
             return Err(AppendError::OutOfOrder {
                 run: self.key.clone(),
-                seq: head.next_seq,
+                seq: writer.head().next_seq,
                 reason: "an append needs at least one event".into(),
             });
         }
@@ -494,52 +495,22 @@ impl Run {
             self.refuse_ignored(cursor, &events)?;
         }
         for event in events {
-            let seq = head.next_seq;
+            let seq = writer.head().next_seq;
             event.validate().map_err(|source| AppendError::InvalidEvent {
                 run: self.key.clone(),
                 seq,
                 source: Box::new(source),
             })?;
             self.check_order(&event, seq, status, checks)?;
-            let encoded = encode_event(
-                &head.hash,
-                &self.key_bytes,
-                seq,
-                self.epoch,
-                now,
-                &event,
-                self.inner.options.max_event_size,
-            )
-            .map_err(|error| match error {
-                CodecError::TooLarge { size, max } => AppendError::EventTooLarge {
-                    run: self.key.clone(),
-                    seq,
-                    size,
-                    max,
-                },
-                other => unreachable!("encoding only fails on size: {other}"),
-            })?;
-            status = status_after(status, &event);
-            head = Head {
-                next_seq: seq + 1,
-                hash: encoded.hash,
-                epoch: self.epoch,
-                last_ts: now,
-            };
-            records.push(encoded.record);
-            envelopes.push(Envelope {
-                run: self.key.clone(),
-                seq,
-                epoch: self.epoch,
-                ts: now,
-                hash: encoded.hash,
-                event,
-            });
+            status = rules::status_after(status, &event);
+            let written = writer.append(self.epoch, now, event)?;
+            records.push(written.record);
+            envelopes.push(written.envelope);
         }
         Ok(Prepared {
             records,
             envelopes,
-            head_after: head,
+            writer,
         })
     }
 
@@ -549,7 +520,7 @@ impl Run {
             if let Some(anomaly) = cursor.state.rejection(event) {
                 return Err(AppendError::Refused {
                     run: self.key.clone(),
-                    seq: cursor.head.next_seq,
+                    seq: cursor.writer.head().next_seq,
                     event_type: event.type_name(),
                     anomaly: Box::new(anomaly),
                 });
@@ -558,25 +529,28 @@ impl Run {
         Ok(())
     }
 
+    /// SPEC §2's ordering rules ([`rules`]), then the handle's own: only
+    /// `resume` writes `attached`.
     fn check_order(&self, event: &Event, seq: u64, status: RunStatus, checks: Checks) -> Result<(), AppendError> {
         let out_of_order = |reason: String| AppendError::OutOfOrder {
             run: self.key.clone(),
             seq,
             reason,
         };
-        if status != RunStatus::Running && !(checks == Checks::Attach && status == RunStatus::Interrupted) {
-            return Err(out_of_order(format!(
-                "the run is {} in this epoch and nothing may follow (SPEC §2)",
-                status.as_str()
-            )));
-        }
-        match event {
-            Event::RunStarted { .. } => Err(out_of_order("run_started is only ever seq 0 (begin writes it)".into())),
-            Event::Attached { .. } if checks != Checks::Attach => Err(out_of_order(
+        let arrival = if checks == Checks::Attach {
+            Arrival::NewEpoch
+        } else {
+            Arrival::SameEpoch
+        };
+        rules::check_follows(status, event, arrival)
+            .and_then(|()| rules::check_position(seq, event))
+            .map_err(|violation| out_of_order(handle_reason(&violation)))?;
+        if matches!(event, Event::Attached { .. }) && checks != Checks::Attach {
+            return Err(out_of_order(
                 "attached opens a new epoch and is written by resume".into(),
-            )),
-            _ => Ok(()),
+            ));
         }
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Cursor> {
@@ -589,7 +563,8 @@ impl Run {
 struct Prepared {
     records: Vec<Vec<u8>>,
     envelopes: Vec<Envelope>,
-    head_after: Head,
+    /// The chain after the batch.
+    writer: ChainWriter,
 }
 
 /// Why an append's outcome leaves its handle unable to write, if it does.
@@ -612,14 +587,15 @@ fn breakage(outcome: &AppendOutcome, first_seq: u64) -> Option<Broken> {
     }
 }
 
-/// The status after `event` (SPEC §3 rule 1).
-fn status_after(status: RunStatus, event: &Event) -> RunStatus {
-    match event {
-        Event::RunCompleted { .. } => RunStatus::Completed,
-        Event::RunFailed { .. } => RunStatus::Failed,
-        Event::RunInterrupted { .. } => RunStatus::Interrupted,
-        Event::Attached { .. } => RunStatus::Running,
-        _ => status,
+/// A broken ordering rule in the handle's words: the handle appends after
+/// its head, so the rules it can break are about its status and `run_started`.
+fn handle_reason(violation: &OrderViolation) -> String {
+    match violation {
+        OrderViolation::AfterOutcome { status, .. } => {
+            format!("the run is {status} in this epoch and nothing may follow (SPEC §2)")
+        }
+        OrderViolation::RunStartedAfterFirst => "run_started is only ever seq 0 (begin writes it)".into(),
+        other => other.to_string(),
     }
 }
 

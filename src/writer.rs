@@ -64,6 +64,7 @@ impl<T> Reply<T> {
 
 /// A request to the writer.
 pub(crate) enum Command {
+    /// A conditional append; consecutive appends are applied in one store call.
     Append {
         batch: AppendBatch,
         /// The batch's events, published to subscribers once durable.
@@ -71,6 +72,19 @@ pub(crate) enum Command {
         durable: bool,
         reply: Reply<AppendOutcome>,
     },
+    /// Registers a subscriber once its group is answered; answers the run's
+    /// next seq at that moment.
+    Subscribe {
+        slot: Slot,
+        run: Option<RunId>,
+        reply: Reply<WriteOutcome<Option<u64>>>,
+    },
+    /// Any other request, applied in arrival order between the appends.
+    Apply(Operation),
+}
+
+/// A request the writer applies on its own, between runs of appends.
+pub(crate) enum Operation {
     Create {
         runs: Vec<NewRun>,
         /// The runs' first events, published to subscribers once durable.
@@ -94,12 +108,6 @@ pub(crate) enum Command {
     /// reads wait on it to see buffered appends that already returned.
     Barrier {
         reply: Reply<WriteOutcome<()>>,
-    },
-    /// Registers a subscriber; answers the run's next seq at that moment.
-    Subscribe {
-        slot: Slot,
-        run: Option<RunId>,
-        reply: Reply<WriteOutcome<Option<u64>>>,
     },
 }
 
@@ -310,11 +318,11 @@ impl WriterLoop {
                     wants_sync |= durable;
                     appends.push((batch, envelopes, reply));
                 }
-                other => {
+                Command::Apply(operation) => {
                     result = self.apply_appends(&mut appends, &mut pending);
                     match &result {
-                        Ok(()) => result = self.apply_other(other, &mut pending, &mut wants_sync),
-                        Err(failure) => reply_failure(other, failure),
+                        Ok(()) => result = self.apply_operation(operation, &mut pending, &mut wants_sync),
+                        Err(failure) => operation.fail(failure),
                     }
                 }
             }
@@ -406,24 +414,15 @@ impl WriterLoop {
         Ok(())
     }
 
-    /// Applies a non-append command; on failure its caller is answered here.
-    fn apply_other(
+    /// Applies an operation; on failure its caller is answered here.
+    fn apply_operation(
         &self,
-        command: Command,
+        operation: Operation,
         pending: &mut Vec<Pending>,
         wants_sync: &mut bool,
     ) -> Result<(), StoreFailure> {
-        match command {
-            Command::Append {
-                batch,
-                envelopes,
-                durable,
-                reply,
-            } => {
-                *wants_sync |= durable;
-                self.apply_appends(&mut vec![(batch, envelopes, reply)], pending)?;
-            }
-            Command::Create {
+        match operation {
+            Operation::Create {
                 runs,
                 envelopes,
                 durable,
@@ -440,25 +439,24 @@ impl WriterLoop {
                     Err(failure) => return Err(answer_failure(reply, failure)),
                 }
             }
-            Command::Delete { runs, reply } => {
+            Operation::Delete { runs, reply } => {
                 *wants_sync = true;
                 match self.settle(self.store.delete_runs(&runs)) {
                     Ok(freed) => pending.push(Pending::Delete(reply, freed)),
                     Err(failure) => return Err(answer_failure(reply, failure)),
                 }
             }
-            Command::ReplaceSnapshots { run, snapshot, reply } => {
+            Operation::ReplaceSnapshots { run, snapshot, reply } => {
                 match self.settle(self.store.replace_snapshots(run, snapshot)) {
                     Ok(()) => pending.push(Pending::Unit(reply)),
                     Err(failure) => return Err(answer_failure(reply, failure)),
                 }
             }
-            Command::Sync { reply } => {
+            Operation::Sync { reply } => {
                 *wants_sync = true;
                 pending.push(Pending::Unit(reply));
             }
-            Command::Barrier { reply } => pending.push(Pending::Unit(reply)),
-            Command::Subscribe { .. } => unreachable!("subscriptions are registered after their group"),
+            Operation::Barrier { reply } => pending.push(Pending::Unit(reply)),
         }
         Ok(())
     }
@@ -477,10 +475,19 @@ fn answer_failure<T>(reply: Reply<WriteOutcome<T>>, failure: StoreFailure) -> St
 fn reply_failure(command: Command, failure: &StoreFailure) {
     match command {
         Command::Append { reply, .. } => reply.send(Err(failure.clone())),
-        Command::Create { reply, .. } => reply.send(Err(failure.clone())),
-        Command::Delete { reply, .. } => reply.send(Err(failure.clone())),
-        Command::ReplaceSnapshots { reply, .. } => reply.send(Err(failure.clone())),
-        Command::Sync { reply } | Command::Barrier { reply } => reply.send(Err(failure.clone())),
         Command::Subscribe { reply, .. } => reply.send(Err(failure.clone())),
+        Command::Apply(operation) => operation.fail(failure),
+    }
+}
+
+impl Operation {
+    /// Answers the operation's caller with `failure`.
+    fn fail(self, failure: &StoreFailure) {
+        match self {
+            Operation::Create { reply, .. } => reply.send(Err(failure.clone())),
+            Operation::Delete { reply, .. } => reply.send(Err(failure.clone())),
+            Operation::ReplaceSnapshots { reply, .. } => reply.send(Err(failure.clone())),
+            Operation::Sync { reply } | Operation::Barrier { reply } => reply.send(Err(failure.clone())),
+        }
     }
 }

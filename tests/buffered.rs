@@ -105,8 +105,8 @@ fn a_rejection_after_a_buffered_append_returned_breaks_the_handle_naming_the_seq
 
 #[test]
 fn a_buffered_append_lost_to_a_conflict_is_named_by_the_next_append() {
-    use runjournal::core::codec::{encode_event, DEFAULT_MAX_EVENT_SIZE};
-    use runjournal::core::{AppendBatch, Head, Store};
+    use runjournal::core::codec::DEFAULT_MAX_EVENT_SIZE;
+    use runjournal::core::{AppendBatch, ChainWriter, Head, Store};
 
     let store = Arc::new(MemoryStore::new());
     let journal = Journal::with_store(store.clone(), buffered()).unwrap();
@@ -114,16 +114,9 @@ fn a_buffered_append_lost_to_a_conflict_is_named_by_the_next_append() {
     let run = journal.begin(run_key.clone(), RunMeta::default()).unwrap();
     // Another writer takes seq 1 behind the handle's back.
     let record = journal.run_info(&run_key).unwrap();
-    let intruder = encode_event(
-        &record.head.hash,
-        &run_key.canonical_bytes(),
-        1,
-        0,
-        1,
-        &Event::TurnCompleted,
-        DEFAULT_MAX_EVENT_SIZE,
-    )
-    .unwrap();
+    let intruder = ChainWriter::new(run_key.clone(), record.head, DEFAULT_MAX_EVENT_SIZE)
+        .append(0, 1, Event::TurnCompleted)
+        .unwrap();
     let batch = AppendBatch {
         run: record.id,
         expected_seq: 1,
@@ -131,7 +124,7 @@ fn a_buffered_append_lost_to_a_conflict_is_named_by_the_next_append() {
         records: vec![intruder.record],
         head_after: Head {
             next_seq: 2,
-            hash: intruder.hash,
+            hash: intruder.envelope.hash,
             epoch: 0,
             last_ts: 1,
         },

@@ -371,24 +371,20 @@ fn a_rewritten_and_rechained_tail_still_fails_at_the_head() {
     // stored hash is self-consistent: the run's head hash still catches it.
     let fixture = fixture(Options::default(), 0);
     raw(&fixture.path, |db, record| {
-        use runjournal::core::codec::{decode_event, encode_event, DEFAULT_MAX_EVENT_SIZE};
-        let key_bytes = victim().canonical_bytes();
-        let mut previous = fixture.victim_events[9].hash;
+        use runjournal::core::codec::{decode_event, DEFAULT_MAX_EVENT_SIZE};
+        use runjournal::core::{ChainWriter, Head};
+        let previous = Head {
+            next_seq: 10,
+            hash: fixture.victim_events[9].hash,
+            epoch: fixture.victim_events[9].epoch,
+            last_ts: fixture.victim_events[9].ts,
+        };
+        let mut writer = ChainWriter::new(victim(), previous, DEFAULT_MAX_EVENT_SIZE);
         for seq in 10..12u64 {
             let old = decode_event(&db.get(layout::event_key(record.id, seq)).unwrap().unwrap()).unwrap();
             let event = if seq == 10 { step("forged") } else { old.event };
-            let encoded = encode_event(
-                &previous,
-                &key_bytes,
-                seq,
-                old.epoch,
-                old.ts,
-                &event,
-                DEFAULT_MAX_EVENT_SIZE,
-            )
-            .unwrap();
-            db.insert(layout::event_key(record.id, seq), encoded.record).unwrap();
-            previous = encoded.hash;
+            let written = writer.append(old.epoch, old.ts, event).unwrap();
+            db.insert(layout::event_key(record.id, seq), written.record).unwrap();
         }
     });
     let error = expect_integrity(&fixture.path, 11, |problem| {

@@ -8,8 +8,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use runjournal::core::codec::{encode_event, DEFAULT_MAX_EVENT_SIZE};
-use runjournal::core::ChainReader;
+use runjournal::core::codec::DEFAULT_MAX_EVENT_SIZE;
+use runjournal::core::{ChainReader, ChainWriter, Head};
 use runjournal::*;
 
 fn fixture_dir() -> PathBuf {
@@ -30,38 +30,19 @@ fn hex_decode(text: &str) -> Vec<u8> {
 fn write_fixture() {
     let dir = fixture_dir();
     std::fs::create_dir_all(&dir).unwrap();
-    let key = golden_key();
-    let mut previous = ChainHash::GENESIS;
+    let mut writer = ChainWriter::starting(golden_key(), ChainHash::GENESIS, DEFAULT_MAX_EVENT_SIZE);
     let mut records = String::new();
     let mut envelopes = String::new();
     for (seq, event) in (0u64..).zip(common::one_of_every_event()) {
         let ts = 1_763_800_000_000 + seq;
-        let encoded = encode_event(
-            &previous,
-            &key.canonical_bytes(),
-            seq,
-            1,
-            ts,
-            &event,
-            DEFAULT_MAX_EVENT_SIZE,
-        )
-        .unwrap();
+        let written = writer.append(1, ts, event).unwrap();
         records.push_str(&format!(
             "{} {}\n",
-            event.type_name(),
-            runjournal::core::hash::to_hex(&encoded.record)
+            written.envelope.event.type_name(),
+            runjournal::core::hash::to_hex(&written.record)
         ));
-        let envelope = Envelope {
-            run: key.clone(),
-            seq,
-            epoch: 1,
-            ts,
-            hash: encoded.hash,
-            event,
-        };
-        envelopes.push_str(&envelope.to_json_line());
+        envelopes.push_str(&written.envelope.to_json_line());
         envelopes.push('\n');
-        previous = encoded.hash;
     }
     std::fs::write(dir.join("events.hex"), records).unwrap();
     std::fs::write(dir.join("events.jsonl"), envelopes).unwrap();
@@ -89,20 +70,19 @@ fn format_v1_fixture_decodes_to_the_expected_envelopes_and_verifies() {
         assert_eq!(envelope.event.type_name(), type_name);
         seen_types.push(type_name.to_string());
         // This build still writes exactly these bytes.
-        let reencoded = encode_event(
-            &if seq == 0 {
+        let previous = Head {
+            next_seq: seq,
+            hash: if seq == 0 {
                 ChainHash::GENESIS
             } else {
                 expected_hash(&records, seq - 1)
             },
-            &golden_key().canonical_bytes(),
-            seq,
-            envelope.epoch,
-            envelope.ts,
-            &envelope.event,
-            DEFAULT_MAX_EVENT_SIZE,
-        )
-        .unwrap();
+            epoch: envelope.epoch,
+            last_ts: envelope.ts,
+        };
+        let reencoded = ChainWriter::new(golden_key(), previous, DEFAULT_MAX_EVENT_SIZE)
+            .append(envelope.epoch, envelope.ts, envelope.event.clone())
+            .unwrap();
         assert_eq!(
             reencoded.record, record,
             "seq {seq} ({type_name}) re-encodes to the same bytes"

@@ -8,7 +8,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{key, one_of_every_event, step, temp_db};
-use runjournal::core::codec::{decode_event, encode_event, DEFAULT_MAX_EVENT_SIZE};
+use runjournal::core::codec::{decode_event, DEFAULT_MAX_EVENT_SIZE};
+use runjournal::core::ChainWriter;
 use runjournal::*;
 use runjournal_sled::{layout, OpenMode, SledStore};
 
@@ -34,23 +35,15 @@ fn every_event_type_round_trips_through_json() {
 
 #[test]
 fn every_event_type_round_trips_through_the_stored_format() {
-    let key_bytes = key("g", 1, "a").canonical_bytes();
-    let mut previous = ChainHash::GENESIS;
+    let mut writer = ChainWriter::starting(key("g", 1, "a"), ChainHash::GENESIS, DEFAULT_MAX_EVENT_SIZE);
     for (seq, event) in (0u64..).zip(one_of_every_event()) {
-        let encoded = encode_event(
-            &previous,
-            &key_bytes,
-            seq,
-            3,
-            1000 + seq,
-            &event,
-            DEFAULT_MAX_EVENT_SIZE,
-        )
-        .unwrap();
-        let decoded = decode_event(&encoded.record).unwrap();
+        let written = writer.append(3, 1000 + seq, event.clone()).unwrap();
+        let decoded = decode_event(&written.record).unwrap();
         assert_eq!(decoded.event, event);
-        assert_eq!((decoded.epoch, decoded.ts, decoded.hash), (3, 1000 + seq, encoded.hash));
-        previous = encoded.hash;
+        assert_eq!(
+            (decoded.epoch, decoded.ts, decoded.hash),
+            (3, 1000 + seq, written.envelope.hash)
+        );
     }
 }
 

@@ -12,6 +12,7 @@ use runjournal::core::snapshot::encode_snapshot_as;
 use runjournal::core::{MemoryStore, SnapshotRecord, Store};
 use runjournal::fold::{HandoffStatus, TaskStatus};
 use runjournal::*;
+use runjournal_sled::{OpenMode, SledStore};
 
 fn memory_journal() -> Journal {
     Journal::with_store(Arc::new(MemoryStore::new()), Options::default()).unwrap()
@@ -257,14 +258,17 @@ fn snapshots_are_stored_every_n_events_and_resume_folds_only_the_tail_to_the_sam
         run_with_steps(&journal, &run_key, 40);
         journal.state(&run_key).unwrap()
     };
-    let journal = Journal::open(&path, options).unwrap();
+    // The test keeps its own handle on the store to look at what is stored;
+    // it only reads through it.
+    let store = Arc::new(SledStore::open(&path, OpenMode::MustExist).unwrap());
+    let journal = Journal::with_store(store.clone(), options).unwrap();
     let record = journal.run_info(&run_key).unwrap();
-    let snapshot = journal.store().latest_snapshot(record.id, u64::MAX).unwrap().unwrap();
+    let snapshot = store.latest_snapshot(record.id, u64::MAX).unwrap().unwrap();
     assert!(
         snapshot.seq >= record.head.next_seq - 10,
         "a snapshot within the last 10 events"
     );
-    let older = journal.store().latest_snapshot(record.id, snapshot.seq - 1).unwrap();
+    let older = store.latest_snapshot(record.id, snapshot.seq - 1).unwrap();
     assert_eq!(older, None, "a run keeps only its newest snapshot");
     let full_fold = ResumeState::fold(run_key.clone(), &journal.history(&run_key).unwrap());
     assert_eq!(journal.state(&run_key).unwrap(), full_fold);

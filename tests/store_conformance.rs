@@ -2,9 +2,10 @@
 //! networked store must pass the same functions).
 #![allow(clippy::unwrap_used)]
 
-use runjournal::core::codec::{encode_event, DEFAULT_MAX_EVENT_SIZE};
+use runjournal::core::codec::DEFAULT_MAX_EVENT_SIZE;
 use runjournal::core::{
-    AppendBatch, AppendRejection, Head, KeyExists, MemoryStore, NewRun, RunFilter, RunRecord, ScanControl, Store,
+    AppendBatch, AppendRejection, ChainWriter, Head, KeyExists, MemoryStore, NewRun, RunFilter, RunRecord, ScanControl,
+    Store,
 };
 use runjournal::{ChainHash, Event, RunKey, RunMeta, RunStatus};
 use runjournal_sled::{OpenMode, SledStore};
@@ -14,25 +15,19 @@ fn key(goal: &str, episode: u32) -> RunKey {
 }
 
 fn new_run(key: &RunKey) -> NewRun {
-    let encoded = encode_event(
-        &ChainHash::GENESIS,
-        &key.canonical_bytes(),
-        0,
-        0,
-        1,
-        &Event::RunStarted {
-            meta: RunMeta::default(),
-        },
-        DEFAULT_MAX_EVENT_SIZE,
-    )
-    .unwrap();
+    let started = Event::RunStarted {
+        meta: RunMeta::default(),
+    };
+    let written = ChainWriter::starting(key.clone(), ChainHash::GENESIS, DEFAULT_MAX_EVENT_SIZE)
+        .append(0, 1, started)
+        .unwrap();
     NewRun {
         key: key.clone(),
         created_ts: 1,
-        records: vec![encoded.record],
+        records: vec![written.record],
         head: Head {
             next_seq: 1,
-            hash: encoded.hash,
+            hash: written.envelope.hash,
             epoch: 0,
             last_ts: 1,
         },
@@ -42,22 +37,16 @@ fn new_run(key: &RunKey) -> NewRun {
 }
 
 fn batch(record: &RunRecord, expected_seq: u64, epoch: u64, events: usize) -> AppendBatch {
-    let mut hash = record.head.hash;
+    let start = Head {
+        next_seq: expected_seq,
+        ..record.head
+    };
+    let mut writer = ChainWriter::new(record.key.clone(), start, DEFAULT_MAX_EVENT_SIZE);
     let mut records = Vec::new();
-    for offset in 0..events as u64 {
-        let encoded = encode_event(
-            &hash,
-            &record.key.canonical_bytes(),
-            expected_seq + offset,
-            epoch,
-            2,
-            &Event::TurnCompleted,
-            DEFAULT_MAX_EVENT_SIZE,
-        )
-        .unwrap();
-        hash = encoded.hash;
-        records.push(encoded.record);
+    for _ in 0..events {
+        records.push(writer.append(epoch, 2, Event::TurnCompleted).unwrap().record);
     }
+    let hash = writer.head().hash;
     AppendBatch {
         run: record.id,
         expected_seq,

@@ -1,8 +1,9 @@
 //! The one event every workload writes: a `step` with one assistant message
 //! of [`CONTENT_BYTES`] bytes, and its stored records.
 
-use runjournal_core::codec::encode_event;
-use runjournal_core::{ChainHash, CompactionSource, Event, Message, Role, RunKey, DEFAULT_MAX_EVENT_SIZE};
+use runjournal_core::{
+    ChainHash, ChainWriter, CompactionSource, Event, Head, Message, Role, RunKey, DEFAULT_MAX_EVENT_SIZE,
+};
 use runjournal_sled::layout;
 
 /// Bytes of message content in every step.
@@ -44,17 +45,19 @@ impl Payload {
     /// `count` step records chained from seq 1 of the bench run, encoded
     /// exactly as the journal stores them.
     pub(crate) fn records(&self, count: u64) -> Vec<Vec<u8>> {
-        let key = bench_key("raw", 0);
-        let key_bytes = key.canonical_bytes();
         let ts = now_millis();
-        let event = self.step();
-        let mut previous = ChainHash::GENESIS;
+        let start = Head {
+            next_seq: 1,
+            hash: ChainHash::GENESIS,
+            epoch: 0,
+            last_ts: ts,
+        };
+        let mut writer = ChainWriter::new(bench_key("raw", 0), start, DEFAULT_MAX_EVENT_SIZE);
         (1..=count)
-            .map(|seq| {
-                let encoded = encode_event(&previous, &key_bytes, seq, 0, ts, &event, DEFAULT_MAX_EVENT_SIZE);
-                let encoded = encoded.unwrap_or_else(|error| unreachable!("a 256-byte step always encodes: {error}"));
-                previous = encoded.hash;
-                encoded.record
+            .map(|_| {
+                let written = writer.append(0, ts, self.step());
+                let written = written.unwrap_or_else(|error| unreachable!("a 256-byte step always encodes: {error}"));
+                written.record
             })
             .collect()
     }

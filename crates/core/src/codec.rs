@@ -14,6 +14,10 @@
 //! chain hash over the body (see [`crate::hash`]). Other records' payloads are
 //! the codec's encoding of their type.
 //!
+//! The codec only turns values into bytes and back: it lays an event record
+//! out with an empty hash slot ([`UnsealedEvent`]); hashing, sealing and the
+//! event size limit belong to [`crate::chain_writer::ChainWriter`].
+//!
 //! Invariants: encoding is deterministic; decoding never panics, rejects
 //! trailing bytes, and never allocates more than [`ALLOCATION_FACTOR`] times
 //! the size of the bytes it decodes (bincode's own allocation limit, chosen per
@@ -122,15 +126,34 @@ pub enum CodecError {
         /// The configured maximum.
         max: usize,
     },
+    /// The encoder refused a value (no stored type is refused; kept typed
+    /// rather than a panic).
+    #[error("value does not encode: {reason}")]
+    Unencodable {
+        /// The encoder's explanation.
+        reason: String,
+    },
 }
 
-/// An event record ready to store, with the chain hash it carries.
+/// An event record laid out for storing, its hash slot still empty: the chain
+/// writer ([`crate::chain_writer`]) hashes [`UnsealedEvent::body`] and fills
+/// the slot with [`UnsealedEvent::seal`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EncodedEvent {
-    /// The whole stored value.
-    pub record: Vec<u8>,
-    /// The chain hash of the envelope.
-    pub hash: ChainHash,
+pub struct UnsealedEvent {
+    record: Vec<u8>,
+}
+
+impl UnsealedEvent {
+    /// The encoded `(epoch, ts, event)`: the bytes the chain hashes.
+    pub fn body(&self) -> &[u8] {
+        &self.record[EVENT_BODY_OFFSET..]
+    }
+
+    /// The whole stored value, with `hash` in its hash slot.
+    pub fn seal(mut self, hash: &ChainHash) -> Vec<u8> {
+        self.record[HEADER_LEN..EVENT_BODY_OFFSET].copy_from_slice(&hash.0);
+        self.record
+    }
 }
 
 /// The parts of a decoded event record.
@@ -146,31 +169,15 @@ pub struct DecodedEvent {
     pub event: Event,
 }
 
-/// Encodes one event as a stored record chained after `previous`.
-/// Fails with [`CodecError::TooLarge`] when the body exceeds `max_event_size`.
-pub fn encode_event(
-    previous: &ChainHash,
-    key_bytes: &[u8],
-    seq: u64,
-    epoch: u64,
-    ts: u64,
-    event: &Event,
-    max_event_size: usize,
-) -> Result<EncodedEvent, CodecError> {
+/// Lays out one event as a stored record: header, an empty hash slot, then
+/// the body `(epoch, ts, event)`. Fails with [`CodecError::Unencodable`] only
+/// if the encoder refuses a value (no event type does).
+pub fn encode_event(epoch: u64, ts: u64, event: &Event) -> Result<UnsealedEvent, CodecError> {
     let mut record = Vec::with_capacity(EVENT_BODY_OFFSET + 64);
     push_header(&mut record, RecordKind::Event);
     record.extend_from_slice(&[0; 32]);
-    encode_into(&mut record, &(epoch, ts, event));
-    let size = record.len() - EVENT_BODY_OFFSET;
-    if size > max_event_size {
-        return Err(CodecError::TooLarge {
-            size,
-            max: max_event_size,
-        });
-    }
-    let hash = ChainHash::next(previous, key_bytes, seq, &record[EVENT_BODY_OFFSET..]);
-    record[HEADER_LEN..EVENT_BODY_OFFSET].copy_from_slice(&hash.0);
-    Ok(EncodedEvent { record, hash })
+    try_encode_into(&mut record, &(epoch, ts, event))?;
+    Ok(UnsealedEvent { record })
 }
 
 /// Splits an event record into its stored hash and its body, checking the header.
@@ -242,6 +249,13 @@ fn check_header(record: &[u8], kind: RecordKind, needed: usize) -> Result<(), Co
 }
 
 fn encode_into<T: Encode>(buffer: &mut Vec<u8>, value: &T) {
+    // Writing to a Vec cannot fail, and the stored types hold no type bincode refuses.
+    if let Err(error) = try_encode_into(buffer, value) {
+        unreachable!("stored types always encode: {error}");
+    }
+}
+
+fn try_encode_into<T: Encode>(buffer: &mut Vec<u8>, value: &T) -> Result<(), CodecError> {
     struct VecWriter<'a>(&'a mut Vec<u8>);
     impl bincode::enc::write::Writer for VecWriter<'_> {
         fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
@@ -249,10 +263,11 @@ fn encode_into<T: Encode>(buffer: &mut Vec<u8>, value: &T) {
             Ok(())
         }
     }
-    // Writing to a Vec cannot fail, and the stored types hold no type bincode refuses.
-    if let Err(error) = bincode::encode_into_writer(value, VecWriter(buffer), bincode::config::standard()) {
-        unreachable!("stored types always encode: {error}");
-    }
+    bincode::encode_into_writer(value, VecWriter(buffer), bincode::config::standard()).map_err(|error| {
+        CodecError::Unencodable {
+            reason: error.to_string(),
+        }
+    })
 }
 
 /// Decodes `bytes` as one `T`, claiming at most `ALLOCATION_FACTOR × len` bytes
@@ -295,46 +310,41 @@ mod tests {
         }
     }
 
+    fn sealed_step(hash: &ChainHash, epoch: u64, ts: u64) -> Vec<u8> {
+        encode_event(epoch, ts, &step()).unwrap().seal(hash)
+    }
+
     #[test]
     fn header_layout_is_magic_kind_version_codec() {
-        let encoded = encode_event(&ChainHash::GENESIS, b"k", 0, 1, 2, &step(), DEFAULT_MAX_EVENT_SIZE).unwrap();
-        assert_eq!(&encoded.record[..5], b"RJE\x01\x01");
-        assert_eq!(&encoded.record[5..37], &encoded.hash.0);
+        let hash = ChainHash([7; 32]);
+        let record = sealed_step(&hash, 1, 2);
+        assert_eq!(&record[..5], b"RJE\x01\x01");
+        assert_eq!(&record[5..37], &hash.0);
         assert_eq!(encode_record(RecordKind::Run, &7u64)[..5], *b"RJR\x01\x01");
     }
 
     #[test]
     fn event_record_round_trips() {
-        let encoded = encode_event(&ChainHash::GENESIS, b"k", 3, 1, 99, &step(), DEFAULT_MAX_EVENT_SIZE).unwrap();
-        let decoded = decode_event(&encoded.record).unwrap();
+        let hash = ChainHash([9; 32]);
+        let unsealed = encode_event(1, 99, &step()).unwrap();
+        let body = unsealed.body().to_vec();
+        let record = unsealed.seal(&hash);
+        let decoded = decode_event(&record).unwrap();
         assert_eq!(
             decoded,
             DecodedEvent {
-                hash: encoded.hash,
+                hash,
                 epoch: 1,
                 ts: 99,
                 event: step()
             }
         );
-        let (_, body) = split_event_record(&encoded.record).unwrap();
-        assert_eq!(ChainHash::next(&ChainHash::GENESIS, b"k", 3, body), encoded.hash);
-    }
-
-    #[test]
-    fn oversized_event_is_too_large() {
-        let big = Event::Custom {
-            kind: "k".into(),
-            data: "x".repeat(100),
-        };
-        let error = encode_event(&ChainHash::GENESIS, b"k", 0, 0, 0, &big, 50).unwrap_err();
-        assert!(matches!(error, CodecError::TooLarge { max: 50, .. }), "{error:?}");
+        assert_eq!(split_event_record(&record).unwrap(), (hash, &body[..]));
     }
 
     #[test]
     fn bad_headers_are_named() {
-        let record = encode_event(&ChainHash::GENESIS, b"k", 0, 0, 0, &step(), DEFAULT_MAX_EVENT_SIZE)
-            .unwrap()
-            .record;
+        let record = sealed_step(&ChainHash::GENESIS, 0, 0);
         let mut bad = record.clone();
         bad[0] = b'X';
         assert_eq!(

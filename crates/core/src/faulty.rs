@@ -393,7 +393,7 @@ mod tests {
                 epoch: 0,
                 last_ts: 0,
             },
-            status: crate::store::RunStatus::Running,
+            status: crate::rules::RunStatus::Running,
             fork: None,
         };
         assert!(store.create_runs(std::slice::from_ref(&run)).is_err());

@@ -51,7 +51,7 @@ use crate::envelope::Envelope;
 use crate::event::{CompactionSource, ConflictStrategy, ErrorInfo, Event, Message, Role};
 use crate::hash::ChainHash;
 use crate::key::RunKey;
-use crate::store::RunStatus;
+use crate::rules::{self, RunStatus};
 
 /// The version of the fold's semantics. Bump it when the fold changes; stored
 /// snapshots of another version are rebuilt from the log.
@@ -479,14 +479,10 @@ impl ResumeState {
         match &envelope.event {
             Event::RunStarted { meta } => {
                 self.conflict_strategy = meta.conflict_strategy.unwrap_or_default();
-                self.status = RunStatus::Running;
                 self.epoch = envelope.epoch;
             }
             Event::Attached { .. } => {
                 self.epoch = envelope.epoch;
-                if self.status == RunStatus::Interrupted {
-                    self.status = RunStatus::Running;
-                }
             }
             Event::Step { messages } => {
                 self.iteration = self.iteration.saturating_add(1);
@@ -594,12 +590,10 @@ impl ResumeState {
             }
             Event::Teardown { .. } | Event::Custom { .. } => {}
             Event::RunCompleted { output } => {
-                self.status = RunStatus::Completed;
                 self.output = output.clone();
                 self.compaction.active = false;
             }
             Event::RunFailed { error, cleanup_errors } => {
-                self.status = RunStatus::Failed;
                 self.failure = Some(Failure {
                     error: error.clone(),
                     cleanup_errors: cleanup_errors.clone(),
@@ -607,10 +601,10 @@ impl ResumeState {
                 self.compaction.active = false;
             }
             Event::RunInterrupted { .. } => {
-                self.status = RunStatus::Interrupted;
                 self.compaction.active = false;
             }
         }
+        self.status = rules::status_after(self.status, &envelope.event);
         self.recoverable = self.status.is_recoverable();
     }
 

@@ -5,13 +5,13 @@
 //! forked run. The canonical bytes of an envelope are
 //! `key.canonical_bytes() ‖ seq (u64 BE) ‖ body`, where `body` is the bincode
 //! encoding of `(epoch, ts, event)` stored in the record (see [`crate::codec`]).
-//! Hashing the stored body directly means verifying never re-encodes.
+//! Hashing the stored body directly means verifying never re-encodes. The
+//! key bytes are computed once per reader ([`crate::chain::ChainReader`]) and
+//! writer ([`crate::chain_writer::ChainWriter`]), not per event.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use crate::key::RunKey;
 
 /// A 32-byte blake3 digest in the chain. Lowercase hex in JSON.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, bincode::Encode, bincode::Decode)]
@@ -48,11 +48,6 @@ impl ChainHash {
         }
         Some(ChainHash(out))
     }
-}
-
-/// The canonical key bytes the chain hashes, cached once per run.
-pub fn chain_key_bytes(key: &RunKey) -> Vec<u8> {
-    key.canonical_bytes()
 }
 
 /// Lowercase hex of `bytes`.

@@ -7,13 +7,16 @@
 //! - [`envelope`]: an event with its run, seq, epoch, time and hash.
 //! - [`codec`]: the byte layout of stored records.
 //! - [`hash`]: the chain.
-//! - [`chain`]: verified reading of a run's records.
+//! - [`chain`]: verified reading of a run's records; [`chain_writer`]: its
+//!   twin, the one way records are built.
+//! - [`rules`]: the log's ordering rules and the run status they imply.
 //! - [`fold`]: the resume-state projection of SPEC §3.
 //! - [`store`]: the storage trait; [`memory`]: its in-memory reference model.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod chain;
+pub mod chain_writer;
 pub mod codec;
 pub mod envelope;
 pub mod event;
@@ -22,10 +25,12 @@ pub mod fold;
 pub mod hash;
 pub mod key;
 pub mod memory;
+pub mod rules;
 pub mod snapshot;
 pub mod store;
 
 pub use chain::{ChainReader, IntegrityError, IntegrityProblem};
+pub use chain_writer::{ChainWriteError, ChainWriteProblem, ChainWriter, ChainedEvent};
 pub use codec::{CodecError, DEFAULT_MAX_EVENT_SIZE};
 pub use envelope::{Envelope, PartialEnvelope};
 pub use event::{
@@ -35,7 +40,8 @@ pub use event::{
 pub use hash::ChainHash;
 pub use key::{KeyError, KeyPart, RunKey};
 pub use memory::MemoryStore;
+pub use rules::{Arrival, OrderViolation, RunStatus};
 pub use store::{
-    AppendBatch, AppendRejection, ForkBase, Head, KeyExists, NewRun, RunFilter, RunId, RunRecord, RunStatus,
-    ScanControl, SnapshotRecord, Store, StoreError,
+    AppendBatch, AppendRejection, ForkBase, Head, KeyExists, NewRun, RunFilter, RunId, RunRecord, ScanControl,
+    SnapshotRecord, Store, StoreError,
 };

@@ -6,7 +6,8 @@
 //! `WHERE next_seq = $expected AND epoch <= $epoch`). Nothing here relies on
 //! one process holding a lock.
 //!
-//! Invariants every implementation keeps (checked by [`crate::conformance`]):
+//! Invariants every implementation keeps (checked by the conformance tests,
+//! `tests/store_conformance.rs` of the `runjournal` crate):
 //! - a run's seqs are gapless from 0; its head (`next_seq`, hash, epoch) is
 //!   stored with it and known without scanning;
 //! - a batch is stored all or nothing, and a rejected batch writes nothing;
@@ -16,10 +17,9 @@
 //! - a key exists at most once; creating a set of runs is all or nothing;
 //! - a reader that sees a head sees every event before it.
 
-use serde::{Deserialize, Serialize};
-
 use crate::hash::ChainHash;
 use crate::key::RunKey;
+pub use crate::rules::RunStatus;
 
 /// A store's internal id of a run; not stable across databases (use the key).
 pub type RunId = u64;
@@ -35,59 +35,6 @@ pub struct Head {
     pub epoch: u64,
     /// Unix milliseconds of the last event.
     pub last_ts: u64,
-}
-
-/// Where a run stands (SPEC §3 rule 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Being written, or died without finishing.
-    Running,
-    /// Ended with `run_completed`.
-    Completed,
-    /// Ended with `run_failed`.
-    Failed,
-    /// Ended with `run_interrupted`; a resume may continue it.
-    Interrupted,
-}
-
-impl RunStatus {
-    /// Running or interrupted: a new process may resume it.
-    pub fn is_recoverable(self) -> bool {
-        matches!(self, RunStatus::Running | RunStatus::Interrupted)
-    }
-
-    /// The status name as in SPEC §3.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Interrupted => "interrupted",
-        }
-    }
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for RunStatus {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "running" => Ok(RunStatus::Running),
-            "completed" => Ok(RunStatus::Completed),
-            "failed" => Ok(RunStatus::Failed),
-            "interrupted" => Ok(RunStatus::Interrupted),
-            other => Err(format!(
-                "unknown status {other:?} (expected running, completed, failed or interrupted)"
-            )),
-        }
-    }
 }
 
 /// The parent prefix a forked run's history starts with.

@@ -4,17 +4,27 @@
 
 use proptest::prelude::*;
 use runjournal_core::codec::{
-    decode_event, decode_event_body, decode_record, encode_event, CodecError, RecordKind, DEFAULT_MAX_EVENT_SIZE,
+    decode_event, decode_event_body, decode_record, CodecError, RecordKind, DEFAULT_MAX_EVENT_SIZE,
 };
 use runjournal_core::snapshot::decode_snapshot;
-use runjournal_core::{ChainHash, ChainReader, Event, Message, Role, RunKey, RunRecord};
+use runjournal_core::{ChainHash, ChainReader, ChainWriter, Event, Message, Role, RunKey, RunRecord};
+
+fn writer() -> ChainWriter {
+    let key = RunKey {
+        goal: "key".into(),
+        episode: 0,
+        agent: "a".into(),
+    };
+    ChainWriter::starting(key, ChainHash::GENESIS, DEFAULT_MAX_EVENT_SIZE)
+}
 
 fn valid_record() -> Vec<u8> {
     let event = Event::Step {
         messages: vec![Message::new(Role::Assistant, "hello there")],
     };
-    encode_event(&ChainHash::GENESIS, b"key", 0, 1, 2, &event, DEFAULT_MAX_EVENT_SIZE)
-        .map(|encoded| encoded.record)
+    writer()
+        .append(1, 2, event)
+        .map(|written| written.record)
         .unwrap_or_default()
 }
 
@@ -65,8 +75,9 @@ fn a_large_legitimate_event_still_decodes() {
         kind: "blob".into(),
         data: "x".repeat(4 * 1024 * 1024),
     };
-    let encoded = encode_event(&ChainHash::GENESIS, b"key", 0, 0, 0, &event, DEFAULT_MAX_EVENT_SIZE)
+    let written = writer()
+        .append(0, 0, event.clone())
         .unwrap_or_else(|error| panic!("{error}"));
-    let decoded = decode_event(&encoded.record).unwrap_or_else(|error| panic!("{error}"));
+    let decoded = decode_event(&written.record).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(decoded.event, event);
 }
