@@ -49,6 +49,8 @@ pub enum RunStatus {
     Failed,
     /// Ended with `run_interrupted`; a resume may continue it.
     Interrupted,
+    /// Abandoned by a rewind for a fork of it; never resumed.
+    Superseded,
 }
 
 impl RunStatus {
@@ -64,6 +66,7 @@ impl RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Superseded => "superseded",
         }
     }
 }
@@ -83,8 +86,9 @@ impl std::str::FromStr for RunStatus {
             "completed" => Ok(RunStatus::Completed),
             "failed" => Ok(RunStatus::Failed),
             "interrupted" => Ok(RunStatus::Interrupted),
+            "superseded" => Ok(RunStatus::Superseded),
             other => Err(format!(
-                "unknown status {other:?} (expected running, completed, failed or interrupted)"
+                "unknown status {other:?} (expected running, completed, failed, interrupted or superseded)"
             )),
         }
     }
