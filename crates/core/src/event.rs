@@ -627,6 +627,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// An exported float reads back to the same bits (serde_json's
+        /// `float_roundtrip`), so an imported usage or claim re-encodes to the
+        /// same bytes and its hash still matches.
+        #[test]
+        fn floats_survive_json_exactly(cost in proptest::num::f64::POSITIVE | proptest::num::f64::ZERO,
+                                       value in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL) {
+            let event = Event::Usage {
+                input_tokens: None,
+                output_tokens: None,
+                cost_usd: Some(cost),
+                counters: Some(BTreeMap::from([("n".to_string(), value)])),
+            };
+            let again: Event = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+            let config = bincode::config::standard();
+            proptest::prop_assert_eq!(
+                bincode::encode_to_vec(&again, config).unwrap(),
+                bincode::encode_to_vec(&event, config).unwrap()
+            );
+        }
+    }
+
     #[test]
     fn optional_fields_may_be_absent_or_null() {
         let absent: Event = serde_json::from_str(r#"{"type":"agent_died","reason":"oom"}"#).unwrap();
