@@ -1,8 +1,12 @@
 //! A sled database written by format version 1 is committed under
-//! `tests/fixtures/golden_db_v1/`: every event type, a resumed, a failed, an
-//! interrupted and a forked run. Every later build must open it, verify every
-//! run and fold it to the committed states. `RUNJOURNAL_WRITE_GOLDEN=1`
-//! regenerates it (only ever for a new format version, in a new directory).
+//! `tests/fixtures/golden_db_v1/`: every event type of v1, a resumed, a
+//! failed, an interrupted and a forked run, and snapshots of fold version 1.
+//! Every later build must open it, verify every run and fold it to the
+//! committed states. `RUNJOURNAL_WRITE_GOLDEN=1` regenerates it (only ever for
+//! a new format version, in a new directory). The states are the fold's, not
+//! the format's: when the fold's rules change (a new `FOLD_VERSION`),
+//! `RUNJOURNAL_WRITE_GOLDEN_STATES=1` rewrites them from the committed
+//! database, which it never changes.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -68,6 +72,10 @@ fn write_golden_database(path: &Path) {
     forked.step(step("a different path")).unwrap();
     drop(forked);
 
+    write_expected_states(&journal);
+}
+
+fn write_expected_states(journal: &Journal) {
     let mut lines = String::new();
     for record in journal.runs(&RunFilter::default()).unwrap() {
         lines.push_str(&serde_json::to_string(&journal.state(&record.key).unwrap()).unwrap());
@@ -76,15 +84,24 @@ fn write_golden_database(path: &Path) {
     std::fs::write(expected_states(), lines).unwrap();
 }
 
+/// A read-only copy of the committed database, opened.
+fn open_copy() -> (tempfile::TempDir, Journal) {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("golden.db");
+    common::copy_dir(&fixture(), &copy);
+    let journal = Journal::open_existing(&copy, Options::default()).unwrap();
+    (dir, journal)
+}
+
 #[test]
 fn the_format_v1_golden_database_opens_verifies_and_folds() {
     if std::env::var_os("RUNJOURNAL_WRITE_GOLDEN").is_some() && !fixture().exists() {
         write_golden_database(&fixture());
     }
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("golden.db");
-    common::copy_dir(&fixture(), &copy);
-    let journal = Journal::open_existing(&copy, Options::default()).unwrap();
+    let (_dir, journal) = open_copy();
+    if std::env::var_os("RUNJOURNAL_WRITE_GOLDEN_STATES").is_some() {
+        write_expected_states(&journal);
+    }
     let expected: Vec<serde_json::Value> = std::fs::read_to_string(expected_states())
         .unwrap()
         .lines()
@@ -121,4 +138,44 @@ fn the_format_v1_golden_database_opens_verifies_and_folds() {
     let (resumed, _) = journal.resume(&key("golden", 0, "sleeper-2")).unwrap();
     resumed.step(step("good morning")).unwrap();
     journal.verify(&key("golden", 0, "sleeper-2")).unwrap();
+}
+
+#[test]
+fn fold_version_1_snapshots_of_the_golden_database_are_refolded_by_the_v2_rules() {
+    use runjournal::core::snapshot::{decode_snapshot, DecodedSnapshot};
+
+    use runjournal::core::Store;
+    use runjournal_sled::{OpenMode, SledStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("golden.db");
+    common::copy_dir(&fixture(), &copy);
+    // The test keeps its own handle on the store to look at what is stored;
+    // it only reads through it.
+    let store = std::sync::Arc::new(SledStore::open(&copy, OpenMode::MustExist).unwrap());
+    let journal = Journal::with_store(store.clone(), Options::default()).unwrap();
+    let resumed = key("golden", 0, "orchestrator-0");
+    let record = journal.run_info(&resumed).unwrap();
+    let stored = store.latest_snapshot(record.id, u64::MAX).unwrap().unwrap();
+    assert_eq!(
+        decode_snapshot(&stored.bytes).unwrap(),
+        DecodedSnapshot::OtherVersion(1),
+        "the golden database holds a fold version 1 snapshot"
+    );
+    let full_fold = ResumeState::fold(resumed.clone(), &journal.history(&resumed).unwrap());
+    let state = journal.state(&resumed).unwrap();
+    assert_eq!(
+        state, full_fold,
+        "the v1 snapshot is ignored: the state is the v2 fold of the log"
+    );
+    assert!(state.wall_ms > 0 && state.active_ms <= state.wall_ms);
+    assert_eq!(state.resources.len(), 1, "the v1 teardown is listed (rule 13)");
+
+    journal.rebuild_snapshots(&resumed).unwrap();
+    let rebuilt = store.latest_snapshot(record.id, u64::MAX).unwrap().unwrap();
+    assert_eq!(
+        decode_snapshot(&rebuilt.bytes).unwrap(),
+        DecodedSnapshot::Current(Box::new(full_fold.clone()))
+    );
+    assert_eq!(journal.state(&resumed).unwrap(), full_fold);
 }

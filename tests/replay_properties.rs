@@ -20,7 +20,24 @@ fn source() -> impl Strategy<Value = CompactionSource> {
     prop::sample::select(vec![CompactionSource::Structured, CompactionSource::Scraped])
 }
 
-/// Events a running run may append (no run_started, attached or terminal).
+fn usage() -> impl Strategy<Value = Event> {
+    let counters = prop::collection::btree_map(short_id(), (0u32..5).prop_map(f64::from), 0..2);
+    (prop::option::of(0u64..500), prop::option::of(0u32..100), counters).prop_map(|(input_tokens, cents, counters)| {
+        Event::Usage {
+            input_tokens,
+            output_tokens: Some(1),
+            cost_usd: cents.map(|cents| f64::from(cents) / 100.0),
+            counters: Some(counters),
+        }
+    })
+}
+
+fn rotation_reason() -> impl Strategy<Value = RotationReason> {
+    prop::sample::select(vec![RotationReason::SessionLoad, RotationReason::SessionChanged])
+}
+
+/// Events a running run may append (no run_started, attached or terminal),
+/// the SPEC v2 ones included.
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         3 => "[a-z ]{0,12}".prop_map(|content| Event::Step { messages: vec![Message::new(Role::Assistant, content)] }),
@@ -42,6 +59,13 @@ fn event() -> impl Strategy<Value = Event> {
             task, agent, result: TaskResult::Success, summary: None }),
         1 => Just(Event::AgentDied { reason: "oom".into(), exit_code: Some(137) }),
         1 => Just(Event::Custom { kind: "k".into(), data: "d".into() }),
+        1 => usage(),
+        1 => (rotation_reason(), prop::collection::btree_map(short_id(), short_id(), 0..2))
+            .prop_map(|(reason, provenance)| Event::SegmentRotated {
+                reason, session_id: None, provenance: Some(provenance) }),
+        1 => short_id().prop_map(|resource| Event::ResourceAcquired { resource }),
+        1 => (short_id(), prop::option::of(short_id()))
+            .prop_map(|(resource, error)| Event::Teardown { resource, error }),
     ]
 }
 

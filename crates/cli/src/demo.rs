@@ -4,8 +4,8 @@
 //! binary, `demo-agent`), appending durably. Mid-compaction the demo kills it
 //! with SIGKILL: a real crash, with nothing flushed or finished on the way
 //! out. A supervisor-like second process (`demo-resume`) then resumes the run
-//! from the journal alone: it records the death (which clears the stranded
-//! compaction), skips the completed phases, re-runs the active one from its
+//! from the journal alone: the resume clears the stranded compaction (rule 5),
+//! it records the death, skips the completed phases, re-runs the active one from its
 //! start, continues the transcript and finishes the run. Finally the demo
 //! reconstructs the session with `show` and `state`.
 //!
@@ -393,6 +393,7 @@ pub fn agent(db: &Path, args: &ChildArgs, out: &mut Output) -> anyhow::Result<Ex
 pub fn resume(db: &Path, args: &ChildArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     let journal = open_existing(db)?;
     let key = RunKey::new(args.goal.clone(), args.episode, AGENT)?;
+    let stranded = journal.state(&key)?.compaction.active;
     let (run, state) = journal.resume(&key)?;
     say(
         out,
@@ -402,10 +403,10 @@ pub fn resume(db: &Path, args: &ChildArgs, out: &mut Output) -> anyhow::Result<E
             state.iteration,
             state.segment,
             state.transcript.len(),
-            if state.compaction.active {
-                "ACTIVE (stranded by the crash)"
-            } else {
-                "not active"
+            match (stranded, state.compaction.active) {
+                (_, true) => "ACTIVE",
+                (true, false) => "stranded by the crash, cleared by the resume (rule 5)",
+                (false, false) => "not active",
             }
         ),
     )?;
@@ -414,7 +415,7 @@ pub fn resume(db: &Path, args: &ChildArgs, out: &mut Output) -> anyhow::Result<E
     let code = args.exit_code.map(|code| format!(", exit {code}")).unwrap_or_default();
     say(
         out,
-        &format!("recorded agent_died ({reason}{code}): the stranded compaction is cleared (rule 5)"),
+        &format!("recorded agent_died ({reason}{code}): the run stays recoverable (rule 9)"),
     )?;
     let state = run.state();
     if let Some(last) = state.transcript.last() {

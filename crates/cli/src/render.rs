@@ -213,6 +213,9 @@ pub fn summarize(event: &Event) -> (Tone, String) {
         }
         Event::RunInterrupted { .. } => (Tone::Warn, "run interrupted (shutdown); left for recovery".into()),
         Event::Custom { kind, data } => (Tone::Plain, format!("{}: {}", one_line(kind, 30), quoted(data, TEXT))),
+        Event::Usage { .. } => (Tone::Plain, "usage".into()),
+        Event::SegmentRotated { .. } => (Tone::Warn, "segment rotated".into()),
+        Event::ResourceAcquired { resource } => (Tone::Plain, format!("acquired {}", one_line(resource, 40))),
     }
 }
 

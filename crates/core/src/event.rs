@@ -181,6 +181,48 @@ pub enum Event {
         /// Its payload.
         data: String,
     },
+    /// Resources the run consumed since the previous `usage`; the fold sums them.
+    Usage {
+        /// Input (prompt) tokens.
+        #[serde(default)]
+        input_tokens: Option<u64>,
+        /// Output (completion) tokens.
+        #[serde(default)]
+        output_tokens: Option<u64>,
+        /// Cost in US dollars; finite and not negative.
+        #[serde(default)]
+        cost_usd: Option<f64>,
+        /// Named counters (tool calls, retries, …); finite values, added per name.
+        #[serde(default)]
+        counters: Option<BTreeMap<String, f64>>,
+    },
+    /// The runtime's session changed under the run: the context segment ends
+    /// without a compaction and the next one starts empty.
+    SegmentRotated {
+        /// Why the segment ended.
+        reason: RotationReason,
+        /// The runtime's id of the session now in use.
+        #[serde(default)]
+        session_id: Option<String>,
+        /// Where the new session came from; merged into the state's provenance.
+        #[serde(default)]
+        provenance: Option<BTreeMap<String, String>>,
+    },
+    /// A resource was acquired; a later `teardown` releases it.
+    ResourceAcquired {
+        /// The resource.
+        resource: String,
+    },
+}
+
+/// Why a context segment ended without a compaction (`segment_rotated`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum RotationReason {
+    /// The runtime loaded another stored session.
+    SessionLoad,
+    /// The runtime switched to another live session.
+    SessionChanged,
 }
 
 /// What is known about a run when it starts.
@@ -364,6 +406,9 @@ impl Event {
             Event::RunFailed { .. } => "run_failed",
             Event::RunInterrupted { .. } => "run_interrupted",
             Event::Custom { .. } => "custom",
+            Event::Usage { .. } => "usage",
+            Event::SegmentRotated { .. } => "segment_rotated",
+            Event::ResourceAcquired { .. } => "resource_acquired",
         }
     }
 
@@ -376,7 +421,9 @@ impl Event {
     }
 
     /// Checks the value ranges of SPEC §2 that the types do not enforce:
-    /// priority 0–3, confidence 0.0–1.0, version `M.m.p`, hex content hash.
+    /// priority 0–3, confidence 0.0–1.0, version `M.m.p`, hex content hash,
+    /// and usage numbers that sum deterministically (a finite, non-negative
+    /// cost; finite counters).
     pub fn validate(&self) -> Result<(), EventError> {
         let invalid = |field: &'static str, reason: String| EventError::InvalidField {
             event_type: self.type_name(),
@@ -410,6 +457,23 @@ impl Event {
                     return Err(invalid(
                         "content_hash",
                         format!("is {content_hash:?}; it must be hex digits"),
+                    ));
+                }
+            }
+            Event::Usage { cost_usd, counters, .. } => {
+                if let Some(cost) = cost_usd {
+                    if !cost.is_finite() || *cost < 0.0 {
+                        return Err(invalid(
+                            "cost_usd",
+                            format!("is {cost}; it must be a finite number, 0 or more"),
+                        ));
+                    }
+                }
+                let counters = counters.iter().flatten();
+                if let Some((name, value)) = counters.into_iter().find(|(_, value)| !value.is_finite()) {
+                    return Err(invalid(
+                        "counters",
+                        format!("{name:?} is {value}; counters must be finite numbers"),
                     ));
                 }
             }
@@ -484,6 +548,105 @@ mod tests {
         let result: Result<Event, _> = serde_json::from_str(r#"{"type":"teleported"}"#);
         let error = result.unwrap_err().to_string();
         assert!(error.contains("teleported"), "{error}");
+    }
+
+    #[test]
+    fn v2_events_have_their_spec_json_names() {
+        let lines = [
+            (
+                r#"{"type":"usage","input_tokens":12,"cost_usd":0.5,"counters":{"tool_calls":2.0}}"#,
+                "usage",
+            ),
+            (r#"{"type":"usage"}"#, "usage"),
+            (
+                r#"{"type":"segment_rotated","reason":"session_load","session_id":"s1","provenance":{"k":"v"}}"#,
+                "segment_rotated",
+            ),
+            (
+                r#"{"type":"segment_rotated","reason":"session_changed"}"#,
+                "segment_rotated",
+            ),
+            (
+                r#"{"type":"resource_acquired","resource":"sandbox-1"}"#,
+                "resource_acquired",
+            ),
+        ];
+        for (line, type_name) in lines {
+            let event: Event = serde_json::from_str(line).unwrap_or_else(|error| panic!("{line}: {error}"));
+            assert_eq!(event.type_name(), type_name);
+            assert!(event.validate().is_ok());
+            let again: Event = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+            assert_eq!(again, event);
+        }
+        let bad: Result<Event, _> = serde_json::from_str(r#"{"type":"segment_rotated","reason":"compaction"}"#);
+        assert!(bad.is_err(), "compaction is no rotation reason");
+    }
+
+    #[test]
+    fn v2_variants_are_encoded_after_every_v1_variant() {
+        let config = bincode::config::standard();
+        let index = |event: &Event| bincode::encode_to_vec(event, config).unwrap()[0];
+        let custom = Event::Custom {
+            kind: "k".into(),
+            data: "d".into(),
+        };
+        assert_eq!(index(&custom), 19);
+        let usage = Event::Usage {
+            input_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+            counters: None,
+        };
+        assert_eq!(index(&usage), 20);
+        let rotated = Event::SegmentRotated {
+            reason: RotationReason::SessionLoad,
+            session_id: None,
+            provenance: None,
+        };
+        assert_eq!(index(&rotated), 21);
+        assert_eq!(index(&Event::ResourceAcquired { resource: "r".into() }), 22);
+    }
+
+    #[test]
+    fn usage_numbers_must_be_finite_and_cost_not_negative() {
+        let usage = |cost_usd: Option<f64>, counter: f64| Event::Usage {
+            input_tokens: Some(1),
+            output_tokens: None,
+            cost_usd,
+            counters: Some(BTreeMap::from([("n".to_string(), counter)])),
+        };
+        assert!(usage(Some(0.0), -3.0).validate().is_ok());
+        assert!(usage(None, 1.5).validate().is_ok());
+        for cost in [-0.01, f64::NAN, f64::INFINITY] {
+            let error = usage(Some(cost), 1.0).validate().unwrap_err();
+            assert!(error.to_string().contains("cost_usd"), "{cost}: {error}");
+        }
+        for counter in [f64::NAN, f64::NEG_INFINITY] {
+            let error = usage(None, counter).validate().unwrap_err();
+            assert!(error.to_string().contains("counters \"n\""), "{counter}: {error}");
+        }
+    }
+
+    proptest::proptest! {
+        /// An exported float reads back to the same bits (serde_json's
+        /// `float_roundtrip`), so an imported usage or claim re-encodes to the
+        /// same bytes and its hash still matches.
+        #[test]
+        fn floats_survive_json_exactly(cost in proptest::num::f64::POSITIVE | proptest::num::f64::ZERO,
+                                       value in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL) {
+            let event = Event::Usage {
+                input_tokens: None,
+                output_tokens: None,
+                cost_usd: Some(cost),
+                counters: Some(BTreeMap::from([("n".to_string(), value)])),
+            };
+            let again: Event = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+            let config = bincode::config::standard();
+            proptest::prop_assert_eq!(
+                bincode::encode_to_vec(&again, config).unwrap(),
+                bincode::encode_to_vec(&event, config).unwrap()
+            );
+        }
     }
 
     #[test]

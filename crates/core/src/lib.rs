@@ -35,7 +35,7 @@ pub use codec::{CodecError, DEFAULT_MAX_EVENT_SIZE};
 pub use envelope::{Envelope, PartialEnvelope};
 pub use event::{
     CompactionSource, ConflictStrategy, ErrorInfo, Event, EventError, ForkPoint, InterruptCause, Message, Role,
-    RunMeta, TaskResult,
+    RotationReason, RunMeta, TaskResult,
 };
 pub use hash::ChainHash;
 pub use key::{KeyError, KeyPart, RunKey};

@@ -34,6 +34,8 @@ pub enum RunStatus {
     Failed,
     /// Ended with `run_interrupted`; a resume may continue it.
     Interrupted,
+    /// Abandoned by a rewind for a fork of it; never resumed.
+    Superseded,
 }
 
 impl RunStatus {
@@ -49,6 +51,7 @@ impl RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Superseded => "superseded",
         }
     }
 }
@@ -68,8 +71,9 @@ impl std::str::FromStr for RunStatus {
             "completed" => Ok(RunStatus::Completed),
             "failed" => Ok(RunStatus::Failed),
             "interrupted" => Ok(RunStatus::Interrupted),
+            "superseded" => Ok(RunStatus::Superseded),
             other => Err(format!(
-                "unknown status {other:?} (expected running, completed, failed or interrupted)"
+                "unknown status {other:?} (expected running, completed, failed, interrupted or superseded)"
             )),
         }
     }
@@ -234,6 +238,7 @@ fn ended_by(status: RunStatus) -> Option<&'static str> {
         RunStatus::Completed => Some("run_completed"),
         RunStatus::Failed => Some("run_failed"),
         RunStatus::Interrupted => Some("run_interrupted"),
+        RunStatus::Superseded => None,
     }
 }
 
@@ -276,11 +281,12 @@ mod tests {
         }
     }
 
-    const ALL_STATUSES: [RunStatus; 4] = [
+    const ALL_STATUSES: [RunStatus; 5] = [
         RunStatus::Running,
         RunStatus::Completed,
         RunStatus::Failed,
         RunStatus::Interrupted,
+        RunStatus::Superseded,
     ];
 
     #[test]

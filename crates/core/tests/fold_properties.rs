@@ -1,13 +1,16 @@
-//! Properties of the fold over random event sequences: determinism, snapshot
-//! plus tail equals the whole fold at every cut, compaction invariants, and
-//! `rejection()` agreeing with `apply()`.
+//! Properties of the fold over random event sequences (every event type,
+//! with timestamps that advance unevenly so handoff deadlines pass): determinism,
+//! snapshot plus tail equals the whole fold at every cut, compaction and
+//! segment invariants, time invariants, and `rejection()` agreeing with `apply()`.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
+
 use proptest::prelude::*;
-use runjournal_core::fold::{Anomaly, ResumeState};
+use runjournal_core::fold::{Anomaly, ResumeState, MAX_SEGMENTS};
 use runjournal_core::{
-    ChainHash, CompactionSource, ConflictStrategy, Envelope, ErrorInfo, Event, InterruptCause, Message, Role, RunKey,
-    RunMeta, TaskResult,
+    ChainHash, CompactionSource, ConflictStrategy, Envelope, ErrorInfo, Event, InterruptCause, Message, Role,
+    RotationReason, RunKey, RunMeta, TaskResult,
 };
 
 fn key() -> RunKey {
@@ -55,9 +58,10 @@ fn error_info() -> impl Strategy<Value = ErrorInfo> {
 /// Every event variant, with small alphabets so ids and agents collide.
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        strategy().prop_map(|conflict_strategy| Event::RunStarted {
+        (strategy(), labels()).prop_map(|(conflict_strategy, labels)| Event::RunStarted {
             meta: RunMeta {
                 conflict_strategy,
+                labels,
                 ..RunMeta::default()
             }
         }),
@@ -129,24 +133,61 @@ fn event() -> impl Strategy<Value = Event> {
             cause: InterruptCause::Shutdown
         }),
         (name("c", 2), name("d", 2)).prop_map(|(kind, data)| Event::Custom { kind, data }),
+        (
+            proptest::option::of(0..1000u64),
+            proptest::option::of(0..1000u64),
+            proptest::option::of((0..100u32).prop_map(|cents| f64::from(cents) / 100.0)),
+            proptest::option::of(proptest::collection::btree_map(
+                name("n", 2),
+                (0..8u32).prop_map(f64::from),
+                0..3
+            )),
+        )
+            .prop_map(|(input_tokens, output_tokens, cost_usd, counters)| Event::Usage {
+                input_tokens,
+                output_tokens,
+                cost_usd,
+                counters,
+            }),
+        (
+            prop_oneof![Just(RotationReason::SessionLoad), Just(RotationReason::SessionChanged)],
+            proptest::option::of(name("s", 3)),
+            labels(),
+        )
+            .prop_map(|(reason, session_id, provenance)| Event::SegmentRotated {
+                reason,
+                session_id,
+                provenance,
+            }),
+        name("res", 2).prop_map(|resource| Event::ResourceAcquired { resource }),
     ]
 }
 
-fn envelopes(events: Vec<Event>) -> Vec<Envelope> {
+/// Label or provenance maps over a small alphabet, so keys collide across events.
+fn labels() -> impl Strategy<Value = Option<BTreeMap<String, String>>> {
+    proptest::option::of(proptest::collection::btree_map(name("l", 3), name("v", 3), 0..3))
+}
+
+/// Envelopes numbered from 0; each `attached` opens the next epoch; each event
+/// comes its step of milliseconds after the previous one (handoffs time out
+/// after 5).
+fn envelopes(events: Vec<(Event, u64)>) -> Vec<Envelope> {
     let mut epoch = 0;
+    let mut ts = 1_000;
     events
         .into_iter()
         .enumerate()
-        .map(|(seq, event)| {
+        .map(|(seq, (event, step_ms))| {
             if matches!(event, Event::Attached { .. }) {
                 epoch += 1;
             }
+            ts += step_ms;
             let seq = seq as u64;
             Envelope {
                 run: key(),
                 seq,
                 epoch,
-                ts: 0,
+                ts,
                 hash: ChainHash::next(&ChainHash::GENESIS, b"p", seq, b""),
                 event,
             }
@@ -155,7 +196,22 @@ fn envelopes(events: Vec<Event>) -> Vec<Envelope> {
 }
 
 fn run() -> impl Strategy<Value = Vec<Envelope>> {
-    proptest::collection::vec(event(), 0..48).prop_map(envelopes)
+    let step_ms = prop_oneof![3 => 0..4u64, 1 => 0..100u64];
+    proptest::collection::vec((event(), step_ms), 0..48).prop_map(envelopes)
+}
+
+/// What an ignored `envelope` does to `state` besides its anomaly: moves
+/// `last_seq`, `head` and the time on the run. A `custom` event at the same
+/// position has exactly that effect.
+fn moved_to(mut state: ResumeState, envelope: &Envelope) -> ResumeState {
+    state.apply(&Envelope {
+        event: Event::Custom {
+            kind: "position".into(),
+            data: String::new(),
+        },
+        ..envelope.clone()
+    });
+    state
 }
 
 fn snapshot(state: &ResumeState) -> ResumeState {
@@ -195,18 +251,77 @@ proptest! {
     }
 
     #[test]
-    fn compaction_count_never_decreases_and_segment_equals_count(envelopes in run()) {
+    fn compaction_count_never_decreases_and_segment_counts_compactions_and_rotations(envelopes in run()) {
         let mut state = ResumeState::new(key());
+        let mut rotations = 0;
         for envelope in &envelopes {
             let before = state.compaction.count;
+            let segment_before = state.segment;
             state.apply(envelope);
+            if matches!(envelope.event, Event::SegmentRotated { .. }) {
+                rotations += 1;
+                prop_assert_eq!(state.compaction.count, before, "a rotation is no compaction");
+                prop_assert!(state.transcript.is_empty());
+            }
             prop_assert!(state.compaction.count >= before);
             prop_assert!(state.compaction.count <= before + 1);
-            prop_assert_eq!(state.segment, state.compaction.count);
+            prop_assert_eq!(state.segment, state.compaction.count + rotations);
             prop_assert_eq!(state.recoverable, state.status.is_recoverable());
             prop_assert_eq!(state.last_seq, Some(envelope.seq));
             prop_assert_eq!(state.head, envelope.hash);
+            // Every rotation closes exactly the segment it ends, at this seq.
+            if state.segment > segment_before {
+                let closed = state.segments.last().unwrap();
+                prop_assert_eq!(closed.index, segment_before);
+                prop_assert_eq!(closed.closed_seq, envelope.seq);
+            }
+            prop_assert!(state.segments.len() <= MAX_SEGMENTS);
+            prop_assert_eq!(state.segments.len() as u64, state.segment.min(MAX_SEGMENTS as u64));
+            for pair in state.segments.windows(2) {
+                prop_assert_eq!(pair[0].index + 1, pair[1].index);
+                prop_assert_eq!(pair[0].closed_seq, pair[1].opened_seq);
+            }
         }
+    }
+
+    #[test]
+    fn time_on_the_run_is_bounded_by_the_wall_clock(envelopes in run()) {
+        let mut state = ResumeState::new(key());
+        for (position, envelope) in envelopes.iter().enumerate() {
+            let before = state.clone();
+            state.apply(envelope);
+            prop_assert_eq!(state.wall_ms, envelope.ts - envelopes[0].ts);
+            prop_assert!(state.active_ms <= state.wall_ms);
+            prop_assert!(state.active_ms >= before.active_ms);
+            let same_epoch = position > 0
+                && envelope.epoch == envelopes[position - 1].epoch
+                && !matches!(envelope.event, Event::RunStarted { .. });
+            if same_epoch {
+                prop_assert_eq!(state.active_ms - before.active_ms, state.wall_ms - before.wall_ms);
+            } else {
+                prop_assert_eq!(state.active_ms, before.active_ms, "a new epoch starts from 0 ms");
+            }
+        }
+    }
+
+    #[test]
+    fn usage_sums_every_usage_event(envelopes in run()) {
+        let state = ResumeState::fold(key(), &envelopes);
+        let (mut input, mut output, mut cost, mut counters) = (0, 0, 0.0, BTreeMap::<String, f64>::new());
+        for envelope in &envelopes {
+            if let Event::Usage { input_tokens, output_tokens, cost_usd, counters: named } = &envelope.event {
+                input += input_tokens.unwrap_or(0);
+                output += output_tokens.unwrap_or(0);
+                cost += cost_usd.unwrap_or(0.0);
+                for (name, value) in named.iter().flatten() {
+                    *counters.entry(name.clone()).or_default() += value;
+                }
+            }
+        }
+        prop_assert_eq!(state.usage.input_tokens, input);
+        prop_assert_eq!(state.usage.output_tokens, output);
+        prop_assert_eq!(state.usage.cost_usd, cost);
+        prop_assert_eq!(&state.usage.counters, &counters);
     }
 
     #[test]
@@ -219,17 +334,21 @@ proptest! {
             match predicted {
                 Some(anomaly) => {
                     prop_assert_eq!(anomaly.seq, envelope.seq);
-                    let mut expected = before;
+                    let mut expected = moved_to(before, envelope);
                     expected.anomalies.push(anomaly);
-                    expected.last_seq = Some(envelope.seq);
-                    expected.head = envelope.hash;
                     prop_assert_eq!(&state, &expected);
                 }
                 None => {
+                    let is_answer = matches!(
+                        envelope.event,
+                        Event::HandoffAcked { .. } | Event::HandoffRejected { .. }
+                    );
                     for added in &state.anomalies[before.anomalies.len()..] {
                         prop_assert!(
                             added.kind == Anomaly::COMPACTION_DONE_WITHOUT_START
-                                || added.kind == Anomaly::PHASE_COMPLETED_AGAIN,
+                                || added.kind == Anomaly::COMPACTION_ID_MISMATCH
+                                || added.kind == Anomaly::PHASE_COMPLETED_AGAIN
+                                || (is_answer && added.kind == Anomaly::LATE_HANDOFF_EVENT),
                             "unpredicted anomaly {:?}",
                             added
                         );

@@ -2,12 +2,15 @@
 //! `apply()` and the JSON shape of the state.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use runjournal_core::fold::{Anomaly, HandoffStatus, ResumeState, TaskStatus};
+use runjournal_core::fold::{
+    Anomaly, HandoffStatus, ResourceState, ResumeState, Segment, SegmentEnd, TaskStatus, FOLD_VERSION, MAX_SEGMENTS,
+};
 use runjournal_core::{
-    ChainHash, CompactionSource, ConflictStrategy, Envelope, ErrorInfo, Event, InterruptCause, Message, Role, RunKey,
-    RunMeta, RunStatus, TaskResult,
+    ChainHash, CompactionSource, ConflictStrategy, Envelope, ErrorInfo, Event, InterruptCause, Message, Role,
+    RotationReason, RunKey, RunMeta, RunStatus, TaskResult,
 };
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -22,13 +25,18 @@ fn hash_of(seq: u64) -> ChainHash {
     ChainHash::next(&ChainHash::GENESIS, b"test", seq, b"")
 }
 
-/// Envelopes numbered from 0; each `attached` opens the next epoch.
+/// Envelopes numbered from 0, all at ts 0; each `attached` opens the next epoch.
 fn envelopes(events: impl IntoIterator<Item = Event>) -> Vec<Envelope> {
+    timed_envelopes(events.into_iter().map(|event| (0, event)))
+}
+
+/// Envelopes numbered from 0 at the given `ts`; each `attached` opens the next epoch.
+fn timed_envelopes(events: impl IntoIterator<Item = (u64, Event)>) -> Vec<Envelope> {
     let mut epoch = 0;
     events
         .into_iter()
         .enumerate()
-        .map(|(seq, event)| {
+        .map(|(seq, (ts, event))| {
             if matches!(event, Event::Attached { .. }) {
                 epoch += 1;
             }
@@ -37,7 +45,7 @@ fn envelopes(events: impl IntoIterator<Item = Event>) -> Vec<Envelope> {
                 run: key(),
                 seq,
                 epoch,
-                ts: 0,
+                ts,
                 hash: hash_of(seq),
                 event,
             }
@@ -47,6 +55,10 @@ fn envelopes(events: impl IntoIterator<Item = Event>) -> Vec<Envelope> {
 
 fn fold(events: impl IntoIterator<Item = Event>) -> ResumeState {
     ResumeState::fold(key(), &envelopes(events))
+}
+
+fn fold_timed(events: impl IntoIterator<Item = (u64, Event)>) -> ResumeState {
+    ResumeState::fold(key(), &timed_envelopes(events))
 }
 
 fn started() -> Event {
@@ -183,6 +195,62 @@ fn interrupted() -> Event {
     }
 }
 
+fn labels(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+    entries
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
+fn started_with_labels(entries: &[(&str, &str)]) -> Event {
+    Event::RunStarted {
+        meta: RunMeta {
+            labels: Some(labels(entries)),
+            ..RunMeta::default()
+        },
+    }
+}
+
+fn rotated(reason: RotationReason, provenance: Option<&[(&str, &str)]>) -> Event {
+    Event::SegmentRotated {
+        reason,
+        session_id: Some("session-2".into()),
+        provenance: provenance.map(labels),
+    }
+}
+
+fn usage(
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cost_usd: Option<f64>,
+    counters: &[(&str, f64)],
+) -> Event {
+    Event::Usage {
+        input_tokens,
+        output_tokens,
+        cost_usd,
+        counters: (!counters.is_empty()).then(|| {
+            counters
+                .iter()
+                .map(|(name, value)| (name.to_string(), *value))
+                .collect()
+        }),
+    }
+}
+
+fn acquired(resource: &str) -> Event {
+    Event::ResourceAcquired {
+        resource: resource.into(),
+    }
+}
+
+fn teardown(resource: &str, error: Option<&str>) -> Event {
+    Event::Teardown {
+        resource: resource.into(),
+        error: error.map(Into::into),
+    }
+}
+
 fn anomaly_kinds(state: &ResumeState) -> Vec<&str> {
     state.anomalies.iter().map(|anomaly| anomaly.kind.as_str()).collect()
 }
@@ -271,6 +339,52 @@ fn rule_1_status_completed_failed_interrupted_and_resume() {
     let reopened = fold([started(), completed(None), attached()]);
     assert_eq!(reopened.status, RunStatus::Completed);
     assert!(!reopened.recoverable);
+}
+
+#[test]
+fn rule_1_superseded_is_representable_and_not_recoverable() {
+    let mut state = fold([started(), step(&["a"])]);
+    state.status = RunStatus::Superseded;
+    assert!(!state.status.is_recoverable());
+    assert_eq!(state.to_json()["status"], "superseded");
+    assert_eq!("superseded".parse::<RunStatus>(), Ok(RunStatus::Superseded));
+    assert_eq!(RunStatus::Superseded.to_string(), "superseded");
+
+    // `attached` never revives a superseded run.
+    let mut envelopes = envelopes([started(), step(&["a"]), attached()]);
+    let mut state = ResumeState::fold(key(), &envelopes[..2]);
+    state.status = RunStatus::Superseded;
+    state.recoverable = false;
+    state.apply(&envelopes.remove(2));
+    assert_eq!(state.status, RunStatus::Superseded);
+    assert!(!state.recoverable);
+}
+
+#[test]
+fn rule_1_meta_is_the_latest_run_started_meta() {
+    let meta = RunMeta {
+        backend: Some("claude-code".into()),
+        model: Some("m-large".into()),
+        conflict_strategy: Some(ConflictStrategy::Escalate),
+        ..RunMeta::default()
+    };
+    let state = fold([Event::RunStarted { meta: meta.clone() }, step(&["a"])]);
+    assert_eq!(state.meta, meta);
+    assert_eq!(state.conflict_strategy(), ConflictStrategy::Escalate);
+    assert_eq!(state.to_json()["meta"]["backend"], "claude-code");
+
+    // A fork's history holds its parent's run_started and then its own: its own wins.
+    let child = RunMeta {
+        model: Some("m-small".into()),
+        ..RunMeta::default()
+    };
+    let state = fold([
+        Event::RunStarted { meta },
+        step(&["a"]),
+        Event::RunStarted { meta: child.clone() },
+    ]);
+    assert_eq!(state.meta, child);
+    assert_eq!(state.conflict_strategy(), ConflictStrategy::FirstClaim);
 }
 
 // ---------------------------------------------------------------- rule 2
@@ -449,10 +563,94 @@ fn rule_4_done_without_start_still_counts() {
     assert_eq!(anomaly_kinds(&state), ["compaction_done_without_start"]);
 }
 
+#[test]
+fn rule_4_compaction_id_mismatch_counts_with_anomaly() {
+    let events = [
+        started(),
+        step(&["a"]),
+        compaction_started(Some("k1"), S),
+        compaction_done(Some("k2"), S, Some("sum")),
+    ];
+    let before = fold(events[..3].to_vec());
+    assert_eq!(before.rejection(&events[3]), None, "a mismatched done is not ignored");
+    let state = fold(events);
+    assert_eq!(state.compaction.count, 1);
+    assert_eq!(state.segment, 1);
+    assert!(!state.compaction.active);
+    assert_eq!(state.transcript, [Message::new(Role::System, "sum")]);
+    assert_eq!(anomaly_kinds(&state), ["compaction_id_mismatch"]);
+    assert_eq!(anomaly_seqs(&state), [3]);
+    let detail = &state.anomalies[0].detail;
+    assert!(detail.contains("k1") && detail.contains("k2"), "{detail}");
+
+    // Only when both ids are set; a matching id is no anomaly.
+    for (start, done) in [
+        (None, Some("k2")),
+        (Some("k1"), None),
+        (Some("k1"), Some("k1")),
+        (None, None),
+    ] {
+        let state = fold([started(), compaction_started(start, S), compaction_done(done, S, None)]);
+        assert_eq!(state.compaction.count, 1, "{start:?} / {done:?}");
+        assert!(
+            state.anomalies.is_empty(),
+            "{start:?} / {done:?}: {:?}",
+            state.anomalies
+        );
+    }
+    // The start's id is the one of the active compaction: a stranded one is forgotten.
+    let state = fold([
+        started(),
+        compaction_started(Some("k1"), S),
+        Event::TurnCompleted,
+        compaction_started(None, S),
+        compaction_done(Some("k2"), S, None),
+    ]);
+    assert!(state.anomalies.is_empty(), "{:?}", state.anomalies);
+}
+
+#[test]
+fn rule_4_compaction_closes_the_segment_with_end_reason_compaction() {
+    let state = fold([
+        started(),
+        step(&["a"]),
+        compaction_started(Some("k1"), S),
+        compaction_done(Some("k1"), S, Some("one")),
+        step(&["b"]),
+        compaction_done(Some("k2"), S, None),
+    ]);
+    assert_eq!(
+        state.segments,
+        [
+            Segment {
+                index: 0,
+                opened_seq: 0,
+                closed_seq: 3,
+                end_reason: SegmentEnd::Compaction
+            },
+            Segment {
+                index: 1,
+                opened_seq: 3,
+                closed_seq: 5,
+                end_reason: SegmentEnd::Compaction
+            },
+        ]
+    );
+    assert_eq!(state.segment, 2);
+    // Ignored and gated-out dones close nothing.
+    let state = fold([
+        started(),
+        compaction_done(Some("k1"), S, None),
+        compaction_done(Some("k1"), S, None),
+        compaction_done(None, X, None),
+    ]);
+    assert_eq!(state.segments.len(), 1);
+}
+
 // ---------------------------------------------------------------- rule 5
 
 #[test]
-fn rule_5_stranded_compaction_cleared_by_turn_death_and_terminal() {
+fn rule_5_stranded_compaction_cleared_by_turn_death_attach_and_terminal() {
     let prefix = [
         started(),
         compaction_started(Some("k0"), S),
@@ -465,6 +663,7 @@ fn rule_5_stranded_compaction_cleared_by_turn_death_and_terminal() {
     let clearing = [
         Event::TurnCompleted,
         died("oom", Some(137)),
+        attached(),
         completed(None),
         failed(ErrorInfo::new("backend", "x"), vec![]),
         interrupted(),
@@ -481,8 +680,42 @@ fn rule_5_stranded_compaction_cleared_by_turn_death_and_terminal() {
     }
     // Events that are not stranding leave it active.
     let mut events = prefix.to_vec();
-    events.extend([step(&["b"]), phase_started(0, "p"), attached()]);
+    events.extend([
+        step(&["b"]),
+        phase_started(0, "p"),
+        rotated(RotationReason::SessionLoad, None),
+    ]);
     assert!(fold(events).compaction.active);
+}
+
+#[test]
+fn rule_5_attached_clears_stranded_compaction() {
+    let prefix = [
+        started(),
+        step(&["a"]),
+        compaction_started(Some("k1"), S),
+        compaction_done(Some("k1"), S, Some("old")),
+        step(&["b"]),
+        compaction_started(Some("k2"), S),
+    ];
+    let stranded = fold(prefix.clone());
+    assert!(stranded.compaction.active);
+    let mut events = prefix.to_vec();
+    events.push(attached());
+    let resumed = fold(events.clone());
+    assert!(!resumed.compaction.active, "the fenced writer's done can never come");
+    assert_eq!(resumed.compaction.count, stranded.compaction.count);
+    assert_eq!(resumed.segment, stranded.segment);
+    assert_eq!(resumed.segments, stranded.segments);
+    assert_eq!(resumed.transcript, stranded.transcript);
+    assert!(resumed.anomalies.is_empty());
+
+    // A done that arrives after the resume still counts, as a done without a start.
+    events.push(compaction_done(Some("k2"), S, Some("late")));
+    let state = fold(events);
+    assert_eq!(state.compaction.count, 2);
+    assert_eq!(state.segment, 2);
+    assert_eq!(anomaly_kinds(&state), ["compaction_done_without_start"]);
 }
 
 // ---------------------------------------------------------------- rule 6
@@ -629,6 +862,60 @@ fn rule_7_wrong_agent_ack_ignored() {
     let state = fold([started(), sent("h1", "a", "b"), rejected("h1", "b")]);
     assert_eq!(handoff_status(&state, "h1"), HandoffStatus::Rejected);
     assert_eq!(state.handoff_success_rate, Some(0.0));
+}
+
+#[test]
+fn rule_7_ack_past_deadline_times_out() {
+    // sent at 1000 with timeout_ms 1000: the deadline is 2000.
+    let send = [
+        (0, started()),
+        (1000, sent("h1", "a", "b")),
+        (1000, sent("h2", "a", "c")),
+    ];
+    let mut events = send.to_vec();
+    events.extend([(2001, acked("h1", "b")), (2500, rejected("h2", "c"))]);
+    let before = fold_timed(events[..3].to_vec());
+    assert_eq!(
+        before.rejection(&events[3].1),
+        None,
+        "the late ack takes effect: a time-out"
+    );
+    let state = fold_timed(events.clone());
+    assert_eq!(handoff_status(&state, "h1"), HandoffStatus::TimedOut);
+    assert_eq!(handoff_status(&state, "h2"), HandoffStatus::TimedOut);
+    assert_eq!(state.handoff_success_rate, Some(0.0));
+    assert_eq!(anomaly_kinds(&state), ["late_handoff_event"; 2]);
+    assert_eq!(anomaly_seqs(&state), [3, 4]);
+    assert!(
+        state.anomalies[0].detail.contains("deadline 2000"),
+        "{}",
+        state.anomalies[0].detail
+    );
+
+    // At the deadline exactly, the answer is in time.
+    let mut events = send.to_vec();
+    events.extend([(2000, acked("h1", "b")), (1999, rejected("h2", "c"))]);
+    let state = fold_timed(events);
+    assert_eq!(handoff_status(&state, "h1"), HandoffStatus::Acknowledged);
+    assert_eq!(handoff_status(&state, "h2"), HandoffStatus::Rejected);
+    assert!(state.anomalies.is_empty());
+
+    // Another agent's late answer says nothing about the receiver's: wrong_agent, still pending.
+    let mut events = send.to_vec();
+    events.push((9000, acked("h1", "zz")));
+    let state = fold_timed(events.clone());
+    assert_eq!(handoff_status(&state, "h1"), HandoffStatus::Pending);
+    assert_eq!(anomaly_kinds(&state), ["wrong_agent"]);
+
+    // Once timed out by its deadline, the handoff is final like any other.
+    events.extend([(9001, acked("h1", "b")), (9002, acked("h1", "b"))]);
+    let state = fold_timed(events);
+    assert_eq!(handoff_status(&state, "h1"), HandoffStatus::TimedOut);
+    assert_eq!(
+        anomaly_kinds(&state),
+        ["wrong_agent", "late_handoff_event", "late_handoff_event"]
+    );
+    assert!(state.anomalies[2].detail.contains("already timed_out"));
 }
 
 // ---------------------------------------------------------------- rule 8
@@ -832,7 +1119,283 @@ fn rule_10_failure_keeps_cleanup_errors_apart() {
     assert_eq!(json["failure"]["cleanup_errors"][0]["kind"], "stop");
 }
 
+// ---------------------------------------------------------------- rule 11
+
+#[test]
+fn rule_11_segment_rotated_closes_segment() {
+    let state = fold([
+        started(),
+        step(&["a", "b"]),
+        compaction_started(Some("k1"), S),
+        compaction_done(Some("k1"), S, Some("summary")),
+        step(&["c"]),
+        rotated(RotationReason::SessionLoad, None),
+        step(&["d"]),
+        rotated(RotationReason::SessionChanged, None),
+    ]);
+    assert_eq!(state.segment, 3);
+    assert_eq!(state.compaction.count, 1, "a rotation is no compaction");
+    assert!(state.transcript.is_empty());
+    assert_eq!(state.iteration, 3);
+    let ends: Vec<(u64, u64, u64, SegmentEnd)> = state
+        .segments
+        .iter()
+        .map(|segment| {
+            (
+                segment.index,
+                segment.opened_seq,
+                segment.closed_seq,
+                segment.end_reason,
+            )
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            (0, 0, 3, SegmentEnd::Compaction),
+            (1, 3, 5, SegmentEnd::SessionLoad),
+            (2, 5, 7, SegmentEnd::SessionChanged),
+        ]
+    );
+    assert!(state.anomalies.is_empty());
+    let json = state.to_json();
+    assert_eq!(json["segments"][1]["end_reason"], "session_load");
+    assert_eq!(json["segments"][2]["end_reason"], "session_changed");
+
+    // The new segment collects the steps after the rotation.
+    let state = fold([
+        started(),
+        step(&["a"]),
+        rotated(RotationReason::SessionLoad, None),
+        step(&["b"]),
+    ]);
+    assert_eq!(state.transcript, [Message::new(Role::Assistant, "b")]);
+}
+
+#[test]
+fn rule_11_provenance_fills_absent_keys_only() {
+    let state = fold([
+        started_with_labels(&[("team", "auth"), ("hermes_session_id", "h-1")]),
+        rotated(
+            RotationReason::SessionLoad,
+            Some(&[("hermes_session_id", "h-2"), ("loaded_from", "disk")]),
+        ),
+        rotated(
+            RotationReason::SessionChanged,
+            Some(&[("loaded_from", "network"), ("host", "b")]),
+        ),
+        rotated(RotationReason::SessionChanged, None),
+    ]);
+    assert_eq!(
+        state.provenance,
+        labels(&[
+            ("hermes_session_id", "h-1"),
+            ("host", "b"),
+            ("loaded_from", "disk"),
+            ("team", "auth")
+        ])
+    );
+    assert_eq!(state.to_json()["provenance"]["hermes_session_id"], "h-1");
+
+    // Without labels the first rotation's value is the one kept.
+    let state = fold([
+        started(),
+        rotated(RotationReason::SessionLoad, Some(&[("hermes_session_id", "h-2")])),
+        rotated(RotationReason::SessionLoad, Some(&[("hermes_session_id", "h-3")])),
+    ]);
+    assert_eq!(state.provenance, labels(&[("hermes_session_id", "h-2")]));
+}
+
+#[test]
+fn rule_11_segments_keep_the_newest_64() {
+    let mut events = vec![started()];
+    events.extend((0..MAX_SEGMENTS as u64 + 6).map(|_| rotated(RotationReason::SessionChanged, None)));
+    let state = fold(events);
+    assert_eq!(state.segment, 70);
+    assert_eq!(state.segments.len(), MAX_SEGMENTS);
+    assert_eq!(MAX_SEGMENTS, 64);
+    assert_eq!(state.segments.first().map(|segment| segment.index), Some(6));
+    assert_eq!(state.segments.last().map(|segment| segment.index), Some(69));
+    assert_eq!(state.segments.last().map(|segment| segment.closed_seq), Some(70));
+}
+
+// ---------------------------------------------------------------- rule 12
+
+#[test]
+fn rule_12_active_ms_excludes_downtime() {
+    let state = fold_timed([
+        (1_000, started()),
+        (1_200, step(&["a"])),
+        (1_300, compaction_started(None, S)),
+        // crash: nothing for an hour, then a resume (epoch 1)
+        (3_601_300, attached()),
+        (3_601_350, step(&["b"])),
+        (3_601_400, interrupted()),
+        // another resume (epoch 2), a single event so far
+        (7_000_000, attached()),
+    ]);
+    assert_eq!(state.wall_ms, 7_000_000 - 1_000);
+    assert_eq!(state.active_ms, 300 + 100);
+    let json = state.to_json();
+    assert_eq!(
+        (json["active_ms"].as_u64(), json["wall_ms"].as_u64()),
+        (Some(400), Some(6_999_000))
+    );
+
+    // An ignored event still moves the clock.
+    let state = fold_timed([(10, started()), (25, acked("nope", "b"))]);
+    assert_eq!((state.active_ms, state.wall_ms), (15, 15));
+    assert_eq!(anomaly_kinds(&state), ["unknown_handoff"]);
+}
+
+#[test]
+fn rule_12_wall_ms_spans_a_forks_prefix() {
+    // A fork's history: the parent's prefix (epochs 0 and 1), then the child's own events in its epoch 0.
+    let parent_prefix = timed_envelopes([
+        (100, started()),
+        (150, step(&["a"])),
+        (500, attached()),
+        (520, step(&["b"])),
+    ]);
+    let mut history = parent_prefix.clone();
+    history.extend(
+        timed_envelopes([(10_000, started()), (10_040, step(&["c"]))])
+            .into_iter()
+            .map(|envelope| Envelope { epoch: 0, ..envelope }),
+    );
+    let state = ResumeState::fold(key(), &history);
+    assert_eq!(state.wall_ms, 10_040 - 100);
+    assert_eq!(state.active_ms, 50 + 20 + 40, "the gap before the fork is downtime");
+}
+
+#[test]
+fn rule_12_usage_sums() {
+    let state = fold([
+        started(),
+        usage(Some(1000), Some(200), Some(0.015), &[("tool_calls", 3.0)]),
+        usage(None, Some(100), None, &[]),
+        usage(Some(200), None, Some(0.005), &[("tool_calls", 1.0), ("retries", 1.0)]),
+        Event::Usage {
+            input_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+            counters: None,
+        },
+    ]);
+    assert_eq!(state.usage.input_tokens, 1200);
+    assert_eq!(state.usage.output_tokens, 300);
+    assert!((state.usage.cost_usd - 0.02).abs() < 1e-12, "{}", state.usage.cost_usd);
+    assert_eq!(
+        state.usage.counters,
+        BTreeMap::from([("retries".to_string(), 1.0), ("tool_calls".to_string(), 4.0)])
+    );
+    assert!(state.anomalies.is_empty());
+    let json = state.to_json();
+    assert_eq!(json["usage"]["input_tokens"], 1200);
+    assert_eq!(json["usage"]["counters"]["tool_calls"], 4.0);
+
+    let none = fold([started()]);
+    assert_eq!(none.usage.input_tokens, 0);
+    assert_eq!(none.usage.cost_usd, 0.0);
+    assert!(none.usage.counters.is_empty());
+}
+
+// ---------------------------------------------------------------- rule 13
+
+#[test]
+fn rule_13_resources_listed_with_teardown() {
+    let state = fold([
+        started(),
+        acquired("sandbox-1"),
+        acquired("browser"),
+        acquired("sandbox-1"),
+        teardown("sandbox-1", None),
+        teardown("scratch-dir", Some("permission denied")),
+        completed(Some("done")),
+        teardown("browser", Some("busy")),
+    ]);
+    let expected = [
+        ("sandbox-1", Some(1), true, None),
+        ("browser", Some(2), true, Some("busy")),
+        ("scratch-dir", None, true, Some("permission denied")),
+    ];
+    let actual: Vec<(&str, Option<u64>, bool, Option<&str>)> = state
+        .resources
+        .iter()
+        .map(|entry| {
+            (
+                entry.resource.as_str(),
+                entry.acquired_seq,
+                entry.torn_down,
+                entry.error.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(actual, expected);
+    assert_eq!(
+        state.status,
+        RunStatus::Completed,
+        "a teardown after the outcome changes no status"
+    );
+    assert!(state.anomalies.is_empty());
+
+    // A resource never torn down stays visible; one acquired again after its teardown is listed again;
+    // a repeated teardown is a retry whose error replaces the earlier one.
+    let state = fold([
+        started(),
+        acquired("sandbox-1"),
+        teardown("sandbox-1", Some("busy")),
+        teardown("sandbox-1", None),
+        acquired("sandbox-1"),
+        acquired("gpu"),
+    ]);
+    assert_eq!(
+        state.resources,
+        [
+            ResourceState {
+                resource: "sandbox-1".into(),
+                acquired_seq: Some(1),
+                torn_down: true,
+                error: None
+            },
+            ResourceState {
+                resource: "sandbox-1".into(),
+                acquired_seq: Some(4),
+                torn_down: false,
+                error: None
+            },
+            ResourceState {
+                resource: "gpu".into(),
+                acquired_seq: Some(5),
+                torn_down: false,
+                error: None
+            },
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- fold version
+
+#[test]
+fn fold_version_is_2() {
+    assert_eq!(FOLD_VERSION, 2);
+}
+
 // ---------------------------------------------------------------- rejection()
+
+/// What an ignored `envelope` does to `state` besides its anomaly: moves
+/// `last_seq`, `head` and the time on the run. A `custom` event at the same
+/// position has exactly that effect.
+fn moved_to(mut state: ResumeState, envelope: &Envelope) -> ResumeState {
+    state.apply(&Envelope {
+        event: Event::Custom {
+            kind: "position".into(),
+            data: String::new(),
+        },
+        ..envelope.clone()
+    });
+    state
+}
 
 /// Applies each envelope, checking `rejection()` against `apply()`. Returns the
 /// kinds `rejection()` reported.
@@ -847,10 +1410,8 @@ fn check_rejection_agrees(envelopes: &[Envelope]) -> Vec<String> {
         match predicted {
             Some(anomaly) => {
                 assert_eq!(anomaly.seq, envelope.seq, "predicted seq follows last_seq");
-                let mut expected = before.clone();
+                let mut expected = moved_to(before.clone(), envelope);
                 expected.anomalies.push(anomaly.clone());
-                expected.last_seq = Some(envelope.seq);
-                expected.head = envelope.hash;
                 assert_eq!(
                     state, expected,
                     "{:?} is ignored with exactly its anomaly",
@@ -863,10 +1424,19 @@ fn check_rejection_agrees(envelopes: &[Envelope]) -> Vec<String> {
                     .iter()
                     .map(|a| a.kind.as_str())
                     .collect();
+                let mut applied_with_anomaly = vec![
+                    Anomaly::COMPACTION_DONE_WITHOUT_START,
+                    Anomaly::COMPACTION_ID_MISMATCH,
+                    Anomaly::PHASE_COMPLETED_AGAIN,
+                ];
+                if matches!(
+                    envelope.event,
+                    Event::HandoffAcked { .. } | Event::HandoffRejected { .. }
+                ) {
+                    applied_with_anomaly.push(Anomaly::LATE_HANDOFF_EVENT);
+                }
                 assert!(
-                    added.iter().all(
-                        |kind| [Anomaly::COMPACTION_DONE_WITHOUT_START, Anomaly::PHASE_COMPLETED_AGAIN].contains(kind)
-                    ),
+                    added.iter().all(|kind| applied_with_anomaly.contains(kind)),
                     "{:?} not predicted as rejected, but added {added:?}",
                     envelope.event
                 );
@@ -920,6 +1490,29 @@ fn rejection_agrees_with_apply_for_every_ignored_kind() {
             "late_task_event",
         ]
     );
+}
+
+#[test]
+fn rejection_agrees_with_apply_for_the_v2_events_and_deadlines() {
+    let events = [
+        (0, started_with_labels(&[("a", "1")])),
+        (10, compaction_started(Some("k1"), S)),
+        (20, compaction_done(Some("k2"), S, None)), // compaction_id_mismatch: applied
+        (30, compaction_started(Some("k3"), S)),
+        (40, attached()),
+        (50, compaction_done(Some("k3"), S, None)), // without start: applied
+        (60, usage(Some(1), Some(2), Some(0.25), &[("n", 1.0)])),
+        (70, rotated(RotationReason::SessionLoad, Some(&[("a", "2")]))),
+        (80, acquired("r")),
+        (90, teardown("r", None)),
+        (100, teardown("never", Some("e"))),
+        (110, sent("h1", "a", "b")),
+        (5_000, acked("h1", "c")),    // wrong_agent
+        (5_001, acked("h1", "b")),    // past the deadline: applied, timed out
+        (5_002, rejected("h1", "b")), // late_handoff_event
+    ];
+    let reported = check_rejection_agrees(&timed_envelopes(events));
+    assert_eq!(reported, ["wrong_agent", "late_handoff_event"]);
 }
 
 #[test]
@@ -1023,6 +1616,7 @@ fn to_json_has_exactly_the_spec_keys_in_order() {
     let mut state = fold([
         started(),
         step(&["hi"]),
+        rotated(RotationReason::SessionChanged, Some(&[("session", "s2")])),
         phase_started(0, "plan"),
         phase_completed(0, "plan", "the plan"),
         phase_started(1, "build"),
@@ -1032,6 +1626,8 @@ fn to_json_has_exactly_the_spec_keys_in_order() {
         claim("t1", "a", 0, 0.5),
         claim("t1", "b", 0, 0.5),
         died("oom", Some(137)),
+        usage(Some(10), None, Some(0.5), &[("tool_calls", 2.0)]),
+        acquired("sandbox"),
         failed(ErrorInfo::new("backend", "x"), vec![ErrorInfo::new("stop", "y")]),
     ]);
     state.output = Some("out".into());
@@ -1043,6 +1639,9 @@ fn to_json_has_exactly_the_spec_keys_in_order() {
             "run",
             "status",
             "recoverable",
+            "meta",
+            "active_ms",
+            "wall_ms",
             "last_seq",
             "head",
             "epoch",
@@ -1057,6 +1656,10 @@ fn to_json_has_exactly_the_spec_keys_in_order() {
             "died",
             "output",
             "failure",
+            "usage",
+            "segments",
+            "provenance",
+            "resources",
             "anomalies",
         ]
     );
@@ -1080,30 +1683,76 @@ fn to_json_has_exactly_the_spec_keys_in_order() {
     assert_eq!(ordered.get("failure").keys(), ["error", "cleanup_errors"]);
     assert_eq!(ordered.get("failure").get("error").keys(), ["kind", "message"]);
     assert_eq!(ordered.get("anomalies").first().keys(), ["seq", "kind", "detail"]);
+    assert_eq!(
+        ordered.get("usage").keys(),
+        ["input_tokens", "output_tokens", "cost_usd", "counters"]
+    );
+    assert_eq!(
+        ordered.get("segments").first().keys(),
+        ["index", "opened_seq", "closed_seq", "end_reason"]
+    );
+    assert_eq!(
+        ordered.get("resources").first().keys(),
+        ["resource", "acquired_seq", "torn_down", "error"]
+    );
+    assert_eq!(
+        ordered.get("meta").keys(),
+        [
+            "agent_name",
+            "caller",
+            "prompt",
+            "model",
+            "backend",
+            "parent",
+            "forked_from",
+            "conflict_strategy",
+            "labels"
+        ]
+    );
 
     // to_json() holds the same content, with SPEC's value forms.
     let json = state.to_json();
     assert_eq!(json, serde_json::from_str::<serde_json::Value>(&text).unwrap());
     assert_eq!(json["status"], "failed");
     assert_eq!(json["recoverable"], false);
-    assert_eq!(json["head"], hash_of(11).to_hex());
-    assert_eq!(json["last_seq"], 11);
+    assert_eq!(json["head"], hash_of(14).to_hex());
+    assert_eq!(json["last_seq"], 14);
     assert_eq!(json["compaction"]["gate"], "structured");
     assert_eq!(json["handoffs"][0]["status"], "acknowledged");
     assert_eq!(json["handoff_success_rate"], 1.0);
     assert_eq!(json["tasks"][0]["status"], "claimed");
     assert_eq!(json["transcript"][0]["role"], "system");
     assert_eq!(json["anomalies"][0]["kind"], "compaction_done_without_start");
+    assert_eq!(
+        json["usage"],
+        serde_json::json!({"input_tokens": 10, "output_tokens": 0, "cost_usd": 0.5, "counters": {"tool_calls": 2.0}})
+    );
+    assert_eq!(json["segments"][0]["end_reason"], "session_changed");
+    assert_eq!(json["segments"][1]["end_reason"], "compaction");
+    assert_eq!(json["provenance"], serde_json::json!({"session": "s2"}));
+    assert_eq!(
+        json["resources"][0],
+        serde_json::json!({"resource": "sandbox", "acquired_seq": 13, "torn_down": false, "error": null})
+    );
+    assert_eq!(
+        (json["active_ms"].as_u64(), json["wall_ms"].as_u64()),
+        (Some(0), Some(0))
+    );
 
     // Before any event: nulls, not missing keys.
     let empty = ResumeState::new(key()).to_json();
     let object = empty.as_object().unwrap();
-    assert_eq!(object.len(), 18);
+    assert_eq!(object.len(), 25);
     for key in ["last_seq", "handoff_success_rate", "died", "output", "failure"] {
         assert!(object[key].is_null(), "{key}");
     }
     assert!(empty["compaction"]["gate"].is_null());
     assert!(empty["phases"]["active"].is_null());
+    assert!(empty["meta"].is_object(), "meta is an object even before run_started");
+    assert_eq!(empty["segments"], serde_json::json!([]));
+    assert_eq!(empty["provenance"], serde_json::json!({}));
+    assert_eq!(empty["resources"], serde_json::json!([]));
+    assert_eq!(empty["usage"]["cost_usd"], 0.0);
     assert_eq!(empty["status"], "running");
     assert_eq!(empty["head"], "0".repeat(64));
 }

@@ -2,28 +2,48 @@
 //!
 //! [`ResumeState`] folds a run's envelopes, in order, into the state a runtime
 //! needs to resume it. The fold is pure and deterministic: it reads nothing but
-//! the envelopes (their `seq`, `epoch`, `hash` and `event`), so the same events
-//! always give the same state, live or replayed, whole or from a snapshot plus
-//! its tail. A snapshot is the state's bincode encoding (every field, including
-//! the bookkeeping that the JSON form leaves out); a snapshot written by another
-//! [`FOLD_VERSION`] is rebuilt from the log.
+//! the envelopes (their `seq`, `epoch`, `ts`, `hash` and `event`), so the same
+//! events always give the same state, live or replayed, whole or from a
+//! snapshot plus its tail. Time enters only through the events' own `ts`
+//! (rules 7 and 12), never through a clock. A snapshot is the state's bincode
+//! encoding (every field, including the bookkeeping that the JSON form leaves
+//! out); a snapshot written by another [`FOLD_VERSION`] is rebuilt from the log.
 //!
 //! Every event is either applied or ignored. An ignored event leaves the state
-//! unchanged except for one added [`Anomaly`] and `last_seq`/`head`;
-//! [`ResumeState::rejection`] predicts exactly that outcome without mutating.
-//! Two anomalies are recorded for events that still take effect and are
-//! therefore not rejections: `compaction_done_without_start` (rule 4) and
-//! `phase_completed_again` (see below). Scraped compaction signals ignored
-//! because of the structured gate (rule 3) are neither applied nor anomalies.
+//! unchanged except for one added [`Anomaly`], `last_seq`/`head` and the time
+//! on the run (`active_ms`, `wall_ms`); [`ResumeState::rejection`] predicts
+//! exactly that outcome without mutating. Four anomalies are recorded for
+//! events that still take effect and are therefore not rejections:
+//! `compaction_done_without_start` and `compaction_id_mismatch` (rule 4),
+//! `late_handoff_event` for an answer past the handoff's deadline (rule 7: the
+//! handoff times out) and `phase_completed_again` (see below). Scraped
+//! compaction signals ignored because of the structured gate (rule 3) are
+//! neither applied nor anomalies.
+//!
+//! The parts of the state live beside this module: [`clock`] (rule 12 time),
+//! [`usage`] (rule 12 sums), [`segments`] (rules 4 and 11), [`resources`]
+//! (rule 13).
 //!
 //! Choices where SPEC §3 leaves room (documented here so that the fold stays one
 //! definition):
 //! - `run_started` sets `status` to running and `epoch` to its own epoch (0):
 //!   a forked run's state starts from its parent's history, but the child is a
-//!   new, running run in its own epoch 0. It also records the run's
-//!   `conflict_strategy` (default `first_claim`).
+//!   new, running run in its own epoch 0. Its `meta` replaces the state's (a
+//!   fork's own `run_started` carries its parent's meta and its fork point), so
+//!   the run's `conflict_strategy` (default `first_claim`) is the latest one;
+//!   its `labels` fill absent provenance keys (rule 11).
 //! - `attached` sets `epoch` and turns `interrupted` into `running`; it never
-//!   reopens a completed or failed run.
+//!   reopens a completed or failed run, nor a superseded one (`superseded` is
+//!   set by a rewind, outside the fold).
+//! - A `compaction_done` whose id differs from the active start's (both set)
+//!   counts, with anomaly `compaction_id_mismatch`; a done without an id, or
+//!   after a start without one, is never a mismatch.
+//! - An ack or reject by the receiver whose `ts` is past the send's `ts` +
+//!   `timeout_ms` times the pending handoff out, with anomaly
+//!   `late_handoff_event`; one by another agent is ignored as `wrong_agent`
+//!   whatever its `ts` (it says nothing about the receiver's answer).
+//! - `segment_rotated` leaves a compaction in progress alone (rule 5 lists
+//!   what strands one).
 //! - A `phase_completed` for an index already completed replaces that entry's
 //!   name and output (the phase evidently ran again, and its latest output is
 //!   what the rest of the run builds on), clears `active` if it has that index
@@ -45,17 +65,32 @@
 //! - A `compaction_done` that is a duplicate is ignored entirely, including its
 //!   effect on the gate.
 
+mod clock;
+mod resources;
+mod segments;
+mod usage;
+
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
+pub use self::resources::ResourceState;
+pub use self::segments::{Segment, SegmentEnd, MAX_SEGMENTS};
+pub use self::usage::UsageTotals;
 use crate::envelope::Envelope;
-use crate::event::{CompactionSource, ConflictStrategy, ErrorInfo, Event, Message, Role};
+use crate::event::{CompactionSource, ConflictStrategy, ErrorInfo, Event, Message, Role, RunMeta};
 use crate::hash::ChainHash;
 use crate::key::RunKey;
 use crate::rules::{self, RunStatus};
+use clock::Clock;
 
 /// The version of the fold's semantics. Bump it when the fold changes; stored
 /// snapshots of another version are rebuilt from the log.
-pub const FOLD_VERSION: u32 = 1;
+///
+/// Version 2 (SPEC v2): `meta`, time, usage, segments, provenance and
+/// resources in the state; rule 4 id mismatches, rule 5 `attached`, rule 7
+/// deadlines, rules 11–13.
+pub const FOLD_VERSION: u32 = 2;
 
 /// The resume state of a run: the fold of its events (SPEC §3).
 ///
@@ -70,6 +105,12 @@ pub struct ResumeState {
     pub status: RunStatus,
     /// `status` is running or interrupted.
     pub recoverable: bool,
+    /// The meta of the latest `run_started` (a fork's own, carrying its parent's).
+    pub meta: RunMeta,
+    /// The time the run was worked on: each epoch's span, summed (rule 12).
+    pub active_ms: u64,
+    /// The last event's `ts` minus the first's, a fork's prefix included (rule 12).
+    pub wall_ms: u64,
     /// The seq of the last folded event; `None` before any.
     pub last_seq: Option<u64>,
     /// The chain hash of the last folded event ([`ChainHash::GENESIS`] before any).
@@ -78,7 +119,8 @@ pub struct ResumeState {
     pub epoch: u64,
     /// The number of `step` events (rule 2).
     pub iteration: u64,
-    /// The context segment: +1 per effective compaction (rule 4).
+    /// The context segment: +1 per effective compaction (rule 4) and per
+    /// `segment_rotated` (rule 11).
     pub segment: u64,
     /// The messages of the current segment only.
     pub transcript: Vec<Message>,
@@ -98,14 +140,28 @@ pub struct ResumeState {
     pub output: Option<String>,
     /// The failure of `run_failed` (rule 10).
     pub failure: Option<Failure>,
+    /// The sums of every `usage` event (rule 12).
+    pub usage: UsageTotals,
+    /// The closed context segments, the newest [`MAX_SEGMENTS`], oldest first (rules 4, 11).
+    pub segments: Vec<Segment>,
+    /// Where the run's sessions came from: first value per key wins (rule 11).
+    pub provenance: BTreeMap<String, String>,
+    /// Every resource acquired or torn down, in acquisition order (rule 13).
+    pub resources: Vec<ResourceState>,
     /// Everything the fold found odd, in order.
     pub anomalies: Vec<Anomaly>,
-    /// The run's task-conflict strategy, from `run_started`.
-    #[serde(skip)]
-    conflict_strategy: ConflictStrategy,
     /// The id of the previous effective `compaction_done`.
     #[serde(skip)]
     last_done_id: Option<String>,
+    /// The id of the active compaction's start, when it had one.
+    #[serde(skip)]
+    compaction_start_id: Option<String>,
+    /// The seq of the event that opened the current segment.
+    #[serde(skip)]
+    segment_opened_seq: u64,
+    /// Bookkeeping for `active_ms` and `wall_ms`.
+    #[serde(skip)]
+    clock: Clock,
 }
 
 /// Compaction tracking (SPEC §3 rules 3–5).
@@ -161,6 +217,9 @@ pub struct HandoffState {
     pub status: HandoffStatus,
     /// The payload version, `M.m.p`.
     pub version: String,
+    /// The send's `ts` + `timeout_ms`: an answer after it is too late.
+    #[serde(skip)]
+    deadline_ts: u64,
 }
 
 /// Where a handoff stands.
@@ -271,7 +330,10 @@ impl Anomaly {
     pub const DUPLICATE_COMPACTION_DONE: &'static str = "duplicate_compaction_done";
     /// A `compaction_done` with no compaction active; it still counts.
     pub const COMPACTION_DONE_WITHOUT_START: &'static str = "compaction_done_without_start";
-    /// An event for a handoff that is already final; ignored.
+    /// A `compaction_done` whose id differs from the active start's; it still counts.
+    pub const COMPACTION_ID_MISMATCH: &'static str = "compaction_id_mismatch";
+    /// An event for a handoff that is already final (ignored), or an answer
+    /// past the handoff's deadline (the handoff times out).
     pub const LATE_HANDOFF_EVENT: &'static str = "late_handoff_event";
     /// An ack or reject by an agent other than the receiver, or a task
     /// completion by an agent other than the holder; ignored.
@@ -296,6 +358,9 @@ impl ResumeState {
             run,
             status: RunStatus::Running,
             recoverable: true,
+            meta: RunMeta::default(),
+            active_ms: 0,
+            wall_ms: 0,
             last_seq: None,
             head: ChainHash::GENESIS,
             epoch: 0,
@@ -310,9 +375,15 @@ impl ResumeState {
             died: None,
             output: None,
             failure: None,
+            usage: UsageTotals::default(),
+            segments: Vec::new(),
+            provenance: BTreeMap::new(),
+            resources: Vec::new(),
             anomalies: Vec::new(),
-            conflict_strategy: ConflictStrategy::default(),
             last_done_id: None,
+            compaction_start_id: None,
+            segment_opened_seq: 0,
+            clock: Clock::default(),
         }
     }
 
@@ -325,9 +396,10 @@ impl ResumeState {
         state
     }
 
-    /// Folds one more event. `last_seq` and `head` always move to the
-    /// envelope; the event is either applied or, when [`Self::rejection`] says
-    /// so, ignored with that anomaly (at the envelope's seq).
+    /// Folds one more event. `last_seq`, `head` and the time on the run
+    /// always move to the envelope; the event is either applied or, when
+    /// [`Self::rejection`] says so, ignored with that anomaly (at the
+    /// envelope's seq).
     pub fn apply(&mut self, envelope: &Envelope) {
         match self.check(&envelope.event) {
             Some((kind, detail)) => self.anomalies.push(Anomaly {
@@ -339,6 +411,10 @@ impl ResumeState {
         }
         self.last_seq = Some(envelope.seq);
         self.head = envelope.hash;
+        let opens_epoch = matches!(envelope.event, Event::RunStarted { .. });
+        self.clock.tick(envelope.ts, envelope.epoch, opens_epoch);
+        self.active_ms = self.clock.active_ms();
+        self.wall_ms = self.clock.wall_ms();
     }
 
     /// Predicts, without mutating, whether applying `event` would be ignored
@@ -347,9 +423,11 @@ impl ResumeState {
     /// overwrite it.
     ///
     /// Events that take effect are never reported, even when they add an
-    /// anomaly (`compaction_done_without_start`, `phase_completed_again`), and
-    /// neither are scraped compaction signals ignored because of the structured
-    /// gate (they are not anomalies).
+    /// anomaly (`compaction_done_without_start`, `compaction_id_mismatch`,
+    /// `phase_completed_again`, `late_handoff_event` for an answer past its
+    /// deadline, which `event` alone cannot tell), and neither are scraped
+    /// compaction signals ignored because of the structured gate (they are not
+    /// anomalies).
     pub fn rejection(&self, event: &Event) -> Option<Anomaly> {
         self.check(event).map(|(kind, detail)| Anomaly {
             seq: self.last_seq.map_or(0, |seq| seq.saturating_add(1)),
@@ -371,7 +449,13 @@ impl ResumeState {
 
     /// The run's task-conflict strategy, from its `run_started` (default `first_claim`).
     pub fn conflict_strategy(&self) -> ConflictStrategy {
-        self.conflict_strategy
+        self.meta.conflict_strategy.unwrap_or_default()
+    }
+
+    /// Clears a compaction stranded by its writer going away (rule 5).
+    fn strand_compaction(&mut self) {
+        self.compaction.active = false;
+        self.compaction_start_id = None;
     }
 
     /// A scraped signal after a structured one was seen: no effect, no anomaly (rule 3).
@@ -478,17 +562,21 @@ impl ResumeState {
         let seq = envelope.seq;
         match &envelope.event {
             Event::RunStarted { meta } => {
-                self.conflict_strategy = meta.conflict_strategy.unwrap_or_default();
+                self.meta = meta.clone();
+                if let Some(labels) = &meta.labels {
+                    self.fill_provenance(labels);
+                }
                 self.epoch = envelope.epoch;
             }
             Event::Attached { .. } => {
                 self.epoch = envelope.epoch;
+                self.strand_compaction();
             }
             Event::Step { messages } => {
                 self.iteration = self.iteration.saturating_add(1);
                 self.transcript.extend(messages.iter().cloned());
             }
-            Event::TurnCompleted => self.compaction.active = false,
+            Event::TurnCompleted => self.strand_compaction(),
             Event::PhaseStarted { index, name } => {
                 self.phases.active = Some(ActivePhase {
                     index: *index,
@@ -519,7 +607,7 @@ impl ResumeState {
                     self.phases.active = None;
                 }
             }
-            Event::CompactionStarted { source, .. } => {
+            Event::CompactionStarted { id, source, .. } => {
                 if self.gated_out(*source) {
                     return;
                 }
@@ -527,6 +615,7 @@ impl ResumeState {
                     self.compaction.gate = Some(CompactionSource::Structured);
                 }
                 self.compaction.active = true;
+                self.compaction_start_id = id.clone();
             }
             Event::CompactionDone {
                 id, source, summary, ..
@@ -537,19 +626,10 @@ impl ResumeState {
                 if *source == CompactionSource::Structured {
                     self.compaction.gate = Some(CompactionSource::Structured);
                 }
-                if !self.compaction.active {
-                    self.anomalies.push(Anomaly {
-                        seq,
-                        kind: Anomaly::COMPACTION_DONE_WITHOUT_START.to_owned(),
-                        detail: match id {
-                            Some(id) => format!("compaction_done {id:?} with no compaction active; it still counts"),
-                            None => "compaction_done with no compaction active; it still counts".to_owned(),
-                        },
-                    });
-                }
-                self.compaction.active = false;
+                self.note_compaction_done_anomaly(seq, id.as_deref());
+                self.strand_compaction();
                 self.compaction.count = self.compaction.count.saturating_add(1);
-                self.segment = self.segment.saturating_add(1);
+                self.close_segment(seq, SegmentEnd::Compaction);
                 self.transcript = summary
                     .iter()
                     .map(|summary| Message::new(Role::System, summary.clone()))
@@ -557,7 +637,12 @@ impl ResumeState {
                 self.last_done_id = id.clone();
             }
             Event::HandoffSent {
-                id, from, to, version, ..
+                id,
+                from,
+                to,
+                version,
+                timeout_ms,
+                ..
             } => {
                 self.handoffs.push(HandoffState {
                     id: id.clone(),
@@ -565,10 +650,11 @@ impl ResumeState {
                     to: to.clone(),
                     status: HandoffStatus::Pending,
                     version: version.clone(),
+                    deadline_ts: envelope.ts.saturating_add(*timeout_ms),
                 });
             }
-            Event::HandoffAcked { id, .. } => self.settle_handoff(id, HandoffStatus::Acknowledged),
-            Event::HandoffRejected { id, .. } => self.settle_handoff(id, HandoffStatus::Rejected),
+            Event::HandoffAcked { id, .. } => self.answer_handoff(envelope, id, HandoffStatus::Acknowledged),
+            Event::HandoffRejected { id, .. } => self.answer_handoff(envelope, id, HandoffStatus::Rejected),
             Event::HandoffTimedOut { id } => self.settle_handoff(id, HandoffStatus::TimedOut),
             Event::TaskClaimed {
                 task,
@@ -586,26 +672,89 @@ impl ResumeState {
                     reason: reason.clone(),
                     exit_code: *exit_code,
                 });
-                self.compaction.active = false;
+                self.strand_compaction();
             }
-            Event::Teardown { .. } | Event::Custom { .. } => {}
+            Event::Teardown { resource, error } => self.tear_down_resource(resource, error.as_ref()),
+            Event::Custom { .. } => {}
             Event::RunCompleted { output } => {
                 self.output = output.clone();
-                self.compaction.active = false;
+                self.strand_compaction();
             }
             Event::RunFailed { error, cleanup_errors } => {
                 self.failure = Some(Failure {
                     error: error.clone(),
                     cleanup_errors: cleanup_errors.clone(),
                 });
-                self.compaction.active = false;
+                self.strand_compaction();
             }
             Event::RunInterrupted { .. } => {
-                self.compaction.active = false;
+                self.strand_compaction();
             }
+            Event::Usage {
+                input_tokens,
+                output_tokens,
+                cost_usd,
+                counters,
+            } => self
+                .usage
+                .add(*input_tokens, *output_tokens, *cost_usd, counters.as_ref()),
+            Event::SegmentRotated { reason, provenance, .. } => {
+                self.close_segment(seq, SegmentEnd::from(*reason));
+                self.transcript.clear();
+                if let Some(provenance) = provenance {
+                    self.fill_provenance(provenance);
+                }
+            }
+            Event::ResourceAcquired { resource } => self.acquire_resource(resource, seq),
         }
         self.status = rules::status_after(self.status, &envelope.event);
         self.recoverable = self.status.is_recoverable();
+    }
+
+    /// Records the anomaly, if any, of an effective `compaction_done` with
+    /// `id` at `seq`: no compaction active, or another id than its start's (rule 4).
+    fn note_compaction_done_anomaly(&mut self, seq: u64, id: Option<&str>) {
+        let (kind, detail) = match (id, self.compaction_start_id.as_deref()) {
+            _ if !self.compaction.active => (
+                Anomaly::COMPACTION_DONE_WITHOUT_START,
+                match id {
+                    Some(id) => format!("compaction_done {id:?} with no compaction active; it still counts"),
+                    None => "compaction_done with no compaction active; it still counts".to_owned(),
+                },
+            ),
+            (Some(done), Some(started)) if done != started => (
+                Anomaly::COMPACTION_ID_MISMATCH,
+                format!("compaction_done {done:?} while compaction {started:?} is active; it still counts"),
+            ),
+            _ => return,
+        };
+        self.anomalies.push(Anomaly {
+            seq,
+            kind: kind.to_owned(),
+            detail,
+        });
+    }
+
+    /// An ack or reject by the receiver of pending handoff `id` settles it
+    /// as `status`, unless it comes past the deadline: then the handoff timed
+    /// out (rule 7).
+    fn answer_handoff(&mut self, envelope: &Envelope, id: &str, status: HandoffStatus) {
+        let deadline = self.handoff(id).map_or(u64::MAX, |handoff| handoff.deadline_ts);
+        if envelope.ts <= deadline {
+            self.settle_handoff(id, status);
+            return;
+        }
+        self.settle_handoff(id, HandoffStatus::TimedOut);
+        self.anomalies.push(Anomaly {
+            seq: envelope.seq,
+            kind: Anomaly::LATE_HANDOFF_EVENT.to_owned(),
+            detail: format!(
+                "{} for handoff {id:?} at ts {}, past its deadline {deadline} (sent + timeout_ms); \
+                 the handoff timed out",
+                envelope.event.type_name(),
+                envelope.ts
+            ),
+        });
     }
 
     /// Moves handoff `id` to a final status and recomputes the success rate.
@@ -621,7 +770,7 @@ impl ResumeState {
 
     /// A claim of `task` by `agent` on a task that is not completed (rule 8).
     fn claim(&mut self, task: &str, agent: &str, priority: u8, confidence: f64) {
-        let strategy = self.conflict_strategy;
+        let strategy = self.conflict_strategy();
         let Some(state) = self.tasks.iter_mut().find(|state| state.task == task) else {
             self.tasks.push(TaskState {
                 task: task.to_owned(),
