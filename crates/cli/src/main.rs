@@ -154,6 +154,11 @@ struct BenchArgs {
     dir: Option<PathBuf>,
 }
 
+/// How to get a `runjournal` with the benchmark harness.
+#[cfg(not(feature = "bench"))]
+const BENCH_INSTALL: &str = "cargo install --locked --path crates/cli --features bench";
+
+#[cfg(feature = "bench")]
 fn bench(json: bool, out: &mut Output, args: BenchArgs) -> anyhow::Result<ExitCode> {
     if !(args.scale > 0.0 && args.scale.is_finite()) {
         return Err(output::fail(format!(
@@ -172,6 +177,16 @@ fn bench(json: bool, out: &mut Output, args: BenchArgs) -> anyhow::Result<ExitCo
         write!(out, "{}", report.to_table())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Without the `bench` feature the product compiles no competing engine:
+/// `bench` only says how to get it.
+#[cfg(not(feature = "bench"))]
+fn bench(_json: bool, _out: &mut Output, _args: BenchArgs) -> anyhow::Result<ExitCode> {
+    Err(output::fail(format!(
+        "this runjournal was built without the benchmark harness; build it with the `bench` feature: \
+         `{BENCH_INSTALL}` (or `cargo run --release -p runjournal-cli --features bench -- bench`)"
+    )))
 }
 
 #[derive(Args, Debug)]
