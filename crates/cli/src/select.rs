@@ -29,6 +29,16 @@ pub struct RunArg {
 }
 
 impl RunArg {
+    /// The run with this short id (or unique prefix).
+    pub fn id(id: &str) -> RunArg {
+        RunArg {
+            id: Some(id.to_owned()),
+            goal: None,
+            episode: None,
+            agent: None,
+        }
+    }
+
     /// Whether a run is named at all.
     pub fn given(&self) -> bool {
         self.id.is_some() || self.goal.is_some()

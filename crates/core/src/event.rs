@@ -274,6 +274,18 @@ pub enum ConflictStrategy {
     Escalate,
 }
 
+impl ConflictStrategy {
+    /// The strategy's name as in SPEC §2 (`meta.conflict_strategy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictStrategy::FirstClaim => "first_claim",
+            ConflictStrategy::HighestConfidence => "highest_confidence",
+            ConflictStrategy::HighestPriority => "highest_priority",
+            ConflictStrategy::Escalate => "escalate",
+        }
+    }
+}
+
 /// A transcript message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 #[serde(deny_unknown_fields)]
@@ -316,6 +328,18 @@ pub enum Role {
     Tool,
 }
 
+impl Role {
+    /// The role's name as in SPEC §2.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
 /// Which detector reported a compaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 #[serde(rename_all = "snake_case")]
@@ -324,6 +348,16 @@ pub enum CompactionSource {
     Structured,
     /// Scraped from output; ignored once a structured signal was seen.
     Scraped,
+}
+
+impl CompactionSource {
+    /// The source's name as in SPEC §2.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompactionSource::Structured => "structured",
+            CompactionSource::Scraped => "scraped",
+        }
+    }
 }
 
 /// The result of a task.
@@ -338,12 +372,32 @@ pub enum TaskResult {
     Failed,
 }
 
+impl TaskResult {
+    /// The result's name as in SPEC §2.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskResult::Success => "success",
+            TaskResult::Partial => "partial",
+            TaskResult::Failed => "failed",
+        }
+    }
+}
+
 /// Why a run was interrupted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum InterruptCause {
     /// The process was asked to shut down.
     Shutdown,
+}
+
+impl InterruptCause {
+    /// The cause's name as in SPEC §2.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterruptCause::Shutdown => "shutdown",
+        }
+    }
 }
 
 /// A failure: a kind and a message.
@@ -514,6 +568,32 @@ mod tests {
             content_hash: content_hash.into(),
             timeout_ms: 10,
         }
+    }
+
+    /// `as_str` is the JSON name: the CLI prints these, the interchange format stores them.
+    #[test]
+    fn names_are_the_json_names() {
+        fn json_name(value: impl Serialize) -> String {
+            serde_json::to_value(value).unwrap().as_str().unwrap().to_owned()
+        }
+        for strategy in [
+            ConflictStrategy::FirstClaim,
+            ConflictStrategy::HighestConfidence,
+            ConflictStrategy::HighestPriority,
+            ConflictStrategy::Escalate,
+        ] {
+            assert_eq!(strategy.as_str(), json_name(strategy));
+        }
+        for role in [Role::System, Role::User, Role::Assistant, Role::Tool] {
+            assert_eq!(role.as_str(), json_name(role));
+        }
+        for source in [CompactionSource::Structured, CompactionSource::Scraped] {
+            assert_eq!(source.as_str(), json_name(source));
+        }
+        for result in [TaskResult::Success, TaskResult::Partial, TaskResult::Failed] {
+            assert_eq!(result.as_str(), json_name(result));
+        }
+        assert_eq!(InterruptCause::Shutdown.as_str(), json_name(InterruptCause::Shutdown));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use runjournal_core::{
     Store, StoreError,
 };
 
-use crate::layout;
+use crate::{files, layout};
 
 /// How to open a sled database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,16 +65,16 @@ impl SledStore {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        if mode == OpenMode::MustExist && !path.join("db").exists() {
+        if mode == OpenMode::MustExist && !path.join(files::LOG).exists() {
             return Err(StoreError::Missing {
                 path: path.display().to_string(),
             });
         }
-        if mode == OpenMode::CreateIfMissing && !path.join("db").exists() && path.join("conf").exists() {
+        if mode == OpenMode::CreateIfMissing && !path.join(files::LOG).exists() && path.join(files::CONFIG).exists() {
             // sled writes `conf` (not atomically) before it creates `db`: a
             // `conf` without `db` is a creation killed before any data
             // existed, which would otherwise never open again. Start it over.
-            std::fs::remove_file(path.join("conf")).map_err(io("remove the conf of an interrupted creation"))?;
+            std::fs::remove_file(path.join(files::CONFIG)).map_err(io("remove the conf of an interrupted creation"))?;
         }
         let db = open_sled(&path)?;
         let next_run_id = read_counter(&db, layout::next_run_id_key(), "next run id record")?;
@@ -179,14 +179,14 @@ impl SledStore {
     fn sync_files(&self) -> Result<(), StoreError> {
         let mut sync = self.lock_sync()?;
         if sync.log_file.is_none() {
-            let file = File::open(self.path.join("db")).map_err(io("open sled log for fdatasync"))?;
+            let file = File::open(self.path.join(files::LOG)).map_err(io("open sled log for fdatasync"))?;
             sync_directory(&self.path)?;
             sync.log_file = Some(file);
         }
         if let Some(file) = &sync.log_file {
             file.sync_data().map_err(io("fdatasync sled log"))?;
         }
-        let blob_dir = self.path.join("blobs");
+        let blob_dir = self.path.join(files::BLOBS);
         let mut new_blob = false;
         let mut present = HashSet::new();
         if let Ok(entries) = std::fs::read_dir(&blob_dir) {

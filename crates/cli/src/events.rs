@@ -1,0 +1,86 @@
+//! A run's own events as the JSON lines of SPEC §2 (`show --json`, `export`,
+//! `export --salvage`).
+//!
+//! Invariants: events are written in seq order, each only once it verified;
+//! a damaged event stops the run's lines right before it, so what was written
+//! is a verified prefix; an I/O error on the output ends the walk and wins
+//! over any read error.
+
+use std::io::{self, Write};
+use std::ops::{ControlFlow, Range};
+use std::path::Path;
+
+use runjournal::{Envelope, Journal, ReadError, RunKey};
+
+use crate::select::read_error;
+
+/// Writes the run's events in `seqs`, calling `each` per event before it is
+/// written. The outer error is an I/O error of `out`; the inner result is the
+/// walk's read error (the first damaged event), after every event before it
+/// was written. Returns how many were written.
+fn write_lines(
+    journal: &Journal,
+    key: &RunKey,
+    seqs: Range<u64>,
+    out: &mut dyn Write,
+    each: &mut dyn FnMut(&Envelope),
+) -> anyhow::Result<(u64, Result<(), ReadError>)> {
+    let mut written = 0u64;
+    let mut failure: Option<io::Error> = None;
+    let walk = journal.for_each_event(key, seqs.start, |envelope| {
+        if envelope.seq >= seqs.end {
+            return ControlFlow::Break(());
+        }
+        each(&envelope);
+        match writeln!(out, "{}", envelope.to_json_line()) {
+            Ok(()) => {
+                written += 1;
+                ControlFlow::Continue(())
+            }
+            Err(error) => {
+                failure = Some(error);
+                ControlFlow::Break(())
+            }
+        }
+    });
+    match failure {
+        Some(error) => Err(error.into()),
+        None => Ok((written, walk)),
+    }
+}
+
+/// Writes the run's events in `seqs`; a damaged event is the error.
+pub fn write_run(
+    journal: &Journal,
+    db: &Path,
+    key: &RunKey,
+    seqs: Range<u64>,
+    out: &mut dyn Write,
+    each: &mut dyn FnMut(&Envelope),
+) -> anyhow::Result<()> {
+    let (_, walk) = write_lines(journal, key, seqs, out, each)?;
+    walk.map_err(|error| read_error(db, error))
+}
+
+/// Writes the run's events `0..end` up to the first one that fails
+/// verification; returns how many were written and that damage. Only a
+/// failure of the store (not damage to this run) is an error.
+pub fn write_run_until_damage(
+    journal: &Journal,
+    db: &Path,
+    key: &RunKey,
+    end: u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<(u64, Option<ReadError>)> {
+    match write_lines(journal, key, 0..end, out, &mut |_| {})? {
+        (written, Ok(())) => Ok((written, None)),
+        (written, Err(error)) if is_run_damage(&error) => Ok((written, Some(error))),
+        (_, Err(error)) => Err(read_error(db, error)),
+    }
+}
+
+/// Whether a read error is damage to one run (a salvage goes on with the
+/// next) rather than a failure of the store.
+fn is_run_damage(error: &ReadError) -> bool {
+    matches!(error, ReadError::Integrity(_) | ReadError::ParentMissing { .. })
+}

@@ -1,0 +1,58 @@
+//! The one writer of exports (`export`, `export --salvage`): to stdout, or to
+//! a file that appears only once the export is complete.
+//!
+//! Invariants: a file export is written beside its target (`.NAME.partial-PID`),
+//! synced, then renamed over the target, so the target is the old file or the
+//! whole new export, never a part of one; a failed export removes its partial
+//! file; stdout is flushed before the writer returns, so anything the caller
+//! then prints on stderr comes after the exported lines.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::output::{fail, Output};
+
+/// Runs `write` on stdout, or on a partial file renamed to `file` once
+/// `write` succeeded; returns what `write` returned.
+pub fn write_export<T>(
+    out: &mut Output,
+    file: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let Some(file) = file else {
+        let written = write(&mut *out)?;
+        out.flush()?;
+        return Ok(written);
+    };
+    let partial = partial_path(file);
+    let result = write_then_rename(&partial, file, write);
+    if result.is_err() {
+        drop(std::fs::remove_file(&partial));
+    }
+    result
+}
+
+fn write_then_rename<T>(
+    partial: &Path,
+    file: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let handle =
+        File::create(partial).map_err(|error| fail(format!("cannot create {}: {error}", partial.display())))?;
+    let mut writer = BufWriter::new(handle);
+    let written = write(&mut writer)?;
+    let handle = writer.into_inner().map_err(|error| error.into_error())?;
+    handle.sync_all()?;
+    std::fs::rename(partial, file).map_err(|error| fail(format!("cannot write {}: {error}", file.display())))?;
+    Ok(written)
+}
+
+/// The partial file beside `file`.
+fn partial_path(file: &Path) -> PathBuf {
+    let name = file
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    file.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}

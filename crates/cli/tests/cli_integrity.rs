@@ -1,0 +1,249 @@
+//! `verify`, corrupt snapshots and `export --salvage`: damage is named by run
+//! and seq, and what still verifies can always be exported, the database untouched.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+
+#[test]
+fn verify_names_the_corrupted_run_and_seq() {
+    let (dir, db) = session_db();
+    ok(&import(&db, &write(dir.path(), "rich.jsonl", &rich_run("intact"))));
+    let text = ok(&rj(&db, &["verify"]));
+    assert!(
+        text.contains("verified 2 runs (19 events): every chain is intact"),
+        "{text}"
+    );
+    let one = ok(&rj(&db, &["verify", &session_id()]));
+    assert!(one.contains("ok") && one.contains("7 events"), "{one}");
+
+    // The session was imported first: it is run id 0.
+    corrupt_event(&db, 0, 3);
+    let output = rj(&db, &["verify"]);
+    let error = fails(&output);
+    assert!(error.contains("verification failed"), "{error}");
+    assert!(error.contains("\"fix-login-bug\"/0/\"orchestrator-0\""), "{error}");
+    assert!(error.contains(&session_id()) && error.contains("at seq 3"), "{error}");
+    let text = stdout(&output);
+    assert!(text.contains("BAD") && text.contains("seq 3"), "{text}");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("ok") && line.contains("intact")),
+        "{text}"
+    );
+
+    let report: Value = serde_json::from_slice(&rj(&db, &["verify", "--json"]).stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    let bad = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["ok"] == false)
+        .unwrap();
+    assert_eq!(bad["seq"], 3);
+    assert_eq!(bad["id"], session_id());
+
+    let error = fails(&rj(&db, &["verify", &session_id()]));
+    assert!(error.contains("at seq 3"), "{error}");
+    ok(&rj(
+        &db,
+        &["verify", &RunKey::new("intact", 0, "a").unwrap().short_id()],
+    ));
+    // Reading the corrupt run names the run and the seq too.
+    for args in [
+        vec!["state", session_id().as_str()],
+        vec!["show", session_id().as_str()],
+    ] {
+        let error = fails(&rj(&db, &args));
+        assert!(
+            error.contains("corrupt event") && error.contains("seq 3"),
+            "{args:?}: {error}"
+        );
+        assert!(error.contains("fix-login-bug"), "{error}");
+    }
+    let error = fails(&rj(&db, &["export"]));
+    assert!(error.contains("seq 3"), "{error}");
+}
+
+#[test]
+fn a_corrupt_snapshot_names_the_fix_and_rebuild_snapshots_applies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, key) = parent_database(dir.path(), 12, 5);
+    {
+        let sled = sled::open(&db).unwrap();
+        let (snapshot_key, value) = sled.scan_prefix([0x04u8]).next_back().unwrap().unwrap();
+        let mut value = value.to_vec();
+        let last = value.len() - 1;
+        value[last] ^= 0xff;
+        sled.insert(snapshot_key, value).unwrap();
+        sled.flush().unwrap();
+    }
+    let error = fails(&rj(&db, &["state", &key.short_id()]));
+    assert!(
+        error.contains("snapshot at seq") && error.contains("rebuild-snapshots"),
+        "{error}"
+    );
+    let text = ok(&rj(&db, &["rebuild-snapshots", &key.short_id()]));
+    assert!(text.contains("rebuilt the snapshot"), "{text}");
+    let state = json(&rj(&db, &["--json", "state", &key.short_id()]));
+    assert_eq!(state["iteration"], 12);
+}
+
+#[test]
+fn export_salvage_exports_every_run_up_to_its_last_verified_event() {
+    let (dir, db) = session_db();
+    ok(&import(&db, &write(dir.path(), "rich.jsonl", &rich_run("intact"))));
+    corrupt_event(&db, 0, 3);
+    let error = fails(&rj(&db, &["export"]));
+    assert!(error.contains("seq 3"), "{error}");
+    let file = dir.path().join("salvaged.jsonl");
+    let output = rj(&db, &["export", "--salvage", "-o", file.to_str().unwrap()]);
+    let summary = ok(&output);
+    assert!(
+        summary.contains("salvaged 2 runs") && summary.contains("1 run stopped at damage"),
+        "{summary}"
+    );
+    let warnings = stderr(&output);
+    assert!(
+        warnings.contains("\"fix-login-bug\"/0/\"orchestrator-0\": exported its first 3 events")
+            && warnings.contains("seq 3"),
+        "{warnings}"
+    );
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        3 + 12,
+        "the damaged run's first 3 events and the intact run whole"
+    );
+    let fresh = dir.path().join("fresh.db");
+    ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
+    ok(&rj(&fresh, &["verify"]));
+}
+
+/// `export --salvage -o FILE` goes through the same writer as `export -o`:
+/// the file is replaced only once the salvage is complete, and a failed one
+/// leaves no partial file.
+#[test]
+fn a_salvage_to_a_file_replaces_it_only_when_complete() {
+    let (dir, db) = session_db();
+    let file = dir.path().join("salvaged.jsonl");
+    std::fs::write(&file, "the previous export\n").unwrap();
+    ok(&rj(&db, &["export", "--salvage", "-o", file.to_str().unwrap()]));
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(exported.lines().count(), 7, "{exported}");
+    let names = |path: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(dir.path()),
+        ["journal.db", "salvaged.jsonl"],
+        "no partial file is left"
+    );
+
+    let target = dir.path().join("no-such-dir").join("out.jsonl");
+    let error = fails(&rj(&db, &["export", "--salvage", "-o", target.to_str().unwrap()]));
+    assert!(error.contains("cannot create"), "{error}");
+    assert_eq!(names(dir.path()), ["journal.db", "salvaged.jsonl"]);
+}
+
+#[test]
+fn a_database_sled_cannot_open_is_one_line_and_salvage_recovers_a_verified_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("damaged.db");
+    for episode in 0..3 {
+        let journal = Journal::open(&db, Options::default()).unwrap();
+        let run = journal
+            .begin(
+                RunKey::new("salvage", episode, "a").unwrap(),
+                runjournal::RunMeta::default(),
+            )
+            .unwrap();
+        for index in 0..150 {
+            run.step(vec![runjournal::Message::new(
+                runjournal::Role::Assistant,
+                format!("step {index} of a long run"),
+            )])
+            .unwrap();
+        }
+    }
+    // Damage sled's log where it holds data, until sled refuses to open it.
+    let pristine = read_tree(&db);
+    let log = db.join("db");
+    let mut refused = None;
+    for offset in [20_000u64, 10_000, 5_000, 1_000] {
+        for (path, bytes) in &pristine {
+            std::fs::write(path, bytes).unwrap();
+        }
+        let mut bytes = std::fs::read(&log).unwrap();
+        let at = usize::try_from(offset).unwrap();
+        bytes[at..at + 64].fill(0xaa);
+        std::fs::write(&log, bytes).unwrap();
+        let output = rj(&db, &["runs"]);
+        if !output.status.success() {
+            refused = Some(fails(&output));
+            break;
+        }
+    }
+    let error = refused.expect("sled refuses a database whose log is damaged where it holds data");
+    assert!(error.contains("export --salvage"), "{error}");
+    let damaged = read_tree(&db);
+    let file = dir.path().join("salvaged.jsonl");
+    let output = rj(&db, &["export", "--salvage", "-o", file.to_str().unwrap()]);
+    ok(&output);
+    assert!(stderr(&output).contains("salvaging from a copy"), "{}", stderr(&output));
+    assert_eq!(read_tree(&db), damaged, "the damaged database is not changed");
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert!(!lines.is_empty(), "a prefix of the log is recovered");
+    let fresh = dir.path().join("fresh.db");
+    ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
+    ok(&rj(&fresh, &["verify"]));
+}
+
+#[test]
+fn a_database_that_lost_durable_events_is_refused_and_salvage_exports_what_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lossy.db");
+    {
+        let journal = Journal::open(&db, Options::default()).unwrap();
+        for episode in 0..3 {
+            let run = journal
+                .begin(
+                    RunKey::new("lossy", episode, "a").unwrap(),
+                    runjournal::RunMeta::default(),
+                )
+                .unwrap();
+            for index in 0..50 {
+                run.step(vec![runjournal::Message::new(
+                    runjournal::Role::Assistant,
+                    format!("step {index}"),
+                )])
+                .unwrap();
+            }
+        }
+    }
+    let mut log = std::fs::read(db.join("db")).unwrap();
+    log[..64].fill(0xaa);
+    std::fs::write(db.join("db"), log).unwrap();
+    let error = fails(&rj(&db, &["runs"]));
+    assert!(
+        error.contains("sled lost events that were durable") && error.contains("--salvage"),
+        "{error}"
+    );
+    let file = dir.path().join("left.jsonl");
+    let output = rj(&db, &["export", "--salvage", "-o", file.to_str().unwrap()]);
+    ok(&output);
+    assert!(
+        stderr(&output).contains("without sled's snapshot and loss guard"),
+        "{}",
+        stderr(&output)
+    );
+    let fresh = dir.path().join("fresh.db");
+    ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
+    ok(&rj(&fresh, &["verify"]));
+}

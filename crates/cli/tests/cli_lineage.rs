@@ -1,0 +1,131 @@
+//! `fork`, `diff` and `purge`: lineage shown, compared, kept through export
+//! and import, and never broken by retention.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+
+#[test]
+fn fork_prints_the_child_and_runs_shows_the_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, parent) = parent_database(dir.path(), 5, 1000);
+    let text = ok(&rj(&db, &["fork", &parent.short_id(), "--at", "3"]));
+    let child = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    assert!(text.contains(&format!("child id: {}", child.short_id())), "{text}");
+    let forked = json(&rj(
+        &db,
+        &["--json", "fork", &parent.short_id(), "--at", "2", "--to-episode", "7"],
+    ));
+    assert_eq!(forked["episode"], 7);
+    assert_eq!(forked["parent"]["id"], parent.short_id());
+    assert_eq!(forked["at"], 2);
+    let runs = ok(&rj(&db, &["runs"]));
+    assert!(
+        runs.contains(&format!("{} (fork at seq 3)", parent.short_id())),
+        "{runs}"
+    );
+    let listed = json(&rj(&db, &["--json", "runs"]));
+    assert_eq!(listed[1]["parent"]["episode"], 0);
+    let show = ok(&rj(&db, &["show", &child.short_id()]));
+    assert!(show.contains("forked from"), "{show}");
+    ok(&rj(&db, &["verify", &child.short_id()]));
+    let error = fails(&rj(&db, &["fork", &parent.short_id(), "--at", "99"]));
+    assert!(error.contains("its last seq is 5"), "{error}");
+}
+
+#[test]
+fn diff_names_the_first_divergence_and_the_state_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, parent) = parent_database(dir.path(), 5, 1000);
+    ok(&rj(&db, &["fork", &parent.short_id(), "--at", "2"]));
+    let child = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    let text = ok(&rj(&db, &["diff", &parent.short_id(), &child.short_id()]));
+    assert!(text.contains("shared history: 3 events"), "{text}");
+    assert!(text.contains("A seq    3  step"), "{text}");
+    assert!(text.contains("B (history ends)"), "{text}");
+    assert!(text.contains("iteration"), "{text}");
+    let value = json(&rj(&db, &["--json", "diff", &parent.short_id(), &child.short_id()]));
+    assert_eq!(value["common"], 3);
+    assert_eq!(value["a_event"]["seq"], 3);
+    assert_eq!(value["b_event"], Value::Null);
+}
+
+#[test]
+fn purge_dry_run_changes_nothing_and_purge_reports_what_it_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, parent) = parent_database(dir.path(), 3, 1000);
+    ok(&rj(&db, &["fork", &parent.short_id(), "--at", "1"]));
+    let child = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    let before = ok(&rj(&db, &["--json", "runs"]));
+    let error = fails(&rj(&db, &["purge", "--run", &parent.short_id()]));
+    assert!(
+        error.contains("fork parent of") && error.contains("\"solver\""),
+        "{error}"
+    );
+    let dry = ok(&rj(&db, &["purge", "--dry-run", "--run", &child.short_id()]));
+    assert!(
+        dry.contains("would purge") && dry.contains("nothing was changed"),
+        "{dry}"
+    );
+    assert_eq!(ok(&rj(&db, &["--json", "runs"])), before, "a dry run changes nothing");
+    let report = json(&rj(&db, &["--json", "purge", "--run", &child.short_id()]));
+    assert_eq!(report["purged"][0]["id"], child.short_id());
+    assert!(report["freed_bytes"].as_u64().unwrap() > 0);
+    let runs = json(&rj(&db, &["--json", "runs"]));
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    let error = fails(&rj(&db, &["purge"]));
+    assert!(error.contains("say what to purge"), "{error}");
+}
+
+#[test]
+fn an_exported_fork_imports_elsewhere_with_its_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, parent) = parent_database(dir.path(), 6, 1000);
+    ok(&rj(&db, &["fork", &parent.short_id(), "--at", "3"]));
+    let child = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    ok(&rj(&db, &["fork", &child.short_id(), "--at", "0", "--to-episode", "5"]));
+    let grandchild = RunKey::new("lineage-goal", 5, "solver").unwrap();
+    let file = dir.path().join("grandchild.jsonl");
+    ok(&rj(
+        &db,
+        &["export", &grandchild.short_id(), "-o", file.to_str().unwrap()],
+    ));
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        4 + 1 + 1,
+        "parent prefix to seq 3, child to seq 0, grandchild"
+    );
+
+    let elsewhere = dir.path().join("elsewhere.db");
+    ok(&rj(&elsewhere, &["import", file.to_str().unwrap()]));
+    ok(&rj(&elsewhere, &["verify"]));
+    let original = json(&rj(&db, &["--json", "state", &grandchild.short_id()]));
+    let imported = json(&rj(&elsewhere, &["--json", "state", &grandchild.short_id()]));
+    assert_eq!(imported, original, "the grandchild's state survives the move");
+    let runs = json(&rj(&elsewhere, &["--json", "runs"]));
+    assert_eq!(runs[2]["parent"]["episode"], 1, "the lineage is restored: {runs}");
+
+    // A whole-database export round-trips with every fork.
+    let all = dir.path().join("all.jsonl");
+    ok(&rj(&db, &["export", "-o", all.to_str().unwrap()]));
+    let copy = dir.path().join("copy.db");
+    ok(&rj(&copy, &["import", all.to_str().unwrap()]));
+    let again = dir.path().join("again.jsonl");
+    ok(&rj(&copy, &["export", "-o", again.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&all).unwrap(), std::fs::read(&again).unwrap());
+
+    // A child without its parent is refused, naming the line.
+    let orphan: String = lines.lines().skip(4).map(|line| format!("{line}\n")).collect();
+    let orphan_file = dir.path().join("orphan.jsonl");
+    std::fs::write(&orphan_file, orphan).unwrap();
+    let error = fails(&rj(
+        &dir.path().join("orphan.db"),
+        &["import", orphan_file.to_str().unwrap()],
+    ));
+    assert!(
+        error.contains("line 1:") && error.contains("is forked from run"),
+        "{error}"
+    );
+}
