@@ -69,6 +69,10 @@ pub struct Choice {
     pub content: ContentPolicy,
     pub names: NamePolicy,
     pub seed: u64,
+    /// Files under this path prefix are treated as synced: created, with all
+    /// their content. (The counterfactual that tells which file a failure
+    /// comes from.)
+    pub settled: Option<&'static str>,
 }
 
 /// One entry of a materialized state, by path relative to the recorded root.
@@ -348,11 +352,12 @@ impl Model {
 
     /// The crash state `choice` describes, restricted to paths under `under` (and `under` itself).
     pub fn state(&self, choice: &Choice, under: &str) -> State {
-        let mut rng = Rng::new(choice.seed ^ (choice.point as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
-        let applied = self.names_applied(choice, &mut rng);
+        let names = self.names_chosen(choice);
         let mut namespace: BTreeMap<String, FileId> = BTreeMap::from([(String::new(), 0)]);
-        for action in applied {
-            apply_name(&mut namespace, action, &self.files);
+        for (name, applied) in names {
+            if applied {
+                apply_name(&mut namespace, &name.action, &self.files);
+            }
         }
         let prefix = format!("{under}/");
         namespace
@@ -362,15 +367,36 @@ impl Model {
                 let entry = if self.files[file].directory {
                     Entry::Directory
                 } else {
-                    let mut file_rng = Rng::new(rng.next() ^ file as u64);
-                    Entry::File(self.content(file, choice.point, choice.content, &mut file_rng))
+                    // Each file draws from its own stream, so settling one file changes no other.
+                    let mut file_rng = Rng::new(choice.seed ^ (file as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                    let policy = if choice.settled.is_some_and(|settled| path.starts_with(settled)) {
+                        ContentPolicy::All
+                    } else {
+                        choice.content
+                    };
+                    Entry::File(self.content(file, choice.point, policy, &mut file_rng))
                 };
                 (path, entry)
             })
             .collect()
     }
 
-    fn names_applied<'a>(&'a self, choice: &Choice, rng: &mut Rng) -> Vec<&'a NameAction> {
+    /// The pending directory operations that `choice` leaves out, described.
+    pub fn dropped_names(&self, choice: &Choice) -> Vec<String> {
+        self.names_chosen(choice)
+            .into_iter()
+            .filter(|(_, applied)| !applied)
+            .map(|(name, _)| match &name.action {
+                NameAction::Create { path, .. } => format!("create {path}"),
+                NameAction::Rename { from, to } => format!("rename {from} -> {to}"),
+                NameAction::Remove { path } => format!("remove {path}"),
+            })
+            .collect()
+    }
+
+    /// Every directory operation before the point, and whether the state has it.
+    fn names_chosen(&self, choice: &Choice) -> Vec<(&NameOp, bool)> {
+        let mut rng = Rng::new(choice.seed ^ (choice.point as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
         let before: Vec<&NameOp> = self.names.iter().filter(|name| name.index < choice.point).collect();
         let pending = before
             .iter()
@@ -383,19 +409,24 @@ impl Model {
         let mut seen_pending = 0;
         before
             .into_iter()
-            .filter(|name| {
+            .map(|name| {
                 if self.name_durable(name, choice.point) {
-                    return true;
+                    return (name, true);
                 }
                 seen_pending += 1;
-                match choice.names {
+                let settled = match (&name.action, choice.settled) {
+                    (NameAction::Create { path, .. }, Some(settled)) => path.starts_with(settled),
+                    _ => false,
+                };
+                // Drawn whether or not settled, so settling changes no other choice.
+                let drawn = match choice.names {
                     NamePolicy::None => false,
                     NamePolicy::All => true,
                     NamePolicy::Prefix => seen_pending <= cut,
                     NamePolicy::Subset => rng.below(2) == 0,
-                }
+                };
+                (name, drawn || settled)
             })
-            .map(|name| &name.action)
             .collect()
     }
 
