@@ -3,7 +3,7 @@
 //!
 //! Invariants: `db` is always a path (the default when `--db` is not given;
 //! `db_given` tells which); every result goes to `out`, never straight to
-//! stdout; errors name `db` through [`select`](crate::select).
+//! stdout; errors name `db` through [`crate::select`].
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! supervisor should recover, and run a demo of a crash and a resume.
 //!
 //! This file parses the command line and hands each command (one module each
-//! under `commands/`) its [`Context`](context::Context). Every error is one
+//! under `commands/`) its [`context::Context`]. Every error is one
 //! line on stderr (`runjournal: error: …`) and a non-zero exit; commands that
 //! only read never create a database.
 #![forbid(unsafe_code)]

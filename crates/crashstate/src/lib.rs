@@ -9,7 +9,7 @@
 //! `sync`, `syncfs`, `rename*`, `unlink*`, `rmdir`, `mkdir*`, `close`, `dup*`,
 //! `fcntl` (for `F_DUPFD`) and `mmap*` (to refuse shared writable mappings)),
 //! calls the real function found with `dlsym(RTLD_NEXT)`, and appends what it
-//! did to the op log (layout: [`format`]). Without both variables it only
+//! did to the op log (layout: [`mod@format`]). Without both variables it only
 //! forwards.
 //!
 //! Invariants:

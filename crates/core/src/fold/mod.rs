@@ -20,8 +20,8 @@
 //! compaction signals ignored because of the structured gate (rule 3) are
 //! neither applied nor anomalies.
 //!
-//! The parts of the state live beside this module: [`clock`] (rule 12 time),
-//! [`usage`] (rule 12 sums), [`segments`] (rules 4 and 11), [`resources`]
+//! The parts of the state live beside this module: `clock` (rule 12 time),
+//! `usage` (rule 12 sums), `segments` (rules 4 and 11), `resources`
 //! (rule 13).
 //!
 //! Choices where SPEC §3 leaves room (documented here so that the fold stays one
