@@ -199,7 +199,10 @@ fn closing_a_journal_poisoned_by_a_full_disk_reports_what_was_not_durable() {
     );
     let close = line_after(&child.stdout, "close error: ");
     assert!(close.contains("closed without making everything durable"), "{close}");
-    assert!(close.contains("since the last completed sync may not be durable"), "{close}");
+    assert!(
+        close.contains("since the last completed sync may not be durable"),
+        "{close}"
+    );
     assert!(close.contains("no space left on device"), "{close}");
 }
 
