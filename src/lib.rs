@@ -56,6 +56,7 @@
 #![deny(missing_docs)]
 
 mod asynchronous;
+mod close;
 mod error;
 mod history;
 mod hub;

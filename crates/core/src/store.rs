@@ -246,6 +246,66 @@ pub enum StoreError {
         /// The backend's message.
         detail: String,
     },
+    /// An I/O operation on a named file or directory failed.
+    #[error("storage I/O failed during {operation} on {path}: {}", describe_io(source))]
+    File {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The file or directory.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The backend panicked on what it read: its files are damaged.
+    #[error("database corrupt: sled panicked during {operation}{}: {message}", run_phrase(run.as_ref()))]
+    BackendPanicked {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The run being read, when known.
+        run: Option<RunKey>,
+        /// The panic's message.
+        message: String,
+    },
+    /// An earlier write failed (or the store was closed): the store refuses
+    /// every write until the database is reopened (fail-stop).
+    #[error("database {path} refuses writes after an earlier failure and must be reopened: {cause}")]
+    Poisoned {
+        /// The database path.
+        path: String,
+        /// The first failure.
+        cause: String,
+    },
+    /// A close after a failure: what was applied but may not be durable.
+    #[error(
+        "database {path} closed without making everything durable: {writes} write batch(es) holding {events} \
+         event(s) applied since the last completed sync may not be durable ({cause})"
+    )]
+    NotDurable {
+        /// The database path.
+        path: String,
+        /// Write batches applied after the last completed sync.
+        writes: u64,
+        /// Events those batches appended.
+        events: u64,
+        /// The failure that stopped the store.
+        cause: String,
+    },
+}
+
+/// An OS error as the rest of a sentence: "no space left on device (os error 28)".
+fn describe_io(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text,
+    }
+}
+
+fn run_phrase(run: Option<&RunKey>) -> String {
+    run.map(|key| format!(" of run {key}")).unwrap_or_default()
 }
 
 /// A key that exists already, refusing a create.
@@ -300,4 +360,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes every snapshot of the run, then stores `snapshot` if given.
     fn replace_snapshots(&self, run: RunId, snapshot: Option<SnapshotRecord>) -> Result<(), StoreError>;
+
+    /// Makes everything applied durable and stops accepting writes. After a
+    /// failure it returns at once, saying what may not be durable, instead of
+    /// waiting on storage that failed. The default is a [`Store::sync`].
+    fn close(&self) -> Result<(), StoreError> {
+        self.sync()
+    }
 }

@@ -1,67 +1,157 @@
-//! The loss guard: a record, outside sled, of how many events were durable.
+//! The loss guard: a record, outside sled, of how much was durable.
 //!
 //! sled 0.34 takes a damaged message in the part of its log after its last
 //! snapshot for a torn write and ends recovery there, silently dropping
 //! everything after it, acknowledged data included. The store therefore
-//! counts every event it ever appended in a meta record written in the same
-//! batch as the events (`0x00 ‖ "appended"`), and after a sync records the
-//! count that sync made durable in `runjournal.guard` beside sled's files. At
-//! open, a database holding fewer appended events than its guard recorded has
-//! lost durable data, and the open fails loudly.
+//! counts, in meta records written in the same batch as each write, every
+//! event it ever appended (`0x00 ‖ "appended"`) and every write batch it ever
+//! applied (`0x00 ‖ "writes"`: creations, appends, purges, snapshot
+//! replacements alike), and after a sync records the counts that sync made
+//! durable in `runjournal.guard` beside sled's files. At open, a database
+//! holding fewer appended events or fewer write batches than its guard
+//! recorded has lost durable data, and the open fails loudly. Counting
+//! batches, not only events, is what makes a lost purge or a lost snapshot
+//! replacement (which append nothing) detectable too.
 //!
-//! File layout: `"RJG" ‖ version (1) ‖ count (u64 BE) ‖ blake3 of the first 12
-//! bytes, truncated to 8`. It is replaced atomically (written beside, synced,
-//! renamed), so a crash leaves the old guard or the new one; an old guard only
-//! checks less, it never raises a false alarm.
+//! File layout, version 2: `"RJG" ‖ 2 ‖ events (u64 BE) ‖ writes (u64 BE) ‖
+//! blake3 of the first 20 bytes, truncated to 8` (28 bytes). Version 1, which
+//! older builds wrote, is `"RJG" ‖ 1 ‖ events (u64 BE) ‖ blake3 of the first 12
+//! bytes, truncated to 8` (20 bytes); it is still read and honoured (it checks
+//! events only), and the next sync replaces it with version 2. The file is
+//! replaced atomically (written beside, synced, renamed), so a crash leaves the
+//! old guard or the new one; an old guard only checks less, it never raises a
+//! false alarm.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use runjournal_core::StoreError;
+
 /// The guard file's name inside the database directory.
 pub const GUARD_FILE: &str = "runjournal.guard";
 
 const MAGIC: &[u8; 3] = b"RJG";
-const VERSION: u8 = 1;
-const LEN: usize = 20;
+/// The version this build writes.
+pub const VERSION: u8 = 2;
+const LEN_V1: usize = 20;
+const LEN_V2: usize = 28;
+
+/// What a sync made durable, as the guard records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guarded {
+    /// Events ever appended.
+    pub events: u64,
+    /// Write batches ever applied; `None` for a version 1 guard, which did not
+    /// count them.
+    pub writes: Option<u64>,
+}
+
+/// Why an existing guard file cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GuardError {
+    /// The file exists but reading it failed.
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        /// The guard file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a guard of a version this build reads.
+    #[error("{GUARD_FILE} is not a version 1 or {VERSION} guard ({len} bytes, starting {start:02x?})")]
+    UnknownFormat {
+        /// The file's length.
+        len: usize,
+        /// Its first (at most four) bytes.
+        start: Vec<u8>,
+    },
+    /// The file's checksum does not match its contents.
+    #[error("{GUARD_FILE} fails its checksum")]
+    Checksum,
+}
 
 /// The guard file of the database at `database`.
 pub fn guard_path(database: &Path) -> PathBuf {
     database.join(GUARD_FILE)
 }
 
-/// The durable count the guard recorded, if there is a readable guard.
-/// `Err` holds why an existing guard cannot be read.
-pub fn read_guard(database: &Path) -> Result<Option<u64>, String> {
-    let bytes = match fs::read(guard_path(database)) {
+/// What the guard recorded, if there is a guard file.
+pub fn read_guard(database: &Path) -> Result<Option<Guarded>, GuardError> {
+    let path = guard_path(database);
+    let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(format!("cannot read {}: {error}", GUARD_FILE)),
+        Err(source) => return Err(GuardError::Unreadable { path, source }),
     };
-    if bytes.len() != LEN || &bytes[..3] != MAGIC || bytes[3] != VERSION {
-        return Err(format!("{GUARD_FILE} is not a version {VERSION} guard"));
+    let (body, writes) = match (bytes.len(), bytes.get(..3), bytes.get(3)) {
+        (LEN_V1, Some(magic), Some(1)) if magic == MAGIC => (&bytes[..12], None),
+        (LEN_V2, Some(magic), Some(2)) if magic == MAGIC => (&bytes[..20], Some(u64_at(&bytes, 12))),
+        _ => {
+            return Err(GuardError::UnknownFormat {
+                len: bytes.len(),
+                start: bytes.iter().take(4).copied().collect(),
+            })
+        }
+    };
+    if blake3::hash(body).as_bytes()[..8] != bytes[body.len()..] {
+        return Err(GuardError::Checksum);
     }
-    if blake3::hash(&bytes[..12]).as_bytes()[..8] != bytes[12..] {
-        return Err(format!("{GUARD_FILE} fails its checksum"));
-    }
-    let mut count = [0u8; 8];
-    count.copy_from_slice(&bytes[4..12]);
-    Ok(Some(u64::from_be_bytes(count)))
+    Ok(Some(Guarded {
+        events: u64_at(&bytes, 4),
+        writes,
+    }))
 }
 
-/// Records `count` as durable: written beside the guard, synced, renamed over it.
-pub fn write_guard(database: &Path, count: u64) -> std::io::Result<()> {
-    let mut bytes = Vec::with_capacity(LEN);
+fn u64_at(bytes: &[u8], offset: usize) -> u64 {
+    let mut value = [0u8; 8];
+    value.copy_from_slice(&bytes[offset..offset + 8]);
+    u64::from_be_bytes(value)
+}
+
+/// The bytes of a version 2 guard recording `events` and `writes`.
+pub fn encode_guard(events: u64, writes: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(LEN_V2);
     bytes.extend_from_slice(MAGIC);
     bytes.push(VERSION);
-    bytes.extend_from_slice(&count.to_be_bytes());
+    bytes.extend_from_slice(&events.to_be_bytes());
+    bytes.extend_from_slice(&writes.to_be_bytes());
     let digest = blake3::hash(&bytes);
     bytes.extend_from_slice(&digest.as_bytes()[..8]);
+    bytes
+}
+
+/// The bytes of a version 1 guard, as builds before write counting wrote it
+/// (for tests of reading old databases).
+pub fn encode_guard_v1(events: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(LEN_V1);
+    bytes.extend_from_slice(MAGIC);
+    bytes.push(1);
+    bytes.extend_from_slice(&events.to_be_bytes());
+    let digest = blake3::hash(&bytes);
+    bytes.extend_from_slice(&digest.as_bytes()[..8]);
+    bytes
+}
+
+/// Records `events` and `writes` as durable: written beside the guard,
+/// synced, renamed over it.
+pub fn write_guard(database: &Path, events: u64, writes: u64) -> Result<(), StoreError> {
     let fresh = database.join(format!("{GUARD_FILE}.new"));
-    let mut file = File::create(&fresh)?;
-    file.write_all(&bytes)?;
-    file.sync_data()?;
-    fs::rename(&fresh, guard_path(database))
+    let failed = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| StoreError::File {
+            operation: "write the loss guard",
+            path,
+            source,
+        }
+    };
+    let mut file = File::create(&fresh).map_err(failed(&fresh))?;
+    file.write_all(&encode_guard(events, writes))
+        .and_then(|()| file.sync_data())
+        .map_err(failed(&fresh))?;
+    let path = guard_path(database);
+    fs::rename(&fresh, &path).map_err(failed(&path))
 }
 
 #[cfg(test)]
@@ -71,16 +161,48 @@ mod tests {
     #[test]
     fn a_written_guard_reads_back_and_damage_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_guard(dir.path()), Ok(None));
-        write_guard(dir.path(), 4242).unwrap();
-        assert_eq!(read_guard(dir.path()), Ok(Some(4242)));
-        write_guard(dir.path(), 7).unwrap();
-        assert_eq!(read_guard(dir.path()), Ok(Some(7)));
+        assert!(read_guard(dir.path()).unwrap().is_none());
+        write_guard(dir.path(), 4242, 99).unwrap();
+        let expected = Guarded {
+            events: 4242,
+            writes: Some(99),
+        };
+        assert_eq!(read_guard(dir.path()).unwrap(), Some(expected));
+        write_guard(dir.path(), 7, 8).unwrap();
+        assert_eq!(read_guard(dir.path()).unwrap().unwrap().writes, Some(8));
         let mut bytes = fs::read(guard_path(dir.path())).unwrap();
-        bytes[6] ^= 1;
+        bytes[14] ^= 1;
         fs::write(guard_path(dir.path()), &bytes).unwrap();
-        assert!(read_guard(dir.path()).unwrap_err().contains("checksum"));
+        assert!(matches!(read_guard(dir.path()), Err(GuardError::Checksum)));
         fs::write(guard_path(dir.path()), b"short").unwrap();
-        assert!(read_guard(dir.path()).unwrap_err().contains("not a version 1 guard"));
+        let error = read_guard(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("not a version 1 or 2 guard"), "{error}");
+    }
+
+    #[test]
+    fn a_version_1_guard_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(guard_path(dir.path()), encode_guard_v1(61)).unwrap();
+        let expected = Guarded {
+            events: 61,
+            writes: None,
+        };
+        assert_eq!(read_guard(dir.path()).unwrap(), Some(expected));
+        let mut bytes = encode_guard_v1(61);
+        bytes[3] = 3;
+        fs::write(guard_path(dir.path()), bytes).unwrap();
+        assert!(matches!(
+            read_guard(dir.path()),
+            Err(GuardError::UnknownFormat { len: 20, .. })
+        ));
+    }
+
+    #[test]
+    fn the_version_2_layout_is_fixed() {
+        let bytes = encode_guard(1, 2);
+        assert_eq!(&bytes[..4], b"RJG\x02");
+        assert_eq!(bytes[4..12], 1u64.to_be_bytes());
+        assert_eq!(bytes[12..20], 2u64.to_be_bytes());
+        assert_eq!(bytes[20..], blake3::hash(&bytes[..20]).as_bytes()[..8]);
     }
 }

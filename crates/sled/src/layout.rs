@@ -2,7 +2,7 @@
 //! Every integer in a key is big-endian so sled's byte order is numeric order.
 //!
 //! ```text
-//! 0x00 ‖ name                     → meta record (format, next run id, events appended)
+//! 0x00 ‖ name                     → meta record (format, next run id, events appended, write batches)
 //! 0x01 ‖ run id u64 ‖ seq u64     → event record
 //! 0x02 ‖ run id u64               → run record (key, head, status, lineage)
 //! 0x03 ‖ goal ‖ 0x00 ‖ agent ‖ 0x00 ‖ episode u32  → run id u64
@@ -33,6 +33,11 @@ pub fn format_key() -> Vec<u8> {
 /// The meta key counting every event ever appended (see [`crate::guard`]).
 pub fn appended_key() -> Vec<u8> {
     meta_key(b"appended")
+}
+
+/// The meta key counting every write batch ever applied (see [`crate::guard`]).
+pub fn writes_key() -> Vec<u8> {
+    meta_key(b"writes")
 }
 
 /// The meta key holding the next run id.

@@ -8,15 +8,33 @@
 //!   makes "a reader that sees a head sees every event before it" true. sled
 //!   lets one process open a database at a time, so the mutex covers every
 //!   writer and reader there is.
-//! - A batch is one `apply_batch`: crash-atomic in sled's log.
+//! - A batch is one `apply_batch`: crash-atomic in sled's log. Every batch
+//!   also raises the `writes` counter (and an append's the `appended` counter)
+//!   that the loss guard ([`crate::guard`]) checks at open.
 //! - `sync` is sled's `flush` (which on Linux ends in `sync_file_range`, not a
 //!   durability barrier) followed by `fdatasync` of sled's log file and of any
 //!   new blob file, and of the directories, so acknowledged data survives power loss.
+//! - Fail-stop: the first failed write, flush or sync is remembered. Every
+//!   later write or sync is refused with [`StoreError::Poisoned`], and closing
+//!   (explicitly, or on drop) never calls sled's flush again: after a failed
+//!   write sled's flush can wait forever for log space it will never get. A
+//!   store dropped after a failure hands its last sled handle to a detached
+//!   thread, so the drop returns at once even if sled's own drop blocks, and
+//!   logs (a `tracing` warning) what was not made durable.
+//! - Nothing panics on damaged files: every call into sled runs under
+//!   `catch_unwind`, and a panic (sled asserts on what it reads, e.g. a blob
+//!   file under another blob's name) is [`StoreError::BackendPanicked`],
+//!   naming the run when one is being read. A panic during a write poisons
+//!   the store for reads too: sled's state is then unknown.
+//! - An I/O error is [`StoreError::File`], naming the operation and the
+//!   database directory (or the file, for the store's own fdatasyncs and
+//!   guard), with the OS error in words.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use runjournal_core::codec::{decode_record, encode_record, RecordKind, FORMAT_VERSION};
 use runjournal_core::{
@@ -24,6 +42,7 @@ use runjournal_core::{
     Store, StoreError,
 };
 
+use crate::guard::Guarded;
 use crate::{files, layout};
 
 /// How to open a sled database.
@@ -41,6 +60,12 @@ pub struct SledStore {
     path: PathBuf,
     write: Mutex<WriteState>,
     synced_blobs: Mutex<SyncState>,
+    /// The first failed write, flush or sync (or the close): fail-stop.
+    failure: OnceLock<Failure>,
+    /// Set by a drop after a failure; declared after `db`, so it is dropped
+    /// after it: its receiver, on the thread holding the last sled handle,
+    /// then learns that this store's handle is gone (see [`SledStore::release`]).
+    release: Option<std::sync::mpsc::Sender<()>>,
 }
 
 struct WriteState {
@@ -48,14 +73,40 @@ struct WriteState {
     next_run_id: RunId,
     /// Events ever appended (created runs' too), as the meta record holds.
     appended: u64,
+    /// Write batches ever applied, as the meta record holds.
+    writes: u64,
 }
 
 #[derive(Default)]
 struct SyncState {
     blobs: HashSet<std::ffi::OsString>,
+    /// sled's log, open for `fdatasync`; `Some` once the first sync made the
+    /// database's own files and directory entries durable.
     log_file: Option<File>,
-    /// The count the guard file holds, and when it was written.
-    guard: Option<(u64, std::time::Instant)>,
+    /// Whether the `blobs` directory's entry in the database directory is durable.
+    blob_directory_durable: bool,
+    /// The counts the guard file holds, and when it was written.
+    guard: Option<(Counts, std::time::Instant)>,
+    /// The counts the last completed sync made durable.
+    durable: Counts,
+}
+
+/// The store's counters: events appended and write batches applied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counts {
+    events: u64,
+    writes: u64,
+}
+
+/// Why the store stopped accepting writes.
+#[derive(Debug)]
+struct Failure {
+    /// The error, as a sentence.
+    cause: String,
+    /// sled panicked while writing: its state is unknown, reads are refused too.
+    panicked: bool,
+    /// Closed on purpose, not failed.
+    closed: bool,
 }
 
 /// The longest a sync leaves the guard behind what it made durable.
@@ -77,22 +128,37 @@ impl SledStore {
             std::fs::remove_file(path.join(files::CONFIG)).map_err(io("remove the conf of an interrupted creation"))?;
         }
         let db = open_sled(&path)?;
-        let next_run_id = read_counter(&db, layout::next_run_id_key(), "next run id record")?;
+        let next_run_id = read_counter(&db, &path, layout::next_run_id_key(), "next run id record")?;
         check_or_write_format(&db, &path, mode)?;
-        let appended = read_counter(&db, layout::appended_key(), "appended-events record")?;
-        let guarded = check_guard(&path, appended)?;
+        let counts = Counts {
+            events: read_counter(&db, &path, layout::appended_key(), "appended-events record")?,
+            writes: read_counter(&db, &path, layout::writes_key(), "write-batches record")?,
+        };
+        let guarded = check_guard(&path, counts)?;
         Ok(SledStore {
             db,
             path,
             write: Mutex::new(WriteState {
                 runs: HashMap::new(),
                 next_run_id,
-                appended,
+                appended: counts.events,
+                writes: counts.writes,
             }),
             synced_blobs: Mutex::new(SyncState {
-                guard: guarded.map(|count| (count, std::time::Instant::now())),
+                // A version 1 guard is rewritten (as version 2) at the first sync.
+                guard: guarded.and_then(|guarded| {
+                    let writes = guarded.writes?;
+                    let counts = Counts {
+                        events: guarded.events,
+                        writes,
+                    };
+                    Some((counts, std::time::Instant::now()))
+                }),
+                durable: counts,
                 ..SyncState::default()
             }),
+            failure: OnceLock::new(),
+            release: None,
         })
     }
 
@@ -113,15 +179,94 @@ impl SledStore {
         })
     }
 
+    /// Fails when the store refuses writes (after a failure, or closed).
+    fn check_writable(&self) -> Result<(), StoreError> {
+        match self.failure.get() {
+            Some(failure) => Err(StoreError::Poisoned {
+                path: self.path.display().to_string(),
+                cause: failure.cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Fails when sled panicked during a write: nothing it returns can be trusted.
+    fn check_readable(&self) -> Result<(), StoreError> {
+        match self.failure.get() {
+            Some(failure) if failure.panicked => self.check_writable(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Remembers the first failure; returns `error` for the caller.
+    fn fail(&self, error: StoreError) -> StoreError {
+        let panicked = matches!(error, StoreError::BackendPanicked { .. });
+        self.failure.get_or_init(|| Failure {
+            cause: error.to_string(),
+            panicked,
+            closed: false,
+        });
+        error
+    }
+
+    /// Runs a call into sled, turning a panic into [`StoreError::BackendPanicked`].
+    fn contain<T>(
+        &self,
+        operation: &'static str,
+        run: Option<&RunKey>,
+        call: impl FnOnce() -> sled::Result<T>,
+    ) -> Result<T, StoreError> {
+        // AssertUnwindSafe: after a panic nothing the call touched is used
+        // again by the caller (the iterator or batch is dropped, the error
+        // returned); sled's own state is what a panic leaves in doubt, which is
+        // why a panic during a write poisons the store.
+        match catch_unwind(AssertUnwindSafe(call)) {
+            Ok(result) => result.map_err(|error| sled_error(&self.path, operation, error)),
+            Err(payload) => Err(StoreError::BackendPanicked {
+                operation,
+                run: run.cloned(),
+                message: panic_message(payload.as_ref()),
+            }),
+        }
+    }
+
+    /// A point read.
+    fn get(&self, operation: &'static str, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.check_readable()?;
+        self.contain(operation, None, || self.db.get(key))
+    }
+
+    /// The entries of `iter`, each read under [`SledStore::contain`].
+    fn entries<'a, I>(&'a self, operation: &'static str, run: Option<RunKey>, iter: I) -> Entries<'a, I>
+    where
+        I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    {
+        Entries {
+            store: self,
+            operation,
+            run,
+            inner: Some(iter),
+        }
+    }
+
+    /// Applies one write batch; a failure (or a panic) stops the store.
+    fn apply(&self, operation: &'static str, batch: sled::Batch) -> Result<(), StoreError> {
+        self.check_writable()?;
+        self.contain(operation, None, || self.db.apply_batch(batch))
+            .map_err(|error| self.fail(error))
+    }
+
+    /// The key of a cached run record, to name the run in an error.
+    fn cached_key(&self, id: RunId) -> Option<RunKey> {
+        let state = self.write.lock().ok()?;
+        state.runs.get(&id).map(|record| record.key.clone())
+    }
+
     fn load_run(&self, state: &mut WriteState, id: RunId) -> Result<Option<RunRecord>, StoreError> {
         if let Some(record) = state.runs.get(&id) {
             return Ok(Some(record.clone()));
         }
-        let Some(bytes) = self
-            .db
-            .get(layout::run_key(id))
-            .map_err(|e| backend("read run record", e))?
-        else {
+        let Some(bytes) = self.get("read run record", &layout::run_key(id))? else {
             return Ok(None);
         };
         let record = decode_run_record(id, &bytes)?;
@@ -140,11 +285,7 @@ impl SledStore {
     }
 
     fn find_id(&self, key: &RunKey) -> Result<Option<RunId>, StoreError> {
-        let Some(bytes) = self
-            .db
-            .get(layout::key_index_key(key))
-            .map_err(|e| backend("read key index", e))?
-        else {
+        let Some(bytes) = self.get("read key index", &layout::key_index_key(key))? else {
             return Ok(None);
         };
         decode_id(&bytes).map(Some)
@@ -152,18 +293,31 @@ impl SledStore {
 
     /// Flushes, makes sled's files durable, then records what is durable in
     /// the guard (at most every [`GUARD_INTERVAL`], or now when `force`).
+    /// Any failure stops the store.
     fn sync_and_guard(&self, force: bool) -> Result<(), StoreError> {
+        self.check_writable()?;
+        self.flush_and_guard(force).map_err(|error| self.fail(error))
+    }
+
+    fn flush_and_guard(&self, force: bool) -> Result<(), StoreError> {
         // Everything applied before the flush is durable after it.
-        let applied = self.lock_write()?.appended;
-        self.db.flush().map_err(|e| backend("flush", e))?;
+        let applied = {
+            let state = self.lock_write()?;
+            Counts {
+                events: state.appended,
+                writes: state.writes,
+            }
+        };
+        self.contain("flush", None, || self.db.flush())?;
         self.sync_files()?;
         let mut sync = self.lock_sync()?;
+        sync.durable = applied;
         let due = match sync.guard {
             None => true,
-            Some((count, written)) => count != applied && (force || written.elapsed() >= GUARD_INTERVAL),
+            Some((counts, written)) => counts != applied && (force || written.elapsed() >= GUARD_INTERVAL),
         };
         if due {
-            crate::guard::write_guard(&self.path, applied).map_err(io("write the loss guard"))?;
+            crate::guard::write_guard(&self.path, applied.events, applied.writes)?;
             sync.guard = Some((applied, std::time::Instant::now()));
         }
         Ok(())
@@ -178,20 +332,30 @@ impl SledStore {
 
     fn sync_files(&self) -> Result<(), StoreError> {
         let mut sync = self.lock_sync()?;
+        let log = self.path.join(files::LOG);
         if sync.log_file.is_none() {
-            let file = File::open(self.path.join(files::LOG)).map_err(io("open sled log for fdatasync"))?;
+            // sled never syncs its `conf`, and a torn `conf` makes sled refuse
+            // the database; nor does anything sync the database directory's
+            // own entry, without which a power loss can lose the whole
+            // database. The first sync makes both durable.
+            let config = self.path.join(files::CONFIG);
+            File::open(&config)
+                .and_then(|file| file.sync_data())
+                .map_err(file_error("fdatasync", &config))?;
+            let file = File::open(&log).map_err(file_error("open for fdatasync", &log))?;
             sync_directory(&self.path)?;
+            sync_directory(parent_directory(&self.path))?;
             sync.log_file = Some(file);
         }
         if let Some(file) = &sync.log_file {
-            file.sync_data().map_err(io("fdatasync sled log"))?;
+            file.sync_data().map_err(file_error("fdatasync", &log))?;
         }
         let blob_dir = self.path.join(files::BLOBS);
         let mut new_blob = false;
         let mut present = HashSet::new();
         if let Ok(entries) = std::fs::read_dir(&blob_dir) {
             for entry in entries {
-                let entry = entry.map_err(io("list sled blobs"))?;
+                let entry = entry.map_err(file_error("list", &blob_dir))?;
                 let name = entry.file_name();
                 if !sync.blobs.contains(&name) {
                     match File::open(entry.path()).and_then(|file| file.sync_data()) {
@@ -199,7 +363,7 @@ impl SledStore {
                         // sled removes blobs it no longer needs at any time: a
                         // blob gone since the listing has nothing left to make durable.
                         Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(error) => return Err(io("fdatasync sled blob")(error)),
+                        Err(error) => return Err(file_error("fdatasync", &entry.path())(error)),
                     }
                 }
                 present.insert(name);
@@ -208,22 +372,144 @@ impl SledStore {
         sync.blobs = present;
         if new_blob {
             sync_directory(&blob_dir)?;
+            if !sync.blob_directory_durable {
+                sync_directory(&self.path)?;
+                sync.blob_directory_durable = true;
+            }
         }
         Ok(())
+    }
+
+    /// What was applied after the last completed sync, as a
+    /// [`StoreError::NotDurable`]; `None` when the store has not failed.
+    fn not_durable(&self) -> Option<StoreError> {
+        let failure = self.failure.get().filter(|failure| !failure.closed)?;
+        let durable = self.synced_blobs.lock().map(|sync| sync.durable).unwrap_or_default();
+        let (events, writes) = match self.write.lock() {
+            Ok(state) => (state.appended, state.writes),
+            Err(_) => (durable.events, durable.writes),
+        };
+        Some(StoreError::NotDurable {
+            path: self.path.display().to_string(),
+            writes: writes.saturating_sub(durable.writes),
+            events: events.saturating_sub(durable.events),
+            cause: failure.cause.clone(),
+        })
+    }
+
+    /// Hands a sled handle to a detached thread that drops it once this
+    /// store's own handle is gone: after a failed write, sled's drop flushes
+    /// and can wait forever, and a close must never hang. The thread ends when
+    /// sled's drop returns (releasing its files and lock), or with the process.
+    fn release(&mut self) {
+        let (sender, receiver) = std::sync::mpsc::channel::<()>();
+        let db = self.db.clone();
+        let spawned = std::thread::Builder::new()
+            .name("runjournal-sled-release".into())
+            .spawn(move || {
+                // Ends when the store's `release` sender drops, after its `db`.
+                let _gone = receiver.recv();
+                drop(db);
+            });
+        match spawned {
+            Ok(_) => self.release = Some(sender),
+            Err(error) => {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    %error,
+                    "cannot start a thread to release sled; its handle is leaked so the close cannot hang"
+                );
+                std::mem::forget(self.db.clone());
+            }
+        }
+    }
+}
+
+/// Entries of a sled iterator, each step under [`SledStore::contain`]; ends
+/// after the first error.
+struct Entries<'a, I> {
+    store: &'a SledStore,
+    operation: &'static str,
+    run: Option<RunKey>,
+    inner: Option<I>,
+}
+
+impl<I> Iterator for Entries<'_, I>
+where
+    I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+{
+    type Item = Result<(sled::IVec, sled::IVec), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let inner = self.inner.as_mut()?;
+        if let Err(error) = self.store.check_readable() {
+            self.inner = None;
+            return Some(Err(error));
+        }
+        let step = self
+            .store
+            .contain(self.operation, self.run.as_ref(), || inner.next().transpose());
+        match step {
+            Ok(Some(entry)) => Some(Ok(entry)),
+            Ok(None) => {
+                self.inner = None;
+                None
+            }
+            Err(error) => {
+                self.inner = None;
+                Some(Err(error))
+            }
+        }
     }
 }
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        // A clean close records everything it made durable. A failure here
-        // leaves an older guard, which checks less but never misreports.
-        drop(self.sync_and_guard(true));
+        if self.failure.get().is_none() {
+            // A clean close records everything it made durable.
+            match self.sync_and_guard(true) {
+                Ok(()) => return,
+                Err(error) => tracing::warn!(path = %self.path.display(), %error, "the final sync at close failed"),
+            }
+        }
+        if let Some(report) = self.not_durable() {
+            tracing::warn!(path = %self.path.display(), %report, "closing a store that failed");
+        }
+        if self.failure.get().is_some_and(|failure| !failure.closed) {
+            self.release();
+        }
+    }
+}
+
+impl SledStore {
+    /// Closes the store: a final sync (and guard) when it has not failed;
+    /// after a failure, at once and without touching sled, the typed report of
+    /// what was applied but is not durable ([`StoreError::NotDurable`]). Every
+    /// later write is refused. Dropping the store does the same, reporting
+    /// through `tracing`.
+    pub fn close(&self) -> Result<(), StoreError> {
+        match self.failure.get() {
+            Some(failure) if failure.closed => return Ok(()),
+            Some(_) => {}
+            None => {
+                if self.sync_and_guard(true).is_ok() {
+                    self.failure.get_or_init(|| Failure {
+                        cause: format!("the store of {} was closed", self.path.display()),
+                        panicked: false,
+                        closed: true,
+                    });
+                    return Ok(());
+                }
+            }
+        }
+        self.not_durable().map_or(Ok(()), Err)
     }
 }
 
 impl Store for SledStore {
     fn create_runs(&self, runs: &[NewRun]) -> Result<Result<Vec<RunRecord>, KeyExists>, StoreError> {
         let mut state = self.lock_write()?;
+        self.check_writable()?;
         let mut seen = HashSet::new();
         for run in runs {
             if !seen.insert(&run.key) || self.find_id(&run.key)?.is_some() {
@@ -259,9 +545,11 @@ impl Store for SledStore {
         batch.insert(layout::next_run_id_key(), encode_record(RecordKind::Meta, &next_id));
         let appended = state.appended + runs.iter().map(|run| run.records.len() as u64).sum::<u64>();
         batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
-        self.db.apply_batch(batch).map_err(|e| backend("create runs", e))?;
+        let writes = count_write(&mut batch, &state);
+        self.apply("create runs", batch)?;
         state.next_run_id = next_id;
         state.appended = appended;
+        state.writes = writes;
         for record in &created {
             state.runs.insert(record.id, record.clone());
         }
@@ -270,6 +558,7 @@ impl Store for SledStore {
 
     fn append(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
         let mut state = self.lock_write()?;
+        self.check_writable()?;
         let mut pending: HashMap<RunId, RunRecord> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batches.len());
         let mut snapshots: HashMap<RunId, &SnapshotRecord> = HashMap::new();
@@ -303,8 +592,10 @@ impl Store for SledStore {
         }
         // A run keeps only its newest snapshot: the group's last replaces the stored ones.
         for (run, snapshot) in snapshots {
-            for entry in self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run)) {
-                let (older, _) = entry.map_err(|e| backend("replace snapshot", e))?;
+            let key = pending.get(&run).map(|record| record.key.clone());
+            let stored = self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run));
+            for entry in self.entries("replace snapshot", key, stored) {
+                let (older, _) = entry?;
                 sled_batch.remove(older);
             }
             sled_batch.insert(&layout::snapshot_key(run, snapshot.seq)[..], snapshot.bytes.as_slice());
@@ -318,18 +609,24 @@ impl Store for SledStore {
                 .sum::<u64>();
             let appended = state.appended + accepted;
             sled_batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
-            if let Err(error) = self.db.apply_batch(sled_batch) {
+            let writes = count_write(&mut sled_batch, &state);
+            if let Err(error) = self.apply("append", sled_batch) {
                 state.runs.clear();
-                return Err(backend("append", error));
+                return Err(error);
             }
             state.runs.extend(pending);
             state.appended = appended;
+            state.writes = writes;
         }
         Ok(outcomes)
     }
 
     fn sync(&self) -> Result<(), StoreError> {
         self.sync_and_guard(false)
+    }
+
+    fn close(&self) -> Result<(), StoreError> {
+        SledStore::close(self)
     }
 
     fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
@@ -352,8 +649,8 @@ impl Store for SledStore {
             None => vec![layout::KEY_INDEX],
         };
         let mut records = Vec::new();
-        for entry in self.db.scan_prefix(prefix) {
-            let (index_key, value) = entry.map_err(|e| backend("list runs", e))?;
+        for entry in self.entries("list runs", None, self.db.scan_prefix(prefix)) {
+            let (index_key, value) = entry?;
             let id = decode_id(&value)?;
             let record = self.load_run(&mut state, id)?.ok_or_else(|| dangling_index(id))?;
             if layout::key_index_key(&record.key) != index_key.as_ref() {
@@ -373,8 +670,9 @@ impl Store for SledStore {
             None => RunKey::goal_prefix(goal),
         };
         let mut max = None;
-        for entry in self.db.scan_prefix(layout::key_index_prefix(&prefix)) {
-            let (key, _) = entry.map_err(|e| backend("scan key index", e))?;
+        let index = self.db.scan_prefix(layout::key_index_prefix(&prefix));
+        for entry in self.entries("scan key index", None, index) {
+            let (key, _) = entry?;
             let episode = layout::trailing_u32(&key).ok_or_else(|| corrupt("short key index entry".into()))?;
             max = max.max(Some(episode));
         }
@@ -392,8 +690,8 @@ impl Store for SledStore {
             return Ok(());
         }
         let range = layout::event_key(run, from_seq)..layout::event_key(run, end_seq);
-        for entry in self.db.range(range) {
-            let (key, value) = entry.map_err(|e| backend("read events", e))?;
+        for entry in self.entries("read events", self.cached_key(run), self.db.range(range)) {
+            let (key, value) = entry?;
             let seq = layout::trailing_u64(&key).ok_or_else(|| corrupt("short event key".into()))?;
             if visit(seq, &value) == ScanControl::Stop {
                 break;
@@ -403,12 +701,15 @@ impl Store for SledStore {
     }
 
     fn latest_snapshot(&self, run: RunId, at_most_seq: u64) -> Result<Option<SnapshotRecord>, StoreError> {
+        self.check_readable()?;
         let start = layout::snapshot_key(run, 0);
         let end = layout::snapshot_key(run, at_most_seq);
-        let Some(entry) = self.db.range(start..=end).next_back() else {
+        let newest = self.contain("read snapshot", self.cached_key(run).as_ref(), || {
+            self.db.range(start..=end).next_back().transpose()
+        })?;
+        let Some((key, value)) = newest else {
             return Ok(None);
         };
-        let (key, value) = entry.map_err(|e| backend("read snapshot", e))?;
         let seq = layout::trailing_u64(&key).ok_or_else(|| corrupt("short snapshot key".into()))?;
         Ok(Some(SnapshotRecord {
             seq,
@@ -418,8 +719,9 @@ impl Store for SledStore {
 
     fn children(&self, run: RunId) -> Result<Vec<RunId>, StoreError> {
         let mut children = Vec::new();
-        for entry in self.db.scan_prefix(layout::run_prefix(layout::CHILD, run)) {
-            let (key, _) = entry.map_err(|e| backend("read lineage", e))?;
+        let lineage = self.db.scan_prefix(layout::run_prefix(layout::CHILD, run));
+        for entry in self.entries("read lineage", self.cached_key(run), lineage) {
+            let (key, _) = entry?;
             children.push(layout::trailing_u64(&key).ok_or_else(|| corrupt("short lineage key".into()))?);
         }
         Ok(children)
@@ -427,6 +729,7 @@ impl Store for SledStore {
 
     fn delete_runs(&self, runs: &[RunId]) -> Result<u64, StoreError> {
         let mut state = self.lock_write()?;
+        self.check_writable()?;
         let mut batch = sled::Batch::default();
         let mut freed = 0u64;
         for &id in runs {
@@ -434,8 +737,9 @@ impl Store for SledStore {
                 continue;
             };
             for prefix in [layout::EVENT, layout::SNAPSHOT, layout::CHILD] {
-                for entry in self.db.scan_prefix(layout::run_prefix(prefix, id)) {
-                    let (key, value) = entry.map_err(|e| backend("scan run for delete", e))?;
+                let owned = self.db.scan_prefix(layout::run_prefix(prefix, id));
+                for entry in self.entries("scan run for delete", Some(record.key.clone()), owned) {
+                    let (key, value) = entry?;
                     freed += (key.len() + value.len()) as u64;
                     batch.remove(key);
                 }
@@ -446,7 +750,9 @@ impl Store for SledStore {
             batch.remove(&layout::run_key(id)[..]);
             batch.remove(layout::key_index_key(&record.key));
         }
-        self.db.apply_batch(batch).map_err(|e| backend("delete runs", e))?;
+        let writes = count_write(&mut batch, &state);
+        self.apply("delete runs", batch)?;
+        state.writes = writes;
         for id in runs {
             state.runs.remove(id);
         }
@@ -454,21 +760,33 @@ impl Store for SledStore {
     }
 
     fn replace_snapshots(&self, run: RunId, snapshot: Option<SnapshotRecord>) -> Result<(), StoreError> {
-        let _state = self.lock_write()?;
+        let mut state = self.lock_write()?;
+        self.check_writable()?;
+        let key = state.runs.get(&run).map(|record| record.key.clone());
         let mut batch = sled::Batch::default();
-        for entry in self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run)) {
-            let (key, _) = entry.map_err(|e| backend("scan snapshots", e))?;
+        let stored = self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run));
+        for entry in self.entries("scan snapshots", key, stored) {
+            let (key, _) = entry?;
             batch.remove(key);
         }
         if let Some(snapshot) = snapshot {
             batch.insert(&layout::snapshot_key(run, snapshot.seq)[..], snapshot.bytes);
         }
-        self.db.apply_batch(batch).map_err(|e| backend("replace snapshots", e))
+        let writes = count_write(&mut batch, &state);
+        self.apply("replace snapshots", batch)?;
+        state.writes = writes;
+        Ok(())
     }
 }
 
-/// Checks the format record; writes it only for a database being created, so
-/// a must-exist open of a directory that is not a runjournal database changes nothing.
+/// Adds the raised write counter to `batch`; returns it, for the state once
+/// the batch is applied.
+fn count_write(batch: &mut sled::Batch, state: &WriteState) -> u64 {
+    let writes = state.writes + 1;
+    batch.insert(layout::writes_key(), encode_record(RecordKind::Meta, &writes));
+    writes
+}
+
 /// How long an open waits for sled's lock. sled releases it from background
 /// threads shortly after the last handle of a database drops, so a reopen
 /// right after a close in the same process can find it still held.
@@ -477,12 +795,19 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
     loop {
-        let opened = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|error| open_error(path, error));
+            .flush_every_ms(None);
+        // sled asserts on what it reads while recovering: a panic is damage.
+        let opened = match catch_unwind(AssertUnwindSafe(|| config.open())) {
+            Ok(opened) => opened.map_err(|error| open_error(path, error)),
+            Err(payload) => Err(StoreError::BackendPanicked {
+                operation: "open",
+                run: None,
+                message: format!("{} (opening {})", panic_message(payload.as_ref()), path.display()),
+            }),
+        };
         match opened {
             Err(StoreError::Locked { .. }) if started.elapsed() < LOCK_WAIT => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -492,9 +817,21 @@ fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     }
 }
 
+/// A point read at open, before the store exists.
+fn get_at_open(db: &sled::Db, path: &Path, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+    match catch_unwind(AssertUnwindSafe(|| db.get(key))) {
+        Ok(read) => read.map_err(|error| sled_error(path, "open", error)),
+        Err(payload) => Err(StoreError::BackendPanicked {
+            operation: "open",
+            run: None,
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
 /// A u64 meta record (0 when absent).
-fn read_counter(db: &sled::Db, key: Vec<u8>, what: &str) -> Result<u64, StoreError> {
-    match db.get(key).map_err(|e| backend("open", e))? {
+fn read_counter(db: &sled::Db, path: &Path, key: Vec<u8>, what: &str) -> Result<u64, StoreError> {
+    match get_at_open(db, path, &key)? {
         Some(bytes) => {
             decode_record::<u64>(RecordKind::Meta, &bytes).map_err(|error| corrupt(format!("{what}: {error}")))
         }
@@ -502,9 +839,9 @@ fn read_counter(db: &sled::Db, key: Vec<u8>, what: &str) -> Result<u64, StoreErr
     }
 }
 
-/// Fails when sled holds fewer appended events than the guard recorded as
-/// durable; returns what the guard holds.
-fn check_guard(path: &Path, appended: u64) -> Result<Option<u64>, StoreError> {
+/// Fails when sled holds fewer appended events or write batches than the
+/// guard recorded as durable; returns what the guard holds.
+fn check_guard(path: &Path, held: Counts) -> Result<Option<Guarded>, StoreError> {
     let guarded = crate::guard::read_guard(path).map_err(|reason| {
         corrupt(format!(
             "the loss guard of {} is damaged ({reason}); without it lost data cannot be detected (remove {} to open anyway)",
@@ -512,21 +849,41 @@ fn check_guard(path: &Path, appended: u64) -> Result<Option<u64>, StoreError> {
             crate::guard::GUARD_FILE
         ))
     })?;
-    match guarded {
-        Some(durable) if durable > appended => Err(corrupt(format!(
-            "sled lost events that were durable: {} holds {appended} appended events, but {durable} were on stable \
-             storage at a sync ({}); sled silently ends its log at damage. Export what remains with `runjournal --db {} \
-             export --salvage -o FILE` and keep this directory for inspection",
+    let Some(guarded) = guarded else {
+        return Ok(None);
+    };
+    let salvage = format!(
+        "sled silently ends its log at damage. Export what remains with `runjournal --db {} export --salvage -o \
+         FILE` and keep this directory for inspection",
+        path.display()
+    );
+    if guarded.events > held.events {
+        return Err(corrupt(format!(
+            "sled lost events that were durable: {} holds {} appended events, but {} were on stable storage at a sync \
+             ({}); {salvage}",
             path.display(),
+            held.events,
+            guarded.events,
             crate::guard::GUARD_FILE,
-            path.display()
-        ))),
-        guarded => Ok(guarded),
+        )));
     }
+    if let Some(writes) = guarded.writes.filter(|writes| *writes > held.writes) {
+        return Err(corrupt(format!(
+            "sled lost writes that were durable: {} holds {} write batches, but {writes} were on stable storage at a \
+             sync ({}); a lost purge, snapshot replacement or run creation would otherwise go unnoticed (a purged \
+             run back, every chain intact); {salvage}",
+            path.display(),
+            held.writes,
+            crate::guard::GUARD_FILE,
+        )));
+    }
+    Ok(Some(guarded))
 }
 
+/// Checks the format record; writes it only for a database being created, so
+/// a must-exist open of a directory that is not a runjournal database changes nothing.
 fn check_or_write_format(db: &sled::Db, path: &Path, mode: OpenMode) -> Result<(), StoreError> {
-    match db.get(layout::format_key()).map_err(|e| backend("open", e))? {
+    match get_at_open(db, path, &layout::format_key())? {
         Some(bytes) => {
             let version: u8 =
                 decode_record(RecordKind::Meta, &bytes).map_err(|error| corrupt(format!("format record: {error}")))?;
@@ -546,7 +903,7 @@ fn check_or_write_format(db: &sled::Db, path: &Path, mode: OpenMode) -> Result<(
         None => {
             let record = encode_record(RecordKind::Meta, &FORMAT_VERSION);
             db.insert(layout::format_key(), record)
-                .map_err(|e| backend("open", e))?;
+                .map_err(|error| sled_error(path, "create", error))?;
             Ok(())
         }
     }
@@ -578,10 +935,17 @@ fn decode_id(bytes: &[u8]) -> Result<RunId, StoreError> {
     Ok(RunId::from_be_bytes(bytes))
 }
 
+/// The directory holding `path` (`.` for a bare relative name).
+fn parent_directory(path: &Path) -> &Path {
+    path.parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+}
+
 fn sync_directory(path: &Path) -> Result<(), StoreError> {
     File::open(path)
         .and_then(|directory| directory.sync_all())
-        .map_err(io("fsync database directory"))
+        .map_err(file_error("fsync", path))
 }
 
 fn open_error(path: &Path, error: sled::Error) -> StoreError {
@@ -591,17 +955,33 @@ fn open_error(path: &Path, error: sled::Error) -> StoreError {
         },
         sled::Error::Io(source) => StoreError::Io {
             operation: "open database",
-            source,
+            source: plain_io_error(source),
         },
         sled::Error::Corruption { .. } => corrupt(format!("sled reports corruption opening {}", path.display())),
-        other => backend("open database", other),
+        other => StoreError::Backend {
+            operation: "open database",
+            detail: other.to_string(),
+        },
     }
 }
 
-fn backend(operation: &'static str, error: sled::Error) -> StoreError {
+/// A sled error during `operation` on the database at `path`.
+fn sled_error(path: &Path, operation: &'static str, error: sled::Error) -> StoreError {
     match error {
-        sled::Error::Io(source) => StoreError::Io { operation, source },
-        sled::Error::Corruption { at, .. } => corrupt(format!("sled reports corruption at {at:?} during {operation}")),
+        sled::Error::Io(source) => StoreError::File {
+            operation,
+            path: path.display().to_string(),
+            source: plain_io_error(source),
+        },
+        sled::Error::Corruption { at, .. } => corrupt(format!(
+            "sled reports corruption {} of {} during {operation}",
+            match at {
+                Some(sled::DiskPtr::Inline(offset)) => format!("at offset {offset} of its log"),
+                Some(sled::DiskPtr::Blob(offset, blob)) => format!("in blob file blobs/{blob} (log offset {offset})"),
+                None => "at an unknown place".to_string(),
+            },
+            path.display()
+        )),
         other => StoreError::Backend {
             operation,
             detail: other.to_string(),
@@ -609,10 +989,69 @@ fn backend(operation: &'static str, error: sled::Error) -> StoreError {
     }
 }
 
+/// sled hands out clones of the I/O error that stopped it, and its clone
+/// keeps only the kind and the original's `Debug` text (`Os { code: 28, kind:
+/// StorageFull, message: "No space left on device" }`). This turns that back
+/// into the OS error, so messages read "No space left on device (os error 28)".
+fn plain_io_error(error: std::io::Error) -> std::io::Error {
+    if error.raw_os_error().is_some() {
+        return error;
+    }
+    let text = error.to_string();
+    let code = text
+        .strip_prefix("Os { code: ")
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse::<i32>().ok());
+    match code {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None if text.contains(" { ") || text.starts_with("Kind(") => std::io::Error::from(error.kind()),
+        None => error,
+    }
+}
+
 fn io(operation: &'static str) -> impl Fn(std::io::Error) -> StoreError {
     move |source| StoreError::Io { operation, source }
 }
 
+fn file_error(operation: &'static str, path: &Path) -> impl Fn(std::io::Error) -> StoreError {
+    let path = path.display().to_string();
+    move |source| StoreError::File {
+        operation,
+        path: path.clone(),
+        source,
+    }
+}
+
 fn corrupt(detail: String) -> StoreError {
     StoreError::Corrupt { detail }
+}
+
+/// The text of a caught panic, on one line.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleds_cloned_io_errors_become_os_errors_again() {
+        let cloned = std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            r#"Os { code: 28, kind: StorageFull, message: "No space left on device" }"#,
+        );
+        let plain = plain_io_error(cloned);
+        assert_eq!(plain.raw_os_error(), Some(28));
+        let error = sled_error(Path::new("/data/j.db"), "append", sled::Error::Io(plain));
+        assert_eq!(
+            error.to_string(),
+            "storage I/O failed during append on /data/j.db: no space left on device (os error 28)"
+        );
+    }
 }
