@@ -10,6 +10,8 @@
 //! - [`chain`]: verified reading of a run's records.
 //! - [`fold`]: the resume-state projection of SPEC §3.
 //! - [`store`]: the storage trait; [`memory`]: its in-memory reference model.
+//! - `testing` (feature `testing`): the storage conformance suite every store
+//!   runs, and the fault-injecting `FaultyStore`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -17,13 +19,14 @@ pub mod chain;
 pub mod codec;
 pub mod envelope;
 pub mod event;
-pub mod faulty;
 pub mod fold;
 pub mod hash;
 pub mod key;
 pub mod memory;
 pub mod snapshot;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use chain::{ChainReader, IntegrityError, IntegrityProblem};
 pub use codec::{CodecError, DEFAULT_MAX_EVENT_SIZE};

@@ -6,7 +6,8 @@
 //! `WHERE next_seq = $expected AND epoch <= $epoch`). Nothing here relies on
 //! one process holding a lock.
 //!
-//! Invariants every implementation keeps (checked by [`crate::conformance`]):
+//! Invariants every implementation keeps (checked by `testing::conformance`,
+//! feature `testing`):
 //! - a run's seqs are gapless from 0; its head (`next_seq`, hash, epoch) is
 //!   stored with it and known without scanning;
 //! - a batch is stored all or nothing, and a rejected batch writes nothing;
