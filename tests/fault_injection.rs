@@ -1,5 +1,5 @@
 //! Fault injection (issue 7): storage failures injected with
-//! `runjournal_core::faulty::FaultyStore`, over the in-memory store and over a
+//! `runjournal_core::testing::faulty::FaultyStore`, over the in-memory store and over a
 //! real sled database.
 //!
 //! What is shown:
@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use runjournal::core::faulty::{Fault, FaultyStore, OpClass};
+use runjournal::core::testing::faulty::{Fault, FaultyStore, OpClass};
 use runjournal::core::{MemoryStore, Store};
 use runjournal::{
     AppendError, BeginError, Durability, ErrorInfo, Event, Journal, Message, Options, Outcome, ReadError, ResumeError,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::{key, step, temp_db};
 use runjournal::core::codec::{encode_record, RecordKind, EVENT_BODY_OFFSET, HEADER_LEN};
-use runjournal::core::faulty::FaultyStore;
+use runjournal::core::testing::faulty::FaultyStore;
 use runjournal::core::{ChainHash, MemoryStore};
 use runjournal::fold::HandoffStatus;
 use runjournal::*;

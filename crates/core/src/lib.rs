@@ -12,6 +12,8 @@
 //! - [`rules`]: the log's ordering rules and the run status they imply.
 //! - [`fold`]: the resume-state projection of SPEC §3.
 //! - [`store`]: the storage trait; [`memory`]: its in-memory reference model.
+//! - `testing` (feature `testing`): the storage conformance suite every store
+//!   runs, and the fault-injecting `FaultyStore`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -20,7 +22,6 @@ pub mod chain_writer;
 pub mod codec;
 pub mod envelope;
 pub mod event;
-pub mod faulty;
 pub mod fold;
 pub mod hash;
 pub mod key;
@@ -28,6 +29,8 @@ pub mod memory;
 pub mod rules;
 pub mod snapshot;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use chain::{ChainReader, IntegrityError, IntegrityProblem};
 pub use chain_writer::{ChainWriteError, ChainWriteProblem, ChainWriter, ChainedEvent};

@@ -6,8 +6,8 @@
 //! `WHERE next_seq = $expected AND epoch <= $epoch`). Nothing here relies on
 //! one process holding a lock.
 //!
-//! Invariants every implementation keeps (checked by the conformance tests,
-//! `tests/store_conformance.rs` of the `runjournal` crate):
+//! Invariants every implementation keeps (checked by `testing::conformance`,
+//! feature `testing`):
 //! - a run's seqs are gapless from 0; its head (`next_seq`, hash, epoch) is
 //!   stored with it and known without scanning;
 //! - a batch is stored all or nothing, and a rejected batch writes nothing;
@@ -237,6 +237,46 @@ pub enum StoreError {
     Corrupt {
         /// What is damaged.
         detail: String,
+    },
+    /// A database server's schema is of a version this build does not know.
+    #[error("database {database} has schema version {found}; this build knows versions up to {supported} (use a runjournal that reads it)")]
+    UnsupportedSchema {
+        /// The database (without credentials).
+        database: String,
+        /// The newest version applied to it.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// The connection to the database server failed or was lost before the
+    /// operation committed: nothing of it was applied.
+    #[error("lost the connection to the database during {operation} (nothing of it was applied): {detail}")]
+    Disconnected {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The driver's message.
+        detail: String,
+    },
+    /// The connection was lost while the server committed: the operation may
+    /// or may not be applied. Reopen and read the runs' heads to learn which.
+    #[error("the outcome of {operation} is unknown: the connection was lost during its commit ({detail}); reopen and read the runs' heads before going on")]
+    CommitOutcomeUnknown {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The driver's message.
+        detail: String,
+    },
+    /// Concurrent transactions kept failing the operation (serialization
+    /// failures, deadlocks) after every retry: nothing of it was applied, and
+    /// it may be tried again.
+    #[error("{operation} was rolled back by concurrent transactions {attempts} times (SQLSTATE {code}); nothing was applied, it may be retried")]
+    Contended {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The SQLSTATE of the last failure (40001 or 40P01).
+        code: String,
+        /// How many times it was tried.
+        attempts: u32,
     },
     /// The backend failed in another way.
     #[error("storage backend failed during {operation}: {detail}")]
