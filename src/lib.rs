@@ -68,7 +68,10 @@ mod run;
 mod subscription;
 mod writer;
 
-pub use error::{AppendError, BeginError, Error, FinishError, OpenError, ReadError, ResumeError};
+pub use error::{
+    AbandonReason, AppendError, BeginError, Error, FinishError, OpenError, ReadError, RebuildError, ResumeError,
+    WriteError,
+};
 pub use hub::LagPoint;
 pub use import::{ImportError, ImportReport, ImportedRun};
 pub use journal::{Journal, VerifyReport};
@@ -83,6 +86,6 @@ pub use runjournal_core as core;
 pub use runjournal_core::fold::{self, ResumeState};
 pub use runjournal_core::{
     ChainHash, CompactionSource, ConflictStrategy, Envelope, ErrorInfo, Event, ForkPoint, IntegrityError,
-    IntegrityProblem, InterruptCause, KeyError, Message, Role, RunFilter, RunKey, RunMeta, RunRecord, RunStatus,
-    StoreError, TaskResult,
+    IntegrityProblem, InterruptCause, KeyError, Message, OrderViolation, Role, RunFilter, RunKey, RunMeta, RunRecord,
+    RunStatus, StoreError, TaskResult,
 };

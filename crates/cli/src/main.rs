@@ -242,7 +242,7 @@ fn purge(db: &std::path::Path, json: bool, out: &mut Output, args: PurgeArgs) ->
     lineage::purge(db, json, out, policy, args.dry_run)
 }
 
-fn parse_status(text: &str) -> Result<RunStatus, String> {
+fn parse_status(text: &str) -> Result<RunStatus, runjournal::core::UnknownStatus> {
     text.parse()
 }
 
