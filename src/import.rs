@@ -25,7 +25,7 @@ use runjournal_core::{
 
 use crate::error::{ReadError, WriteError};
 use crate::journal::Journal;
-use crate::run::now_millis;
+use crate::options::Clock;
 
 /// What an import stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -290,7 +290,7 @@ impl Journal {
                     runs.len() - 1
                 }
             };
-            add_line(&mut runs[position], number, partial)?;
+            add_line(&mut runs[position], number, partial, &self.options().clock)?;
             events += 1;
         }
         let new_runs: Vec<NewRun> = runs
@@ -422,7 +422,7 @@ impl Journal {
 
 /// Validates one line of `run` against SPEC §2's rules ([`rules`]) and
 /// appends its chained record.
-fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope) -> Result<(), ImportError> {
+fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Clock) -> Result<(), ImportError> {
     let seq = partial.seq;
     let head = run.writer.head();
     let key = || Box::new(run.writer.key().clone());
@@ -457,7 +457,7 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope) -> Result<()
     rules::check_position(seq, &event).map_err(out_of_order)?;
     rules::check_follows(run.status, &event, arrival).map_err(out_of_order)?;
     let epoch = rules::epoch_of(&event, partial.epoch, head.epoch).map_err(out_of_order)?;
-    let ts = partial.ts.unwrap_or_else(|| now_millis().max(head.last_ts));
+    let ts = partial.ts.unwrap_or_else(|| clock.now_millis().max(head.last_ts));
     let status = rules::status_after(run.status, &event);
     let mut writer = run.writer.clone();
     let written = writer

@@ -24,7 +24,7 @@ use crate::error::{BeginError, OpenError, ReadError, RebuildError, ResumeError, 
 use crate::history::{fold_state, walk_history, walk_own};
 use crate::hub::Hub;
 use crate::options::{Durability, Options};
-use crate::run::{now_millis, Checks, Run};
+use crate::run::{Checks, Run};
 use crate::writer::{Command, Operation, Reply, StoreFailure, Writer};
 
 /// An open journal. Cheap to clone; the store closes when the last clone and
@@ -161,7 +161,7 @@ impl Journal {
         &self,
         runs: Vec<(RunKey, Event, Option<runjournal_core::ForkBase>)>,
     ) -> Result<Vec<(RunRecord, ResumeState)>, BeginError> {
-        let ts = now_millis();
+        let ts = self.inner.options.clock.now_millis();
         let mut new_runs = Vec::with_capacity(runs.len());
         let mut states = Vec::with_capacity(runs.len());
         let mut envelopes = Vec::with_capacity(runs.len());

@@ -77,7 +77,7 @@ pub use import::{ImportError, ImportReport, ImportedRun};
 pub use journal::{Journal, VerifyReport};
 pub use lineage::{ExportItem, ForkError, PurgeError, PurgePolicy, PurgeReport, RunDiff};
 pub use metrics::MetricsSnapshot;
-pub use options::{Durability, Options};
+pub use options::{Clock, Durability, Options};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
 pub use subscription::{AsyncSubscription, SubscribeError, Subscription};
 pub use writer::StoreFailure;

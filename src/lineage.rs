@@ -19,7 +19,7 @@ use runjournal_core::{
 use crate::error::{BeginError, ReadError, WriteError};
 use crate::history::walk_own;
 use crate::journal::Journal;
-use crate::run::{now_millis, Run};
+use crate::run::Run;
 use crate::writer::{Command, Operation, Reply};
 
 /// A fork or fanout could not be created; nothing was created.
@@ -306,7 +306,8 @@ impl Journal {
                 return Err(ReadError::NotFound { run: (*key).clone() }.into());
             }
         }
-        let selected = select_for_purge(&runs, policy, &explicit, &mut report);
+        let now = self.options().clock.now_millis();
+        let selected = select_for_purge(&runs, policy, &explicit, now, &mut report);
         let by_id: HashMap<u64, &RunRecord> = runs.iter().map(|record| (record.id, record)).collect();
         let mut purge: BTreeMap<RunKey, &RunRecord> =
             selected.iter().map(|record| (record.key.clone(), *record)).collect();
@@ -382,9 +383,9 @@ fn select_for_purge<'a>(
     runs: &'a [RunRecord],
     policy: &PurgePolicy,
     explicit: &BTreeSet<&RunKey>,
+    now: u64,
     report: &mut PurgeReport,
 ) -> Vec<&'a RunRecord> {
-    let now = now_millis();
     let mut newest: HashMap<(&str, &str), Vec<u32>> = HashMap::new();
     for record in runs {
         newest

@@ -494,7 +494,7 @@ impl Run {
         let mut status = cursor.state.status;
         let mut records = Vec::with_capacity(events.len());
         let mut envelopes = Vec::with_capacity(events.len());
-        let now = now_millis().max(writer.head().last_ts);
+        let now = self.inner.options.clock.now_millis().max(writer.head().last_ts);
         if events.is_empty() {
             return Err(AppendError::EmptyBatch {
                 run: self.key.clone(),
@@ -596,13 +596,6 @@ fn breakage(outcome: &AppendOutcome, first_seq: u64) -> Option<Broken> {
             reason: AbandonReason::Storage { source: source.clone() },
         }),
     }
-}
-
-/// Unix milliseconds now.
-pub(crate) fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// Generates each typed method twice: blocking, and `_async` resolving once

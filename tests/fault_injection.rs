@@ -1,4 +1,4 @@
-//! Fault injection (issue 7): storage failures injected with
+//! Fail-stop under injected storage failures, injected with
 //! `runjournal_core::faulty::FaultyStore`, over the in-memory store and over a
 //! real sled database.
 //!
@@ -196,6 +196,8 @@ fn a_failed_sync_in_buffered_mode_poisons_later_appends() {
     faulty.fail_nth_sync(1);
     // Buffered appends return before the sync; the interval's sync fails.
     run.append(vec![step("one")]).unwrap();
+    // A bounded wait on a condition (an append sees the interval sync's
+    // failure), polled until a deadline: not a sleep standing in for it.
     let deadline = Instant::now() + Duration::from_secs(10);
     let error = loop {
         match run.append(vec![step("more")]) {
@@ -308,6 +310,8 @@ fn concurrent_appenders_all_get_the_error<S: Store>(faulty: &Arc<FaultyStore<S>>
         })
         .collect();
     barrier.wait();
+    // A bounded wait on a condition (200 batches acknowledged), polled until
+    // a deadline: not a sleep standing in for it.
     let deadline = Instant::now() + Duration::from_secs(30);
     while acked_total.load(Ordering::SeqCst) < 200 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
