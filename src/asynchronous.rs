@@ -8,7 +8,7 @@
 use runjournal_core::fold::ResumeState;
 use runjournal_core::{Envelope, RunFilter, RunKey, RunMeta, RunRecord};
 
-use crate::error::{AppendError, BeginError, ReadError, ResumeError};
+use crate::error::{BeginError, ReadError, ResumeError, WriteError};
 use crate::journal::{Journal, VerifyReport};
 use crate::run::Run;
 use crate::writer::{Command, Operation, Reply};
@@ -87,20 +87,21 @@ impl Journal {
     }
 
     /// [`Journal::sync`], awaiting the writer without blocking the runtime.
-    pub async fn sync_async(&self) -> Result<(), AppendError> {
+    pub async fn sync_async(&self) -> Result<(), WriteError> {
         if let Some(source) = self.inner.writer.health.failure() {
-            return Err(AppendError::Poisoned { source });
+            return Err(WriteError::Poisoned { source });
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
         if !self.inner.writer.send(Command::Apply(Operation::Sync {
             reply: Reply::Async(sender),
         })) {
-            return Err(AppendError::Closed);
+            return Err(WriteError::WriterStopped);
         }
         match receiver.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(AppendError::WriteFailed { source }),
-            Err(_) => Err(AppendError::Closed),
+            Ok(Err(source)) => Err(WriteError::Storage { source }),
+            // The writer drops a reply unanswered only when it panics.
+            Err(_) => Err(WriteError::WriterStopped),
         }
     }
 }

@@ -132,11 +132,11 @@ pub(crate) fn fold_state(store: &dyn Store, record: &RunRecord, end_seq: u64) ->
                     });
                 }
                 Ok(DecodedSnapshot::OtherVersion(_)) => stale_snapshot = true,
-                Err(error) => {
+                Err(source) => {
                     return Err(ReadError::SnapshotCorrupt {
                         run: record.key.clone(),
                         seq: snapshot.seq,
-                        detail: error.to_string(),
+                        source,
                     })
                 }
             }

@@ -9,6 +9,7 @@
 //!   starts, so stored-then-live has no gap and no duplicate.
 //! - A subscriber whose bounded buffer is full is dropped from the hub (never
 //!   blocking the writer) and learns the first event it missed.
+//! - When the journal is poisoned every subscriber is dropped.
 
 use std::sync::{Arc, Mutex};
 
@@ -58,6 +59,11 @@ impl Hub {
         for envelope in envelopes {
             slots.retain(|slot| deliver(slot, &envelope));
         }
+    }
+
+    /// Drops every subscriber (the journal is poisoned: nothing more comes).
+    pub(crate) fn close_all(&self) {
+        self.lock().clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {

@@ -19,13 +19,13 @@ use std::ops::ControlFlow;
 use runjournal_core::fold::ResumeState;
 use runjournal_core::rules::{self, Arrival, OrderViolation};
 use runjournal_core::{
-    ChainHash, ChainWriteError, ChainWriteProblem, ChainWriter, Event, EventError, ForkBase, ForkPoint, KeyError,
-    NewRun, PartialEnvelope, RunId, RunKey, RunStatus,
+    ChainHash, ChainWriteError, ChainWriteProblem, ChainWriter, CodecError, Event, EventError, ForkBase, ForkPoint,
+    KeyError, NewRun, PartialEnvelope, RunId, RunKey, RunStatus,
 };
 
-use crate::error::{AppendError, ReadError};
+use crate::error::{ReadError, WriteError};
 use crate::journal::Journal;
-use crate::run::now_millis;
+use crate::options::Clock;
 
 /// What an import stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,12 +71,12 @@ pub enum ImportError {
     },
     /// The line is not a JSON envelope of SPEC §2: bad JSON, an unknown event
     /// type or field, a missing field, a malformed hash.
-    #[error("line {line}: not a valid event envelope: {reason}")]
+    #[error("line {line}: not a valid event envelope: {}", describe_json_error(.source))]
     Parse {
         /// The 1-based line number.
         line: u64,
         /// What the parser said.
-        reason: String,
+        source: serde_json::Error,
     },
     /// The line's run key breaks SPEC §1.
     #[error("line {line}: {source}")]
@@ -111,7 +111,7 @@ pub enum ImportError {
         expected: u64,
     },
     /// The event is out of place: SPEC §2's ordering and epoch rules.
-    #[error("line {line}: run {run} seq {seq}: {reason}")]
+    #[error("line {line}: run {run} seq {seq}: {violation}")]
     OutOfOrder {
         /// The 1-based line number.
         line: u64,
@@ -120,7 +120,8 @@ pub enum ImportError {
         /// The line's seq.
         seq: u64,
         /// Which rule it breaks.
-        reason: String,
+        #[source]
+        violation: OrderViolation,
     },
     /// The line's `hash` is not the chain hash of the envelope.
     #[error("line {line}: run {run} seq {seq}: hash mismatch: the line says {given}, the chain gives {computed}")]
@@ -150,6 +151,19 @@ pub enum ImportError {
         /// The journal's maximum.
         max: usize,
     },
+    /// The event does not encode (no event type is refused; kept typed rather
+    /// than a panic).
+    #[error("line {line}: run {run} seq {seq}: event does not encode: {source}")]
+    Unencodable {
+        /// The 1-based line number.
+        line: u64,
+        /// The run.
+        run: Box<RunKey>,
+        /// The line's seq.
+        seq: u64,
+        /// The encoder's refusal.
+        source: CodecError,
+    },
     /// The run is a fork whose parent, up to the fork seq, is neither earlier
     /// in the input nor in the database.
     #[error("line {line}: run {run} is forked from run {parent} at seq {fork_seq}, but that parent (up to seq {fork_seq}) is neither earlier in the input nor in the database; export the child with its ancestors (`runjournal export RUN` does)")]
@@ -175,8 +189,8 @@ pub enum ImportError {
     #[error(transparent)]
     Database(Box<ReadError>),
     /// Storing the runs failed; the store call is atomic, so nothing was stored.
-    #[error("storing the imported runs failed: {0}")]
-    Store(Box<AppendError>),
+    #[error(transparent)]
+    Write(Box<WriteError>),
 }
 
 impl ImportError {
@@ -191,9 +205,29 @@ impl ImportError {
             | ImportError::OutOfOrder { line, .. }
             | ImportError::HashMismatch { line, .. }
             | ImportError::TooLarge { line, .. }
+            | ImportError::Unencodable { line, .. }
             | ImportError::ForkParentMissing { line, .. }
             | ImportError::AlreadyExists { line, .. } => Some(*line),
-            ImportError::Database(_) | ImportError::Store(_) => None,
+            ImportError::Database(_) | ImportError::Write(_) => None,
+        }
+    }
+
+    /// The error's stable machine code (see [`Error::code`](crate::Error::code)).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ImportError::Read { .. } => "io",
+            ImportError::Parse { .. } => "parse",
+            ImportError::InvalidKey { .. } => "invalid_key",
+            ImportError::InvalidEvent { .. } => "invalid_event",
+            ImportError::SeqGap { .. } => "seq_gap",
+            ImportError::OutOfOrder { .. } => "out_of_order",
+            ImportError::HashMismatch { .. } => "hash_mismatch",
+            ImportError::TooLarge { .. } => "too_large",
+            ImportError::Unencodable { .. } => "unencodable",
+            ImportError::ForkParentMissing { .. } => "parent_missing",
+            ImportError::AlreadyExists { .. } => "already_exists",
+            ImportError::Database(error) => error.code(),
+            ImportError::Write(error) => error.code(),
         }
     }
 }
@@ -241,10 +275,8 @@ impl Journal {
             if text.trim().is_empty() {
                 continue;
             }
-            let partial: PartialEnvelope = serde_json::from_str(&text).map_err(|error| ImportError::Parse {
-                line: number,
-                reason: describe_json_error(&error),
-            })?;
+            let partial: PartialEnvelope =
+                serde_json::from_str(&text).map_err(|source| ImportError::Parse { line: number, source })?;
             partial
                 .run
                 .validate()
@@ -258,7 +290,7 @@ impl Journal {
                     runs.len() - 1
                 }
             };
-            add_line(&mut runs[position], number, partial)?;
+            add_line(&mut runs[position], number, partial, &self.options().clock)?;
             events += 1;
         }
         let new_runs: Vec<NewRun> = runs
@@ -275,7 +307,7 @@ impl Journal {
         if !new_runs.is_empty() {
             if let Err(exists) = self
                 .create_encoded(new_runs)
-                .map_err(|error| ImportError::Store(Box::new(error)))?
+                .map_err(|error| ImportError::Write(Box::new(error)))?
             {
                 let line = index.get(&exists).map_or(0, |&position| runs[position].first_line);
                 return Err(ImportError::AlreadyExists {
@@ -390,7 +422,7 @@ impl Journal {
 
 /// Validates one line of `run` against SPEC §2's rules ([`rules`]) and
 /// appends its chained record.
-fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope) -> Result<(), ImportError> {
+fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Clock) -> Result<(), ImportError> {
     let seq = partial.seq;
     let head = run.writer.head();
     let key = || Box::new(run.writer.key().clone());
@@ -398,7 +430,7 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope) -> Result<()
         line,
         run: key(),
         seq,
-        reason: violation.to_string(),
+        violation,
     };
     rules::check_seq(seq, head.next_seq).map_err(|violation| match violation {
         OrderViolation::SeqGap { seq, expected } => ImportError::SeqGap {
@@ -425,12 +457,12 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope) -> Result<()
     rules::check_position(seq, &event).map_err(out_of_order)?;
     rules::check_follows(run.status, &event, arrival).map_err(out_of_order)?;
     let epoch = rules::epoch_of(&event, partial.epoch, head.epoch).map_err(out_of_order)?;
-    let ts = partial.ts.unwrap_or_else(|| now_millis().max(head.last_ts));
+    let ts = partial.ts.unwrap_or_else(|| clock.now_millis().max(head.last_ts));
     let status = rules::status_after(run.status, &event);
     let mut writer = run.writer.clone();
     let written = writer
         .append(epoch, ts, event)
-        .map_err(|error| too_large_or_unparsable(line, error))?;
+        .map_err(|error| unchainable(line, error))?;
     if let Some(given) = partial.hash {
         if given != written.envelope.hash {
             return Err(ImportError::HashMismatch {
@@ -454,7 +486,7 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope) -> Result<()
 }
 
 /// The import error of an event that cannot be chained.
-fn too_large_or_unparsable(line: u64, error: ChainWriteError) -> ImportError {
+fn unchainable(line: u64, error: ChainWriteError) -> ImportError {
     let ChainWriteError { run, seq, problem } = error;
     match problem {
         ChainWriteProblem::TooLarge { size, max } => ImportError::TooLarge {
@@ -464,9 +496,11 @@ fn too_large_or_unparsable(line: u64, error: ChainWriteError) -> ImportError {
             size,
             max,
         },
-        ChainWriteProblem::Unencodable(source) => ImportError::Parse {
+        ChainWriteProblem::Unencodable(source) => ImportError::Unencodable {
             line,
-            reason: source.to_string(),
+            run: Box::new(run),
+            seq,
+            source,
         },
     }
 }

@@ -20,11 +20,11 @@ use runjournal_core::{
 };
 use runjournal_sled::{OpenMode, SledStore};
 
-use crate::error::{AppendError, BeginError, OpenError, ReadError, ResumeError};
+use crate::error::{BeginError, OpenError, ReadError, RebuildError, ResumeError, WriteError};
 use crate::history::{fold_state, walk_history, walk_own};
 use crate::hub::Hub;
 use crate::options::{Durability, Options};
-use crate::run::{now_millis, Checks, Run};
+use crate::run::{Checks, Run};
 use crate::writer::{Command, Operation, Reply, StoreFailure, Writer};
 
 /// An open journal. Cheap to clone; the store closes when the last clone and
@@ -139,18 +139,29 @@ impl Journal {
     /// Creates the run `key` with `run_started` at seq 0, epoch 0.
     pub fn begin(&self, key: RunKey, meta: RunMeta) -> Result<Run, BeginError> {
         key.validate()?;
-        let created = self.create(vec![(key, Event::RunStarted { meta }, None)])?;
-        let (record, state) = created.into_iter().next().ok_or(AppendError::Closed)?;
+        let (record, state) = self.create_one(key, Event::RunStarted { meta }, None)?;
         Ok(Run::new(self.inner.clone(), &record, 0, state, 1))
     }
 
+    /// Creates one run (see [`Journal::create`]).
+    pub(crate) fn create_one(
+        &self,
+        key: RunKey,
+        event: Event,
+        fork: Option<runjournal_core::ForkBase>,
+    ) -> Result<(RunRecord, ResumeState), BeginError> {
+        let mut created = self.create(vec![(key, event, fork)])?;
+        created.pop().ok_or_else(|| broken_create_contract(0, 1).into())
+    }
+
     /// Creates runs in one atomic step; each starts with its `run_started`
-    /// (and, for forks, the parent prefix it continues).
+    /// (and, for forks, the parent prefix it continues). Returns one record
+    /// per run, in order.
     pub(crate) fn create(
         &self,
         runs: Vec<(RunKey, Event, Option<runjournal_core::ForkBase>)>,
     ) -> Result<Vec<(RunRecord, ResumeState)>, BeginError> {
-        let ts = now_millis();
+        let ts = self.inner.options.clock.now_millis();
         let mut new_runs = Vec::with_capacity(runs.len());
         let mut states = Vec::with_capacity(runs.len());
         let mut envelopes = Vec::with_capacity(runs.len());
@@ -161,7 +172,7 @@ impl Journal {
                 None => ResumeState::new(key.clone()),
             };
             let mut writer = ChainWriter::starting(key.clone(), genesis, self.inner.options.max_event_size);
-            let written = writer.append(0, ts, event).map_err(AppendError::from)?;
+            let written = writer.append(0, ts, event)?;
             state.apply(&written.envelope);
             new_runs.push(NewRun {
                 key,
@@ -183,7 +194,8 @@ impl Journal {
         });
         let outcome = self.call(command, receiver)?;
         match outcome {
-            Ok(records) => Ok(records.into_iter().zip(states).collect()),
+            Ok(records) if records.len() == states.len() => Ok(records.into_iter().zip(states).collect()),
+            Ok(records) => Err(broken_create_contract(records.len(), states.len()).into()),
             Err(exists) => Err(BeginError::AlreadyExists { run: exists.0 }),
         }
     }
@@ -191,7 +203,7 @@ impl Journal {
     /// Creates runs whose records are already encoded and chained from seq 0
     /// (import), in one atomic step: all of them, or none when a key exists
     /// (`Ok(Err(key))`). Imported events are not published to live subscribers.
-    pub(crate) fn create_encoded(&self, runs: Vec<NewRun>) -> Result<Result<Vec<RunRecord>, RunKey>, AppendError> {
+    pub(crate) fn create_encoded(&self, runs: Vec<NewRun>) -> Result<Result<Vec<RunRecord>, RunKey>, WriteError> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let command = Command::Apply(Operation::Create {
             runs,
@@ -364,7 +376,7 @@ impl Journal {
     }
 
     /// Syncs everything applied so far to stable storage.
-    pub fn sync(&self) -> Result<(), AppendError> {
+    pub fn sync(&self) -> Result<(), WriteError> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         self.call(
             Command::Apply(Operation::Sync {
@@ -375,7 +387,7 @@ impl Journal {
     }
 
     /// Replaces the run's snapshots with one rebuilt from a full verified replay.
-    pub fn rebuild_snapshots(&self, key: &RunKey) -> Result<(), crate::Error> {
+    pub fn rebuild_snapshots(&self, key: &RunKey) -> Result<(), RebuildError> {
         let record = self.run_info(key)?;
         let mut state = ResumeState::new(key.clone());
         walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut |envelope| {
@@ -386,7 +398,7 @@ impl Journal {
         Ok(())
     }
 
-    fn replace_snapshots(&self, record: &RunRecord, state: Option<&ResumeState>) -> Result<(), AppendError> {
+    fn replace_snapshots(&self, record: &RunRecord, state: Option<&ResumeState>) -> Result<(), WriteError> {
         let snapshot = state.map(|state| SnapshotRecord {
             seq: record.head.next_seq.saturating_sub(1),
             bytes: encode_snapshot(state),
@@ -415,18 +427,30 @@ impl Journal {
         &self,
         command: Command,
         receiver: crossbeam_channel::Receiver<Result<T, StoreFailure>>,
-    ) -> Result<T, AppendError> {
+    ) -> Result<T, WriteError> {
         if let Some(source) = self.inner.writer.health.failure() {
-            return Err(AppendError::Poisoned { source });
+            return Err(WriteError::Poisoned { source });
         }
         if !self.inner.writer.send(command) {
-            return Err(AppendError::Closed);
+            return Err(WriteError::WriterStopped);
         }
         match receiver.recv() {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(AppendError::WriteFailed { source }),
-            Err(_) => Err(AppendError::Closed),
+            Ok(Err(source)) => Err(WriteError::Storage { source }),
+            // The writer drops a reply unanswered only when it panics.
+            Err(_) => Err(WriteError::WriterStopped),
         }
+    }
+}
+
+/// A store that answered a create with another number of runs than asked:
+/// it broke [`Store::create_runs`]'s contract, so what it stored is unknown.
+fn broken_create_contract(created: usize, asked: usize) -> WriteError {
+    WriteError::Storage {
+        source: Arc::new(runjournal_core::StoreError::Backend {
+            operation: "create runs",
+            detail: format!("the store answered {created} created runs for {asked} asked"),
+        }),
     }
 }
 

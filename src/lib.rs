@@ -69,13 +69,16 @@ mod run;
 mod subscription;
 mod writer;
 
-pub use error::{AppendError, BeginError, Error, FinishError, OpenError, ReadError, ResumeError};
+pub use error::{
+    AbandonReason, AppendError, BeginError, Error, FinishError, OpenError, ReadError, RebuildError, ResumeError,
+    WriteError,
+};
 pub use hub::LagPoint;
 pub use import::{ImportError, ImportReport, ImportedRun};
 pub use journal::{Journal, VerifyReport};
 pub use lineage::{ExportItem, ForkError, PurgeError, PurgePolicy, PurgeReport, RunDiff};
 pub use metrics::MetricsSnapshot;
-pub use options::{Durability, Options};
+pub use options::{Clock, Durability, Options};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
 pub use subscription::{AsyncSubscription, SubscribeError, Subscription};
 pub use writer::StoreFailure;
@@ -84,6 +87,6 @@ pub use runjournal_core as core;
 pub use runjournal_core::fold::{self, ResumeState};
 pub use runjournal_core::{
     ChainHash, CompactionSource, ConflictStrategy, Envelope, ErrorInfo, Event, ForkPoint, IntegrityError,
-    IntegrityProblem, InterruptCause, KeyError, Message, Role, RotationReason, RunFilter, RunKey, RunMeta, RunRecord,
+    IntegrityProblem, InterruptCause, KeyError, Message, OrderViolation, Role, RotationReason, RunFilter, RunKey, RunMeta, RunRecord,
     RunStatus, StoreError, TaskResult,
 };

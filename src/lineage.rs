@@ -12,20 +12,22 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use runjournal_core::{Envelope, Event, ForkBase, ForkPoint, RunFilter, RunKey, RunMeta, RunRecord, RunStatus};
+use runjournal_core::{
+    CodecError, Envelope, Event, ForkBase, ForkPoint, KeyError, RunFilter, RunKey, RunMeta, RunRecord, RunStatus,
+};
 
-use crate::error::{AppendError, BeginError, ReadError};
+use crate::error::{BeginError, ReadError, WriteError};
 use crate::history::walk_own;
 use crate::journal::Journal;
-use crate::run::{now_millis, Run};
+use crate::run::Run;
 use crate::writer::{Command, Operation, Reply};
 
-/// A fork or fanout could not be created.
+/// A fork or fanout could not be created; nothing was created.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ForkError {
     /// The fork point is past the parent's end.
-    #[error("cannot fork run {run} at seq {seq}: its last seq is {last}")]
+    #[error("run {run} has no seq {seq} (its last seq is {last})")]
     SeqOutOfRange {
         /// The parent.
         run: RunKey,
@@ -34,12 +36,72 @@ pub enum ForkError {
         /// The parent's last seq.
         last: u64,
     },
+    /// A child's key is malformed.
+    #[error(transparent)]
+    InvalidKey(#[from] KeyError),
+    /// A run with a child's key exists.
+    #[error("run {run} already exists; resume it, or begin a new episode (next_episode)")]
+    AlreadyExists {
+        /// The child's key.
+        run: RunKey,
+    },
+    /// A child's `run_started` (the parent's meta) is larger than the maximum.
+    #[error("run {run} seq {seq}: event is {size} bytes encoded, more than the maximum of {max} bytes; nothing of the batch was written")]
+    EventTooLarge {
+        /// The child.
+        run: RunKey,
+        /// The seq of its `run_started` (0).
+        seq: u64,
+        /// Its encoded size.
+        size: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// A child's `run_started` does not encode.
+    #[error("run {run} seq {seq}: event does not encode: {source}; nothing of the batch was written")]
+    Unencodable {
+        /// The child.
+        run: RunKey,
+        /// The seq of its `run_started` (0).
+        seq: u64,
+        /// The encoder's refusal.
+        source: CodecError,
+    },
     /// Reading the parent failed (it is missing or corrupt).
     #[error(transparent)]
     Read(#[from] ReadError),
-    /// Creating the child failed (its key exists, storage failed).
+    /// Storing the children failed.
     #[error(transparent)]
-    Begin(#[from] BeginError),
+    Write(#[from] WriteError),
+}
+
+impl ForkError {
+    /// The error's stable machine code (see [`Error::code`](crate::Error::code)).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ForkError::SeqOutOfRange { .. } => "seq_out_of_range",
+            ForkError::InvalidKey(_) => "invalid_key",
+            ForkError::AlreadyExists { .. } => "already_exists",
+            ForkError::EventTooLarge { .. } => "too_large",
+            ForkError::Unencodable { .. } => "unencodable",
+            ForkError::Read(error) => error.code(),
+            ForkError::Write(error) => error.code(),
+        }
+    }
+}
+
+/// Creating a fork's children is creating runs: the same failures, as a fork's.
+impl From<BeginError> for ForkError {
+    fn from(error: BeginError) -> Self {
+        match error {
+            BeginError::InvalidKey(error) => ForkError::InvalidKey(error),
+            BeginError::AlreadyExists { run } => ForkError::AlreadyExists { run },
+            BeginError::EventTooLarge { run, seq, size, max } => ForkError::EventTooLarge { run, seq, size, max },
+            BeginError::Unencodable { run, seq, source } => ForkError::Unencodable { run, seq, source },
+            BeginError::Read(error) => ForkError::Read(error),
+            BeginError::Write(error) => ForkError::Write(error),
+        }
+    }
 }
 
 /// A purge could not run.
@@ -61,7 +123,18 @@ pub enum PurgeError {
     Read(#[from] ReadError),
     /// Deleting failed.
     #[error(transparent)]
-    Append(#[from] AppendError),
+    Write(#[from] WriteError),
+}
+
+impl PurgeError {
+    /// The error's stable machine code (see [`Error::code`](crate::Error::code)).
+    pub fn code(&self) -> &'static str {
+        match self {
+            PurgeError::HasLiveFork { .. } => "has_live_fork",
+            PurgeError::Read(error) => error.code(),
+            PurgeError::Write(error) => error.code(),
+        }
+    }
 }
 
 /// Which runs a purge removes.
@@ -109,29 +182,37 @@ impl Journal {
     /// child's history is the parent's up to `at_seq` followed by its own; the
     /// parent is not changed. Rewind is a fork at an earlier seq.
     pub fn fork(&self, parent: &RunKey, at_seq: u64, child: RunKey) -> Result<Run, ForkError> {
-        let mut runs = self.fork_all(parent, at_seq, vec![child])?;
-        runs.pop()
-            .ok_or(ForkError::Begin(BeginError::Append(AppendError::Closed)))
+        child.validate()?;
+        let (start, fork) = self.fork_start(parent, at_seq)?;
+        let (record, state) = self.create_one(child, start, Some(fork))?;
+        Ok(Run::new(self.inner.clone(), &record, 0, state, 1))
     }
 
     /// Forks `parent` at `at_seq` into `n` children in fresh episodes of the
     /// same goal (same agent), for best-of-N, created in one atomic step.
     pub fn fanout(&self, parent: &RunKey, at_seq: u64, n: u32) -> Result<Vec<Run>, ForkError> {
         let first = self.next_episode(&parent.goal)?;
+        let (start, fork) = self.fork_start(parent, at_seq)?;
         let children = (0..n)
-            .map(|offset| RunKey {
-                goal: parent.goal.clone(),
-                episode: first + offset,
-                agent: parent.agent.clone(),
+            .map(|offset| {
+                let child = RunKey {
+                    goal: parent.goal.clone(),
+                    episode: first + offset,
+                    agent: parent.agent.clone(),
+                };
+                (child, start.clone(), Some(fork.clone()))
             })
             .collect();
-        self.fork_all(parent, at_seq, children)
+        Ok(self
+            .create(children)?
+            .into_iter()
+            .map(|(record, state)| Run::new(self.inner.clone(), &record, 0, state, 1))
+            .collect())
     }
 
-    fn fork_all(&self, parent: &RunKey, at_seq: u64, children: Vec<RunKey>) -> Result<Vec<Run>, ForkError> {
-        for child in &children {
-            child.validate().map_err(BeginError::from)?;
-        }
+    /// A child's `run_started` (the parent's meta with `parent` and
+    /// `forked_from` set) and where its chain attaches to the parent.
+    fn fork_start(&self, parent: &RunKey, at_seq: u64) -> Result<(Event, ForkBase), ForkError> {
         let record = self.run_info(parent)?;
         if at_seq >= record.head.next_seq {
             return Err(ForkError::SeqOutOfRange {
@@ -161,16 +242,7 @@ impl Journal {
             seq: at_seq,
             hash,
         };
-        let created = self.create(
-            children
-                .into_iter()
-                .map(|child| (child, Event::RunStarted { meta: meta.clone() }, Some(fork.clone())))
-                .collect(),
-        )?;
-        Ok(created
-            .into_iter()
-            .map(|(record, state)| Run::new(self.inner.clone(), &record, 0, state, 1))
-            .collect())
+        Ok((Event::RunStarted { meta }, fork))
     }
 
     /// The run a run was forked from, if any.
@@ -234,7 +306,8 @@ impl Journal {
                 return Err(ReadError::NotFound { run: (*key).clone() }.into());
             }
         }
-        let selected = select_for_purge(&runs, policy, &explicit, &mut report);
+        let now = self.options().clock.now_millis();
+        let selected = select_for_purge(&runs, policy, &explicit, now, &mut report);
         let by_id: HashMap<u64, &RunRecord> = runs.iter().map(|record| (record.id, record)).collect();
         let mut purge: BTreeMap<RunKey, &RunRecord> =
             selected.iter().map(|record| (record.key.clone(), *record)).collect();
@@ -310,9 +383,9 @@ fn select_for_purge<'a>(
     runs: &'a [RunRecord],
     policy: &PurgePolicy,
     explicit: &BTreeSet<&RunKey>,
+    now: u64,
     report: &mut PurgeReport,
 ) -> Vec<&'a RunRecord> {
-    let now = now_millis();
     let mut newest: HashMap<(&str, &str), Vec<u32>> = HashMap::new();
     for record in runs {
         newest

@@ -1,5 +1,6 @@
-//! How a journal is opened: durability, limits, snapshots.
+//! How a journal is opened: durability, limits, snapshots, its clock.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use runjournal_core::DEFAULT_MAX_EVENT_SIZE;
@@ -36,6 +37,50 @@ pub struct Options {
     pub snapshot_every: u64,
     /// In `Buffered` mode, the longest time applied data waits for a sync.
     pub flush_interval: Duration,
+    /// The time events are stamped with (`ts`) and purges measure age by
+    /// (default: the system clock).
+    pub clock: Clock,
+}
+
+/// Where a journal reads the time: unix milliseconds. The system clock by
+/// default; a test sets time explicitly instead of sleeping.
+///
+/// A clock may go backwards: an event's `ts` is never earlier than the
+/// previous event's of its run.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        }))
+    }
+
+    /// A clock reading `now` (unix milliseconds).
+    pub fn new(now: impl Fn() -> u64 + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now))
+    }
+
+    /// The time now, in unix milliseconds.
+    pub fn now_millis(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Clock").field(&self.now_millis()).finish()
+    }
 }
 
 impl Default for Options {
@@ -45,6 +90,7 @@ impl Default for Options {
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
             snapshot_every: 1000,
             flush_interval: Duration::from_millis(200),
+            clock: Clock::system(),
         }
     }
 }
@@ -55,6 +101,14 @@ impl Options {
         Options {
             durability,
             ..Options::default()
+        }
+    }
+
+    /// These options with the clock reading `now` (unix milliseconds).
+    pub fn with_clock(self, now: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Options {
+            clock: Clock::new(now),
+            ..self
         }
     }
 }

@@ -27,7 +27,7 @@ use runjournal_core::{
 };
 use runjournal_core::{Envelope, RunRecord};
 
-use crate::error::{AppendError, FinishError};
+use crate::error::{AbandonReason, AppendError, FinishError};
 use crate::journal::Inner;
 use crate::writer::{AppendOutcome, Command, Reply};
 
@@ -133,9 +133,15 @@ struct Cursor {
 
 #[derive(Clone, Debug)]
 enum Broken {
-    Fenced { current: u64 },
-    Rejected { seq: u64, reason: String },
-    Closed,
+    Fenced {
+        current: u64,
+    },
+    Rejected {
+        seq: u64,
+        reason: AbandonReason,
+    },
+    /// The writer thread is gone.
+    WriterStopped,
 }
 
 /// The most bytes of buffered appends that returned before they are applied;
@@ -269,7 +275,8 @@ impl Run {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Async(sender)))?;
         span.record("seq", queued.first_seq);
-        let outcome = receiver.await.map_err(|_| AppendError::Closed)?;
+        // The writer drops a reply unanswered only when it panics.
+        let outcome = receiver.await.map_err(|_| AppendError::WriterStopped)?;
         span.in_scope(|| self.settle(queued, outcome))
     }
 
@@ -319,7 +326,8 @@ impl Run {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let queued = self.queue(expected_seq, events, checks, Delivery::Blocking(sender))?;
         span.record("seq", queued.first_seq);
-        let outcome = receiver.recv().map_err(|_| AppendError::Closed)?;
+        // The writer drops a reply unanswered only when it panics.
+        let outcome = receiver.recv().map_err(|_| AppendError::WriterStopped)?;
         self.settle(queued, outcome)
     }
 
@@ -393,8 +401,8 @@ impl Run {
             reply,
         };
         if !self.inner.writer.send(command) {
-            self.break_with(Broken::Closed);
-            return Err(AppendError::Closed);
+            self.break_with(Broken::WriterStopped);
+            return Err(AppendError::WriterStopped);
         }
         Ok(Queued { first_seq, last_seq })
     }
@@ -437,7 +445,10 @@ impl Run {
                 expected,
                 actual,
             }),
-            Ok(Err(_)) => Err(AppendError::Closed),
+            Ok(Err(AppendRejection::UnknownRun)) => Err(AppendError::Deleted {
+                run: self.key.clone(),
+                seq: queued.first_seq,
+            }),
             Err(source) => Err(AppendError::Storage {
                 run: self.key.clone(),
                 seq: queued.first_seq,
@@ -472,7 +483,7 @@ impl Run {
                 seq,
                 reason,
             }),
-            Some(Broken::Closed) => Err(AppendError::Closed),
+            Some(Broken::WriterStopped) => Err(AppendError::WriterStopped),
         }
     }
 
@@ -483,12 +494,11 @@ impl Run {
         let mut status = cursor.state.status;
         let mut records = Vec::with_capacity(events.len());
         let mut envelopes = Vec::with_capacity(events.len());
-        let now = now_millis().max(writer.head().last_ts);
+        let now = self.inner.options.clock.now_millis().max(writer.head().last_ts);
         if events.is_empty() {
-            return Err(AppendError::OutOfOrder {
+            return Err(AppendError::EmptyBatch {
                 run: self.key.clone(),
                 seq: writer.head().next_seq,
-                reason: "an append needs at least one event".into(),
             });
         }
         if checks == Checks::Typed {
@@ -532,10 +542,10 @@ impl Run {
     /// SPEC §2's ordering rules ([`rules`]), then the handle's own: only
     /// `resume` writes `attached`.
     fn check_order(&self, event: &Event, seq: u64, status: RunStatus, checks: Checks) -> Result<(), AppendError> {
-        let out_of_order = |reason: String| AppendError::OutOfOrder {
+        let out_of_order = |violation: OrderViolation| AppendError::OutOfOrder {
             run: self.key.clone(),
             seq,
-            reason,
+            violation,
         };
         let arrival = if checks == Checks::Attach {
             Arrival::NewEpoch
@@ -544,11 +554,9 @@ impl Run {
         };
         rules::check_follows(status, event, arrival)
             .and_then(|()| rules::check_position(seq, event))
-            .map_err(|violation| out_of_order(handle_reason(&violation)))?;
+            .map_err(out_of_order)?;
         if matches!(event, Event::Attached { .. }) && checks != Checks::Attach {
-            return Err(out_of_order(
-                "attached opens a new epoch and is written by resume".into(),
-            ));
+            return Err(out_of_order(OrderViolation::AttachedOutsideResume));
         }
         Ok(())
     }
@@ -574,36 +582,20 @@ fn breakage(outcome: &AppendOutcome, first_seq: u64) -> Option<Broken> {
         Ok(Err(AppendRejection::Fenced { current, .. })) => Some(Broken::Fenced { current: *current }),
         Ok(Err(AppendRejection::Conflict { expected, actual })) => Some(Broken::Rejected {
             seq: first_seq,
-            reason: format!("the store expected seq {actual}, not {expected}"),
+            reason: AbandonReason::Conflict {
+                expected: *expected,
+                actual: *actual,
+            },
         }),
-        Ok(Err(_)) => Some(Broken::Rejected {
+        Ok(Err(AppendRejection::UnknownRun)) => Some(Broken::Rejected {
             seq: first_seq,
-            reason: "the run is no longer in the store".into(),
+            reason: AbandonReason::Deleted,
         }),
         Err(source) => Some(Broken::Rejected {
             seq: first_seq,
-            reason: format!("storage failed: {source}"),
+            reason: AbandonReason::Storage { source: source.clone() },
         }),
     }
-}
-
-/// A broken ordering rule in the handle's words: the handle appends after
-/// its head, so the rules it can break are about its status and `run_started`.
-fn handle_reason(violation: &OrderViolation) -> String {
-    match violation {
-        OrderViolation::AfterOutcome { status, .. } => {
-            format!("the run is {status} in this epoch and nothing may follow (SPEC §2)")
-        }
-        OrderViolation::RunStartedAfterFirst => "run_started is only ever seq 0 (begin writes it)".into(),
-        other => other.to_string(),
-    }
-}
-
-/// Unix milliseconds now.
-pub(crate) fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// Generates each typed method twice: blocking, and `_async` resolving once

@@ -9,6 +9,8 @@
 //! - A subscriber never slows writers: when its buffer is full the hub drops
 //!   it, and after the buffered events it gets [`SubscribeError::Lagged`]
 //!   naming the first event it missed.
+//! - A subscription says why it ended: lagged, the journal poisoned, its
+//!   writer stopped, or the journal closed.
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -19,11 +21,11 @@ use std::time::Duration;
 
 use runjournal_core::{ChainReader, Envelope, RunKey, RunRecord, Store};
 
-use crate::error::ReadError;
+use crate::error::{ReadError, WriteError};
 use crate::history::{own_chain_reader, walk_from};
 use crate::hub::{LagPoint, Scope, Slot};
 use crate::journal::Journal;
-use crate::writer::{Command, Reply};
+use crate::writer::{Command, Health, Reply, StoreFailure};
 
 /// How many events are read from the store per catch-up step.
 const CATCH_UP_CHUNK: u64 = 1024;
@@ -38,9 +40,46 @@ pub enum SubscribeError {
     /// The journal closed.
     #[error("the journal closed")]
     Closed,
+    /// A storage failure poisoned the journal: nothing more will come.
+    #[error("the journal is poisoned by an earlier storage failure and refuses writes until reopened: {source}")]
+    Poisoned {
+        /// The failure that poisoned it.
+        source: StoreFailure,
+    },
+    /// The journal's writer thread is gone (it panicked): nothing more will come.
+    #[error("the journal's writer thread has stopped; reopen the journal")]
+    WriterStopped,
+    /// The thread feeding an async subscription could not be started.
+    #[error("could not start the subscription's forwarding thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// Reading stored events failed (corruption is reported, never skipped).
     #[error(transparent)]
     Read(#[from] ReadError),
+}
+
+impl SubscribeError {
+    /// The error's stable machine code (see [`Error::code`](crate::Error::code)).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SubscribeError::Lagged(_) => "lagged",
+            SubscribeError::Closed => "closed",
+            SubscribeError::Poisoned { .. } => "poisoned",
+            SubscribeError::WriterStopped => "writer_stopped",
+            SubscribeError::Thread(_) => "thread",
+            SubscribeError::Read(error) => error.code(),
+        }
+    }
+}
+
+/// Registering on a writer that failed: the journal is poisoned (the failure
+/// of the registration's group poisoned it too), or the writer is gone.
+impl From<WriteError> for SubscribeError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::Storage { source } | WriteError::Poisoned { source } => SubscribeError::Poisoned { source },
+            WriteError::WriterStopped => SubscribeError::WriterStopped,
+        }
+    }
 }
 
 /// A blocking subscription. Also an [`Iterator`] that ends when the journal closes.
@@ -50,6 +89,8 @@ pub struct Subscription {
     queue: VecDeque<Envelope>,
     receiver: crossbeam_channel::Receiver<Envelope>,
     lag: Arc<Mutex<Option<LagPoint>>>,
+    /// The writer's health: why live delivery ended, when it did.
+    health: Arc<Health>,
     ended: bool,
 }
 
@@ -93,7 +134,7 @@ impl Journal {
             run: record.as_ref().map(|record| record.id),
             reply: Reply::Blocking(reply),
         };
-        let live_from = self.call(command, answer).map_err(|_| SubscribeError::Closed)?;
+        let live_from = self.call(command, answer)?.map_err(ReadError::from)?;
         let catch_up = match (record, live_from) {
             (Some(record), Some(live_from)) => {
                 // The record read before registering may predate `live_from`;
@@ -114,6 +155,7 @@ impl Journal {
             queue: VecDeque::new(),
             receiver,
             lag,
+            health: self.inner.writer.health.clone(),
             ended: false,
         })
     }
@@ -191,10 +233,16 @@ impl Subscription {
     fn end(&mut self) -> SubscribeError {
         self.ended = true;
         let lag = self.lag.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-        match lag {
-            Some(point) => SubscribeError::Lagged(point),
-            None => SubscribeError::Closed,
+        if let Some(point) = lag {
+            return SubscribeError::Lagged(point);
         }
+        if let Some(source) = self.health.failure() {
+            return SubscribeError::Poisoned { source };
+        }
+        if self.health.stopped() {
+            return SubscribeError::WriterStopped;
+        }
+        SubscribeError::Closed
     }
 }
 
@@ -240,12 +288,7 @@ impl AsyncSubscription {
         if let Err(error) = spawned {
             let (sender, receiver) = tokio::sync::mpsc::channel(1);
             // The channel was just made with room for one item.
-            drop(sender.try_send(Err(SubscribeError::Read(ReadError::Store(
-                runjournal_core::StoreError::Io {
-                    operation: "start subscription thread",
-                    source: error,
-                },
-            )))));
+            drop(sender.try_send(Err(SubscribeError::Thread(error))));
             return AsyncSubscription { receiver };
         }
         AsyncSubscription { receiver }

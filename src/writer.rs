@@ -8,12 +8,16 @@
 //!   answers every caller of the group.
 //! - Fail-stop: the first store failure (apply or sync) poisons the journal.
 //!   Every caller of that group and every later write gets the failure; none is
-//!   told its events are durable when they may not be.
+//!   told its events are durable when they may not be. Live subscribers are
+//!   dropped then, and learn that the journal is poisoned.
+//! - A panic of the writer thread is recorded (its callers learn that the
+//!   writer stopped, not that the journal closed).
 //! - In `Buffered` mode, applied data is synced at least every flush interval
 //!   and when the journal closes.
 //! - Subscriptions register and barriers are answered only after everything
 //!   queued before them is applied (and answered, and published).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -39,6 +43,9 @@ pub(crate) type AppendOutcome = Result<Result<(), AppendRejection>, StoreFailure
 pub(crate) type CreateOutcome = Result<Result<Vec<RunRecord>, KeyExists>, StoreFailure>;
 /// The result of a maintenance write.
 pub(crate) type WriteOutcome<T> = Result<T, StoreFailure>;
+/// The result of a subscription's registration: the run's next seq, unless
+/// reading its head failed (a read error: it does not poison the journal).
+pub(crate) type SubscribeOutcome = WriteOutcome<Result<Option<u64>, StoreError>>;
 
 /// Where the writer sends an answer.
 pub(crate) enum Reply<T> {
@@ -77,7 +84,7 @@ pub(crate) enum Command {
     Subscribe {
         slot: Slot,
         run: Option<RunId>,
-        reply: Reply<WriteOutcome<Option<u64>>>,
+        reply: Reply<SubscribeOutcome>,
     },
     /// Any other request, applied in arrival order between the appends.
     Apply(Operation),
@@ -115,6 +122,8 @@ pub(crate) enum Operation {
 #[derive(Default)]
 pub(crate) struct Health {
     failure: OnceLock<StoreFailure>,
+    /// Set when the writer thread panicked.
+    stopped: AtomicBool,
     pub(crate) metrics: Metrics,
     /// Bytes of buffered appends that returned to their caller but are not
     /// applied yet (zero when none is in flight).
@@ -127,9 +136,25 @@ impl Health {
         self.failure.get().cloned()
     }
 
+    /// Whether the writer thread panicked.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
     fn poison(&self, failure: StoreFailure) -> StoreFailure {
         let first = self.failure.get_or_init(|| failure);
         first.clone()
+    }
+}
+
+/// Records, when the writer thread unwinds, that it stopped.
+struct StopGuard(Arc<Health>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stopped.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -154,6 +179,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("runjournal-writer".into())
             .spawn(move || {
+                let _guard = StopGuard(loop_health.clone());
                 WriterLoop {
                     hub,
                     store,
@@ -277,7 +303,7 @@ impl WriterLoop {
     fn periodic_sync(&mut self) {
         let _span = tracing::debug_span!("flush", reason = "interval").entered();
         if let Err(error) = self.timed_sync() {
-            self.health.poison(Arc::new(error));
+            self.poison(error);
         }
         self.unsynced_since = None;
     }
@@ -333,7 +359,7 @@ impl WriterLoop {
         if result.is_ok() {
             if wants_sync {
                 let _span = tracing::debug_span!("flush", reason = "group", callers = pending.len()).entered();
-                result = self.timed_sync().map_err(|error| self.health.poison(Arc::new(error)));
+                result = self.timed_sync().map_err(|error| self.poison(error));
                 self.unsynced_since = None;
             } else if self.unsynced_since.is_none() {
                 self.unsynced_since = Some(Instant::now());
@@ -360,7 +386,7 @@ impl WriterLoop {
 
     /// Registers a subscriber once its group is answered and published: the
     /// head it gets is durable and every later event reaches it live.
-    fn register(&self, slot: Slot, run: Option<RunId>, reply: Reply<WriteOutcome<Option<u64>>>) {
+    fn register(&self, slot: Slot, run: Option<RunId>, reply: Reply<SubscribeOutcome>) {
         let head = match run {
             Some(run) => self
                 .store
@@ -368,13 +394,18 @@ impl WriterLoop {
                 .map(|record| record.map(|record| record.head.next_seq)),
             None => Ok(None),
         };
-        match head {
-            Ok(head) => {
-                self.hub.register(slot);
-                reply.send(Ok(head));
-            }
-            Err(error) => reply.send(Err(Arc::new(error))),
+        if head.is_ok() {
+            self.hub.register(slot);
         }
+        reply.send(Ok(head));
+    }
+
+    /// Poisons the journal with `error` (the first failure wins) and drops
+    /// every live subscriber, which then learns the journal is poisoned.
+    fn poison(&self, error: StoreError) -> StoreFailure {
+        let failure = self.health.poison(Arc::new(error));
+        self.hub.close_all();
+        failure
     }
 
     fn apply_appends(&self, appends: &mut Vec<QueuedAppend>, pending: &mut Vec<Pending>) -> Result<(), StoreFailure> {
@@ -389,7 +420,7 @@ impl WriterLoop {
         let outcomes = match self.store.append(&batches) {
             Ok(outcomes) => outcomes,
             Err(error) => {
-                let failure = self.health.poison(Arc::new(error));
+                let failure = self.poison(error);
                 answers
                     .into_iter()
                     .for_each(|(_, reply)| reply.send(Err(failure.clone())));
@@ -463,7 +494,7 @@ impl WriterLoop {
 
     /// Poisons the journal on a store error.
     fn settle<T>(&self, outcome: Result<T, StoreError>) -> Result<T, StoreFailure> {
-        outcome.map_err(|error| self.health.poison(Arc::new(error)))
+        outcome.map_err(|error| self.poison(error))
     }
 }
 

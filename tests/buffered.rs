@@ -136,7 +136,7 @@ fn a_buffered_append_lost_to_a_conflict_is_named_by_the_next_append() {
     journal.sync().unwrap();
     let error = run.step(step("next")).unwrap_err();
     assert!(
-        matches!(&error, AppendError::Abandoned { seq: 1, reason, .. } if reason.contains("expected seq 2, not 1")),
+        matches!(&error, AppendError::Abandoned { seq: 1, reason, .. } if reason.to_string().contains("expected seq 2, not 1")),
         "{error:?}"
     );
     assert!(error.to_string().contains("was not stored"), "{error}");

@@ -1,4 +1,5 @@
-//! Corruption (issue 7): damaged stored values in real sled databases.
+//! Damaged stored values in real sled databases are typed errors naming the
+//! run and the seq, never a panic and never a silently shorter history.
 //!
 //! Each test builds a database with `Journal::open`, closes it, damages it
 //! through the raw sled tree (`SledStore::sled`) or its files, reopens it and

@@ -1,4 +1,4 @@
-//! Fault injection (issue 7): storage failures injected with
+//! Fail-stop under injected storage failures, injected with
 //! `runjournal_core::testing::faulty::FaultyStore`, over the in-memory store and over a
 //! real sled database.
 //!
@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use runjournal::core::testing::faulty::{Fault, FaultyStore, OpClass};
 use runjournal::core::{MemoryStore, Store};
 use runjournal::{
-    AppendError, BeginError, Durability, ErrorInfo, Event, Journal, Message, Options, Outcome, ReadError, ResumeError,
-    Role, RunFilter, RunKey, RunMeta, RunStatus, StoreError,
+    AppendError, BeginError, Durability, ErrorInfo, Event, Journal, Message, Options, Outcome, ReadError, RebuildError,
+    ResumeError, Role, RunFilter, RunKey, RunMeta, RunStatus, StoreError, SubscribeError, WriteError,
 };
 use runjournal_sled::{OpenMode, SledStore};
 
@@ -66,9 +66,15 @@ fn is_injected_io(error: &StoreError) -> bool {
 /// The storage error inside an append error that reports a storage failure.
 fn storage_source(error: &AppendError) -> Option<&StoreError> {
     match error {
-        AppendError::Storage { source, .. }
-        | AppendError::WriteFailed { source }
-        | AppendError::Poisoned { source } => Some(source),
+        AppendError::Storage { source, .. } | AppendError::Poisoned { source } => Some(source),
+        _ => None,
+    }
+}
+
+/// The storage error inside a write error that reports a storage failure.
+fn write_storage_source(error: &WriteError) -> Option<&StoreError> {
+    match error {
+        WriteError::Storage { source } | WriteError::Poisoned { source } => Some(source),
         _ => None,
     }
 }
@@ -114,7 +120,7 @@ fn failed_sync_poisons_until_reopen<S: Store>(faulty: &Arc<FaultyStore<S>>) {
     }
     let begin = journal.begin(key("c"), RunMeta::default()).unwrap_err();
     assert!(
-        matches!(begin, BeginError::Append(AppendError::Poisoned { .. })),
+        matches!(begin, BeginError::Write(WriteError::Poisoned { .. })),
         "{begin:?}"
     );
     let resume = journal.resume(&key("b")).unwrap_err();
@@ -122,7 +128,7 @@ fn failed_sync_poisons_until_reopen<S: Store>(faulty: &Arc<FaultyStore<S>>) {
         matches!(resume, ResumeError::Append(AppendError::Poisoned { .. })),
         "{resume:?}"
     );
-    assert!(matches!(journal.sync().unwrap_err(), AppendError::Poisoned { .. }));
+    assert!(matches!(journal.sync().unwrap_err(), WriteError::Poisoned { .. }));
     let finish = b.finish(Outcome::Success { output: None }).unwrap_err();
     assert!(matches!(finish.source, AppendError::Poisoned { .. }), "{finish:?}");
     assert_eq!(
@@ -190,6 +196,8 @@ fn a_failed_sync_in_buffered_mode_poisons_later_appends() {
     faulty.fail_nth_sync(1);
     // Buffered appends return before the sync; the interval's sync fails.
     run.append(vec![step("one")]).unwrap();
+    // A bounded wait on a condition (an append sees the interval sync's
+    // failure), polled until a deadline: not a sleep standing in for it.
     let deadline = Instant::now() + Duration::from_secs(10);
     let error = loop {
         match run.append(vec![step("more")]) {
@@ -201,6 +209,41 @@ fn a_failed_sync_in_buffered_mode_poisons_later_appends() {
     assert!(matches!(error, AppendError::Poisoned { .. }), "{error:?}");
     assert!(is_injected_io(storage_source(&error).unwrap()));
     assert_eq!(faulty.injected(OpClass::Sync), 1);
+}
+
+/// A subscription on a poisoned journal reports `Poisoned` (not `Closed`), as
+/// does a live subscription when the journal is poisoned under it, after the
+/// events it already received.
+#[test]
+fn subscriptions_on_a_poisoned_journal_report_poisoned() {
+    let faulty = memory();
+    let journal = journal_over(&faulty, Options::default());
+    let run = journal.begin(key("watched"), RunMeta::default()).unwrap();
+    let mut live = journal.subscribe(&key("watched"), 0, 16).unwrap();
+    run.append(vec![step("stored")]).unwrap();
+    assert_eq!(live.recv().unwrap().seq, 0);
+    assert_eq!(live.recv().unwrap().seq, 1);
+
+    faulty.fail_nth_sync(1);
+    let error = run.append(vec![step("lost")]).unwrap_err();
+    assert!(matches!(error, AppendError::Storage { .. }), "{error:?}");
+
+    match live.recv().unwrap_err() {
+        SubscribeError::Poisoned { source } => assert!(is_injected_io(&source), "{source}"),
+        other => panic!("expected Poisoned, got {other:?}"),
+    }
+    assert!(live.next().is_none(), "the subscription ended");
+    for error in [
+        journal.subscribe(&key("watched"), 0, 16).err().unwrap(),
+        journal.subscribe_all(16).err().unwrap(),
+    ] {
+        assert_eq!(error.code(), "poisoned");
+        match &error {
+            SubscribeError::Poisoned { source } => assert!(is_injected_io(source), "{source}"),
+            other => panic!("expected Poisoned, got {other:?}"),
+        }
+        assert!(error.to_string().contains("refuses writes until reopened"), "{error}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -267,6 +310,8 @@ fn concurrent_appenders_all_get_the_error<S: Store>(faulty: &Arc<FaultyStore<S>>
         })
         .collect();
     barrier.wait();
+    // A bounded wait on a condition (200 batches acknowledged), polled until
+    // a deadline: not a sleep standing in for it.
     let deadline = Instant::now() + Duration::from_secs(30);
     while acked_total.load(Ordering::SeqCst) < 200 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
@@ -419,8 +464,8 @@ fn a_failed_create_writes_no_run() {
     // The caller whose create failed is told the write failed (not that an
     // earlier failure poisoned the journal), with the cause.
     match &error {
-        BeginError::Append(append @ AppendError::WriteFailed { .. }) => {
-            assert!(is_injected_io(storage_source(append).unwrap()), "{append:?}")
+        BeginError::Write(write @ WriteError::Storage { .. }) => {
+            assert!(is_injected_io(write_storage_source(write).unwrap()), "{write:?}")
         }
         other => panic!("{other:?}"),
     }
@@ -671,7 +716,7 @@ fn a_failed_snapshot_rebuild_poisons_and_leaves_the_log_intact() {
     faulty.fail_nth_write(1);
     let error = journal.rebuild_snapshots(&key("snapshots")).unwrap_err();
     match &error {
-        runjournal::Error::Append(append) => assert!(is_injected_io(storage_source(append).unwrap()), "{append:?}"),
+        RebuildError::Write(write) => assert!(is_injected_io(write_storage_source(write).unwrap()), "{write:?}"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(

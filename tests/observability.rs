@@ -1,4 +1,4 @@
-//! Tracing spans and write-path counters (issue 5): appends and replays are
+//! Tracing spans and write-path counters: appends and replays are
 //! spans carrying the run and seq; the counters show group commit at work.
 #![allow(clippy::unwrap_used)]
 

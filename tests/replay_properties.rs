@@ -1,4 +1,4 @@
-//! Properties of replay through the journal (issue 3): the state a live
+//! Properties of replay through the journal: the state a live
 //! handle holds equals the state replayed after close and reopen, and the
 //! state at every seq (snapshot + tail) equals the fold of that prefix.
 #![allow(clippy::unwrap_used)]

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{key, step, temp_db};
+use common::{handoff, key, step, stored_run, temp_db};
 use runjournal::core::codec::{encode_record, RecordKind, EVENT_BODY_OFFSET, HEADER_LEN};
 use runjournal::core::testing::faulty::FaultyStore;
 use runjournal::core::{ChainHash, MemoryStore};
@@ -160,16 +160,7 @@ fn a_late_ack_after_a_timeout_stays_timed_out() {
     let journal = Journal::open(&path, Options::default()).unwrap();
     let run_key = key("g", 0, "a");
     let run = journal.begin(run_key.clone(), RunMeta::default()).unwrap();
-    run.handoff_sent(Handoff {
-        id: "h1".into(),
-        from: "a".into(),
-        to: "b".into(),
-        generation: 1,
-        version: "3.1.0".into(),
-        content_hash: "ff00".into(),
-        timeout_ms: 1000,
-    })
-    .unwrap();
+    run.handoff_sent(handoff("h1", "3.1.0", "ff00", 1000)).unwrap();
     run.handoff_timed_out("h1").unwrap();
     let refused = run.handoff_acked("h1", "b").unwrap_err();
     assert!(matches!(&refused, AppendError::Refused { anomaly, .. } if anomaly.kind == "late_handoff_event"));
@@ -236,13 +227,7 @@ fn a_storage_failure_during_finish_carries_the_primary_failure_too() {
 fn a_stored_event_that_fails_to_decode_makes_resume_fail_loudly_naming_run_and_seq() {
     let (_dir, path) = temp_db();
     let run_key = key("g", 0, "a");
-    let run_id = {
-        let journal = Journal::open(&path, Options::default()).unwrap();
-        let run = journal.begin(run_key.clone(), RunMeta::default()).unwrap();
-        run.step(step("one")).unwrap();
-        run.step(step("two")).unwrap();
-        journal.run_info(&run_key).unwrap().id
-    };
+    let run_id = stored_run(&path, &run_key, &["one", "two"]);
     {
         // A record whose header and chain hash are valid but whose body is
         // not an event: only decoding can catch it.

@@ -2,8 +2,13 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use runjournal::core::MemoryStore;
 use runjournal::*;
+use runjournal_sled::{layout, OpenMode, SledStore};
 
 /// One event of every type of SPEC §2, with every optional field set in some
 /// and absent in others.
@@ -151,5 +156,88 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
         }
+    }
+}
+
+/// A journal over a fresh in-memory store.
+pub fn memory_journal() -> Journal {
+    Journal::with_store(Arc::new(MemoryStore::new()), Options::default()).unwrap()
+}
+
+/// Begins `run_key` and appends `steps` steps, with a compaction (started and
+/// done, with a summary) before every seventh from the fourth on.
+pub fn run_with_steps(journal: &Journal, run_key: &RunKey, steps: u64) {
+    let run = journal.begin(run_key.clone(), RunMeta::default()).unwrap();
+    for index in 0..steps {
+        if index % 7 == 3 {
+            run.compaction_started(CompactionSource::Structured, CompactionInfo::default())
+                .unwrap();
+            run.compaction_done(
+                CompactionSource::Structured,
+                CompactionInfo {
+                    summary: Some(format!("summary {index}")),
+                    ..CompactionInfo::default()
+                },
+            )
+            .unwrap();
+        }
+        run.step(step(&format!("step {index}"))).unwrap();
+    }
+}
+
+/// Creates the sled database at `path` holding `run_key` with one step per
+/// text, closes it, and returns the run's internal id (for raw damage).
+pub fn stored_run(path: &Path, run_key: &RunKey, steps: &[&str]) -> u64 {
+    let journal = Journal::open(path, Options::default()).unwrap();
+    let run = journal.begin(run_key.clone(), RunMeta::default()).unwrap();
+    for text in steps {
+        run.step(step(text)).unwrap();
+    }
+    journal.run_info(run_key).unwrap().id
+}
+
+/// Rewrites the stored value of one event directly in the closed sled
+/// database at `path`.
+pub fn rewrite_stored_event(path: &Path, run_id: u64, seq: u64, damage: impl FnOnce(&mut Vec<u8>)) {
+    let store = SledStore::open(path, OpenMode::MustExist).unwrap();
+    let event_key = layout::event_key(run_id, seq);
+    let mut value = store.sled().get(event_key).unwrap().unwrap().to_vec();
+    damage(&mut value);
+    store.sled().insert(event_key, value).unwrap();
+    store.sled().flush().unwrap();
+}
+
+/// A handoff from `a` to `b`, generation 1.
+pub fn handoff(id: &str, version: &str, content_hash: &str, timeout_ms: u64) -> Handoff {
+    Handoff {
+        id: id.into(),
+        from: "a".into(),
+        to: "b".into(),
+        generation: 1,
+        version: version.into(),
+        content_hash: content_hash.into(),
+        timeout_ms,
+    }
+}
+
+/// A clock the test sets: time passes only when the test says so.
+#[derive(Clone)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    /// A clock reading `now` (unix milliseconds).
+    pub fn at(now: u64) -> ManualClock {
+        ManualClock(Arc::new(AtomicU64::new(now)))
+    }
+
+    /// Moves the clock `millis` forward.
+    pub fn advance(&self, millis: u64) {
+        self.0.fetch_add(millis, Ordering::SeqCst);
+    }
+
+    /// `options` reading this clock.
+    pub fn options(&self, options: Options) -> Options {
+        let now = self.0.clone();
+        options.with_clock(move || now.load(Ordering::SeqCst))
     }
 }

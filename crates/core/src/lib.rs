@@ -43,7 +43,7 @@ pub use event::{
 pub use hash::ChainHash;
 pub use key::{KeyError, KeyPart, RunKey};
 pub use memory::MemoryStore;
-pub use rules::{Arrival, OrderViolation, RunStatus};
+pub use rules::{Arrival, OrderViolation, RunStatus, UnknownStatus};
 pub use store::{
     AppendBatch, AppendRejection, ForkBase, Head, KeyExists, NewRun, RunFilter, RunId, RunRecord, ScanControl,
     SnapshotRecord, Store, StoreError,

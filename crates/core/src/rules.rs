@@ -62,8 +62,16 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
+/// A status name that is not one of SPEC §3's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status {found:?} (expected running, completed, failed or interrupted)")]
+pub struct UnknownStatus {
+    /// The text that was parsed.
+    pub found: String,
+}
+
 impl std::str::FromStr for RunStatus {
-    type Err = String;
+    type Err = UnknownStatus;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
@@ -72,9 +80,7 @@ impl std::str::FromStr for RunStatus {
             "failed" => Ok(RunStatus::Failed),
             "interrupted" => Ok(RunStatus::Interrupted),
             "superseded" => Ok(RunStatus::Superseded),
-            other => Err(format!(
-                "unknown status {other:?} (expected running, completed, failed, interrupted or superseded)"
-            )),
+            other => Err(UnknownStatus { found: other.into() }),
         }
     }
 }
@@ -111,6 +117,10 @@ pub enum OrderViolation {
     /// `run_started` at a seq other than 0.
     #[error("run_started is only ever seq 0")]
     RunStartedAfterFirst,
+    /// `attached` appended through a run handle: only a resume writes it,
+    /// opening the new epoch (import checks its epoch instead).
+    #[error("attached opens a new epoch and is written by resume")]
+    AttachedOutsideResume,
     /// An event after the run's outcome in the same epoch.
     #[error(
         "{event} follows {ended_by} in the same epoch; nothing may follow {ended_by}{}",

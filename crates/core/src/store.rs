@@ -146,9 +146,9 @@ impl AppendBatch {
     }
 }
 
-/// Why a conditional append wrote nothing.
+/// Why a conditional append wrote nothing. Exhaustive on purpose: the handle
+/// maps each rejection to an error of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum AppendRejection {
     /// The run has a newer epoch than the writer.
     Fenced {
@@ -346,6 +346,29 @@ fn describe_io(error: &std::io::Error) -> String {
 
 fn run_phrase(run: Option<&RunKey>) -> String {
     run.map(|key| format!(" of run {key}")).unwrap_or_default()
+}
+
+impl StoreError {
+    /// A stable machine code for the error, the same in the journal's
+    /// umbrella error, the served API and the Python exceptions.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Io { .. } => "io",
+            StoreError::Locked { .. } => "locked",
+            StoreError::Missing { .. } => "missing",
+            StoreError::UnsupportedFormat { .. } => "unsupported_format",
+            StoreError::Corrupt { .. } => "corrupt",
+            StoreError::Backend { .. } => "backend",
+            StoreError::UnsupportedSchema { .. } => "unsupported_format",
+            StoreError::Disconnected { .. } => "disconnected",
+            StoreError::CommitOutcomeUnknown { .. } => "outcome_unknown",
+            StoreError::Contended { .. } => "contended",
+            StoreError::File { .. } => "io",
+            StoreError::BackendPanicked { .. } => "corrupt",
+            StoreError::Poisoned { .. } => "poisoned",
+            StoreError::NotDurable { .. } => "not_durable",
+        }
+    }
 }
 
 /// A key that exists already, refusing a create.

@@ -28,7 +28,7 @@ pub struct RunsArgs {
     status: Option<RunStatus>,
 }
 
-fn parse_status(text: &str) -> Result<RunStatus, String> {
+fn parse_status(text: &str) -> Result<RunStatus, runjournal::core::UnknownStatus> {
     text.parse()
 }
 

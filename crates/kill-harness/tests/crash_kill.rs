@@ -1,8 +1,9 @@
-//! Kill harness (issue 7): SIGKILL a process that appends durably, reopen,
-//! check that nothing acknowledged is lost and nothing is half-written.
+//! A process killed with SIGKILL while it appends loses nothing it
+//! acknowledged durably and leaves nothing half-written: after every kill
+//! the database reopens, every run verifies and holds whole batches only.
 //!
-//! The parent test (`kill_harness`) re-executes this test binary with
-//! `RUNJOURNAL_KILL_CHILD=<db path>`, running only `child_entry`. The child
+//! The test (`kill_harness`) spawns the `kill-child` binary of this crate
+//! (`src/bin/kill_child.rs`) with a database path and a seed. The child
 //! opens the journal (`Durable`; see below for `Buffered`), begins or resumes
 //! 8 runs from 4 threads and appends batches (phases, steps, compactions,
 //! custom payloads; 3 to 12 events each), now and then interrupting and
@@ -33,214 +34,18 @@
 //! for a soak run, `RUNJOURNAL_KILL_SEED=S` to replay a seed. The summary line
 //! `kill harness: N kills, M acknowledged events checked, K runs` is printed
 //! with `println!` and `eprintln!`; run with `--nocapture` to see it:
-//! `cargo test --test crash_kill -- --nocapture`.
+//! `cargo test -p runjournal-kill-harness -- --nocapture`.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use runjournal::{
-    CompactionSource, Durability, Envelope, Event, Journal, Message, Options, Outcome, ReadError, Role, RunFilter,
-    RunKey, RunMeta, RunStatus,
-};
-
-const CHILD_ENV: &str = "RUNJOURNAL_KILL_CHILD";
-const CHILD_SEED_ENV: &str = "RUNJOURNAL_KILL_CHILD_SEED";
-const CHILD_BUFFERED_ENV: &str = "RUNJOURNAL_KILL_CHILD_BUFFERED";
-const GOAL: &str = "kill-harness";
-const RUNS: usize = 8;
-const THREADS: usize = 4;
-/// The child gives up on its own after this long (if the parent is gone).
-const CHILD_LIFETIME: Duration = Duration::from_secs(30);
-
-/// xorshift64.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn key(run: usize) -> RunKey {
-    RunKey::new(GOAL, 0, format!("agent-{run}")).unwrap()
-}
-
-// ---------------------------------------------------------------------------
-// The child.
-// ---------------------------------------------------------------------------
-
-/// Runs the child workload when `RUNJOURNAL_KILL_CHILD` is set; a no-op otherwise.
-#[test]
-fn child_entry() {
-    let Ok(path) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let seed: u64 = std::env::var(CHILD_SEED_ENV).unwrap().parse().unwrap();
-    let durability = if std::env::var_os(CHILD_BUFFERED_ENV).is_some() {
-        Durability::Buffered
-    } else {
-        Durability::Durable
-    };
-    let journal = Journal::open(&path, Options::with_durability(durability)).unwrap();
-    say("ready");
-    let threads: Vec<_> = (0..THREADS)
-        .map(|thread| {
-            let journal = journal.clone();
-            std::thread::spawn(move || child_thread(&journal, thread, seed))
-        })
-        .collect();
-    for thread in threads {
-        thread.join().unwrap();
-    }
-}
-
-/// One line on stdout, written and flushed at once; exits when the parent is gone.
-fn say(line: &str) {
-    let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
-        std::process::exit(0);
-    }
-}
-
-fn ack(key: &RunKey, last_seq: u64, len: u64) {
-    say(&format!(
-        "ack {} {} {} {last_seq} {len}",
-        key.goal, key.episode, key.agent
-    ));
-}
-
-/// Begins the run, or resumes it (in a new epoch) when a killed child left it.
-fn open_run(journal: &Journal, key: &RunKey) -> runjournal::Run {
-    match journal.run_info(key) {
-        Err(ReadError::NotFound { .. }) => {
-            let run = journal.begin(key.clone(), RunMeta::default()).unwrap();
-            ack(key, 0, 1);
-            run
-        }
-        Ok(_) => {
-            let (run, _) = journal.resume(key).unwrap();
-            ack(key, run.next_seq() - 1, 1);
-            run
-        }
-        Err(error) => panic!("{key}: {error}"),
-    }
-}
-
-fn child_thread(journal: &Journal, thread: usize, seed: u64) {
-    let mut rng = Rng::new(seed ^ (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    let keys: Vec<RunKey> = (thread..RUNS).step_by(THREADS).map(key).collect();
-    let mut runs: Vec<runjournal::Run> = keys.iter().map(|key| open_run(journal, key)).collect();
-    let started = Instant::now();
-    let mut counter = 0u64;
-    while started.elapsed() < CHILD_LIFETIME {
-        let index = rng.below(runs.len() as u64) as usize;
-        if rng.below(40) == 0 {
-            // Interrupt and resume: two single-event writes.
-            let run = runs.remove(index);
-            let key = run.key().clone();
-            let seq = run.finish(Outcome::Shutdown).unwrap();
-            ack(&key, seq, 1);
-            let (run, state) = journal.resume(&key).unwrap();
-            assert_eq!(state.status, RunStatus::Running);
-            ack(&key, run.next_seq() - 1, 1);
-            runs.insert(index, run);
-            continue;
-        }
-        counter += 1;
-        let id = format!("{}.{thread}.{counter}", std::process::id());
-        let batch = batch(&mut rng, &id);
-        let len = batch.len() as u64;
-        let run = &runs[index];
-        let last = run.append(batch).unwrap();
-        ack(run.key(), last, len);
-    }
-}
-
-/// A framed batch of 3–12 events.
-fn batch(rng: &mut Rng, id: &str) -> Vec<Event> {
-    let mut content = Vec::new();
-    match rng.below(4) {
-        0 => {
-            for i in 0..1 + rng.below(4) {
-                content.push(Event::Step {
-                    messages: vec![
-                        Message::new(Role::User, format!("question {i}")),
-                        Message::new(Role::Assistant, "x".repeat(rng.below(600) as usize)),
-                    ],
-                });
-            }
-        }
-        1 => {
-            let index = rng.below(1000) as u32;
-            content.push(Event::PhaseStarted {
-                index,
-                name: format!("phase-{index}"),
-            });
-            content.push(Event::Step {
-                messages: vec![Message::new(Role::Assistant, "working")],
-            });
-            content.push(Event::PhaseCompleted {
-                index,
-                name: format!("phase-{index}"),
-                output: "y".repeat(rng.below(300) as usize),
-            });
-        }
-        2 => {
-            let compaction = format!("c-{id}");
-            content.push(Event::CompactionStarted {
-                id: Some(compaction.clone()),
-                source: CompactionSource::Structured,
-                messages_before: Some(rng.below(100)),
-                tokens_before: Some(rng.below(100_000)),
-            });
-            content.push(Event::CompactionDone {
-                id: Some(compaction),
-                source: CompactionSource::Structured,
-                summary: Some(format!("summary of {id}")),
-                messages_after: Some(1),
-                tokens_after: Some(rng.below(1000)),
-            });
-        }
-        _ => {
-            for _ in 0..1 + rng.below(10) {
-                content.push(Event::Custom {
-                    kind: "payload".into(),
-                    data: "z".repeat(rng.below(4000) as usize),
-                });
-            }
-        }
-    }
-    let frame = format!("n={} id={id}", content.len() + 2);
-    let mut events = Vec::with_capacity(content.len() + 2);
-    events.push(Event::Custom {
-        kind: "batch-begin".into(),
-        data: frame.clone(),
-    });
-    events.extend(content);
-    events.push(Event::Custom {
-        kind: "batch-end".into(),
-        data: frame,
-    });
-    events
-}
+use runjournal::{Envelope, Event, Journal, Options, RunFilter, RunKey, RunStatus};
+use runjournal_kill_harness::{Rng, GOAL, RUNS};
 
 // ---------------------------------------------------------------------------
 // The parent.
@@ -285,14 +90,11 @@ fn parse_ack(line: &str) -> Option<(String, u64, u64)> {
 /// Spawns a child, kills it at a random moment, returns what it acknowledged.
 fn run_child(path: &Path, logs: &Path, iteration: usize, buffered: bool, rng: &mut Rng) -> ChildOutput {
     let stderr_path = logs.join(format!("child-{iteration}.stderr"));
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    if buffered {
-        command.env(CHILD_BUFFERED_ENV, "1");
-    }
-    let mut child = command
-        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, path)
-        .env(CHILD_SEED_ENV, rng.next().to_string())
+    let mode = if buffered { "buffered" } else { "durable" };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kill-child"))
+        .arg(path)
+        .arg(rng.next_u64().to_string())
+        .arg(mode)
         .env_remove("RUNJOURNAL_KILLS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -346,6 +148,7 @@ fn run_child(path: &Path, logs: &Path, iteration: usize, buffered: bool, rng: &m
             }
         }
     }
+    // Where the kill lands, not a synchronisation: a random delay after the mark.
     std::thread::sleep(delay);
     if let Some(status) = child.try_wait().unwrap() {
         let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
@@ -357,7 +160,6 @@ fn run_child(path: &Path, logs: &Path, iteration: usize, buffered: bool, rng: &m
     reader.join().unwrap();
     lines.extend(lines_rx.try_iter());
     ChildOutput {
-        // libtest prints `test child_entry ... ` before the test's own output.
         ready: lines.iter().any(|line| line.ends_with("ready")),
         acks: lines.iter().filter_map(|line| parse_ack(line)).collect(),
     }

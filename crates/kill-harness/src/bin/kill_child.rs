@@ -1,0 +1,179 @@
+//! The child of the kill harness: opens the journal at `<db path>`, begins
+//! or resumes the harness's runs from several threads and appends framed
+//! batches (phases, steps, compactions, custom payloads; 3 to 12 events
+//! each), now and then interrupting and resuming a run, printing every
+//! acknowledged write, until it is killed (the harness sends SIGKILL) or its
+//! lifetime ends.
+//!
+//! Usage: `kill-child <db path> <seed> durable|buffered`.
+#![forbid(unsafe_code)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test child: any failure is a panic the harness reports with the child's stderr"
+)]
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use runjournal::{
+    CompactionSource, Durability, Event, Journal, Message, Options, Outcome, ReadError, Role, RunKey, RunMeta,
+    RunStatus,
+};
+use runjournal_kill_harness::{key, Rng, RUNS, THREADS};
+
+/// The child gives up on its own after this long (if the parent is gone).
+const CHILD_LIFETIME: Duration = Duration::from_secs(30);
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(path), Some(seed), Some(mode)) = (args.next(), args.next(), args.next()) else {
+        eprintln!("usage: kill-child <db path> <seed> durable|buffered");
+        std::process::exit(2);
+    };
+    let seed: u64 = seed.parse().unwrap();
+    let durability = match mode.as_str() {
+        "buffered" => Durability::Buffered,
+        _ => Durability::Durable,
+    };
+    let journal = Journal::open(&path, Options::with_durability(durability)).unwrap();
+    say("ready");
+    let threads: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let journal = journal.clone();
+            std::thread::spawn(move || child_thread(&journal, thread, seed))
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
+/// One line on stdout, written and flushed at once; exits when the parent is gone.
+fn say(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
+fn ack(key: &RunKey, last_seq: u64, len: u64) {
+    say(&format!(
+        "ack {} {} {} {last_seq} {len}",
+        key.goal, key.episode, key.agent
+    ));
+}
+
+/// Begins the run, or resumes it (in a new epoch) when a killed child left it.
+fn open_run(journal: &Journal, key: &RunKey) -> runjournal::Run {
+    match journal.run_info(key) {
+        Err(ReadError::NotFound { .. }) => {
+            let run = journal.begin(key.clone(), RunMeta::default()).unwrap();
+            ack(key, 0, 1);
+            run
+        }
+        Ok(_) => {
+            let (run, _) = journal.resume(key).unwrap();
+            ack(key, run.next_seq() - 1, 1);
+            run
+        }
+        Err(error) => panic!("{key}: {error}"),
+    }
+}
+
+fn child_thread(journal: &Journal, thread: usize, seed: u64) {
+    let mut rng = Rng::new(seed ^ (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let keys: Vec<RunKey> = (thread..RUNS).step_by(THREADS).map(key).collect();
+    let mut runs: Vec<runjournal::Run> = keys.iter().map(|key| open_run(journal, key)).collect();
+    let started = Instant::now();
+    let mut counter = 0u64;
+    while started.elapsed() < CHILD_LIFETIME {
+        let index = rng.below(runs.len() as u64) as usize;
+        if rng.below(40) == 0 {
+            // Interrupt and resume: two single-event writes.
+            let run = runs.remove(index);
+            let key = run.key().clone();
+            let seq = run.finish(Outcome::Shutdown).unwrap();
+            ack(&key, seq, 1);
+            let (run, state) = journal.resume(&key).unwrap();
+            assert_eq!(state.status, RunStatus::Running);
+            ack(&key, run.next_seq() - 1, 1);
+            runs.insert(index, run);
+            continue;
+        }
+        counter += 1;
+        let id = format!("{}.{thread}.{counter}", std::process::id());
+        let batch = batch(&mut rng, &id);
+        let len = batch.len() as u64;
+        let run = &runs[index];
+        let last = run.append(batch).unwrap();
+        ack(run.key(), last, len);
+    }
+}
+
+/// A framed batch of 3–12 events.
+fn batch(rng: &mut Rng, id: &str) -> Vec<Event> {
+    let mut content = Vec::new();
+    match rng.below(4) {
+        0 => {
+            for i in 0..1 + rng.below(4) {
+                content.push(Event::Step {
+                    messages: vec![
+                        Message::new(Role::User, format!("question {i}")),
+                        Message::new(Role::Assistant, "x".repeat(rng.below(600) as usize)),
+                    ],
+                });
+            }
+        }
+        1 => {
+            let index = rng.below(1000) as u32;
+            content.push(Event::PhaseStarted {
+                index,
+                name: format!("phase-{index}"),
+            });
+            content.push(Event::Step {
+                messages: vec![Message::new(Role::Assistant, "working")],
+            });
+            content.push(Event::PhaseCompleted {
+                index,
+                name: format!("phase-{index}"),
+                output: "y".repeat(rng.below(300) as usize),
+            });
+        }
+        2 => {
+            let compaction = format!("c-{id}");
+            content.push(Event::CompactionStarted {
+                id: Some(compaction.clone()),
+                source: CompactionSource::Structured,
+                messages_before: Some(rng.below(100)),
+                tokens_before: Some(rng.below(100_000)),
+            });
+            content.push(Event::CompactionDone {
+                id: Some(compaction),
+                source: CompactionSource::Structured,
+                summary: Some(format!("summary of {id}")),
+                messages_after: Some(1),
+                tokens_after: Some(rng.below(1000)),
+            });
+        }
+        _ => {
+            for _ in 0..1 + rng.below(10) {
+                content.push(Event::Custom {
+                    kind: "payload".into(),
+                    data: "z".repeat(rng.below(4000) as usize),
+                });
+            }
+        }
+    }
+    let frame = format!("n={} id={id}", content.len() + 2);
+    let mut events = Vec::with_capacity(content.len() + 2);
+    events.push(Event::Custom {
+        kind: "batch-begin".into(),
+        data: frame.clone(),
+    });
+    events.extend(content);
+    events.push(Event::Custom {
+        kind: "batch-end".into(),
+        data: frame,
+    });
+    events
+}
