@@ -234,6 +234,14 @@ impl Run {
         self.record_outcome(outcome)
     }
 
+    /// Records the run's outcome like [`Run::finish`] but keeps the handle, so
+    /// that `teardown` may follow: resources are released after the outcome
+    /// (SPEC §2). Every other event after it is `OutOfOrder`.
+    pub fn conclude(&self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
+        self.finished.store(true, Ordering::SeqCst);
+        self.record_outcome(outcome)
+    }
+
     fn record_outcome(&self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
         let (primary, cleanup_errors) = outcome.failure_parts();
         self.append_checked(None, vec![outcome.into_event()], Checks::Raw)
@@ -592,7 +600,7 @@ fn breakage(outcome: &AppendOutcome, first_seq: u64) -> Option<Broken> {
 fn handle_reason(violation: &OrderViolation) -> String {
     match violation {
         OrderViolation::AfterOutcome { status, .. } => {
-            format!("the run is {status} in this epoch and nothing may follow (SPEC §2)")
+            format!("the run is {status} in this epoch and nothing but teardown may follow (SPEC §2)")
         }
         OrderViolation::RunStartedAfterFirst => "run_started is only ever seq 0 (begin writes it)".into(),
         other => other.to_string(),
