@@ -23,7 +23,7 @@ use runjournal_sled::{OpenMode, SledStore};
 use crate::error::{AppendError, BeginError, OpenError, ReadError, ResumeError};
 use crate::history::{fold_state, walk_history, walk_own};
 use crate::hub::Hub;
-use crate::options::{Durability, Options};
+use crate::options::Options;
 use crate::run::{now_millis, Checks, Run};
 use crate::writer::{Command, Operation, Reply, StoreFailure, Writer};
 
@@ -175,10 +175,11 @@ impl Journal {
             states.push(state);
         }
         let (sender, receiver) = crossbeam_channel::bounded(1);
+        // `run_started` is a boundary: durable in every mode.
         let command = Command::Apply(Operation::Create {
             runs: new_runs,
             envelopes,
-            durable: self.durable(),
+            durable: true,
             reply: Reply::Blocking(sender),
         });
         let outcome = self.call(command, receiver)?;
@@ -196,7 +197,7 @@ impl Journal {
         let command = Command::Apply(Operation::Create {
             runs,
             envelopes: Vec::new(),
-            durable: self.durable(),
+            durable: true,
             reply: Reply::Blocking(sender),
         });
         Ok(self.call(command, receiver)?.map_err(|exists| exists.0))
@@ -404,10 +405,6 @@ impl Journal {
         self.store()
             .run(id)?
             .ok_or_else(|| ReadError::NotFound { run: key.clone() })
-    }
-
-    fn durable(&self) -> bool {
-        self.inner.options.durability == Durability::Durable
     }
 
     /// Sends a command to the writer and waits for its answer.

@@ -7,8 +7,10 @@
 //! - Appends are prepared (validated, encoded, chained, folded) and queued to
 //!   the writer under the handle's lock, so the writer receives them in seq
 //!   order. A durable append then waits for the writer's answer without the
-//!   lock; a buffered one returns at once (an outcome and a resume's
-//!   `attached` always wait), at most 32 MiB of them in flight.
+//!   lock; a buffered one returns at once, at most 32 MiB of them in flight.
+//! - A run's boundaries (`run_started`, `attached`, `agent_died`, the terminal
+//!   events) return only once durable in every mode: a batch holding one is
+//!   never detached and asks the writer for a sync (shared by its group).
 //! - The handle's head and resume state already include queued appends. If a
 //!   queued append then fails (fenced, rejected, storage failure), even after
 //!   it returned, the handle is broken: every later append fails with that cause.
@@ -332,12 +334,12 @@ impl Run {
     }
 
     /// Whether the append may return before it is applied: in `Buffered` mode,
-    /// while the writer is not too far behind, for anything but an outcome or
-    /// a resume (whose failures the caller must see).
+    /// while the writer is not too far behind, for anything but a run boundary
+    /// (which returns only once durable, in every mode).
     fn may_detach(&self, events: &[Event], checks: Checks) -> bool {
         self.inner.options.durability == crate::Durability::Buffered
             && checks != Checks::Attach
-            && !events.iter().any(Event::is_terminal)
+            && !events.iter().any(rules::is_boundary)
             && self.inner.writer.health.in_flight.load(Ordering::Relaxed) < MAX_IN_FLIGHT_BYTES
     }
 
@@ -385,7 +387,11 @@ impl Run {
             snapshot,
         };
         cursor.writer = prepared.writer;
-        let durable = self.inner.options.durability == crate::Durability::Durable;
+        let durable = self.inner.options.durability == crate::Durability::Durable
+            || prepared
+                .envelopes
+                .iter()
+                .any(|envelope| rules::is_boundary(&envelope.event));
         let reply = match delivery {
             Delivery::Blocking(sender) => Reply::Blocking(sender),
             Delivery::Async(sender) => Reply::Async(sender),

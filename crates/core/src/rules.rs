@@ -401,7 +401,9 @@ mod tests {
             let error = check_follows(status, &Event::TurnCompleted, Arrival::SameEpoch).unwrap_err();
             assert_eq!(
                 error.to_string(),
-                format!("turn_completed follows {ended_by} in the same epoch; nothing may follow {ended_by} but teardown")
+                format!(
+                    "turn_completed follows {ended_by} in the same epoch; nothing may follow {ended_by} but teardown"
+                )
             );
         }
     }
