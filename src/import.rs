@@ -270,6 +270,7 @@ impl Journal {
                 head: pending.writer.head(),
                 status: pending.state.status,
                 fork: pending.fork.take(),
+                supersedes: None,
             })
             .collect();
         if !new_runs.is_empty() {

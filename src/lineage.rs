@@ -107,9 +107,10 @@ pub struct RunDiff {
 impl Journal {
     /// Forks `parent` after its own seq `at_seq` into the new run `child`. The
     /// child's history is the parent's up to `at_seq` followed by its own; the
-    /// parent is not changed. Rewind is a fork at an earlier seq.
+    /// parent is not changed, and both stay live ([`Journal::rewind`] also
+    /// supersedes the parent).
     pub fn fork(&self, parent: &RunKey, at_seq: u64, child: RunKey) -> Result<Run, ForkError> {
-        let mut runs = self.fork_all(parent, at_seq, vec![child])?;
+        let mut runs = self.fork_all(parent, at_seq, vec![child], None)?;
         runs.pop()
             .ok_or(ForkError::Begin(BeginError::Append(AppendError::Closed)))
     }
@@ -125,10 +126,37 @@ impl Journal {
                 agent: parent.agent.clone(),
             })
             .collect();
-        self.fork_all(parent, at_seq, children)
+        self.fork_all(parent, at_seq, children, None)
     }
 
-    fn fork_all(&self, parent: &RunKey, at_seq: u64, children: Vec<RunKey>) -> Result<Vec<Run>, ForkError> {
+    /// Rewinds `run` to its own seq `at_seq`: forks it into a fresh episode of
+    /// the same goal and agent (`next_episode(goal)`) and, in the same atomic
+    /// step, marks the original `superseded`: it is no longer recoverable,
+    /// `resume` refuses it, and its open handles are fenced. Returns the
+    /// handle of the branch that goes on.
+    pub fn rewind(&self, run: &RunKey, at_seq: u64) -> Result<Run, ForkError> {
+        let child = RunKey {
+            goal: run.goal.clone(),
+            episode: self.next_episode(&run.goal)?,
+            agent: run.agent.clone(),
+        };
+        let original = self.run_info(run)?;
+        let mut runs = self.fork_all(run, at_seq, vec![child], Some(original.id))?;
+        // The store raised the original's epoch; fence its handles in this
+        // process before they queue anything.
+        self.inner
+            .epoch_cell(original.id, original.head.epoch.saturating_add(1));
+        runs.pop()
+            .ok_or(ForkError::Begin(BeginError::Append(AppendError::Closed)))
+    }
+
+    fn fork_all(
+        &self,
+        parent: &RunKey,
+        at_seq: u64,
+        children: Vec<RunKey>,
+        supersedes: Option<runjournal_core::RunId>,
+    ) -> Result<Vec<Run>, ForkError> {
         for child in &children {
             child.validate().map_err(BeginError::from)?;
         }
@@ -166,6 +194,7 @@ impl Journal {
                 .into_iter()
                 .map(|child| (child, Event::RunStarted { meta: meta.clone() }, Some(fork.clone())))
                 .collect(),
+            supersedes,
         )?;
         Ok(created
             .into_iter()

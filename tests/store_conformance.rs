@@ -33,6 +33,7 @@ fn new_run(key: &RunKey) -> NewRun {
         },
         status: RunStatus::Running,
         fork: None,
+        supersedes: None,
     }
 }
 
@@ -163,8 +164,48 @@ fn listing_and_episodes(store: &dyn Store) {
     assert_eq!(store.max_episode("list-other", None).unwrap(), Some(9));
 }
 
+/// A rewind: creating a run may supersede another in the same atomic step;
+/// the superseded run keeps its events and head but its status is
+/// `superseded` and its epoch one higher, so its old writers are fenced. A
+/// refused creation supersedes nothing.
+fn a_creation_supersedes_the_run_it_names_in_the_same_step(store: &dyn Store) {
+    let original = store
+        .create_runs(&[new_run(&key("rewind", 0))])
+        .unwrap()
+        .unwrap()
+        .remove(0);
+    assert_eq!(store.append(&[batch(&original, 1, 0, 2)]).unwrap(), vec![Ok(())]);
+    let before = store.run(original.id).unwrap().unwrap();
+    // A refused creation (its key exists) leaves the original as it was.
+    let refused = NewRun {
+        supersedes: Some(original.id),
+        ..new_run(&key("rewind", 0))
+    };
+    assert_eq!(store.create_runs(&[refused]).unwrap(), Err(KeyExists(key("rewind", 0))));
+    assert_eq!(store.run(original.id).unwrap().unwrap(), before);
+    let branch = NewRun {
+        supersedes: Some(original.id),
+        ..new_run(&key("rewind", 1))
+    };
+    let created = store.create_runs(&[branch]).unwrap().unwrap();
+    assert_eq!(created[0].status, RunStatus::Running);
+    let after = store.run(original.id).unwrap().unwrap();
+    assert_eq!(after.status, RunStatus::Superseded);
+    assert_eq!(after.head.epoch, before.head.epoch + 1);
+    assert_eq!(after.head.next_seq, before.head.next_seq);
+    assert_eq!(after.head.hash, before.head.hash);
+    assert_eq!(seqs(store, &after), vec![0, 1, 2]);
+    assert_eq!(store.find(&key("rewind", 0)).unwrap().unwrap(), after);
+    assert_eq!(
+        store.append(&[batch(&before, 3, 0, 1)]).unwrap(),
+        vec![Err(AppendRejection::Fenced { epoch: 0, current: 1 })],
+        "the superseded run's old writer is fenced"
+    );
+}
+
 fn run_all(store: &dyn Store) {
     creating_runs_is_all_or_nothing(store);
+    a_creation_supersedes_the_run_it_names_in_the_same_step(store);
     appends_are_conditional_on_seq_and_epoch(store);
     batches_of_one_call_apply_in_order(store);
     listing_and_episodes(store);

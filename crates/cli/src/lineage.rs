@@ -70,6 +70,36 @@ pub fn fork(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `rewind RUN --at SEQ`: forks the run into the goal's next episode and, in
+/// the same atomic step, marks it superseded.
+pub fn rewind(db: &Path, json: bool, out: &mut Output, run: &RunArg, at: u64) -> anyhow::Result<ExitCode> {
+    let journal = open_existing(db)?;
+    let original = resolve(&journal, db, run)?.key;
+    let branch = journal.rewind(&original, at)?.key().clone();
+    if json {
+        #[derive(Serialize)]
+        struct Rewound<'a> {
+            #[serde(flatten)]
+            branch: KeyJson<'a>,
+            superseded: KeyJson<'a>,
+            at: u64,
+        }
+        let rewound = Rewound {
+            branch: key_json(&branch),
+            superseded: key_json(&original),
+            at,
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&rewound)?)?;
+    } else {
+        writeln!(
+            out,
+            "rewound {original} to seq {at}: it goes on as {branch}; {original} is superseded"
+        )?;
+        writeln!(out, "branch id: {}", branch.short_id())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `diff RUN_A RUN_B`: where two runs' histories part, and how their states differ.
 pub fn diff(db: &Path, json: bool, out: &mut Output, a: &RunArg, b: &RunArg) -> anyhow::Result<ExitCode> {
     let journal = open_existing(db)?;

@@ -70,6 +70,8 @@ enum Command {
     Demo,
     /// Fork a run after SEQ into a new episode of its goal: the child shares the parent's history up to SEQ.
     Fork(ForkArgs),
+    /// Rewind a run to SEQ: fork it into the goal's next episode and mark it superseded (no longer recoverable).
+    Rewind(RewindArgs),
     /// Where two runs' histories part (the first diverging event of each) and how their states differ.
     Diff(DiffArgs),
     /// Remove runs by a retention policy; failed and recoverable runs stay unless named with --run.
@@ -187,6 +189,15 @@ struct ForkArgs {
 }
 
 #[derive(Args, Debug)]
+struct RewindArgs {
+    #[command(flatten)]
+    run: RunArg,
+    /// The last seq of the run that the branch that goes on keeps.
+    #[arg(long, value_name = "SEQ")]
+    at: u64,
+}
+
+#[derive(Args, Debug)]
 struct DiffArgs {
     /// The first run's short id (or a unique prefix).
     #[arg(value_name = "RUN_A")]
@@ -282,6 +293,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Demo => demo::demo(cli.db.as_deref(), json, out),
         Command::Bench(args) => bench(json, out, args),
         Command::Fork(args) => lineage::fork(&db(), json, out, &args.run, args.at, args.to_episode),
+        Command::Rewind(args) => lineage::rewind(&db(), json, out, &args.run, args.at),
         Command::Diff(args) => lineage::diff(&db(), json, out, &id_arg(&args.a), &id_arg(&args.b)),
         Command::Purge(args) => purge(&db(), json, out, args),
         Command::RebuildSnapshots(args) => lineage::rebuild_snapshots(&db(), json, out, &args.run),
