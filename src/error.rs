@@ -235,12 +235,36 @@ pub enum ResumeError {
         /// Its status.
         status: RunStatus,
     },
+    /// The run was superseded by a rewind (`Journal::rewind`); the branch
+    /// that goes on is another run.
+    #[error("run {run} is superseded (a rewind forked it into the run that goes on) and cannot be resumed; nothing was appended")]
+    Superseded {
+        /// The run.
+        run: RunKey,
+    },
+    /// The run's `meta` differs from what the caller expects; nothing was appended.
+    #[error("run {run}: meta.{field} is {} but {expected:?} was expected; the run was not resumed and nothing was appended", describe_stored(.stored.as_deref()))]
+    Mismatch {
+        /// The run.
+        run: RunKey,
+        /// The `meta` field that differs (`backend`, `model`, `agent_name`).
+        field: &'static str,
+        /// Its stored value (`None`: not set).
+        stored: Option<String>,
+        /// The value the caller expects.
+        expected: String,
+    },
     /// Reading or folding the run failed (corruption is never skipped).
     #[error(transparent)]
     Read(#[from] ReadError),
     /// Writing `attached` failed.
     #[error(transparent)]
     Append(#[from] AppendError),
+}
+
+/// A stored meta value in a message: quoted, or "not set".
+fn describe_stored(stored: Option<&str>) -> String {
+    stored.map_or_else(|| "not set".to_string(), |value| format!("{value:?}"))
 }
 
 /// Recording a run's outcome failed.
