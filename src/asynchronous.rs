@@ -9,7 +9,7 @@ use runjournal_core::fold::ResumeState;
 use runjournal_core::{Envelope, RunFilter, RunKey, RunMeta, RunRecord};
 
 use crate::error::{BeginError, ReadError, ResumeError, WriteError};
-use crate::journal::{Journal, VerifyReport};
+use crate::journal::{Expect, Journal, VerifyReport};
 use crate::run::Run;
 use crate::writer::{Command, Operation, Reply};
 
@@ -34,6 +34,16 @@ impl Journal {
     /// [`Journal::resume`] without blocking the runtime.
     pub async fn resume_async(&self, key: RunKey) -> Result<(Run, ResumeState), ResumeError> {
         blocking(self, move |journal| journal.resume(&key)).await
+    }
+
+    /// [`Journal::resume_expecting`] without blocking the runtime.
+    pub async fn resume_expecting_async(&self, key: RunKey, expect: Expect) -> Result<(Run, ResumeState), ResumeError> {
+        blocking(self, move |journal| journal.resume_expecting(&key, &expect)).await
+    }
+
+    /// [`Journal::resume_latest`] without blocking the runtime.
+    pub async fn resume_latest_async(&self, goal: String, agent: String) -> Result<(Run, ResumeState), ResumeError> {
+        blocking(self, move |journal| journal.resume_latest(&goal, &agent)).await
     }
 
     /// [`Journal::run_info`] without blocking the runtime.

@@ -242,7 +242,7 @@ impl AppendError {
 fn handle_reason(violation: &OrderViolation) -> String {
     match violation {
         OrderViolation::AfterOutcome { status, .. } => {
-            format!("the run is {status} in this epoch and nothing may follow (SPEC §2)")
+            format!("the run is {status} in this epoch and nothing but teardown may follow (docs/format.md#ordering-rules)")
         }
         OrderViolation::RunStartedAfterFirst => "run_started is only ever seq 0 (begin writes it)".into(),
         other => other.to_string(),
@@ -443,6 +443,25 @@ pub enum ResumeError {
         /// Its status.
         status: RunStatus,
     },
+    /// The run was superseded by a rewind (`Journal::rewind`); the branch
+    /// that goes on is another run.
+    #[error("run {run} is superseded (a rewind forked it into the run that goes on) and cannot be resumed; nothing was appended")]
+    Superseded {
+        /// The run.
+        run: RunKey,
+    },
+    /// The run's `meta` differs from what the caller expects; nothing was appended.
+    #[error("run {run}: meta.{field} is {} but {expected:?} was expected; the run was not resumed and nothing was appended", describe_stored(.stored.as_deref()))]
+    Mismatch {
+        /// The run.
+        run: RunKey,
+        /// The `meta` field that differs (`backend`, `model`, `agent_name`).
+        field: &'static str,
+        /// Its stored value (`None`: not set).
+        stored: Option<String>,
+        /// The value the caller expects.
+        expected: String,
+    },
     /// Reading or folding the run failed (corruption is never skipped).
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -460,11 +479,18 @@ impl ResumeError {
         match self {
             ResumeError::NotFound { .. } => "not_found",
             ResumeError::Finished { .. } => "finished",
+            ResumeError::Superseded { .. } => "superseded",
+            ResumeError::Mismatch { .. } => "mismatch",
             ResumeError::Read(error) => error.code(),
             ResumeError::Append(error) => error.code(),
             ResumeError::Write(error) => error.code(),
         }
     }
+}
+
+/// A stored meta value in a message: quoted, or "not set".
+fn describe_stored(stored: Option<&str>) -> String {
+    stored.map_or_else(|| "not set".to_string(), |value| format!("{value:?}"))
 }
 
 /// Recording a run's outcome failed.
@@ -617,6 +643,24 @@ pub enum Error {
         run: RunKey,
         /// Its status.
         status: RunStatus,
+    },
+    /// The run was superseded by a rewind and cannot be resumed.
+    #[error("run {run} is superseded (a rewind forked it into the run that goes on) and cannot be resumed; nothing was appended")]
+    Superseded {
+        /// The run.
+        run: RunKey,
+    },
+    /// The run's `meta` differs from what the caller expects; nothing was appended.
+    #[error("run {run}: meta.{field} is {} but {expected:?} was expected; the run was not resumed and nothing was appended", describe_stored(.stored.as_deref()))]
+    Mismatch {
+        /// The run.
+        run: RunKey,
+        /// The `meta` field that differs.
+        field: &'static str,
+        /// Its stored value (`None`: not set).
+        stored: Option<String>,
+        /// The value the caller expects.
+        expected: String,
     },
     /// The run was deleted (purged) while a handle was appending to it.
     #[error("run {run} seq {seq}: the run was deleted from the store (purged) while this handle was open; nothing was written")]
@@ -780,6 +824,8 @@ impl Error {
             Error::AlreadyExists { .. } => "already_exists",
             Error::NotFound { .. } => "not_found",
             Error::Finished { .. } => "finished",
+            Error::Superseded { .. } => "superseded",
+            Error::Mismatch { .. } => "mismatch",
             Error::Deleted { .. } => "deleted",
             Error::SeqOutOfRange { .. } => "seq_out_of_range",
             Error::HasLiveFork { .. } => "has_live_fork",
@@ -930,6 +976,18 @@ impl From<ResumeError> for Error {
                 remedy: NOTHING_TO_RESUME,
             },
             ResumeError::Finished { run, status } => Error::Finished { run, status },
+            ResumeError::Superseded { run } => Error::Superseded { run },
+            ResumeError::Mismatch {
+                run,
+                field,
+                stored,
+                expected,
+            } => Error::Mismatch {
+                run,
+                field,
+                stored,
+                expected,
+            },
             ResumeError::Read(error) => error.into(),
             ResumeError::Append(error) => error.into(),
             ResumeError::Write(error) => error.into(),

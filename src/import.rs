@@ -254,13 +254,16 @@ impl Journal {
     /// The whole input is validated before anything is stored: each line parses
     /// as an envelope (unknown event types and fields are errors), keys and
     /// event fields are valid, each run's seqs are gapless from 0 starting with
-    /// `run_started`, nothing follows a terminal event in its epoch (except an
-    /// `attached` with a higher epoch after `run_interrupted`), and epochs start
-    /// at 0 and only rise at an `attached`. A missing `epoch` is the run's
+    /// `run_started`, nothing follows a terminal event in its epoch (except
+    /// `teardown`, and an `attached` with a higher epoch after
+    /// `run_interrupted`), and epochs start at 0 and only rise at an `attached`. A missing `epoch` is the run's
     /// current epoch (one more at an `attached`), a missing `ts` is now, a
     /// missing `hash` is computed; a present `hash` must equal the chain hash.
     /// Lines may interleave runs; blank lines are skipped. Runs that exist in
-    /// the database, and forked runs, are refused.
+    /// the database are refused. A forked run (its `run_started` names
+    /// `forked_from`) is imported as a fork: its chain continues from the
+    /// parent's hash at the fork seq, the parent earlier in the input or
+    /// already in the database (a missing parent is refused).
     ///
     /// Then every run is stored in one atomic step. The first bad line refuses
     /// the whole input, and nothing is stored.
@@ -302,6 +305,7 @@ impl Journal {
                 head: pending.writer.head(),
                 status: pending.state.status,
                 fork: pending.fork.take(),
+                supersedes: None,
             })
             .collect();
         if !new_runs.is_empty() {

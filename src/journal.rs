@@ -4,7 +4,8 @@
 //! - Every write goes through the one writer thread (group commit, fail-stop).
 //! - Every read verifies what it returns; nothing corrupt is skipped.
 //! - `resume` never starts a run that does not exist and never resumes a
-//!   finished one.
+//!   finished or superseded one; when it refuses (also for a `Mismatch` of
+//!   what the caller expects of the run's meta) it appends nothing.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -23,7 +24,7 @@ use runjournal_sled::{OpenMode, SledStore};
 use crate::error::{BeginError, OpenError, ReadError, RebuildError, ResumeError, WriteError};
 use crate::history::{fold_state, walk_history, walk_own};
 use crate::hub::Hub;
-use crate::options::{Durability, Options};
+use crate::options::Options;
 use crate::run::{Checks, Run};
 use crate::writer::{Command, Operation, Reply, StoreFailure, Writer};
 
@@ -150,16 +151,17 @@ impl Journal {
         event: Event,
         fork: Option<runjournal_core::ForkBase>,
     ) -> Result<(RunRecord, ResumeState), BeginError> {
-        let mut created = self.create(vec![(key, event, fork)])?;
+        let mut created = self.create(vec![(key, event, fork)], None)?;
         created.pop().ok_or_else(|| broken_create_contract(0, 1).into())
     }
 
     /// Creates runs in one atomic step; each starts with its `run_started`
-    /// (and, for forks, the parent prefix it continues). Returns one record
-    /// per run, in order.
+    /// (and, for forks, the parent prefix it continues). With `supersedes`,
+    /// the same step marks that run superseded (a rewind).
     pub(crate) fn create(
         &self,
         runs: Vec<(RunKey, Event, Option<runjournal_core::ForkBase>)>,
+        supersedes: Option<RunId>,
     ) -> Result<Vec<(RunRecord, ResumeState)>, BeginError> {
         let ts = self.inner.options.clock.now_millis();
         let mut new_runs = Vec::with_capacity(runs.len());
@@ -181,15 +183,17 @@ impl Journal {
                 head: written.head,
                 status: state.status,
                 fork,
+                supersedes: supersedes.filter(|_| new_runs.is_empty()),
             });
             envelopes.push(written.envelope);
             states.push(state);
         }
         let (sender, receiver) = crossbeam_channel::bounded(1);
+        // `run_started` is a boundary: durable in every mode.
         let command = Command::Apply(Operation::Create {
             runs: new_runs,
             envelopes,
-            durable: self.durable(),
+            durable: true,
             reply: Reply::Blocking(sender),
         });
         let outcome = self.call(command, receiver)?;
@@ -208,7 +212,7 @@ impl Journal {
         let command = Command::Apply(Operation::Create {
             runs,
             envelopes: Vec::new(),
-            durable: self.durable(),
+            durable: true,
             reply: Reply::Blocking(sender),
         });
         Ok(self.call(command, receiver)?.map_err(|exists| exists.0))
@@ -228,22 +232,56 @@ impl Journal {
     /// and the resume state (completed phases to skip, the phase to re-run, the
     /// current segment's transcript, the iteration). Older handles are fenced.
     pub fn resume(&self, key: &RunKey) -> Result<(Run, ResumeState), ResumeError> {
+        self.resume_checked(key, &Expect::default())
+    }
+
+    /// [`Journal::resume`], refused with [`ResumeError::Mismatch`] (naming the
+    /// field, the stored and the expected value) when the run's `meta`
+    /// differs from what `expect` names; a refusal appends nothing.
+    pub fn resume_expecting(&self, key: &RunKey, expect: &Expect) -> Result<(Run, ResumeState), ResumeError> {
+        self.resume_checked(key, expect)
+    }
+
+    /// Resumes the newest *recoverable* episode (running or interrupted) of
+    /// `(goal, agent)`, whatever newer ones are finished. When none is
+    /// recoverable: [`ResumeError::NotFound`] naming the episode to begin (one
+    /// more than the newest, 0 when the agent has none).
+    pub fn resume_latest(&self, goal: &str, agent: &str) -> Result<(Run, ResumeState), ResumeError> {
+        let filter = RunFilter {
+            goal: Some(goal.to_string()),
+            agent: Some(agent.to_string()),
+            status: None,
+        };
+        let mut records = self.store().list(&filter).map_err(ReadError::from)?;
+        records.sort_by_key(|record| record.key.episode);
+        match records.iter().rev().find(|record| record.status.is_recoverable()) {
+            Some(record) => self.resume(&record.key),
+            None => Err(ResumeError::NotFound {
+                run: RunKey {
+                    goal: goal.to_string(),
+                    episode: records.last().map_or(0, |record| record.key.episode.saturating_add(1)),
+                    agent: agent.to_string(),
+                },
+            }),
+        }
+    }
+
+    fn resume_checked(&self, key: &RunKey, expect: &Expect) -> Result<(Run, ResumeState), ResumeError> {
         let found = self
             .store()
             .find(key)
             .map_err(ReadError::from)?
             .ok_or_else(|| ResumeError::NotFound { run: key.clone() })?;
+        refuse_unresumable(&found)?;
+        if !expect.is_empty() {
+            expect.check(key, &self.stored_meta(&found)?)?;
+        }
         // Fence this process's older handles first, then read the head once
         // every append they queued before the fence is applied.
         let epoch = found.head.epoch + 1;
         self.inner.epoch_cell(found.id, epoch);
         let record = self.record_by_id(found.id, key)?;
-        if matches!(record.status, RunStatus::Completed | RunStatus::Failed) {
-            return Err(ResumeError::Finished {
-                run: key.clone(),
-                status: record.status,
-            });
-        }
+        refuse_unresumable(&record)?;
         let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
         if folded.stale_snapshot {
             self.replace_snapshots(&record, Some(&folded.state))?;
@@ -321,10 +359,28 @@ impl Journal {
         })
     }
 
-    /// The run's resume state as of its last event.
+    /// The run's resume state as of its last event. A run a rewind superseded
+    /// has status `superseded` (from its run record: no event says so).
     pub fn state(&self, key: &RunKey) -> Result<ResumeState, ReadError> {
         let record = self.run_info(key)?;
-        Ok(fold_state(self.store().as_ref(), &record, record.head.next_seq)?.state)
+        let mut state = fold_state(self.store().as_ref(), &record, record.head.next_seq)?.state;
+        if record.status == RunStatus::Superseded {
+            state.status = RunStatus::Superseded;
+            state.recoverable = false;
+        }
+        Ok(state)
+    }
+
+    /// The `meta` of the run's own `run_started` (seq 0), verified.
+    pub(crate) fn stored_meta(&self, record: &RunRecord) -> Result<RunMeta, ReadError> {
+        let mut meta = RunMeta::default();
+        walk_own(self.store().as_ref(), record, 0, 1, &mut |envelope| {
+            if let Event::RunStarted { meta: started } = envelope.event {
+                meta = started;
+            }
+            ControlFlow::Break(())
+        })?;
+        Ok(meta)
     }
 
     /// The run's resume state as of its own seq `seq` (time travel).
@@ -418,10 +474,6 @@ impl Journal {
             .ok_or_else(|| ReadError::NotFound { run: key.clone() })
     }
 
-    fn durable(&self) -> bool {
-        self.inner.options.durability == Durability::Durable
-    }
-
     /// Sends a command to the writer and waits for its answer.
     pub(crate) fn call<T>(
         &self,
@@ -445,12 +497,101 @@ impl Journal {
 
 /// A store that answered a create with another number of runs than asked:
 /// it broke [`Store::create_runs`]'s contract, so what it stored is unknown.
-fn broken_create_contract(created: usize, asked: usize) -> WriteError {
+pub(crate) fn broken_create_contract(created: usize, asked: usize) -> WriteError {
     WriteError::Storage {
         source: Arc::new(runjournal_core::StoreError::Backend {
             operation: "create runs",
             detail: format!("the store answered {created} created runs for {asked} asked"),
         }),
+    }
+}
+
+/// Refuses to resume a completed, failed or superseded run.
+fn refuse_unresumable(record: &RunRecord) -> Result<(), ResumeError> {
+    match record.status {
+        RunStatus::Completed | RunStatus::Failed => Err(ResumeError::Finished {
+            run: record.key.clone(),
+            status: record.status,
+        }),
+        RunStatus::Superseded => Err(ResumeError::Superseded {
+            run: record.key.clone(),
+        }),
+        RunStatus::Running | RunStatus::Interrupted => Ok(()),
+    }
+}
+
+/// What a caller expects of a run's `meta` when it resumes it
+/// ([`Journal::resume_expecting`]): every field that is set must equal the
+/// stored one (a stored value that is absent differs from any expected one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// The expected `meta.backend`.
+    pub backend: Option<String>,
+    /// The expected `meta.model`.
+    pub model: Option<String>,
+    /// The expected `meta.agent_name`.
+    pub agent_name: Option<String>,
+}
+
+impl Expect {
+    /// Expects nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also expects `meta.backend` to be `backend`.
+    pub fn backend(mut self, backend: impl Into<String>) -> Self {
+        self.backend = Some(backend.into());
+        self
+    }
+
+    /// Also expects `meta.model` to be `model`.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Also expects `meta.agent_name` to be `agent_name`.
+    pub fn agent_name(mut self, agent_name: impl Into<String>) -> Self {
+        self.agent_name = Some(agent_name.into());
+        self
+    }
+
+    /// Expects the `backend` and `model` that `meta` sets (what
+    /// [`Journal::scoped`] checks on a resume). `agent_name` is left out: it
+    /// may name the process (`orchestrator-0-18030`) and change at every resume.
+    pub fn from_meta(meta: &RunMeta) -> Self {
+        Expect {
+            backend: meta.backend.clone(),
+            model: meta.model.clone(),
+            agent_name: None,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Expect::default()
+    }
+
+    /// The first field whose stored value differs from the expected one.
+    fn check(&self, run: &RunKey, stored: &RunMeta) -> Result<(), ResumeError> {
+        let fields = [
+            ("backend", &self.backend, &stored.backend),
+            ("model", &self.model, &stored.model),
+            ("agent_name", &self.agent_name, &stored.agent_name),
+        ];
+        for (field, expected, stored) in fields {
+            if let Some(expected) = expected {
+                if stored.as_ref() != Some(expected) {
+                    return Err(ResumeError::Mismatch {
+                        run: run.clone(),
+                        field,
+                        stored: stored.clone(),
+                        expected: expected.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -66,6 +66,7 @@ mod lineage;
 mod metrics;
 mod options;
 mod run;
+mod scoped;
 mod subscription;
 mod writer;
 
@@ -75,11 +76,12 @@ pub use error::{
 };
 pub use hub::LagPoint;
 pub use import::{ImportError, ImportReport, ImportedRun};
-pub use journal::{Journal, VerifyReport};
+pub use journal::{Expect, Journal, VerifyReport};
 pub use lineage::{ExportItem, ForkError, PurgeError, PurgePolicy, PurgeReport, RunDiff};
 pub use metrics::MetricsSnapshot;
 pub use options::{Clock, Durability, Options};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
+pub use scoped::{ErrorOutcome, RunOutput, ScopedError};
 pub use subscription::{AsyncSubscription, SubscribeError, Subscription};
 pub use writer::StoreFailure;
 

@@ -18,7 +18,7 @@ use runjournal_core::{
 
 use crate::error::{BeginError, ReadError, WriteError};
 use crate::history::walk_own;
-use crate::journal::Journal;
+use crate::journal::{broken_create_contract, Journal};
 use crate::run::Run;
 use crate::writer::{Command, Operation, Reply};
 
@@ -180,39 +180,57 @@ pub struct RunDiff {
 impl Journal {
     /// Forks `parent` after its own seq `at_seq` into the new run `child`. The
     /// child's history is the parent's up to `at_seq` followed by its own; the
-    /// parent is not changed. Rewind is a fork at an earlier seq.
+    /// parent is not changed, and both stay live ([`Journal::rewind`] also
+    /// supersedes the parent).
     pub fn fork(&self, parent: &RunKey, at_seq: u64, child: RunKey) -> Result<Run, ForkError> {
-        child.validate()?;
-        let (start, fork) = self.fork_start(parent, at_seq)?;
-        let (record, state) = self.create_one(child, start, Some(fork))?;
-        Ok(Run::new(self.inner.clone(), &record, 0, state, 1))
+        let mut runs = self.fork_all(parent, at_seq, vec![child], None)?;
+        runs.pop().ok_or_else(|| ForkError::from(broken_create_contract(0, 1)))
     }
 
     /// Forks `parent` at `at_seq` into `n` children in fresh episodes of the
     /// same goal (same agent), for best-of-N, created in one atomic step.
     pub fn fanout(&self, parent: &RunKey, at_seq: u64, n: u32) -> Result<Vec<Run>, ForkError> {
         let first = self.next_episode(&parent.goal)?;
-        let (start, fork) = self.fork_start(parent, at_seq)?;
         let children = (0..n)
-            .map(|offset| {
-                let child = RunKey {
-                    goal: parent.goal.clone(),
-                    episode: first + offset,
-                    agent: parent.agent.clone(),
-                };
-                (child, start.clone(), Some(fork.clone()))
+            .map(|offset| RunKey {
+                goal: parent.goal.clone(),
+                episode: first + offset,
+                agent: parent.agent.clone(),
             })
             .collect();
-        Ok(self
-            .create(children)?
-            .into_iter()
-            .map(|(record, state)| Run::new(self.inner.clone(), &record, 0, state, 1))
-            .collect())
+        self.fork_all(parent, at_seq, children, None)
     }
 
-    /// A child's `run_started` (the parent's meta with `parent` and
-    /// `forked_from` set) and where its chain attaches to the parent.
-    fn fork_start(&self, parent: &RunKey, at_seq: u64) -> Result<(Event, ForkBase), ForkError> {
+    /// Rewinds `run` to its own seq `at_seq`: forks it into a fresh episode of
+    /// the same goal and agent (`next_episode(goal)`) and, in the same atomic
+    /// step, marks the original `superseded`: it is no longer recoverable,
+    /// `resume` refuses it, and its open handles are fenced. Returns the
+    /// handle of the branch that goes on.
+    pub fn rewind(&self, run: &RunKey, at_seq: u64) -> Result<Run, ForkError> {
+        let child = RunKey {
+            goal: run.goal.clone(),
+            episode: self.next_episode(&run.goal)?,
+            agent: run.agent.clone(),
+        };
+        let original = self.run_info(run)?;
+        let mut runs = self.fork_all(run, at_seq, vec![child], Some(original.id))?;
+        // The store raised the original's epoch; fence its handles in this
+        // process before they queue anything.
+        self.inner
+            .epoch_cell(original.id, original.head.epoch.saturating_add(1));
+        runs.pop().ok_or_else(|| ForkError::from(broken_create_contract(0, 1)))
+    }
+
+    fn fork_all(
+        &self,
+        parent: &RunKey,
+        at_seq: u64,
+        children: Vec<RunKey>,
+        supersedes: Option<runjournal_core::RunId>,
+    ) -> Result<Vec<Run>, ForkError> {
+        for child in &children {
+            child.validate()?;
+        }
         let record = self.run_info(parent)?;
         if at_seq >= record.head.next_seq {
             return Err(ForkError::SeqOutOfRange {
@@ -242,7 +260,17 @@ impl Journal {
             seq: at_seq,
             hash,
         };
-        Ok((Event::RunStarted { meta }, fork))
+        let created = self.create(
+            children
+                .into_iter()
+                .map(|child| (child, Event::RunStarted { meta: meta.clone() }, Some(fork.clone())))
+                .collect(),
+            supersedes,
+        )?;
+        Ok(created
+            .into_iter()
+            .map(|(record, state)| Run::new(self.inner.clone(), &record, 0, state, 1))
+            .collect())
     }
 
     /// The run a run was forked from, if any.

@@ -7,11 +7,15 @@
 //! - Appends are prepared (validated, encoded, chained, folded) and queued to
 //!   the writer under the handle's lock, so the writer receives them in seq
 //!   order. A durable append then waits for the writer's answer without the
-//!   lock; a buffered one returns at once (an outcome and a resume's
-//!   `attached` always wait), at most 32 MiB of them in flight.
+//!   lock; a buffered one returns at once, at most 32 MiB of them in flight.
+//! - A run's boundaries (`run_started`, `attached`, `agent_died`, the terminal
+//!   events) return only once durable in every mode: a batch holding one is
+//!   never detached and asks the writer for a sync (shared by its group).
 //! - The handle's head and resume state already include queued appends. If a
 //!   queued append then fails (fenced, rejected, storage failure), even after
-//!   it returned, the handle is broken: every later append fails with that cause.
+//!   it returned, the handle is broken: every later append fails with that
+//!   cause, and its view (state, next seq) is read back from the store before
+//!   it is next shown, so it never includes what was not stored.
 //! - A handle dropped while its thread panics, without `finish`, records
 //!   `run_failed` with kind `panic`.
 
@@ -27,7 +31,8 @@ use runjournal_core::{
 };
 use runjournal_core::{Envelope, RunRecord};
 
-use crate::error::{AbandonReason, AppendError, FinishError};
+use crate::error::{AbandonReason, AppendError, FinishError, ReadError};
+use crate::history::fold_state;
 use crate::journal::Inner;
 use crate::writer::{AppendOutcome, Command, Reply};
 
@@ -121,6 +126,9 @@ pub struct Run {
     /// Why this handle may no longer write, set by a failed append (also one
     /// answered after it returned, in `Buffered` mode).
     broken: Arc<Mutex<Option<Broken>>>,
+    /// Set when a queued append failed: the cursor holds what was not stored
+    /// and is refolded from the store before it is next used.
+    stale_view: Arc<AtomicBool>,
     finished: AtomicBool,
 }
 
@@ -196,6 +204,7 @@ impl Run {
                 since_snapshot,
             }),
             broken: Arc::new(Mutex::new(None)),
+            stale_view: Arc::new(AtomicBool::new(false)),
             finished: AtomicBool::new(false),
         }
     }
@@ -210,14 +219,18 @@ impl Run {
         self.epoch
     }
 
-    /// The seq the next append gets.
+    /// The seq the next append gets. After a failed append: the run's next
+    /// seq as stored.
     pub fn next_seq(&self) -> u64 {
-        self.lock().writer.head().next_seq
+        self.view().writer.head().next_seq
     }
 
     /// The run's resume state including every append made through this handle.
+    /// After a failed append (a conflict, a fence, a storage failure, also one
+    /// reported after a `Buffered` append returned): the state as stored,
+    /// without what was not stored.
     pub fn state(&self) -> ResumeState {
-        self.lock().state.clone()
+        self.view().state.clone()
     }
 
     /// Appends `events` as one atomic batch at the run's next seq; returns the
@@ -236,6 +249,14 @@ impl Run {
     /// `run_failed`. When storing a failure fails, the error carries both the
     /// run's failure and the storage failure.
     pub fn finish(self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
+        self.finished.store(true, Ordering::SeqCst);
+        self.record_outcome(outcome)
+    }
+
+    /// Records the run's outcome like [`Run::finish`] but keeps the handle, so
+    /// that `teardown` may follow: resources are released after the outcome
+    /// (SPEC §2). Every other event after it is `OutOfOrder`.
+    pub fn conclude(&self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
         self.finished.store(true, Ordering::SeqCst);
         self.record_outcome(outcome)
     }
@@ -332,12 +353,12 @@ impl Run {
     }
 
     /// Whether the append may return before it is applied: in `Buffered` mode,
-    /// while the writer is not too far behind, for anything but an outcome or
-    /// a resume (whose failures the caller must see).
+    /// while the writer is not too far behind, for anything but a run boundary
+    /// (which returns only once durable, in every mode).
     fn may_detach(&self, events: &[Event], checks: Checks) -> bool {
         self.inner.options.durability == crate::Durability::Buffered
             && checks != Checks::Attach
-            && !events.iter().any(Event::is_terminal)
+            && !events.iter().any(rules::is_boundary)
             && self.inner.writer.health.in_flight.load(Ordering::Relaxed) < MAX_IN_FLIGHT_BYTES
     }
 
@@ -349,7 +370,7 @@ impl Run {
         checks: Checks,
         delivery: Delivery,
     ) -> Result<Queued, AppendError> {
-        let mut cursor = self.lock();
+        let mut cursor = self.view();
         self.check_usable(&cursor)?;
         let first_seq = cursor.writer.head().next_seq;
         if let Some(expected) = expected_seq {
@@ -385,7 +406,11 @@ impl Run {
             snapshot,
         };
         cursor.writer = prepared.writer;
-        let durable = self.inner.options.durability == crate::Durability::Durable;
+        let durable = self.inner.options.durability == crate::Durability::Durable
+            || prepared
+                .envelopes
+                .iter()
+                .any(|envelope| rules::is_boundary(&envelope.event));
         let reply = match delivery {
             Delivery::Blocking(sender) => Reply::Blocking(sender),
             Delivery::Async(sender) => Reply::Async(sender),
@@ -402,6 +427,7 @@ impl Run {
         };
         if !self.inner.writer.send(command) {
             self.break_with(Broken::WriterStopped);
+            self.stale_view.store(true, Ordering::Release);
             return Err(AppendError::WriterStopped);
         }
         Ok(Queued { first_seq, last_seq })
@@ -413,10 +439,12 @@ impl Run {
         let health = self.inner.writer.health.clone();
         health.in_flight.fetch_add(bytes, Ordering::AcqRel);
         let broken = self.broken.clone();
+        let stale_view = self.stale_view.clone();
         Reply::Callback(Box::new(move |outcome: AppendOutcome| {
             if let Some(reason) = breakage(&outcome, first_seq) {
                 let mut broken = broken.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 broken.get_or_insert(reason);
+                stale_view.store(true, Ordering::Release);
             }
             health.in_flight.fetch_sub(bytes, Ordering::AcqRel);
         }))
@@ -431,6 +459,7 @@ impl Run {
     pub(crate) fn settle(&self, queued: Queued, outcome: AppendOutcome) -> Result<u64, AppendError> {
         if let Some(reason) = breakage(&outcome, queued.first_seq) {
             self.break_with(reason);
+            self.stale_view.store(true, Ordering::Release);
         }
         match outcome {
             Ok(Ok(())) => Ok(queued.last_seq),
@@ -559,6 +588,38 @@ impl Run {
             return Err(out_of_order(OrderViolation::AttachedOutsideResume));
         }
         Ok(())
+    }
+
+    /// The cursor, refolded from the store first when a queued append failed.
+    fn view(&self) -> MutexGuard<'_, Cursor> {
+        let mut cursor = self.lock();
+        if self.stale_view.swap(false, Ordering::AcqRel) {
+            self.refold_from_store(&mut cursor);
+        }
+        cursor
+    }
+
+    /// Replaces the cursor's head and state with the run's as stored. A read
+    /// failure leaves the cursor as it is (the handle is broken anyway) and
+    /// tries again at the next use.
+    fn refold_from_store(&self, cursor: &mut Cursor) {
+        let store = self.inner.read_store();
+        let stored = store.run(self.id).map_err(ReadError::from).and_then(|record| {
+            let record = record.ok_or_else(|| ReadError::NotFound { run: self.key.clone() })?;
+            let folded = fold_state(store.as_ref(), &record, record.head.next_seq)?;
+            Ok((record, folded))
+        });
+        match stored {
+            Ok((record, folded)) => {
+                cursor.writer = ChainWriter::new(self.key.clone(), record.head, self.inner.options.max_event_size);
+                cursor.state = folded.state;
+                cursor.since_snapshot = folded.tail_len;
+            }
+            Err(error) => {
+                tracing::error!(run = %self.key, %error, "could not read the run back after a failed append");
+                self.stale_view.store(true, Ordering::Release);
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Cursor> {

@@ -4,8 +4,9 @@
 //! - Group commit: the thread takes every command waiting on its channel (up
 //!   to [`MAX_GROUP`]), applies them in arrival order (consecutive appends in
 //!   one store call, each batch still atomic and conditional), makes them
-//!   durable with one `sync` when any caller asked for durability, and only then
-//!   answers every caller of the group.
+//!   durable with one `sync` when any caller asked for durability (every
+//!   `Durable` append, and in any mode a run boundary: a create, an `attached`,
+//!   an `agent_died`, an outcome), and only then answers every caller of the group.
 //! - Fail-stop: the first store failure (apply or sync) poisons the journal.
 //!   Every caller of that group and every later write gets the failure; none is
 //!   told its events are durable when they may not be. Live subscribers are

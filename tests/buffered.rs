@@ -152,3 +152,49 @@ fn a_buffered_append_lost_to_a_conflict_is_named_by_the_next_append() {
         "nothing of the stale handle was stored"
     );
 }
+
+/// SPEC §4: in every mode a run's boundaries (`run_started`, `attached`,
+/// `agent_died`, the terminal events) return only once durable. The faulty
+/// store counts the batches applied before each successful sync; the flush
+/// interval is an hour, so only a boundary makes the writer sync.
+#[test]
+fn a_runs_boundaries_return_only_once_durable_in_every_mode() {
+    use runjournal::core::testing::faulty::{FaultyStore, OpClass};
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let options = Options {
+        flush_interval: std::time::Duration::from_secs(3600),
+        ..buffered()
+    };
+    let journal = Journal::with_store(store.clone(), options).unwrap();
+    let run_key = key("g", 0, "a");
+    let run = journal.begin(run_key.clone(), RunMeta::default()).unwrap();
+    assert_eq!(store.calls(OpClass::Sync), 1, "begin returned after a sync");
+    for index in 0..10 {
+        run.step(step(&format!("{index}"))).unwrap();
+    }
+    journal.state(&run_key).unwrap();
+    assert_eq!(store.batches_applied(), 10);
+    assert_eq!(store.batches_synced(), 0, "buffered steps are not synced yet");
+    run.agent_died("oom", Some(137)).unwrap();
+    assert_eq!(
+        store.batches_synced(),
+        11,
+        "agent_died returned once it and every step before it were durable"
+    );
+    run.finish(Outcome::Shutdown).unwrap();
+    assert_eq!(
+        store.batches_synced(),
+        12,
+        "finish returned once run_interrupted was durable"
+    );
+    let (resumed, _) = journal.resume(&run_key).unwrap();
+    assert_eq!(store.batches_synced(), 13, "resume returned once attached was durable");
+    resumed.step(step("after")).unwrap();
+    resumed.finish(Outcome::failure("backend", "503")).unwrap();
+    assert_eq!(
+        store.batches_synced(),
+        15,
+        "finish(failure) returned once run_failed was durable"
+    );
+    assert_eq!(journal.state(&run_key).unwrap().status, RunStatus::Failed);
+}

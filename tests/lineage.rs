@@ -6,10 +6,14 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{key, step, temp_db, ManualClock};
+use runjournal::core::testing::faulty::FaultyStore;
+use runjournal::core::{MemoryStore, Store};
 use runjournal::*;
+use runjournal_sled::{OpenMode, SledStore};
 
 fn parent_with_steps(journal: &Journal, parent: &RunKey, steps: u64) {
     let run = journal
@@ -94,7 +98,8 @@ fn forks_of_forks_and_rewinds_work_and_survive_reopen() {
         child.step(step("child")).unwrap();
         let grand = journal.fork(&key("g", 1, "a"), 1, grandchild.clone()).unwrap();
         grand.step(step("grandchild")).unwrap();
-        // Rewind: a fork at an earlier seq of the parent.
+        // A fork at an earlier seq of the parent keeps the parent live (a
+        // `rewind` would supersede it).
         drop(journal.fork(&parent, 1, rewound.clone()).unwrap());
     }
     let journal = Journal::open(&path, Options::default()).unwrap();
@@ -313,4 +318,117 @@ fn purge_keeps_the_newest_episodes_of_each_goal_and_agent() {
         .map(|record| record.key.episode)
         .collect();
     assert_eq!(left, vec![3, 4]);
+}
+
+/// Rewind (SPEC §4): the original is superseded in the same atomic step as
+/// the fork: never recoverable, never resumed, its open handles fenced; a
+/// plain fork keeps both runs live.
+#[test]
+fn rewind_supersedes_the_original_in_the_same_step_and_a_plain_fork_keeps_both() {
+    let (_dir, path) = temp_db();
+    let stores: Vec<(&str, Arc<dyn Store>)> = vec![
+        ("memory", Arc::new(MemoryStore::new())),
+        (
+            "sled",
+            Arc::new(SledStore::open(&path, OpenMode::CreateIfMissing).unwrap()),
+        ),
+    ];
+    for (name, store) in stores {
+        let journal = Journal::with_store(store, Options::default()).unwrap();
+        let original = key("g", 0, "a");
+        parent_with_steps(&journal, &original, 3);
+        let forked = journal.fork(&original, 2, key("g", 1, "a")).unwrap();
+        let live: Vec<RunKey> = journal
+            .recoverable()
+            .unwrap()
+            .into_iter()
+            .map(|state| state.run)
+            .collect();
+        assert_eq!(
+            live,
+            vec![original.clone(), key("g", 1, "a")],
+            "{name}: a plain fork keeps both"
+        );
+        drop(forked);
+
+        let (handle, _) = journal.resume(&original).unwrap();
+        let branch = journal.rewind(&original, 2).unwrap();
+        assert_eq!(branch.key(), &key("g", 2, "a"), "{name}: the goal's next episode");
+        branch.step(step("the branch goes on")).unwrap();
+        let history: Vec<&str> = journal
+            .history(branch.key())
+            .unwrap()
+            .iter()
+            .map(|envelope| envelope.event.type_name())
+            .collect();
+        assert_eq!(
+            history,
+            vec!["run_started", "phase_started", "step", "run_started", "step"],
+            "{name}"
+        );
+        let state = journal.state(&original).unwrap();
+        assert_eq!(
+            (state.status, state.recoverable),
+            (RunStatus::Superseded, false),
+            "{name}"
+        );
+        assert_eq!(
+            journal.run_info(&original).unwrap().status,
+            RunStatus::Superseded,
+            "{name}"
+        );
+        let live: Vec<RunKey> = journal
+            .recoverable()
+            .unwrap()
+            .into_iter()
+            .map(|state| state.run)
+            .collect();
+        assert_eq!(
+            live,
+            vec![key("g", 1, "a"), key("g", 2, "a")],
+            "{name}: never the superseded run"
+        );
+        let error = journal.resume(&original).unwrap_err();
+        assert!(
+            matches!(&error, ResumeError::Superseded { run } if *run == original),
+            "{name}: {error:?}"
+        );
+        assert!(error.to_string().contains("is superseded"), "{name}: {error}");
+        let error = handle.step(step("abandoned branch")).unwrap_err();
+        assert!(matches!(&error, AppendError::Fenced { .. }), "{name}: {error:?}");
+        let events = journal.read(&original, 0).unwrap().len();
+        assert_eq!(events, 6, "{name}: the original keeps its events (and nothing more)");
+        journal.verify(&original).unwrap();
+        let superseded = journal
+            .runs(&RunFilter {
+                status: Some(RunStatus::Superseded),
+                ..RunFilter::default()
+            })
+            .unwrap();
+        assert_eq!(superseded.len(), 1, "{name}");
+    }
+    // The status survives a reopen.
+    let journal = Journal::open(&path, Options::default()).unwrap();
+    assert_eq!(journal.state(&key("g", 0, "a")).unwrap().status, RunStatus::Superseded);
+    assert_eq!(journal.recoverable().unwrap().len(), 2);
+}
+
+#[test]
+fn a_rewind_that_fails_to_store_creates_and_supersedes_nothing() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let journal = Journal::with_store(store.clone(), Options::default()).unwrap();
+    let original = key("g", 0, "a");
+    parent_with_steps(&journal, &original, 2);
+    store.fail_nth_write(1);
+    let error = journal.rewind(&original, 1).unwrap_err();
+    assert!(error.to_string().contains("storage failed"), "{error}");
+    assert_eq!(journal.run_info(&original).unwrap().status, RunStatus::Running);
+    assert_eq!(journal.runs(&RunFilter::default()).unwrap().len(), 1);
+    drop(journal);
+    // What the store holds: the original as it was, and no branch.
+    let reopened = Journal::with_store(store.inner().clone(), Options::default()).unwrap();
+    let runs = reopened.runs(&RunFilter::default()).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Running);
+    assert_eq!(reopened.recoverable().unwrap().len(), 1);
 }

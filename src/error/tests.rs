@@ -210,7 +210,7 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
     ));
     codes.extend(check_family(
         "ResumeError",
-        5,
+        7,
         vec![
             ResumeError::NotFound { run: run() },
             ResumeError::Finished {
@@ -220,6 +220,13 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
             ResumeError::Read(ReadError::from(integrity())),
             ResumeError::Append(AppendError::Poisoned { source: failure() }),
             ResumeError::Write(WriteError::Storage { source: failure() }),
+            ResumeError::Superseded { run: run() },
+            ResumeError::Mismatch {
+                run: run(),
+                field: "backend",
+                stored: None,
+                expected: "claude-code".into(),
+            },
         ],
         |error| match error {
             ResumeError::NotFound { .. } => 0,
@@ -227,6 +234,8 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
             ResumeError::Read(_) => 2,
             ResumeError::Append(_) => 3,
             ResumeError::Write(_) => 4,
+            ResumeError::Superseded { .. } => 5,
+            ResumeError::Mismatch { .. } => 6,
         },
         ResumeError::code,
         Error::from,

@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    bench, demo, diff, export, fork, import, purge, rebuild_snapshots, recover, runs, show, state, verify,
+    bench, demo, diff, export, fork, import, purge, rebuild_snapshots, recover, rewind, runs, show, state, verify,
 };
 use crate::context::Context;
 use crate::output::Output;
@@ -73,6 +73,8 @@ enum Command {
     Demo,
     /// Fork a run after SEQ into a new episode of its goal: the child shares the parent's history up to SEQ.
     Fork(fork::ForkArgs),
+    /// Rewind a run to SEQ: fork it into the goal's next episode and mark it superseded (no longer recoverable).
+    Rewind(rewind::RewindArgs),
     /// Where two runs' histories part (the first diverging event of each) and how their states differ.
     Diff(diff::DiffArgs),
     /// Remove runs by a retention policy; failed and recoverable runs stay unless named with --run.
@@ -128,6 +130,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Demo => demo::run(cx),
         Command::Bench(args) => bench::run(cx, args),
         Command::Fork(args) => fork::run(cx, &args),
+        Command::Rewind(args) => rewind::run(cx, &args),
         Command::Diff(args) => diff::run(cx, &args),
         Command::Purge(args) => purge::run(cx, &args),
         Command::RebuildSnapshots(args) => rebuild_snapshots::run(cx, &args),

@@ -1,4 +1,4 @@
-//! `fork`, `diff` and `purge`: lineage shown, compared, kept through export
+//! `fork`, `rewind`, `diff` and `purge`: lineage shown, compared, kept through export
 //! and import, and never broken by retention.
 #![allow(clippy::unwrap_used)]
 
@@ -128,4 +128,33 @@ fn an_exported_fork_imports_elsewhere_with_its_lineage() {
         error.contains("line 1:") && error.contains("is forked from run"),
         "{error}"
     );
+}
+
+#[test]
+fn rewind_supersedes_the_run_and_recover_no_longer_lists_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, original) = parent_database(dir.path(), 5, 1000);
+    let before = json(&rj(&db, &["--json", "recover"]));
+    assert_eq!(before.as_array().map(Vec::len), Some(1));
+    let text = ok(&rj(&db, &["rewind", &original.short_id(), "--at", "3"]));
+    let branch = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    assert!(text.contains(&format!("branch id: {}", branch.short_id())), "{text}");
+    assert!(text.contains("is superseded"), "{text}");
+    let listed = json(&rj(&db, &["--json", "runs"]));
+    assert_eq!(listed[0]["id"], original.short_id());
+    assert_eq!(listed[0]["status"], "superseded");
+    assert_eq!(listed[1]["status"], "running");
+    let recover = json(&rj(&db, &["--json", "recover"]));
+    assert_eq!(recover.as_array().map(Vec::len), Some(1));
+    assert_eq!(recover[0]["id"], branch.short_id());
+    let state = json(&rj(&db, &["--json", "state", &original.short_id()]));
+    assert_eq!(state["status"], "superseded");
+    assert_eq!(state["recoverable"], false);
+    // The branch's own log is its run_started (seq 0): rewind it there.
+    let again = json(&rj(&db, &["--json", "rewind", &branch.short_id(), "--at", "0"]));
+    assert_eq!(again["episode"], 2);
+    assert_eq!(again["superseded"]["id"], branch.short_id());
+    assert_eq!(again["at"], 0);
+    let error = fails(&rj(&db, &["rewind", &original.short_id(), "--at", "99"]));
+    assert!(error.contains("its last seq is 5"), "{error}");
 }

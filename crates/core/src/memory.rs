@@ -97,6 +97,11 @@ impl Store for MemoryStore {
             );
             created.push(record);
         }
+        for superseded in runs.iter().filter_map(|run| run.supersedes) {
+            if let Some(run) = state.runs.get_mut(&superseded) {
+                run.record = run.record.superseded();
+            }
+        }
         Ok(Ok(created))
     }
 

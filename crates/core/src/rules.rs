@@ -10,8 +10,10 @@
 //!   turns interrupted into running (it never reopens a completed or failed
 //!   run).
 //! - Nothing follows `run_completed`, `run_failed` or `run_interrupted` in the
-//!   same epoch; the one exception is a resume (`attached`, new epoch) after
-//!   `run_interrupted`. Teardown after the outcome (SPEC v2) is still refused.
+//!   same epoch but `teardown` (resources are released after the outcome) and,
+//!   after `run_interrupted`, a resume (`attached`, new epoch).
+//! - No event makes a run `superseded`: that status is set by the store when a
+//!   rewind forks the run (see `NewRun::supersedes`).
 //! - A run starts in epoch 0; epochs never decrease and only rise at an
 //!   `attached`, which must open a higher epoch.
 //!
@@ -34,7 +36,8 @@ pub enum RunStatus {
     Failed,
     /// Ended with `run_interrupted`; a resume may continue it.
     Interrupted,
-    /// Abandoned by a rewind for a fork of it; never resumed.
+    /// Abandoned by a rewind, which forked it into the branch that goes on:
+    /// never recoverable. Set on the run record by the store, never by an event.
     Superseded,
 }
 
@@ -174,6 +177,17 @@ pub fn status_after(status: RunStatus, event: &Event) -> RunStatus {
     }
 }
 
+/// Whether `event` is a run boundary: `run_started`, `attached`, `agent_died`
+/// or a terminal event. A boundary returns only once durable, in every
+/// durability mode (SPEC §4), so a crash never loses how a run began or ended.
+pub fn is_boundary(event: &Event) -> bool {
+    event.is_terminal()
+        || matches!(
+            event,
+            Event::RunStarted { .. } | Event::Attached { .. } | Event::AgentDied { .. }
+        )
+}
+
 /// Seqs are gapless: the next event must have the run's next seq.
 pub fn check_seq(seq: u64, expected: u64) -> Result<(), OrderViolation> {
     if seq == expected {
@@ -196,12 +210,15 @@ pub fn check_position(seq: u64, event: &Event) -> Result<(), OrderViolation> {
 }
 
 /// Whether `event`, arriving as `arrival`, may follow events that left the run
-/// in `status`: anything while running; after `run_interrupted` only a resume
-/// (`attached`, new epoch); after `run_completed` or `run_failed` nothing.
+/// in `status`: anything while running; after an outcome, `teardown` in the
+/// same epoch (resources are released after the outcome); after
+/// `run_interrupted` also a resume (`attached`, new epoch); nothing else.
 pub fn check_follows(status: RunStatus, event: &Event, arrival: Arrival) -> Result<(), OrderViolation> {
     let resume = arrival == Arrival::NewEpoch && matches!(event, Event::Attached { .. });
+    let teardown = arrival == Arrival::SameEpoch && matches!(event, Event::Teardown { .. });
     match ended_by(status) {
         None => Ok(()),
+        Some(_) if teardown && status != RunStatus::Superseded => Ok(()),
         Some(_) if status == RunStatus::Interrupted && resume => Ok(()),
         Some(ended_by) => Err(OrderViolation::AfterOutcome {
             event: event.type_name(),
@@ -232,12 +249,13 @@ pub fn epoch_of(event: &Event, stated: Option<u64>, current: u64) -> Result<u64,
     }
 }
 
-/// What may still follow an outcome, in words: a resume after `run_interrupted`.
+/// What may still follow an outcome, in words: teardown, and a resume after
+/// `run_interrupted`.
 fn resume_exception(status: &RunStatus) -> &'static str {
-    if *status == RunStatus::Interrupted {
-        " except a resume (attached, new epoch)"
-    } else {
-        ""
+    match status {
+        RunStatus::Interrupted => " but teardown and a resume (attached, new epoch)",
+        RunStatus::Superseded => "",
+        _ => " but teardown",
     }
 }
 
@@ -248,7 +266,7 @@ fn ended_by(status: RunStatus) -> Option<&'static str> {
         RunStatus::Completed => Some("run_completed"),
         RunStatus::Failed => Some("run_failed"),
         RunStatus::Interrupted => Some("run_interrupted"),
-        RunStatus::Superseded => None,
+        RunStatus::Superseded => Some("a rewind (the run is superseded)"),
     }
 }
 
@@ -394,7 +412,9 @@ mod tests {
             let error = check_follows(status, &Event::TurnCompleted, Arrival::SameEpoch).unwrap_err();
             assert_eq!(
                 error.to_string(),
-                format!("turn_completed follows {ended_by} in the same epoch; nothing may follow {ended_by}")
+                format!(
+                    "turn_completed follows {ended_by} in the same epoch; nothing may follow {ended_by} but teardown"
+                )
             );
         }
     }
@@ -425,16 +445,73 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "turn_completed follows run_interrupted in the same epoch; nothing may follow run_interrupted \
-             except a resume (attached, new epoch)"
+             but teardown and a resume (attached, new epoch)"
         );
     }
 
     #[test]
-    fn teardown_after_the_outcome_is_still_refused() {
+    fn teardown_may_follow_the_outcome_in_its_epoch() {
         for status in [RunStatus::Completed, RunStatus::Failed, RunStatus::Interrupted] {
-            for arrival in [Arrival::SameEpoch, Arrival::NewEpoch] {
-                assert!(check_follows(status, &teardown(), arrival).is_err(), "after {status}");
+            assert_eq!(
+                check_follows(status, &teardown(), Arrival::SameEpoch),
+                Ok(()),
+                "after {status}"
+            );
+            // Teardown keeps the outcome, so another teardown may follow, and nothing else.
+            let after = status_after(status, &teardown());
+            assert_eq!(after, status);
+            assert_eq!(check_follows(after, &teardown(), Arrival::SameEpoch), Ok(()));
+            let error = check_follows(after, &Event::TurnCompleted, Arrival::SameEpoch).unwrap_err();
+            assert_eq!(
+                error,
+                OrderViolation::AfterOutcome {
+                    event: "turn_completed",
+                    ended_by: ended_by(status).unwrap(),
+                    status
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_resume_may_follow_teardown_after_run_interrupted() {
+        let after = status_after(RunStatus::Interrupted, &teardown());
+        assert_eq!(check_follows(after, &attached(), Arrival::NewEpoch), Ok(()));
+    }
+
+    #[test]
+    fn no_event_makes_a_run_superseded_and_a_superseded_run_is_not_recoverable() {
+        assert!(!RunStatus::Superseded.is_recoverable());
+        assert_eq!("superseded".parse(), Ok(RunStatus::Superseded));
+        for status in ALL_STATUSES.into_iter().filter(|status| *status != RunStatus::Superseded) {
+            for event in [started(), attached(), completed(), failed(), interrupted(), teardown()] {
+                assert_ne!(status_after(status, &event), RunStatus::Superseded);
             }
+        }
+        for event in [teardown(), Event::TurnCompleted] {
+            let error = check_follows(RunStatus::Superseded, &event, Arrival::SameEpoch).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "{} follows a rewind (the run is superseded) in the same epoch; nothing may follow a rewind \
+                     (the run is superseded)",
+                    event.type_name()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn boundaries_are_run_started_attached_agent_died_and_the_terminal_events() {
+        let died = Event::AgentDied {
+            reason: "oom".into(),
+            exit_code: Some(137),
+        };
+        for event in [started(), attached(), died, completed(), failed(), interrupted()] {
+            assert!(is_boundary(&event), "{}", event.type_name());
+        }
+        for event in [teardown(), Event::TurnCompleted] {
+            assert!(!is_boundary(&event), "{}", event.type_name());
         }
     }
 

@@ -14,7 +14,8 @@
 //! - an append whose epoch is older than the run's is `Fenced`; one whose
 //!   expected seq is not the run's next seq is a `Conflict` (fencing is checked
 //!   first);
-//! - a key exists at most once; creating a set of runs is all or nothing;
+//! - a key exists at most once; creating a set of runs is all or nothing,
+//!   and so is marking the runs they supersede (a rewind);
 //! - a reader that sees a head sees every event before it.
 
 use crate::hash::ChainHash;
@@ -82,6 +83,12 @@ pub struct NewRun {
     pub status: RunStatus,
     /// The parent prefix, for a fork.
     pub fork: Option<ForkBase>,
+    /// An existing run this creation supersedes (a rewind): in the same
+    /// atomic step as the creation, that run's status becomes
+    /// [`RunStatus::Superseded`] and its head's epoch rises by one, so that
+    /// every writer it had is fenced. Its events and head otherwise stay. A
+    /// run that no longer exists is left alone. `None` for every other creation.
+    pub supersedes: Option<RunId>,
 }
 
 /// A persisted projection of a run as of a seq.
@@ -111,6 +118,20 @@ pub struct AppendBatch {
     /// A snapshot stored in the same atomic step; it replaces the run's older
     /// snapshots (a run keeps only its newest).
     pub snapshot: Option<SnapshotRecord>,
+}
+
+impl RunRecord {
+    /// The record as a rewind leaves it: superseded, its writers fenced.
+    pub fn superseded(&self) -> RunRecord {
+        RunRecord {
+            status: RunStatus::Superseded,
+            head: Head {
+                epoch: self.head.epoch.saturating_add(1),
+                ..self.head
+            },
+            ..self.clone()
+        }
+    }
 }
 
 impl NewRun {
@@ -380,7 +401,9 @@ pub trait Store: Send + Sync + 'static {
     /// Creates all `runs` in one atomic step, or none when any key exists.
     /// A fork whose `parent_key` names a run created earlier in the same call
     /// gets that run's new id as its parent (its given `parent` id is ignored),
-    /// so a parent and its forks can be created together.
+    /// so a parent and its forks can be created together. A run's
+    /// [`NewRun::supersedes`] is marked ([`RunRecord::superseded`]) in the
+    /// same atomic step.
     fn create_runs(&self, runs: &[NewRun]) -> Result<Result<Vec<RunRecord>, KeyExists>, StoreError>;
 
     /// Applies each batch conditionally and atomically; the batches of one

@@ -319,6 +319,14 @@ fn create_in(transaction: &mut Transaction<'_>, runs: &[NewRun]) -> Result<Vec<R
             fork,
         });
     }
+    // A rewind: the run a creation supersedes is marked in the same
+    // transaction, its epoch raised so that its old writers are fenced.
+    for superseded in runs.iter().filter_map(|run| run.supersedes).filter_map(id_param) {
+        transaction.execute(
+            "UPDATE runjournal_runs SET status = 'superseded', epoch = epoch + 1 WHERE id = $1",
+            &[&superseded],
+        )?;
+    }
     Ok(created)
 }
 

@@ -542,6 +542,14 @@ impl Store for SledStore {
             }
             created.push(record);
         }
+        let mut superseded = Vec::new();
+        for id in runs.iter().filter_map(|run| run.supersedes) {
+            if let Some(record) = self.load_run(&mut state, id)? {
+                let record = record.superseded();
+                batch.insert(&layout::run_key(id)[..], encode_record(RecordKind::Run, &record));
+                superseded.push(record);
+            }
+        }
         batch.insert(layout::next_run_id_key(), encode_record(RecordKind::Meta, &next_id));
         let appended = state.appended + runs.iter().map(|run| run.records.len() as u64).sum::<u64>();
         batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
@@ -550,7 +558,7 @@ impl Store for SledStore {
         state.next_run_id = next_id;
         state.appended = appended;
         state.writes = writes;
-        for record in &created {
+        for record in created.iter().chain(&superseded) {
             state.runs.insert(record.id, record.clone());
         }
         Ok(Ok(created))

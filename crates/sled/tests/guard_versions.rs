@@ -20,6 +20,7 @@ fn new_run(goal: &str) -> NewRun {
         },
         status: RunStatus::Running,
         fork: None,
+        supersedes: None,
     }
 }
 

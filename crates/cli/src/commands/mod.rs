@@ -14,6 +14,7 @@ pub mod import;
 pub mod purge;
 pub mod rebuild_snapshots;
 pub mod recover;
+pub mod rewind;
 pub mod runs;
 mod salvage;
 pub mod show;

@@ -84,6 +84,7 @@ pub fn new_run(key: &RunKey) -> NewRun {
         head: encoded.head,
         status: RunStatus::Running,
         fork: None,
+        supersedes: None,
     }
 }
 
@@ -816,6 +817,41 @@ pub fn deleting_runs_removes_their_events_snapshots_and_lineage(store: &dyn Stor
     );
 }
 
+/// A rewind: creating a run may supersede another in the same atomic step;
+/// the superseded run keeps its events and head but its status is
+/// `superseded` and its epoch one higher, so its old writers are fenced. A
+/// refused creation supersedes nothing.
+pub fn a_creation_supersedes_the_run_it_names_in_the_same_step(store: &dyn Store) {
+    let original = create(store, &new_run(&key("supersede", 0)));
+    assert_eq!(store.append(&[batch(&original, 1, 0, 2)]).unwrap(), vec![Ok(())]);
+    let before = store.run(original.id).unwrap().unwrap();
+    // A refused creation (its key exists) leaves the original as it was.
+    let refused = NewRun {
+        supersedes: Some(original.id),
+        ..new_run(&key("supersede", 0))
+    };
+    assert_eq!(store.create_runs(&[refused]).unwrap(), Err(KeyExists(key("supersede", 0))));
+    assert_eq!(store.run(original.id).unwrap().unwrap(), before);
+    let branch = NewRun {
+        supersedes: Some(original.id),
+        ..new_run(&key("supersede", 1))
+    };
+    let created = store.create_runs(&[branch]).unwrap().unwrap();
+    assert_eq!(created[0].status, RunStatus::Running);
+    let after = store.run(original.id).unwrap().unwrap();
+    assert_eq!(after.status, RunStatus::Superseded);
+    assert_eq!(after.head.epoch, before.head.epoch + 1);
+    assert_eq!(after.head.next_seq, before.head.next_seq);
+    assert_eq!(after.head.hash, before.head.hash);
+    assert_eq!(seqs(store, &after), vec![0, 1, 2]);
+    assert_eq!(store.find(&key("supersede", 0)).unwrap().unwrap(), after);
+    assert_eq!(
+        store.append(&[batch(&before, 3, 0, 1)]).unwrap(),
+        vec![Err(AppendRejection::Fenced { epoch: 0, current: 1 })],
+        "the superseded run's old writer is fenced"
+    );
+}
+
 #[doc(hidden)]
 #[macro_export]
 /// Calls `$callback` with every rule's name (the one list of rules).
@@ -824,6 +860,7 @@ macro_rules! __conformance_rules {
         $crate::$callback! {
             $($args)*
             creating_runs_is_all_or_nothing,
+            a_creation_supersedes_the_run_it_names_in_the_same_step,
             a_key_exists_at_most_once,
             created_runs_read_back_by_id_and_key,
             forks_resolve_their_parent_and_list_as_children,

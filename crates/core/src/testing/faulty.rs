@@ -395,6 +395,7 @@ mod tests {
             },
             status: crate::rules::RunStatus::Running,
             fork: None,
+            supersedes: None,
         };
         assert!(store.create_runs(std::slice::from_ref(&run)).is_err());
         assert!(store.inner().find(&run.key).unwrap().is_some());
