@@ -154,6 +154,12 @@ pub enum ReadError {
         /// The key looked for.
         run: RunKey,
     },
+    /// `next_episode` of a goal that has episode `u32::MAX`: there is no next one.
+    #[error("goal {goal:?} has episode 4294967295 (u32::MAX), the last there is; there is no next episode")]
+    EpisodesExhausted {
+        /// The goal.
+        goal: String,
+    },
     /// A stored event is corrupt (does not decode, breaks the chain, is missing).
     #[error(transparent)]
     Integrity(Box<IntegrityError>),
@@ -234,6 +240,15 @@ pub enum ResumeError {
         run: RunKey,
         /// Its status.
         status: RunStatus,
+    },
+    /// The run is at the last epoch a resume can open (an imported run whose
+    /// epoch reached `u64::MAX - 1` or more): a resume would wrap the epoch.
+    #[error("run {run} is in epoch {epoch}, the last a resume can open; it cannot be resumed again (fork it instead)")]
+    EpochExhausted {
+        /// The run.
+        run: RunKey,
+        /// Its current epoch.
+        epoch: u64,
     },
     /// Reading or folding the run failed (corruption is never skipped).
     #[error(transparent)]

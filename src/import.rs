@@ -78,6 +78,15 @@ pub enum ImportError {
         /// What the parser said.
         reason: String,
     },
+    /// The line is longer than the import's line limit; it was refused
+    /// before it was read whole.
+    #[error("line {line}: the line is longer than {limit} bytes, more than any event within the size limit can take as JSON; refused before reading it whole")]
+    LineTooLong {
+        /// The 1-based line number.
+        line: u64,
+        /// The longest line accepted, in bytes.
+        limit: usize,
+    },
     /// The line's run key breaks SPEC §1.
     #[error("line {line}: {source}")]
     InvalidKey {
@@ -185,6 +194,7 @@ impl ImportError {
         match self {
             ImportError::Read { line, .. }
             | ImportError::Parse { line, .. }
+            | ImportError::LineTooLong { line, .. }
             | ImportError::InvalidKey { line, .. }
             | ImportError::InvalidEvent { line, .. }
             | ImportError::SeqGap { line, .. }
@@ -235,16 +245,19 @@ impl Journal {
         let mut index: HashMap<RunKey, usize> = HashMap::new();
         let mut lines = 0u64;
         let mut events = 0u64;
-        for (number, text) in (1u64..).zip(input.lines()) {
+        let mut input = input;
+        let limit = line_limit(self.options().max_event_size);
+        let mut buffer = Vec::new();
+        for number in 1u64.. {
+            if !read_line_bounded(&mut input, &mut buffer, limit, number)? {
+                break;
+            }
             lines = number;
-            let text = text.map_err(|source| ImportError::Read { line: number, source })?;
+            let text = line_text(&buffer, number)?;
             if text.trim().is_empty() {
                 continue;
             }
-            let partial: PartialEnvelope = serde_json::from_str(&text).map_err(|error| ImportError::Parse {
-                line: number,
-                reason: describe_json_error(&error),
-            })?;
+            let partial = parse_envelope(text, number)?;
             partial
                 .run
                 .validate()
@@ -469,6 +482,101 @@ fn too_large_or_unparsable(line: u64, error: ChainWriteError) -> ImportError {
             reason: source.to_string(),
         },
     }
+}
+
+/// The longest import line accepted for events of at most `max_event_size`
+/// encoded bytes: JSON escapes can make a string up to 6 times longer than its
+/// bytes (`\u0001`), so 8 times the size limit refuses no event the limit
+/// accepts, and keeps a hostile line from being buffered whole.
+pub fn line_limit(max_event_size: usize) -> usize {
+    max_event_size.saturating_mul(8).max(64 * 1024)
+}
+
+/// Reads the next line of `input` into `line` (without its `\n` or `\r\n`),
+/// refusing it as soon as it grows past `limit` bytes; false at the end.
+fn read_line_bounded(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    limit: usize,
+    number: u64,
+) -> Result<bool, ImportError> {
+    line.clear();
+    let mut read_any = false;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => return Err(ImportError::Read { line: number, source }),
+        };
+        if available.is_empty() {
+            break;
+        }
+        read_any = true;
+        let (taken, end) = match available.iter().position(|&byte| byte == b'\n') {
+            Some(newline) => (newline, true),
+            None => (available.len(), false),
+        };
+        if line.len() + taken > limit {
+            return Err(ImportError::LineTooLong { line: number, limit });
+        }
+        line.extend_from_slice(&available[..taken]);
+        input.consume(if end { taken + 1 } else { taken });
+        if end {
+            break;
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(read_any)
+}
+
+/// The line as UTF-8 text; a byte order mark at the start of the file gets
+/// its own message.
+fn line_text(bytes: &[u8], line: u64) -> Result<&str, ImportError> {
+    if line == 1 && bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(ImportError::Parse {
+            line,
+            reason: "the file starts with a UTF-8 byte order mark (BOM, bytes EF BB BF); JSON lines have none: \
+                     save the file as UTF-8 without a BOM"
+                .into(),
+        });
+    }
+    std::str::from_utf8(bytes).map_err(|error| ImportError::Parse {
+        line,
+        reason: format!(
+            "the line is not UTF-8 (invalid byte at column {})",
+            error.valid_up_to() + 1
+        ),
+    })
+}
+
+/// Parses one line as an envelope: unknown fields anywhere are errors,
+/// `turn_completed`'s too (serde ignores a unit variant's fields).
+fn parse_envelope(text: &str, line: u64) -> Result<PartialEnvelope, ImportError> {
+    let partial: PartialEnvelope = serde_json::from_str(text).map_err(|error| ImportError::Parse {
+        line,
+        reason: describe_json_error(&error),
+    })?;
+    if matches!(partial.event, Event::TurnCompleted) {
+        if let Some(field) = unit_event_field(text) {
+            return Err(ImportError::Parse {
+                line,
+                reason: format!("unknown field `{field}`: turn_completed has no fields"),
+            });
+        }
+    }
+    Ok(partial)
+}
+
+/// The first key of the line's `event` object other than `type`, if any.
+fn unit_event_field(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct EventOnly {
+        event: serde_json::Map<String, serde_json::Value>,
+    }
+    let parsed: EventOnly = serde_json::from_str(text).ok()?;
+    parsed.event.keys().find(|key| *key != "type").cloned()
 }
 
 /// serde_json's message without its position suffix (the input is one line,

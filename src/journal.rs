@@ -223,7 +223,15 @@ impl Journal {
             .ok_or_else(|| ResumeError::NotFound { run: key.clone() })?;
         // Fence this process's older handles first, then read the head once
         // every append they queued before the fence is applied.
-        let epoch = found.head.epoch + 1;
+        let epoch = match found.head.epoch.checked_add(1) {
+            Some(epoch) if epoch < u64::MAX => epoch,
+            _ => {
+                return Err(ResumeError::EpochExhausted {
+                    run: key.clone(),
+                    epoch: found.head.epoch,
+                })
+            }
+        };
         self.inner.epoch_cell(found.id, epoch);
         let record = self.record_by_id(found.id, key)?;
         if matches!(record.status, RunStatus::Completed | RunStatus::Failed) {
@@ -239,7 +247,7 @@ impl Journal {
         let run = Run::new(
             self.inner.clone(),
             &record,
-            epoch.max(record.head.epoch + 1),
+            epoch.max(record.head.epoch.saturating_add(1)),
             folded.state,
             folded.tail_len,
         );
@@ -353,8 +361,14 @@ impl Journal {
     /// One more than the highest episode of `goal` (0 for a new goal): a fresh
     /// attempt for best-of-N. Two callers racing get the same number; the
     /// loser's `begin` fails with `AlreadyExists`.
+    /// After episode `u32::MAX` there is none: `ReadError::EpisodesExhausted`.
     pub fn next_episode(&self, goal: &str) -> Result<u32, ReadError> {
-        Ok(self.store().max_episode(goal, None)?.map_or(0, |max| max + 1))
+        match self.store().max_episode(goal, None)? {
+            None => Ok(0),
+            Some(max) => max
+                .checked_add(1)
+                .ok_or_else(|| ReadError::EpisodesExhausted { goal: goal.to_owned() }),
+        }
     }
 
     /// The write path's counters: batches, events and bytes applied, groups

@@ -70,7 +70,7 @@ mod writer;
 
 pub use error::{AppendError, BeginError, Error, FinishError, OpenError, ReadError, ResumeError};
 pub use hub::LagPoint;
-pub use import::{ImportError, ImportReport, ImportedRun};
+pub use import::{line_limit as import_line_limit, ImportError, ImportReport, ImportedRun};
 pub use journal::{Journal, VerifyReport};
 pub use lineage::{ExportItem, ForkError, PurgeError, PurgePolicy, PurgeReport, RunDiff};
 pub use metrics::MetricsSnapshot;
