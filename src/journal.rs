@@ -188,20 +188,6 @@ impl Journal {
         }
     }
 
-    /// Creates runs whose records are already encoded and chained from seq 0
-    /// (import), in one atomic step: all of them, or none when a key exists
-    /// (`Ok(Err(key))`). Imported events are not published to live subscribers.
-    pub(crate) fn create_encoded(&self, runs: Vec<NewRun>) -> Result<Result<Vec<RunRecord>, RunKey>, AppendError> {
-        let (sender, receiver) = crossbeam_channel::bounded(1);
-        let command = Command::Apply(Operation::Create {
-            runs,
-            envelopes: Vec::new(),
-            durable: self.durable(),
-            reply: Reply::Blocking(sender),
-        });
-        Ok(self.call(command, receiver)?.map_err(|exists| exists.0))
-    }
-
     fn fork_prefix_state(&self, key: &RunKey, fork: &runjournal_core::ForkBase) -> Result<ResumeState, ReadError> {
         let parent = self.record_by_id(fork.parent, &fork.parent_key)?;
         let mut state = ResumeState::new(key.clone());

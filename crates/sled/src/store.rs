@@ -465,6 +465,68 @@ impl Store for SledStore {
         }
         self.db.apply_batch(batch).map_err(|e| backend("replace snapshots", e))
     }
+
+    fn reserve_run_id(&self) -> Result<RunId, StoreError> {
+        let mut state = self.lock_write()?;
+        let id = state.next_run_id;
+        self.db
+            .insert(layout::next_run_id_key(), encode_record(RecordKind::Meta, &(id + 1)))
+            .map_err(|e| backend("reserve run id", e))?;
+        state.next_run_id = id + 1;
+        Ok(id)
+    }
+
+    fn stage(&self, run: RunId, first_seq: u64, records: &[Vec<u8>]) -> Result<(), StoreError> {
+        let mut state = self.lock_write()?;
+        let mut batch = sled::Batch::default();
+        for (seq, bytes) in (first_seq..).zip(records) {
+            batch.insert(&layout::event_key(run, seq)[..], bytes.as_slice());
+        }
+        let appended = state.appended + records.len() as u64;
+        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
+        self.db.apply_batch(batch).map_err(|e| backend("stage events", e))?;
+        state.appended = appended;
+        Ok(())
+    }
+
+    fn publish_staged(&self, runs: &[RunRecord]) -> Result<Result<(), KeyExists>, StoreError> {
+        let mut state = self.lock_write()?;
+        let mut seen = HashSet::new();
+        for run in runs {
+            if !seen.insert(&run.key) || self.find_id(&run.key)?.is_some() {
+                return Ok(Err(KeyExists(run.key.clone())));
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for record in runs {
+            batch.insert(&layout::run_key(record.id)[..], encode_record(RecordKind::Run, record));
+            batch.insert(layout::key_index_key(&record.key), &record.id.to_be_bytes()[..]);
+            if let Some(fork) = &record.fork {
+                batch.insert(&layout::child_key(fork.parent, record.id)[..], &[][..]);
+            }
+        }
+        self.db
+            .apply_batch(batch)
+            .map_err(|e| backend("publish staged runs", e))?;
+        for record in runs {
+            state.runs.insert(record.id, record.clone());
+        }
+        Ok(Ok(()))
+    }
+
+    fn discard_staged(&self, runs: &[RunId]) -> Result<(), StoreError> {
+        let _state = self.lock_write()?;
+        let mut batch = sled::Batch::default();
+        for &id in runs {
+            for entry in self.db.scan_prefix(layout::run_prefix(layout::EVENT, id)) {
+                let (key, _) = entry.map_err(|e| backend("scan staged events", e))?;
+                batch.remove(key);
+            }
+        }
+        self.db
+            .apply_batch(batch)
+            .map_err(|e| backend("discard staged events", e))
+    }
 }
 
 /// Checks the format record; writes it only for a database being created, so
@@ -474,12 +536,17 @@ impl Store for SledStore {
 /// right after a close in the same process can find it still held.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// sled's page cache (its default is 1 GiB, which a large import fills):
+/// reads beyond it go to the OS page cache.
+const SLED_CACHE_BYTES: u64 = 64 << 20;
+
 fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
     loop {
         let opened = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(SLED_CACHE_BYTES)
             .flush_every_ms(None)
             .open()
             .map_err(|error| open_error(path, error));
