@@ -119,7 +119,7 @@ mod tests {
             fs::write(file, b"x").unwrap();
         }
         let removed = remove_stale(&target, Work::Export);
-        assert_eq!(removed, [dead.clone()]);
+        assert_eq!(removed, std::slice::from_ref(&dead));
         assert!(!dead.exists());
         assert!(mine.exists() && other_work.exists() && unrelated.exists());
     }

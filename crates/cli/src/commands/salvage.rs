@@ -2,8 +2,10 @@
 //! damaged database.
 //!
 //! Invariants: the database is never changed. When it opens, each run is
-//! exported up to the first event that fails verification, and the export
-//! goes on with the next run. When it cannot be opened (sled refuses it, or it
+//! exported up to the first event that fails verification or cannot be read
+//! (a store I/O error, such as a deleted blob file), named on stderr, and the
+//! export goes on with the next run. A salvage that recovered no event of a
+//! database that has runs exits non-zero. When it cannot be opened (sled refuses it, or it
 //! lost events its loss guard recorded as durable), the salvage works on a
 //! copy (`runjournal_sled::files`): first without sled's snapshot (sled then
 //! rebuilds its index from the log) and the guard, then with the log cut
@@ -52,12 +54,11 @@ pub fn run(cx: &mut Context, run: &RunArg, file: Option<&Path>) -> anyhow::Resul
     let items = journal
         .export_order(selected.as_ref())
         .map_err(|error| cx.read_error(error))?;
-    let db = &cx.db;
     let (exported, damaged) = write_export(cx.out, file, |target| {
         let mut exported = 0u64;
         let mut damaged: Vec<Damaged> = Vec::new();
         for ExportItem { key, end_seq } in &items {
-            let (events, damage) = events::write_run_until_damage(&journal, db, key, *end_seq, target)?;
+            let (events, damage) = events::write_run_until_damage(&journal, key, *end_seq, target)?;
             exported += events;
             if let Some(damage) = damage {
                 damaged.push((key.clone(), events, damage));
@@ -72,6 +73,13 @@ pub fn run(cx: &mut Context, run: &RunArg, file: Option<&Path>) -> anyhow::Resul
         );
     }
     report(cx, file.is_some(), items.len(), exported, &damaged)?;
+    if exported == 0 && !items.is_empty() {
+        return Err(fail(format!(
+            "salvage recovered no event of {} in {}",
+            plural(items.len() as u64, "run"),
+            cx.db.display()
+        )));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
