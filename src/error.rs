@@ -302,6 +302,12 @@ pub enum ReadError {
         /// The key looked for.
         run: RunKey,
     },
+    /// `next_episode` of a goal that has episode `u32::MAX`: there is no next one.
+    #[error("goal {goal:?} has episode 4294967295 (u32::MAX), the last there is; there is no next episode")]
+    EpisodesExhausted {
+        /// The goal.
+        goal: String,
+    },
     /// A stored event is corrupt (does not decode, breaks the chain, is missing).
     #[error(transparent)]
     Integrity(Box<IntegrityError>),
@@ -347,6 +353,7 @@ impl ReadError {
             ReadError::SnapshotCorrupt { .. } => "snapshot_corrupt",
             ReadError::SeqOutOfRange { .. } => "seq_out_of_range",
             ReadError::ParentMissing { .. } => "parent_missing",
+            ReadError::EpisodesExhausted { .. } => "exhausted",
             ReadError::Store(error) => error.code(),
         }
     }
@@ -462,6 +469,15 @@ pub enum ResumeError {
         /// The value the caller expects.
         expected: String,
     },
+    /// The run is at the last epoch a resume can open (an imported run whose
+    /// epoch reached `u64::MAX - 1` or more): a resume would wrap the epoch.
+    #[error("run {run} is in epoch {epoch}, the last a resume can open; it cannot be resumed again (fork it instead)")]
+    EpochExhausted {
+        /// The run.
+        run: RunKey,
+        /// Its current epoch.
+        epoch: u64,
+    },
     /// Reading or folding the run failed (corruption is never skipped).
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -481,6 +497,7 @@ impl ResumeError {
             ResumeError::Finished { .. } => "finished",
             ResumeError::Superseded { .. } => "superseded",
             ResumeError::Mismatch { .. } => "mismatch",
+            ResumeError::EpochExhausted { .. } => "exhausted",
             ResumeError::Read(error) => error.code(),
             ResumeError::Append(error) => error.code(),
             ResumeError::Write(error) => error.code(),
@@ -643,6 +660,20 @@ pub enum Error {
         run: RunKey,
         /// Its status.
         status: RunStatus,
+    },
+    /// `next_episode` of a goal that has episode `u32::MAX`.
+    #[error("goal {goal:?} has episode 4294967295 (u32::MAX), the last there is; there is no next episode")]
+    EpisodesExhausted {
+        /// The goal.
+        goal: String,
+    },
+    /// The run is at the last epoch a resume can open.
+    #[error("run {run} is in epoch {epoch}, the last a resume can open; it cannot be resumed again (fork it instead)")]
+    EpochExhausted {
+        /// The run.
+        run: RunKey,
+        /// Its current epoch.
+        epoch: u64,
     },
     /// The run was superseded by a rewind and cannot be resumed.
     #[error("run {run} is superseded (a rewind forked it into the run that goes on) and cannot be resumed; nothing was appended")]
@@ -825,6 +856,7 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::Finished { .. } => "finished",
             Error::Superseded { .. } => "superseded",
+            Error::EpisodesExhausted { .. } | Error::EpochExhausted { .. } => "exhausted",
             Error::Mismatch { .. } => "mismatch",
             Error::Deleted { .. } => "deleted",
             Error::SeqOutOfRange { .. } => "seq_out_of_range",
@@ -950,6 +982,7 @@ impl From<ReadError> for Error {
             ReadError::SnapshotCorrupt { run, seq, source } => Error::SnapshotCorrupt { run, seq, source },
             ReadError::SeqOutOfRange { run, seq, last } => Error::SeqOutOfRange { run, seq, last },
             ReadError::ParentMissing { run, parent } => Error::ParentMissing { run, parent },
+            ReadError::EpisodesExhausted { goal } => Error::EpisodesExhausted { goal },
             ReadError::Store(error) => Error::Store(error),
         }
     }
@@ -977,6 +1010,7 @@ impl From<ResumeError> for Error {
             },
             ResumeError::Finished { run, status } => Error::Finished { run, status },
             ResumeError::Superseded { run } => Error::Superseded { run },
+            ResumeError::EpochExhausted { run, epoch } => Error::EpochExhausted { run, epoch },
             ResumeError::Mismatch {
                 run,
                 field,

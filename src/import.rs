@@ -1,10 +1,14 @@
 //! Importing runs from the JSON lines of SPEC §2 (`runjournal import`).
 //!
 //! Invariants:
-//! - The whole input is read and validated before anything is stored; the
-//!   first bad line refuses the whole input, and the error names that line.
-//! - Every run of the input is stored in one atomic step (one store call), so
-//!   a refused or failed import stores nothing.
+//! - The input streams: it is read line by line (each line bounded by
+//!   [`line_limit`]), and each run's chained records are staged in the store
+//!   ([`Store::stage`](runjournal_core::Store::stage)) every few MiB, so memory
+//!   holds only a bounded buffer and each run's head, whatever the file's size.
+//! - All or nothing: staged records are invisible (no run record or key
+//!   names them) until every line is validated; then every run of the input
+//!   is published in one atomic store step. The first bad line refuses the
+//!   whole input, names that line, and the staged records are discarded.
 //! - What is stored is exactly what a live journal would have written for the
 //!   same events: the same chain hashes, epochs and times. A present `hash`
 //!   must equal the chain hash computed from the line; missing `epoch`, `ts`
@@ -16,11 +20,10 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::ops::ControlFlow;
 
-use runjournal_core::fold::ResumeState;
 use runjournal_core::rules::{self, Arrival, OrderViolation};
 use runjournal_core::{
-    ChainHash, ChainWriteError, ChainWriteProblem, ChainWriter, CodecError, Event, EventError, ForkBase, ForkPoint,
-    KeyError, NewRun, PartialEnvelope, RunId, RunKey, RunStatus,
+    ChainHash, ChainWriteError, ChainWriteProblem, ChainWriter, CodecError, Event, EventError, ForkBase, ForkPoint, KeyError,
+    PartialEnvelope, RunId, RunKey, RunRecord, RunStatus, ScanControl, StoreError,
 };
 
 use crate::error::{ReadError, WriteError};
@@ -77,6 +80,24 @@ pub enum ImportError {
         line: u64,
         /// What the parser said.
         source: serde_json::Error,
+    },
+    /// The line is not JSON text an envelope can be: not UTF-8, a byte order
+    /// mark, a field `turn_completed` does not have.
+    #[error("line {line}: not a valid event envelope: {reason}")]
+    Malformed {
+        /// The 1-based line number.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The line is longer than the import's line limit; it was refused
+    /// before it was read whole.
+    #[error("line {line}: the line is longer than {limit} bytes, more than any event within the size limit can take as JSON; refused before reading it whole")]
+    LineTooLong {
+        /// The 1-based line number.
+        line: u64,
+        /// The longest line accepted, in bytes.
+        limit: usize,
     },
     /// The line's run key breaks SPEC §1.
     #[error("line {line}: {source}")]
@@ -188,7 +209,12 @@ pub enum ImportError {
     /// Reading the database failed while checking for existing runs.
     #[error(transparent)]
     Database(Box<ReadError>),
-    /// Storing the runs failed; the store call is atomic, so nothing was stored.
+    /// Staging or publishing the runs failed in the store; nothing was
+    /// published (staged records are invisible and discarded).
+    #[error("storing the imported runs failed, nothing was published: {0}")]
+    Staging(Box<StoreError>),
+    /// The journal refused the write (poisoned, writer stopped) or its sync
+    /// failed; nothing was published, or the publication may not be durable.
     #[error(transparent)]
     Write(Box<WriteError>),
 }
@@ -199,6 +225,8 @@ impl ImportError {
         match self {
             ImportError::Read { line, .. }
             | ImportError::Parse { line, .. }
+            | ImportError::Malformed { line, .. }
+            | ImportError::LineTooLong { line, .. }
             | ImportError::InvalidKey { line, .. }
             | ImportError::InvalidEvent { line, .. }
             | ImportError::SeqGap { line, .. }
@@ -208,7 +236,7 @@ impl ImportError {
             | ImportError::Unencodable { line, .. }
             | ImportError::ForkParentMissing { line, .. }
             | ImportError::AlreadyExists { line, .. } => Some(*line),
-            ImportError::Database(_) | ImportError::Write(_) => None,
+            ImportError::Database(_) | ImportError::Write(_) | ImportError::Staging(_) => None,
         }
     }
 
@@ -216,17 +244,18 @@ impl ImportError {
     pub fn code(&self) -> &'static str {
         match self {
             ImportError::Read { .. } => "io",
-            ImportError::Parse { .. } => "parse",
+            ImportError::Parse { .. } | ImportError::Malformed { .. } => "parse",
+            ImportError::LineTooLong { .. } | ImportError::TooLarge { .. } => "too_large",
             ImportError::InvalidKey { .. } => "invalid_key",
             ImportError::InvalidEvent { .. } => "invalid_event",
             ImportError::SeqGap { .. } => "seq_gap",
             ImportError::OutOfOrder { .. } => "out_of_order",
             ImportError::HashMismatch { .. } => "hash_mismatch",
-            ImportError::TooLarge { .. } => "too_large",
             ImportError::Unencodable { .. } => "unencodable",
             ImportError::ForkParentMissing { .. } => "parent_missing",
             ImportError::AlreadyExists { .. } => "already_exists",
             ImportError::Database(error) => error.code(),
+            ImportError::Staging(error) => error.code(),
             ImportError::Write(error) => error.code(),
         }
     }
@@ -234,100 +263,139 @@ impl ImportError {
 
 /// A run being assembled from the input.
 struct Pending {
+    /// The id reserved for it in the store, under which its records are staged.
+    id: RunId,
     first_line: u64,
     created_ts: u64,
-    records: Vec<Vec<u8>>,
+    /// Records not staged yet, for seqs `buffered_from..`.
+    buffer: Vec<Vec<u8>>,
+    buffered_from: u64,
     /// The chain so far: the run's key and head.
     writer: ChainWriter,
-    state: ResumeState,
     /// The status after the events so far, by the ordering rules.
     status: RunStatus,
     /// The parent prefix, for a fork.
     fork: Option<ForkBase>,
-    /// The chain hash of every event so far, by seq (a later run may fork from any).
-    hashes: Vec<ChainHash>,
+}
+
+/// Records buffered over all runs before they are staged.
+const STAGE_BYTES: usize = 8 << 20;
+
+/// The runs of one import, staged as they are read.
+struct Staging<'a> {
+    journal: &'a Journal,
+    runs: Vec<Pending>,
+    index: HashMap<RunKey, usize>,
+    buffered: usize,
+}
+
+impl Staging<'_> {
+    /// Stages every buffered record.
+    fn flush(&mut self) -> Result<(), ImportError> {
+        for run in &mut self.runs {
+            if run.buffer.is_empty() {
+                continue;
+            }
+            self.journal
+                .store()
+                .stage(run.id, run.buffered_from, &run.buffer)
+                .map_err(store_failed)?;
+            run.buffered_from += run.buffer.len() as u64;
+            run.buffer.clear();
+        }
+        self.buffered = 0;
+        Ok(())
+    }
+
+    /// Removes what was staged (a refused or failed import).
+    fn discard(&self) {
+        let ids: Vec<RunId> = self.runs.iter().map(|run| run.id).collect();
+        if !ids.is_empty() {
+            // A failure leaves invisible records behind, never a visible run.
+            drop(self.journal.store().discard_staged(&ids));
+        }
+    }
+
+    /// The chain hash of the staged or buffered event `seq` of run `position`.
+    fn hash_at(&self, position: usize, seq: u64) -> Result<Option<ChainHash>, ImportError> {
+        let run = &self.runs[position];
+        if seq >= run.writer.head().next_seq {
+            return Ok(None);
+        }
+        let record = if seq >= run.buffered_from {
+            usize::try_from(seq - run.buffered_from)
+                .ok()
+                .and_then(|offset| run.buffer.get(offset))
+                .cloned()
+        } else {
+            let mut found = None;
+            self.journal
+                .store()
+                .scan(run.id, seq, seq + 1, &mut |_, bytes| {
+                    found = Some(bytes.to_vec());
+                    ScanControl::Stop
+                })
+                .map_err(store_failed)?;
+            found
+        };
+        Ok(record.and_then(|record| {
+            runjournal_core::codec::split_event_record(&record)
+                .ok()
+                .map(|(hash, _)| hash)
+        }))
+    }
+}
+
+/// A store failure while staging: nothing was published.
+fn store_failed(error: StoreError) -> ImportError {
+    ImportError::Staging(Box::new(error))
 }
 
 impl Journal {
     /// Imports the JSON lines of SPEC §2 (as `export` writes them) into new runs.
     ///
-    /// The whole input is validated before anything is stored: each line parses
-    /// as an envelope (unknown event types and fields are errors), keys and
-    /// event fields are valid, each run's seqs are gapless from 0 starting with
-    /// `run_started`, nothing follows a terminal event in its epoch (except
-    /// `teardown`, and an `attached` with a higher epoch after
-    /// `run_interrupted`), and epochs start at 0 and only rise at an `attached`. A missing `epoch` is the run's
-    /// current epoch (one more at an `attached`), a missing `ts` is now, a
-    /// missing `hash` is computed; a present `hash` must equal the chain hash.
-    /// Lines may interleave runs; blank lines are skipped. Runs that exist in
-    /// the database are refused. A forked run (its `run_started` names
-    /// `forked_from`) is imported as a fork: its chain continues from the
-    /// parent's hash at the fork seq, the parent earlier in the input or
-    /// already in the database (a missing parent is refused).
+    /// Each line parses as an envelope (unknown event types and fields are
+    /// errors), keys and event fields are valid, each run's seqs are gapless
+    /// from 0 starting with `run_started`, nothing follows a terminal event in
+    /// its epoch (except an `attached` with a higher epoch after
+    /// `run_interrupted`), and epochs start at 0 and only rise at an
+    /// `attached`. A missing `epoch` is the run's current epoch (one more at
+    /// an `attached`), a missing `ts` is now, a missing `hash` is computed; a
+    /// present `hash` must equal the chain hash. Lines may interleave runs;
+    /// blank lines are skipped. Runs that exist in the database are refused; a
+    /// fork's parent must be earlier in the input or in the database.
     ///
-    /// Then every run is stored in one atomic step. The first bad line refuses
-    /// the whole input, and nothing is stored.
+    /// The input streams (memory stays bounded whatever its size); its runs
+    /// are staged invisibly and published in one atomic step once every line
+    /// passed. The first bad line refuses the whole input, and nothing is stored.
     pub fn import(&self, input: impl BufRead) -> Result<ImportReport, ImportError> {
-        let mut runs: Vec<Pending> = Vec::new();
-        let mut index: HashMap<RunKey, usize> = HashMap::new();
-        let mut lines = 0u64;
-        let mut events = 0u64;
-        for (number, text) in (1u64..).zip(input.lines()) {
-            lines = number;
-            let text = text.map_err(|source| ImportError::Read { line: number, source })?;
-            if text.trim().is_empty() {
-                continue;
+        let mut staging = Staging {
+            journal: self,
+            runs: Vec::new(),
+            index: HashMap::new(),
+            buffered: 0,
+        };
+        let result = self.stage_input(input, &mut staging).and_then(|(lines, events)| {
+            staging.flush()?;
+            self.publish(&staging)?;
+            Ok((lines, events))
+        });
+        let (lines, events) = match result {
+            Ok(counts) => counts,
+            Err(error) => {
+                staging.discard();
+                return Err(error);
             }
-            let partial: PartialEnvelope =
-                serde_json::from_str(&text).map_err(|source| ImportError::Parse { line: number, source })?;
-            partial
-                .run
-                .validate()
-                .map_err(|source| ImportError::InvalidKey { line: number, source })?;
-            let position = match index.get(&partial.run) {
-                Some(&position) => position,
-                None => {
-                    let pending = self.start_run(number, &partial, &runs, &index)?;
-                    index.insert(partial.run.clone(), runs.len());
-                    runs.push(pending);
-                    runs.len() - 1
-                }
-            };
-            add_line(&mut runs[position], number, partial, &self.options().clock)?;
-            events += 1;
-        }
-        let new_runs: Vec<NewRun> = runs
-            .iter_mut()
-            .map(|pending| NewRun {
-                key: pending.writer.key().clone(),
-                created_ts: pending.created_ts,
-                records: std::mem::take(&mut pending.records),
-                head: pending.writer.head(),
-                status: pending.state.status,
-                fork: pending.fork.take(),
-                supersedes: None,
-            })
-            .collect();
-        if !new_runs.is_empty() {
-            if let Err(exists) = self
-                .create_encoded(new_runs)
-                .map_err(|error| ImportError::Write(Box::new(error)))?
-            {
-                let line = index.get(&exists).map_or(0, |&position| runs[position].first_line);
-                return Err(ImportError::AlreadyExists {
-                    line,
-                    run: Box::new(exists),
-                });
-            }
-        }
+        };
         Ok(ImportReport {
-            runs: runs
+            runs: staging
+                .runs
                 .into_iter()
                 .map(|pending| {
                     let head = pending.writer.head();
                     ImportedRun {
                         events: head.next_seq,
-                        status: pending.state.status,
+                        status: pending.status,
                         epoch: head.epoch,
                         head: head.hash,
                         key: pending.writer.key().clone(),
@@ -339,17 +407,82 @@ impl Journal {
         })
     }
 
+    /// Reads, validates and stages every line; returns the lines and events read.
+    fn stage_input(&self, mut input: impl BufRead, staging: &mut Staging<'_>) -> Result<(u64, u64), ImportError> {
+        let mut lines = 0u64;
+        let mut events = 0u64;
+        let limit = line_limit(self.options().max_event_size);
+        let mut buffer = Vec::new();
+        for number in 1u64.. {
+            if !read_line_bounded(&mut input, &mut buffer, limit, number)? {
+                break;
+            }
+            lines = number;
+            let text = line_text(&buffer, number)?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let partial = parse_envelope(text, number)?;
+            partial
+                .run
+                .validate()
+                .map_err(|source| ImportError::InvalidKey { line: number, source })?;
+            let position = match staging.index.get(&partial.run) {
+                Some(&position) => position,
+                None => {
+                    let pending = self.start_run(number, &partial, staging)?;
+                    staging.index.insert(partial.run.clone(), staging.runs.len());
+                    staging.runs.push(pending);
+                    staging.runs.len() - 1
+                }
+            };
+            staging.buffered += add_line(&mut staging.runs[position], number, partial, &self.options().clock)?;
+            events += 1;
+            if staging.buffered >= STAGE_BYTES {
+                staging.flush()?;
+            }
+        }
+        Ok((lines, events))
+    }
+
+    /// Publishes every staged run in one atomic step, then syncs.
+    fn publish(&self, staging: &Staging<'_>) -> Result<(), ImportError> {
+        if staging.runs.is_empty() {
+            return Ok(());
+        }
+        if let Some(source) = self.inner.writer.health.failure() {
+            return Err(ImportError::Write(Box::new(WriteError::Poisoned { source })));
+        }
+        let records: Vec<RunRecord> = staging
+            .runs
+            .iter()
+            .map(|pending| RunRecord {
+                id: pending.id,
+                key: pending.writer.key().clone(),
+                created_ts: pending.created_ts,
+                head: pending.writer.head(),
+                status: pending.status,
+                fork: pending.fork.clone(),
+            })
+            .collect();
+        if let Err(exists) = self.store().publish_staged(&records).map_err(store_failed)? {
+            let line = staging
+                .index
+                .get(&exists.0)
+                .map_or(0, |&position| staging.runs[position].first_line);
+            return Err(ImportError::AlreadyExists {
+                line,
+                run: Box::new(exists.0),
+            });
+        }
+        self.sync().map_err(|error| ImportError::Write(Box::new(error)))
+    }
+
     /// Checks that the run of the line at `line` (its first in the input) may be
-    /// created, and starts assembling it. A fork chains from its parent's hash
-    /// at the fork seq: the parent must be earlier in the input (at least up
-    /// to that seq) or in the database.
-    fn start_run(
-        &self,
-        line: u64,
-        partial: &PartialEnvelope,
-        runs: &[Pending],
-        index: &HashMap<RunKey, usize>,
-    ) -> Result<Pending, ImportError> {
+    /// created, reserves its id, and starts assembling it. A fork chains from
+    /// its parent's hash at the fork seq: the parent must be earlier in the
+    /// input (at least up to that seq) or in the database.
+    fn start_run(&self, line: u64, partial: &PartialEnvelope, staging: &Staging<'_>) -> Result<Pending, ImportError> {
         let run = || Box::new(partial.run.clone());
         let existing = self
             .store()
@@ -360,21 +493,22 @@ impl Journal {
         }
         let fork = match &partial.event {
             Event::RunStarted { meta } => match &meta.forked_from {
-                Some(point) => Some(self.fork_base(line, &partial.run, point, runs, index)?),
+                Some(point) => Some(self.fork_base(line, &partial.run, point, staging)?),
                 None => None,
             },
             _ => None,
         };
         let genesis = fork.as_ref().map_or(ChainHash::GENESIS, |fork| fork.hash);
+        let id = self.store().reserve_run_id().map_err(store_failed)?;
         Ok(Pending {
+            id,
             first_line: line,
             created_ts: 0,
-            records: Vec::new(),
+            buffer: Vec::new(),
+            buffered_from: 0,
             writer: ChainWriter::starting(partial.run.clone(), genesis, self.options().max_event_size),
-            state: ResumeState::new(partial.run.clone()),
             status: RunStatus::Running,
             fork,
-            hashes: Vec::new(),
         })
     }
 
@@ -384,8 +518,7 @@ impl Journal {
         line: u64,
         run: &RunKey,
         point: &ForkPoint,
-        runs: &[Pending],
-        index: &HashMap<RunKey, usize>,
+        staging: &Staging<'_>,
     ) -> Result<ForkBase, ImportError> {
         let missing = || ImportError::ForkParentMissing {
             line,
@@ -393,12 +526,10 @@ impl Journal {
             parent: Box::new(point.run.clone()),
             fork_seq: point.seq,
         };
-        let seq = usize::try_from(point.seq).map_err(|_| missing())?;
-        if let Some(&position) = index.get(&point.run) {
-            let hash = *runs[position].hashes.get(seq).ok_or_else(missing)?;
-            // Created in the same atomic step; the store resolves the id by key.
+        if let Some(&position) = staging.index.get(&point.run) {
+            let hash = staging.hash_at(position, point.seq)?.ok_or_else(missing)?;
             return Ok(ForkBase {
-                parent: RunId::MAX,
+                parent: staging.runs[position].id,
                 parent_key: point.run.clone(),
                 seq: point.seq,
                 hash,
@@ -425,8 +556,8 @@ impl Journal {
 }
 
 /// Validates one line of `run` against SPEC §2's rules ([`rules`]) and
-/// appends its chained record.
-fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Clock) -> Result<(), ImportError> {
+/// buffers its chained record; returns the record's length.
+fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Clock) -> Result<usize, ImportError> {
     let seq = partial.seq;
     let head = run.writer.head();
     let key = || Box::new(run.writer.key().clone());
@@ -482,11 +613,10 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Cloc
         run.created_ts = ts;
     }
     run.status = status;
-    run.state.apply(&written.envelope);
-    run.records.push(written.record);
-    run.hashes.push(written.envelope.hash);
+    let length = written.record.len();
+    run.buffer.push(written.record);
     run.writer = writer;
-    Ok(())
+    Ok(length)
 }
 
 /// The import error of an event that cannot be chained.
@@ -507,6 +637,99 @@ fn unchainable(line: u64, error: ChainWriteError) -> ImportError {
             source,
         },
     }
+}
+
+/// The longest import line accepted for events of at most `max_event_size`
+/// encoded bytes: JSON escapes can make a string up to 6 times longer than its
+/// bytes (`\u0001`), so 8 times the size limit refuses no event the limit
+/// accepts, and keeps a hostile line from being buffered whole.
+pub fn line_limit(max_event_size: usize) -> usize {
+    max_event_size.saturating_mul(8).max(64 * 1024)
+}
+
+/// Reads the next line of `input` into `line` (without its `\n` or `\r\n`),
+/// refusing it as soon as it grows past `limit` bytes; false at the end.
+fn read_line_bounded(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    limit: usize,
+    number: u64,
+) -> Result<bool, ImportError> {
+    line.clear();
+    let mut read_any = false;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => return Err(ImportError::Read { line: number, source }),
+        };
+        if available.is_empty() {
+            break;
+        }
+        read_any = true;
+        let (taken, end) = match available.iter().position(|&byte| byte == b'\n') {
+            Some(newline) => (newline, true),
+            None => (available.len(), false),
+        };
+        if line.len() + taken > limit {
+            return Err(ImportError::LineTooLong { line: number, limit });
+        }
+        line.extend_from_slice(&available[..taken]);
+        input.consume(if end { taken + 1 } else { taken });
+        if end {
+            break;
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(read_any)
+}
+
+/// The line as UTF-8 text; a byte order mark at the start of the file gets
+/// its own message.
+fn line_text(bytes: &[u8], line: u64) -> Result<&str, ImportError> {
+    if line == 1 && bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(ImportError::Malformed {
+            line,
+            reason: "the file starts with a UTF-8 byte order mark (BOM, bytes EF BB BF); JSON lines have none: \
+                     save the file as UTF-8 without a BOM"
+                .into(),
+        });
+    }
+    std::str::from_utf8(bytes).map_err(|error| ImportError::Malformed {
+        line,
+        reason: format!(
+            "the line is not UTF-8 (invalid byte at column {})",
+            error.valid_up_to() + 1
+        ),
+    })
+}
+
+/// Parses one line as an envelope: unknown fields anywhere are errors,
+/// `turn_completed`'s too (serde ignores a unit variant's fields).
+fn parse_envelope(text: &str, line: u64) -> Result<PartialEnvelope, ImportError> {
+    let partial: PartialEnvelope =
+        serde_json::from_str(text).map_err(|source| ImportError::Parse { line, source })?;
+    if matches!(partial.event, Event::TurnCompleted) {
+        if let Some(field) = unit_event_field(text) {
+            return Err(ImportError::Malformed {
+                line,
+                reason: format!("unknown field `{field}`: turn_completed has no fields"),
+            });
+        }
+    }
+    Ok(partial)
+}
+
+/// The first key of the line's `event` object other than `type`, if any.
+fn unit_event_field(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct EventOnly {
+        event: serde_json::Map<String, serde_json::Value>,
+    }
+    let parsed: EventOnly = serde_json::from_str(text).ok()?;
+    parsed.event.keys().find(|key| *key != "type").cloned()
 }
 
 /// serde_json's message without its position suffix (the input is one line,

@@ -204,20 +204,6 @@ impl Journal {
         }
     }
 
-    /// Creates runs whose records are already encoded and chained from seq 0
-    /// (import), in one atomic step: all of them, or none when a key exists
-    /// (`Ok(Err(key))`). Imported events are not published to live subscribers.
-    pub(crate) fn create_encoded(&self, runs: Vec<NewRun>) -> Result<Result<Vec<RunRecord>, RunKey>, WriteError> {
-        let (sender, receiver) = crossbeam_channel::bounded(1);
-        let command = Command::Apply(Operation::Create {
-            runs,
-            envelopes: Vec::new(),
-            durable: true,
-            reply: Reply::Blocking(sender),
-        });
-        Ok(self.call(command, receiver)?.map_err(|exists| exists.0))
-    }
-
     fn fork_prefix_state(&self, key: &RunKey, fork: &runjournal_core::ForkBase) -> Result<ResumeState, ReadError> {
         let parent = self.record_by_id(fork.parent, &fork.parent_key)?;
         let mut state = ResumeState::new(key.clone());
@@ -278,7 +264,15 @@ impl Journal {
         }
         // Fence this process's older handles first, then read the head once
         // every append they queued before the fence is applied.
-        let epoch = found.head.epoch + 1;
+        let epoch = match found.head.epoch.checked_add(1) {
+            Some(epoch) if epoch < u64::MAX => epoch,
+            _ => {
+                return Err(ResumeError::EpochExhausted {
+                    run: key.clone(),
+                    epoch: found.head.epoch,
+                })
+            }
+        };
         self.inner.epoch_cell(found.id, epoch);
         let record = self.record_by_id(found.id, key)?;
         refuse_unresumable(&record)?;
@@ -289,7 +283,7 @@ impl Journal {
         let run = Run::new(
             self.inner.clone(),
             &record,
-            epoch.max(record.head.epoch + 1),
+            epoch.max(record.head.epoch.saturating_add(1)),
             folded.state,
             folded.tail_len,
         );
@@ -421,8 +415,14 @@ impl Journal {
     /// One more than the highest episode of `goal` (0 for a new goal): a fresh
     /// attempt for best-of-N. Two callers racing get the same number; the
     /// loser's `begin` fails with `AlreadyExists`.
+    /// After episode `u32::MAX` there is none: `ReadError::EpisodesExhausted`.
     pub fn next_episode(&self, goal: &str) -> Result<u32, ReadError> {
-        Ok(self.store().max_episode(goal, None)?.map_or(0, |max| max + 1))
+        match self.store().max_episode(goal, None)? {
+            None => Ok(0),
+            Some(max) => max
+                .checked_add(1)
+                .ok_or_else(|| ReadError::EpisodesExhausted { goal: goal.to_owned() }),
+        }
     }
 
     /// The write path's counters: batches, events and bytes applied, groups

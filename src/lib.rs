@@ -75,7 +75,7 @@ pub use error::{
     WriteError,
 };
 pub use hub::LagPoint;
-pub use import::{ImportError, ImportReport, ImportedRun};
+pub use import::{line_limit as import_line_limit, ImportError, ImportReport, ImportedRun};
 pub use journal::{Expect, Journal, VerifyReport};
 pub use lineage::{ExportItem, ForkError, PurgeError, PurgePolicy, PurgeReport, RunDiff};
 pub use metrics::MetricsSnapshot;

@@ -164,7 +164,7 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
     ));
     codes.extend(check_family(
         "ReadError",
-        6,
+        7,
         read_errors(),
         |error| match error {
             ReadError::NotFound { .. } => 0,
@@ -173,6 +173,7 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
             ReadError::SeqOutOfRange { .. } => 3,
             ReadError::ParentMissing { .. } => 4,
             ReadError::Store(_) => 5,
+            ReadError::EpisodesExhausted { .. } => 6,
         },
         ReadError::code,
         Error::from,
@@ -210,7 +211,7 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
     ));
     codes.extend(check_family(
         "ResumeError",
-        7,
+        8,
         vec![
             ResumeError::NotFound { run: run() },
             ResumeError::Finished {
@@ -221,6 +222,10 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
             ResumeError::Append(AppendError::Poisoned { source: failure() }),
             ResumeError::Write(WriteError::Storage { source: failure() }),
             ResumeError::Superseded { run: run() },
+            ResumeError::EpochExhausted {
+                run: run(),
+                epoch: u64::MAX - 1,
+            },
             ResumeError::Mismatch {
                 run: run(),
                 field: "backend",
@@ -236,6 +241,7 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
             ResumeError::Write(_) => 4,
             ResumeError::Superseded { .. } => 5,
             ResumeError::Mismatch { .. } => 6,
+            ResumeError::EpochExhausted { .. } => 7,
         },
         ResumeError::code,
         Error::from,
@@ -325,7 +331,7 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
     ));
     codes.extend(check_family(
         "ImportError",
-        13,
+        16,
         import_errors(),
         |error| match error {
             ImportError::Read { .. } => 0,
@@ -341,6 +347,9 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
             ImportError::AlreadyExists { .. } => 10,
             ImportError::Database(_) => 11,
             ImportError::Write(_) => 12,
+            ImportError::Malformed { .. } => 13,
+            ImportError::LineTooLong { .. } => 14,
+            ImportError::Staging(_) => 15,
         },
         ImportError::code,
         Error::from,
@@ -488,6 +497,7 @@ fn read_errors() -> Vec<ReadError> {
             run: RunKey::new("g", 0, "child").unwrap(),
             parent: Box::new(run()),
         },
+        ReadError::EpisodesExhausted { goal: "g".into() },
     ];
     errors.extend(store_errors().into_iter().map(ReadError::Store));
     errors
@@ -580,5 +590,11 @@ fn import_errors() -> Vec<ImportError> {
         ImportError::AlreadyExists { line: 2, run: run() },
         ImportError::Database(Box::new(ReadError::Store(StoreError::Locked { path: "/db".into() }))),
         ImportError::Write(Box::new(WriteError::Storage { source: failure() })),
+        ImportError::Malformed {
+            line: 1,
+            reason: "the line is not UTF-8".into(),
+        },
+        ImportError::LineTooLong { line: 1, limit: 64 },
+        ImportError::Staging(Box::new(StoreError::Missing { path: "/db".into() })),
     ]
 }

@@ -62,25 +62,17 @@ pub fn write_run(
     walk.map_err(|error| read_error(db, error))
 }
 
-/// Writes the run's events `0..end` up to the first one that fails
-/// verification; returns how many were written and that damage. Only a
-/// failure of the store (not damage to this run) is an error.
+/// Writes the run's events `0..end` up to the first one that cannot be read
+/// or fails verification; returns how many were written and that failure
+/// (damage to the run, or a store I/O error reading it, such as a deleted
+/// blob file: a salvage names it and goes on with the next run). Only an
+/// error writing the output is an error.
 pub fn write_run_until_damage(
     journal: &Journal,
-    db: &Path,
     key: &RunKey,
     end: u64,
     out: &mut dyn Write,
 ) -> anyhow::Result<(u64, Option<ReadError>)> {
-    match write_lines(journal, key, 0..end, out, &mut |_| {})? {
-        (written, Ok(())) => Ok((written, None)),
-        (written, Err(error)) if is_run_damage(&error) => Ok((written, Some(error))),
-        (_, Err(error)) => Err(read_error(db, error)),
-    }
-}
-
-/// Whether a read error is damage to one run (a salvage goes on with the
-/// next) rather than a failure of the store.
-fn is_run_damage(error: &ReadError) -> bool {
-    matches!(error, ReadError::Integrity(_) | ReadError::ParentMissing { .. })
+    let (written, walk) = write_lines(journal, key, 0..end, out, &mut |_| {})?;
+    Ok((written, walk.err()))
 }

@@ -4,13 +4,15 @@
 //! Invariants: a file export is written beside its target (`.NAME.partial-PID`),
 //! synced, then renamed over the target, so the target is the old file or the
 //! whole new export, never a part of one; a failed export removes its partial
-//! file; stdout is flushed before the writer returns, so anything the caller
+//! file, and an export to a target first removes the partial files that
+//! killed exports to it left (`leftovers`); stdout is flushed before the writer returns, so anything the caller
 //! then prints on stderr comes after the exported lines.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::leftovers::{self, Work};
 use crate::output::{fail, Output};
 
 /// Runs `write` on stdout, or on a partial file renamed to `file` once
@@ -25,7 +27,8 @@ pub fn write_export<T>(
         out.flush()?;
         return Ok(written);
     };
-    let partial = partial_path(file);
+    leftovers::remove_stale(file, Work::Export);
+    let partial = leftovers::path(file, Work::Export);
     let result = write_then_rename(&partial, file, write);
     if result.is_err() {
         drop(std::fs::remove_file(&partial));
@@ -46,13 +49,4 @@ fn write_then_rename<T>(
     handle.sync_all()?;
     std::fs::rename(partial, file).map_err(|error| fail(format!("cannot write {}: {error}", file.display())))?;
     Ok(written)
-}
-
-/// The partial file beside `file`.
-fn partial_path(file: &Path) -> PathBuf {
-    let name = file
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "export".into());
-    file.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }

@@ -14,6 +14,7 @@ mod commands;
 mod context;
 mod events;
 mod export_file;
+mod leftovers;
 mod output;
 mod progress;
 mod render;

@@ -171,3 +171,140 @@ fn a_refused_import_keeps_a_directory_it_did_not_create() {
     );
     assert!(db.join("keep.txt").exists());
 }
+
+/// Waits, for at most a minute, until `condition` holds.
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// The id of a process that has exited.
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn a_refused_import_never_removes_a_database_another_import_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let mut big = vec![line("big", 0, "", r#"{"type":"run_started","meta":{}}"#)];
+    big.extend((1..150_000).map(|seq| line("big", seq, "", r#"{"type":"turn_completed"}"#)));
+    big.push("{not json".into());
+    let big = write(dir.path(), "big.jsonl", &big);
+    let good = write(dir.path(), "good.jsonl", &rich_run("good"));
+
+    let first = Command::new(BIN)
+        .current_dir(dir.path())
+        .arg("--db")
+        .arg(&db)
+        .args(["import", big.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first import has begun once it created something at or beside the target.
+    wait_until("the first import created its database", || {
+        std::fs::read_dir(dir.path()).unwrap().flatten().any(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name == "new.db" || name.starts_with(".new.db.")
+        })
+    });
+    ok(&import(&db, &good));
+    let first = first.wait_with_output().unwrap();
+    assert!(!first.status.success(), "the bad file is refused");
+    assert!(stderr(&first).contains("line 150001"), "{}", stderr(&first));
+
+    let runs = json(&rj(&db, &["runs", "--json"]));
+    let goals: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["goal"].as_str().unwrap())
+        .collect();
+    assert_eq!(goals, ["good"], "the second import's run survives the first's refusal");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "no build directory is left: {names:?}");
+}
+
+#[test]
+fn a_refused_import_into_a_new_path_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let bad = write(dir.path(), "bad.jsonl", &["{not json".to_string()]);
+    fails(&import(&db, &bad));
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["bad.jsonl"]);
+}
+
+#[test]
+fn leftovers_of_killed_exports_and_imports_are_removed_by_the_next_run() {
+    let (dir, db) = session_db();
+    let pid = dead_pid();
+    let target = dir.path().join("out.jsonl");
+    let stale_export = dir.path().join(format!(".out.jsonl.partial-{pid}"));
+    std::fs::write(&stale_export, "half an export").unwrap();
+    let fresh_db = dir.path().join("fresh.db");
+    let stale_import = dir.path().join(format!(".fresh.db.importing-{pid}"));
+    std::fs::create_dir(&stale_import).unwrap();
+    std::fs::write(stale_import.join("db"), "half a database").unwrap();
+
+    ok(&rj(&db, &["export", "-o", target.to_str().unwrap()]));
+    assert!(
+        !stale_export.exists(),
+        "the next export to the target removes the partial file"
+    );
+    ok(&import(&fresh_db, &target));
+    assert!(
+        !stale_import.exists(),
+        "the next import to the target removes the build directory"
+    );
+    assert_eq!(
+        ok(&rj(&fresh_db, &["export"])),
+        std::fs::read_to_string(&target).unwrap()
+    );
+}
+
+#[test]
+fn a_killed_export_leaves_no_partial_target_and_its_leftover_is_cleaned() {
+    let (dir, db) = session_db();
+    // A real kill: the export process is stopped as soon as its partial file exists.
+    let mut lines = vec![line("many", 0, "", r#"{"type":"run_started","meta":{}}"#)];
+    lines.extend((1..200_000).map(|seq| line("many", seq, "", r#"{"type":"turn_completed"}"#)));
+    ok(&import(&db, &write(dir.path(), "many.jsonl", &lines)));
+    let target = dir.path().join("out.jsonl");
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .arg("--db")
+        .arg(&db)
+        .args(["export", "-o", target.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let partial = dir.path().join(format!(".out.jsonl.partial-{}", child.id()));
+    wait_until("the export wrote its partial file", || {
+        partial.exists() || target.exists()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if target.exists() {
+        // The export finished before the kill: it is whole.
+        assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 200_000 + 7);
+    }
+    ok(&rj(&db, &["export", "-o", target.to_str().unwrap()]));
+    assert!(!partial.exists(), "the killed export's partial file was removed");
+    assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 200_000 + 7);
+}

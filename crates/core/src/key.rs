@@ -19,6 +19,7 @@ pub const MAX_AGENT_BYTES: usize = 128;
 #[derive(
     Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, bincode::Encode, bincode::Decode,
 )]
+#[serde(deny_unknown_fields)]
 pub struct RunKey {
     /// The task being worked on, shared by every attempt at it.
     pub goal: String,

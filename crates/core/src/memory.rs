@@ -22,6 +22,8 @@ struct MemoryState {
     next_id: RunId,
     runs: HashMap<RunId, MemoryRun>,
     by_key: BTreeMap<RunKey, RunId>,
+    /// Events of reserved, unpublished runs.
+    staged: HashMap<RunId, Vec<Vec<u8>>>,
 }
 
 struct MemoryRun {
@@ -178,11 +180,13 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         let events: Vec<(u64, Vec<u8>)> = {
             let state = self.lock()?;
-            let Some(run) = state.runs.get(&run) else {
-                return Ok(());
+            let events = match (state.runs.get(&run), state.staged.get(&run)) {
+                (Some(run), _) => &run.events,
+                (None, Some(staged)) => staged,
+                (None, None) => return Ok(()),
             };
             (0u64..)
-                .zip(run.events.iter())
+                .zip(events.iter())
                 .filter(|(seq, _)| (from_seq..end_seq).contains(seq))
                 .map(|(seq, bytes)| (seq, bytes.clone()))
                 .collect()
@@ -240,6 +244,67 @@ impl Store for MemoryStore {
             if let Some(snapshot) = snapshot {
                 run.snapshots.insert(snapshot.seq, snapshot.bytes);
             }
+        }
+        Ok(())
+    }
+
+    fn reserve_run_id(&self) -> Result<RunId, StoreError> {
+        let mut state = self.lock()?;
+        let id = state.next_id;
+        state.next_id += 1;
+        state.staged.insert(id, Vec::new());
+        Ok(id)
+    }
+
+    fn stage(&self, run: RunId, first_seq: u64, records: &[Vec<u8>]) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        let staged = state.staged.get_mut(&run).ok_or_else(|| StoreError::Backend {
+            operation: "stage",
+            detail: format!("run id {run} is not reserved for staging"),
+        })?;
+        if staged.len() as u64 != first_seq {
+            return Err(StoreError::Backend {
+                operation: "stage",
+                detail: format!("run id {run}: staged seq {first_seq} after {} events", staged.len()),
+            });
+        }
+        staged.extend(records.iter().cloned());
+        Ok(())
+    }
+
+    fn publish_staged(&self, runs: &[RunRecord]) -> Result<Result<(), KeyExists>, StoreError> {
+        let mut state = self.lock()?;
+        let mut seen = std::collections::BTreeSet::new();
+        for run in runs {
+            if state.by_key.contains_key(&run.key) || !seen.insert(&run.key) {
+                return Ok(Err(KeyExists(run.key.clone())));
+            }
+            if state.staged.get(&run.id).map(Vec::len) != usize::try_from(run.head.next_seq).ok() {
+                return Err(StoreError::Backend {
+                    operation: "publish_staged",
+                    detail: format!("run id {}: the head does not cover the staged events", run.id),
+                });
+            }
+        }
+        for run in runs {
+            let events = state.staged.remove(&run.id).unwrap_or_default();
+            state.by_key.insert(run.key.clone(), run.id);
+            state.runs.insert(
+                run.id,
+                MemoryRun {
+                    record: run.clone(),
+                    events,
+                    snapshots: BTreeMap::new(),
+                },
+            );
+        }
+        Ok(Ok(()))
+    }
+
+    fn discard_staged(&self, runs: &[RunId]) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        for run in runs {
+            state.staged.remove(run);
         }
         Ok(())
     }

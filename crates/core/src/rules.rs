@@ -151,6 +151,13 @@ pub enum OrderViolation {
         /// The run's epoch.
         current: u64,
     },
+    /// `attached` at the last epoch there is (or after it): no later resume
+    /// could ever open a higher one.
+    #[error("attached opens epoch {epoch}, the last there is (u64::MAX); the run could never be resumed again")]
+    EpochExhausted {
+        /// The epoch the `attached` would open (or states).
+        epoch: u64,
+    },
     /// Another event than `attached` changing the epoch.
     #[error(
         "{event} has epoch {epoch} but the run is in epoch {current}; epochs never decrease and only rise at an attached"
@@ -235,11 +242,15 @@ pub fn epoch_of(event: &Event, stated: Option<u64>, current: u64) -> Result<u64,
     let attach = matches!(event, Event::Attached { .. });
     match (stated, attach) {
         (None, false) => Ok(current),
-        (None, true) => Ok(current.saturating_add(1)),
+        (None, true) if current >= u64::MAX - 1 => Err(OrderViolation::EpochExhausted {
+            epoch: current.saturating_add(1),
+        }),
+        (None, true) => Ok(current + 1),
         (Some(epoch), _) if matches!(event, Event::RunStarted { .. }) && epoch != 0 => {
             Err(OrderViolation::StartEpochNotZero { epoch })
         }
         (Some(epoch), true) if epoch <= current => Err(OrderViolation::AttachEpochNotHigher { epoch, current }),
+        (Some(u64::MAX), true) => Err(OrderViolation::EpochExhausted { epoch: u64::MAX }),
         (Some(epoch), false) if epoch != current => Err(OrderViolation::EpochChanged {
             event: event.type_name(),
             epoch,
@@ -528,6 +539,19 @@ mod tests {
     #[test]
     fn an_attached_opens_a_higher_epoch() {
         assert_eq!(epoch_of(&attached(), None, 1), Ok(2));
+        assert_eq!(
+            epoch_of(&attached(), None, u64::MAX - 1),
+            Err(OrderViolation::EpochExhausted { epoch: u64::MAX })
+        );
+        assert_eq!(
+            epoch_of(&attached(), Some(u64::MAX), 3),
+            Err(OrderViolation::EpochExhausted { epoch: u64::MAX })
+        );
+        assert_eq!(
+            epoch_of(&attached(), None, u64::MAX),
+            Err(OrderViolation::EpochExhausted { epoch: u64::MAX }),
+            "an attached at the last epoch never raises it"
+        );
         assert_eq!(epoch_of(&attached(), Some(5), 1), Ok(5));
         assert_eq!(
             epoch_of(&attached(), Some(1), 1),
@@ -538,6 +562,7 @@ mod tests {
     #[test]
     fn epochs_only_rise_at_an_attached() {
         assert_eq!(epoch_of(&Event::TurnCompleted, None, 3), Ok(3));
+        assert_eq!(epoch_of(&Event::TurnCompleted, None, u64::MAX), Ok(u64::MAX));
         assert_eq!(epoch_of(&Event::TurnCompleted, Some(3), 3), Ok(3));
         for stated in [2, 4] {
             assert_eq!(

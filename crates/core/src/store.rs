@@ -16,7 +16,9 @@
 //!   first);
 //! - a key exists at most once; creating a set of runs is all or nothing,
 //!   and so is marking the runs they supersede (a rewind);
-//! - a reader that sees a head sees every event before it.
+//! - a reader that sees a head sees every event before it;
+//! - staged events are invisible until their runs are published, and a set
+//!   of staged runs is published all or nothing.
 
 use crate::hash::ChainHash;
 use crate::key::RunKey;
@@ -453,4 +455,21 @@ pub trait Store: Send + Sync + 'static {
     fn close(&self) -> Result<(), StoreError> {
         self.sync()
     }
+
+    /// Reserves a fresh id for a run being staged (an import streaming a
+    /// large file); the id is never handed out again.
+    fn reserve_run_id(&self) -> Result<RunId, StoreError>;
+
+    /// Stores encoded events of a reserved, unpublished run, for seqs
+    /// `first_seq..`. They are invisible (no run record or key names them;
+    /// `scan` of the reserved id reads them) until [`Store::publish_staged`].
+    fn stage(&self, run: RunId, first_seq: u64, records: &[Vec<u8>]) -> Result<(), StoreError>;
+
+    /// Publishes staged runs in one atomic step: their run records (with the
+    /// reserved ids, heads covering the staged events), key index and lineage
+    /// entries; or nothing, when a key exists.
+    fn publish_staged(&self, runs: &[RunRecord]) -> Result<Result<(), KeyExists>, StoreError>;
+
+    /// Removes the staged events of unpublished runs.
+    fn discard_staged(&self, runs: &[RunId]) -> Result<(), StoreError>;
 }

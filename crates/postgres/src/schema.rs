@@ -24,14 +24,21 @@ pub struct Migration {
 }
 
 /// Every migration, in version order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "runs (with their heads and fork bases), events, snapshots",
-    sql: SCHEMA_V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "runs (with their heads and fork bases), events, snapshots",
+        sql: SCHEMA_V1,
+    },
+    Migration {
+        version: 2,
+        description: "staged events of runs an import has not published yet",
+        sql: SCHEMA_V2,
+    },
+];
 
 /// The newest schema version this build knows.
-pub const LATEST_VERSION: i64 = 1;
+pub const LATEST_VERSION: i64 = 2;
 
 /// The table of applied versions (created on first open).
 pub const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS runjournal_migrations (
@@ -77,6 +84,18 @@ CREATE TABLE runjournal_snapshots (
     run   bigint NOT NULL REFERENCES runjournal_runs (id) ON DELETE CASCADE,
     seq   bigint NOT NULL CHECK (seq >= 0),
     bytes bytea  NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+";
+
+/// Staged events name a run id reserved from `runjournal_runs`' identity but
+/// no run row yet (so no foreign key): no reader looks here, and publishing
+/// moves them into `runjournal_events` in the transaction that inserts the runs.
+const SCHEMA_V2: &str = "
+CREATE TABLE runjournal_staged_events (
+    run    bigint NOT NULL,
+    seq    bigint NOT NULL CHECK (seq >= 0),
+    record bytea  NOT NULL,
     PRIMARY KEY (run, seq)
 );
 ";

@@ -69,6 +69,51 @@ impl Store for PostgresStore {
             .transact("create runs", |transaction| create_in(transaction, runs))
     }
 
+    fn reserve_run_id(&self) -> Result<RunId, StoreError> {
+        let id: i64 = self.connections.with_client("reserve a run id", |client| {
+            client
+                .query_one("SELECT nextval(pg_get_serial_sequence('runjournal_runs', 'id'))", &[])
+                .map(|row| row.get(0))
+                .map_err(|error| failure::before_commit("reserve a run id", &error))
+        })?;
+        unsigned(id, "reserved run id", 0)
+    }
+
+    fn stage(&self, run: RunId, first_seq: u64, records: &[Vec<u8>]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let id = checked(run, "run id", run)?;
+        let first = checked(first_seq, "seq", run)?;
+        let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let outcome = self.connections.transact("stage events", |transaction| {
+            transaction.execute(
+                "INSERT INTO runjournal_staged_events (run, seq, record) \
+                 SELECT $1, $2 + t.ordinality - 1, t.record FROM unnest($3::bytea[]) WITH ORDINALITY AS t(record, ordinality)",
+                &[&id, &first, &slices],
+            )?;
+            Ok(())
+        })?;
+        outcome.map_err(|key| corrupt(format!("staging reported a taken key {}", key.0)))
+    }
+
+    fn publish_staged(&self, runs: &[RunRecord]) -> Result<Result<(), KeyExists>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Ok(()));
+        }
+        self.connections
+            .transact("publish staged runs", |transaction| publish_in(transaction, runs))
+    }
+
+    fn discard_staged(&self, runs: &[RunId]) -> Result<(), StoreError> {
+        let ids: Vec<i64> = runs.iter().filter_map(|&id| id_param(id)).collect();
+        let outcome = self.connections.transact("discard staged events", |transaction| {
+            transaction.execute("DELETE FROM runjournal_staged_events WHERE run = ANY($1)", &[&ids])?;
+            Ok(())
+        })?;
+        outcome.map_err(|key| corrupt(format!("discarding reported a taken key {}", key.0)))
+    }
+
     fn append(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
         if batches.is_empty() {
             return Ok(Vec::new());
@@ -328,6 +373,62 @@ fn create_in(transaction: &mut Transaction<'_>, runs: &[NewRun]) -> Result<Vec<R
         )?;
     }
     Ok(created)
+}
+
+/// Inserts the staged runs' rows under their reserved ids and moves their
+/// staged events into `runjournal_events`, in the caller's transaction: all
+/// of them, or none when a key is taken.
+fn publish_in(transaction: &mut Transaction<'_>, runs: &[RunRecord]) -> Result<(), TxError> {
+    for record in runs {
+        let as_new = NewRun {
+            key: record.key.clone(),
+            created_ts: record.created_ts,
+            records: Vec::new(),
+            head: record.head,
+            status: record.status,
+            fork: record.fork.clone(),
+            supersedes: None,
+        };
+        let values = RunValues::of(&as_new, record.fork.as_ref())?;
+        let id = checked(record.id, "run id", record.id).map_err(TxError::Store)?;
+        let fork = record.fork.as_ref();
+        let inserted = transaction.query_opt(
+            "INSERT INTO runjournal_runs (id, key_bytes, goal, episode, agent, created_ts, next_seq, head_hash, \
+                 epoch, last_ts, status, fork_parent, fork_goal, fork_episode, fork_agent, fork_seq, fork_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             ON CONFLICT (key_bytes) DO NOTHING RETURNING id",
+            &[
+                &id,
+                &values.key_bytes,
+                &record.key.goal,
+                &i64::from(record.key.episode),
+                &record.key.agent,
+                &values.created_ts,
+                &values.head.next_seq,
+                &record.head.hash.0.as_slice(),
+                &values.head.epoch,
+                &values.head.last_ts,
+                &record.status.as_str(),
+                &values.fork_parent,
+                &fork.map(|fork| fork.parent_key.goal.as_str()),
+                &fork.map(|fork| i64::from(fork.parent_key.episode)),
+                &fork.map(|fork| fork.parent_key.agent.as_str()),
+                &values.fork_seq,
+                &fork.map(|fork| fork.hash.0.to_vec()),
+            ],
+        )?;
+        if inserted.is_none() {
+            return Err(TxError::KeyExists(KeyExists(record.key.clone())));
+        }
+    }
+    let ids: Vec<i64> = runs.iter().filter_map(|record| id_param(record.id)).collect();
+    transaction.execute(
+        "INSERT INTO runjournal_events (run, seq, record) \
+         SELECT run, seq, record FROM runjournal_staged_events WHERE run = ANY($1)",
+        &[&ids],
+    )?;
+    transaction.execute("DELETE FROM runjournal_staged_events WHERE run = ANY($1)", &[&ids])?;
+    Ok(())
 }
 
 /// The bigint forms of a new run's numbers, checked before anything is written.

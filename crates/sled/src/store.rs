@@ -785,6 +785,74 @@ impl Store for SledStore {
         state.writes = writes;
         Ok(())
     }
+
+    fn reserve_run_id(&self) -> Result<RunId, StoreError> {
+        let mut state = self.lock_write()?;
+        let id = state.next_run_id;
+        let mut batch = sled::Batch::default();
+        batch.insert(layout::next_run_id_key(), encode_record(RecordKind::Meta, &(id + 1)));
+        let writes = count_write(&mut batch, &state);
+        self.apply("reserve run id", batch)?;
+        state.next_run_id = id + 1;
+        state.writes = writes;
+        Ok(id)
+    }
+
+    fn stage(&self, run: RunId, first_seq: u64, records: &[Vec<u8>]) -> Result<(), StoreError> {
+        let mut state = self.lock_write()?;
+        let mut batch = sled::Batch::default();
+        for (seq, bytes) in (first_seq..).zip(records) {
+            batch.insert(&layout::event_key(run, seq)[..], bytes.as_slice());
+        }
+        let appended = state.appended + records.len() as u64;
+        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
+        let writes = count_write(&mut batch, &state);
+        self.apply("stage events", batch)?;
+        state.appended = appended;
+        state.writes = writes;
+        Ok(())
+    }
+
+    fn publish_staged(&self, runs: &[RunRecord]) -> Result<Result<(), KeyExists>, StoreError> {
+        let mut state = self.lock_write()?;
+        let mut seen = HashSet::new();
+        for run in runs {
+            if !seen.insert(&run.key) || self.find_id(&run.key)?.is_some() {
+                return Ok(Err(KeyExists(run.key.clone())));
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for record in runs {
+            batch.insert(&layout::run_key(record.id)[..], encode_record(RecordKind::Run, record));
+            batch.insert(layout::key_index_key(&record.key), &record.id.to_be_bytes()[..]);
+            if let Some(fork) = &record.fork {
+                batch.insert(&layout::child_key(fork.parent, record.id)[..], &[][..]);
+            }
+        }
+        let writes = count_write(&mut batch, &state);
+        self.apply("publish staged runs", batch)?;
+        state.writes = writes;
+        for record in runs {
+            state.runs.insert(record.id, record.clone());
+        }
+        Ok(Ok(()))
+    }
+
+    fn discard_staged(&self, runs: &[RunId]) -> Result<(), StoreError> {
+        let mut state = self.lock_write()?;
+        let mut batch = sled::Batch::default();
+        for &id in runs {
+            let staged = self.db.scan_prefix(layout::run_prefix(layout::EVENT, id));
+            for entry in self.entries("scan staged events", None, staged) {
+                let (key, _) = entry?;
+                batch.remove(key);
+            }
+        }
+        let writes = count_write(&mut batch, &state);
+        self.apply("discard staged events", batch)?;
+        state.writes = writes;
+        Ok(())
+    }
 }
 
 /// Adds the raised write counter to `batch`; returns it, for the state once
@@ -800,12 +868,17 @@ fn count_write(batch: &mut sled::Batch, state: &WriteState) -> u64 {
 /// right after a close in the same process can find it still held.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// sled's page cache (its default is 1 GiB, which a large import fills):
+/// reads beyond it go to the OS page cache.
+const SLED_CACHE_BYTES: u64 = 64 << 20;
+
 fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
     loop {
         let config = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(SLED_CACHE_BYTES)
             .flush_every_ms(None);
         // sled asserts on what it reads while recovering: a panic is damage.
         let opened = match catch_unwind(AssertUnwindSafe(|| config.open())) {

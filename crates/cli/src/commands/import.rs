@@ -1,7 +1,12 @@
 //! `import`: creates the runs of a JSON-lines file, all or nothing.
 //!
-//! Invariants: a refused file stores nothing; a database the refused import
-//! created from nothing is removed again, one that existed is kept.
+//! Invariants: a refused file stores nothing. A new database comes into
+//! existence only complete: it is built beside its target
+//! (`.NAME.importing-PID`, see `leftovers`), closed, and renamed into place;
+//! the rename never replaces a database another process created meanwhile
+//! (that import is then refused). A refused import removes only its own
+//! build directory, never the target; a build directory left by a killed
+//! import is removed by the next import to the same target.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -9,13 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use runjournal::{ImportReport, RunKey};
+use runjournal::{ImportReport, Journal, RunKey};
 use serde::Serialize;
 
 use crate::context::Context;
+use crate::leftovers::{self, Work};
 use crate::output::{fail, plural};
 use crate::progress;
 use crate::render::status_text;
+use crate::select;
 
 /// The arguments of `import`.
 #[derive(Args, Debug)]
@@ -54,28 +61,12 @@ pub fn run(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         let size = handle.metadata().map(|metadata| metadata.len()).unwrap_or(0);
         (Box::new(handle), size)
     };
-    let existed = cx.db.exists();
-    let journal = cx.open_or_create()?;
-    let bar = progress::bytes(size, "importing");
-    let reader: Box<dyn BufRead> = Box::new(BufReader::new(Storing {
-        inner: bar.wrap_read(input),
-        bar: bar.clone(),
-    }));
-    let result = journal.import(reader);
-    bar.finish_and_clear();
-    let report = match result {
-        Ok(report) => report,
-        Err(error) => {
-            drop(journal);
-            if !existed {
-                // The refused import created this database: leave no trace of it.
-                drop(std::fs::remove_dir_all(&cx.db));
-            }
-            return Err(fail(format!(
-                "import of {} refused, nothing was stored: {error}",
-                file.display()
-            )));
-        }
+    leftovers::remove_stale(&cx.db, Work::Import);
+    let report = if cx.db.exists() {
+        let journal = cx.open_or_create()?;
+        import_into(&journal, input, size, file)?
+    } else {
+        import_new(&cx.db, input, size, file)?
     };
     if cx.json {
         write_json(cx, &report)?;
@@ -83,6 +74,59 @@ pub fn run(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         write_text(cx, file, &report)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Imports `input` into a new database built beside `db`, then renamed to it.
+fn import_new(db: &Path, input: Box<dyn Read>, size: u64, file: &Path) -> anyhow::Result<ImportReport> {
+    let build = leftovers::path(db, Work::Import);
+    let imported = select::open_or_create(&build).and_then(|journal| {
+        let report = import_into(&journal, input, size, file)?;
+        // Closed (synced, files released) before it is renamed into place.
+        drop(journal);
+        Ok(report)
+    });
+    let published = imported.and_then(|report| {
+        rename_no_replace(&build, db).map_err(|error| {
+            fail(format!(
+                "import of {} refused, nothing was stored: {} appeared while the import ran ({error}); \
+                 import into it again",
+                file.display(),
+                db.display()
+            ))
+        })?;
+        Ok(report)
+    });
+    if published.is_err() {
+        drop(std::fs::remove_dir_all(&build));
+    }
+    published
+}
+
+/// Renames the directory `from` to `to`, unless `to` exists (then it fails
+/// and changes nothing). An empty directory at `to` is replaced: nothing was
+/// written in it.
+fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    if to.exists() && std::fs::read_dir(to)?.next().is_some() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "it is not empty",
+        ));
+    }
+    std::fs::rename(from, to)
+}
+
+/// Imports `input` into `journal`, with a progress bar over `size` bytes.
+fn import_into(journal: &Journal, input: Box<dyn Read>, size: u64, file: &Path) -> anyhow::Result<ImportReport> {
+    let bar = progress::bytes(size, "importing");
+    let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 20, bar.wrap_read(input)));
+    let result = journal.import(reader);
+    bar.finish_and_clear();
+    result.map_err(|error| {
+        fail(format!(
+            "import of {} refused, nothing was stored: {error}",
+            file.display()
+        ))
+    })
 }
 
 fn write_json(cx: &mut Context, report: &ImportReport) -> anyhow::Result<()> {
@@ -126,21 +170,4 @@ fn write_text(cx: &mut Context, file: &Path, report: &ImportReport) -> anyhow::R
         )?;
     }
     Ok(())
-}
-
-/// A reader that says "storing" on the bar once the input is read: the
-/// import validated it all and now stores it in one step.
-struct Storing<R> {
-    inner: R,
-    bar: indicatif::ProgressBar,
-}
-
-impl<R: Read> Read for Storing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        if read == 0 && !buf.is_empty() {
-            self.bar.set_message("validated; storing");
-        }
-        Ok(read)
-    }
 }

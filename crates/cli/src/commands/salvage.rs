@@ -2,13 +2,17 @@
 //! damaged database.
 //!
 //! Invariants: the database is never changed. When it opens, each run is
-//! exported up to the first event that fails verification, and the export
-//! goes on with the next run. When it cannot be opened (sled refuses it, or it
+//! exported up to the first event that fails verification or cannot be read
+//! (a store I/O error, such as a deleted blob file), named on stderr, and the
+//! export goes on with the next run. A salvage that recovered no event of a
+//! database that has runs exits non-zero. When it cannot be opened (sled refuses it, or it
 //! lost events its loss guard recorded as durable), the salvage works on a
 //! copy (`runjournal_sled::files`): first without sled's snapshot (sled then
 //! rebuilds its index from the log) and the guard, then with the log cut
-//! back, one segment at a time, to the longest prefix sled accepts. A file
-//! export is written atomically, like `export -o`.
+//! back, one segment at a time, to the longest prefix sled accepts. The copy
+//! is beside the database (`.NAME.salvage-PID`), removed at the end, and a
+//! copy a killed salvage left is removed by the next salvage of that
+//! database. A file export is written atomically, like `export -o`.
 
 use std::fs;
 use std::io::Write;
@@ -21,6 +25,7 @@ use runjournal_sled::files;
 use crate::context::Context;
 use crate::events;
 use crate::export_file::write_export;
+use crate::leftovers::{self, Work};
 use crate::output::{fail, plural};
 use crate::select::{open_error, RunArg};
 
@@ -49,12 +54,11 @@ pub fn run(cx: &mut Context, run: &RunArg, file: Option<&Path>) -> anyhow::Resul
     let items = journal
         .export_order(selected.as_ref())
         .map_err(|error| cx.read_error(error))?;
-    let db = &cx.db;
     let (exported, damaged) = write_export(cx.out, file, |target| {
         let mut exported = 0u64;
         let mut damaged: Vec<Damaged> = Vec::new();
         for ExportItem { key, end_seq } in &items {
-            let (events, damage) = events::write_run_until_damage(&journal, db, key, *end_seq, target)?;
+            let (events, damage) = events::write_run_until_damage(&journal, key, *end_seq, target)?;
             exported += events;
             if let Some(damage) = damage {
                 damaged.push((key.clone(), events, damage));
@@ -69,11 +73,19 @@ pub fn run(cx: &mut Context, run: &RunArg, file: Option<&Path>) -> anyhow::Resul
         );
     }
     report(cx, file.is_some(), items.len(), exported, &damaged)?;
+    if exported == 0 && !items.is_empty() {
+        return Err(fail(format!(
+            "salvage recovered no event of {} in {}",
+            plural(items.len() as u64, "run"),
+            cx.db.display()
+        )));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The database, or a copy of it sled accepts (removed when the copy drops).
 fn open(db: &Path) -> anyhow::Result<(Journal, Option<Copy>)> {
+    leftovers::remove_stale(db, Work::Salvage);
     match Journal::open_existing(db, Options::default()) {
         Ok(journal) => Ok((journal, None)),
         Err(
@@ -126,12 +138,10 @@ fn report(cx: &mut Context, to_file: bool, runs: usize, exported: u64, damaged: 
 /// Opens a copy of `db` that sled accepts: without its snapshot, then with
 /// its log cut back segment by segment.
 fn open_copy(db: &Path) -> anyhow::Result<(Journal, Copy)> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.subsec_nanos());
     let copy = Copy {
-        path: std::env::temp_dir().join(format!("runjournal-salvage-{}-{nanos}", std::process::id())),
+        path: leftovers::path(db, Work::Salvage),
     };
+    drop(fs::remove_dir_all(&copy.path));
     files::copy_without_snapshot(db, &copy.path)?;
     if let Ok(journal) = Journal::open_existing(&copy.path, Options::default()) {
         eprintln!("runjournal: salvage: opened a copy without sled's snapshot and loss guard");

@@ -340,6 +340,22 @@ impl<S: Store> Store for FaultyStore<S> {
             inner.replace_snapshots(run, snapshot)
         })
     }
+
+    fn reserve_run_id(&self) -> Result<RunId, StoreError> {
+        self.guard(OpClass::Write, "reserve_run_id", |inner| inner.reserve_run_id())
+    }
+
+    fn stage(&self, run: RunId, first_seq: u64, records: &[Vec<u8>]) -> Result<(), StoreError> {
+        self.guard(OpClass::Write, "stage", |inner| inner.stage(run, first_seq, records))
+    }
+
+    fn publish_staged(&self, runs: &[RunRecord]) -> Result<Result<(), KeyExists>, StoreError> {
+        self.guard(OpClass::Write, "publish_staged", |inner| inner.publish_staged(runs))
+    }
+
+    fn discard_staged(&self, runs: &[RunId]) -> Result<(), StoreError> {
+        self.guard(OpClass::Write, "discard_staged", |inner| inner.discard_staged(runs))
+    }
 }
 
 #[cfg(test)]
