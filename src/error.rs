@@ -242,7 +242,9 @@ impl AppendError {
 fn handle_reason(violation: &OrderViolation) -> String {
     match violation {
         OrderViolation::AfterOutcome { status, .. } => {
-            format!("the run is {status} in this epoch and nothing but teardown may follow (docs/format.md#ordering-rules)")
+            format!(
+                "the run is {status} in this epoch and nothing but teardown may follow (docs/format.md#ordering-rules)"
+            )
         }
         OrderViolation::RunStartedAfterFirst => "run_started is only ever seq 0 (begin writes it)".into(),
         other => other.to_string(),

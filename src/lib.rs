@@ -89,6 +89,6 @@ pub use runjournal_core as core;
 pub use runjournal_core::fold::{self, ResumeState};
 pub use runjournal_core::{
     ChainHash, CompactionSource, ConflictStrategy, Envelope, ErrorInfo, Event, ForkPoint, IntegrityError,
-    IntegrityProblem, InterruptCause, KeyError, Message, OrderViolation, Role, RotationReason, RunFilter, RunKey, RunMeta, RunRecord,
-    RunStatus, StoreError, TaskResult,
+    IntegrityProblem, InterruptCause, KeyError, Message, OrderViolation, Role, RotationReason, RunFilter, RunKey,
+    RunMeta, RunRecord, RunStatus, StoreError, TaskResult,
 };

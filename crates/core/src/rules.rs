@@ -494,7 +494,10 @@ mod tests {
     fn no_event_makes_a_run_superseded_and_a_superseded_run_is_not_recoverable() {
         assert!(!RunStatus::Superseded.is_recoverable());
         assert_eq!("superseded".parse(), Ok(RunStatus::Superseded));
-        for status in ALL_STATUSES.into_iter().filter(|status| *status != RunStatus::Superseded) {
+        for status in ALL_STATUSES
+            .into_iter()
+            .filter(|status| *status != RunStatus::Superseded)
+        {
             for event in [started(), attached(), completed(), failed(), interrupted(), teardown()] {
                 assert_ne!(status_after(status, &event), RunStatus::Superseded);
             }

@@ -5,12 +5,15 @@
 //! runs, the random source and the line protocol.
 //!
 //! The child prints `ready` once the journal is open, then, after every
-//! acknowledged write, `ack <goal> <episode> <agent> <last_seq> <batch_len>`.
+//! acknowledged batch, `ack <goal> <episode> <agent> <last_seq> <batch_len>`,
+//! and after every run boundary that returned (`begin`, `resume`, `finish`,
+//! `agent_died`), `boundary <goal> <episode> <agent> <seq> <event type>`: a
+//! boundary is durable once it returns, in every durability mode.
 //! Every batch is framed by two `custom` events, `batch-begin` and
 //! `batch-end`, whose data is `n=<batch_len> id=<unique id>`, so a batch is
 //! recognisable in the log whether or not it was acknowledged. The only
-//! unframed events are the single-event writes `run_started`, `attached` and
-//! `run_interrupted`.
+//! unframed events are the boundaries, single-event writes: `run_started`,
+//! `attached`, `agent_died` and `run_interrupted`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

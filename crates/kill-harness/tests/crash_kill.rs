@@ -7,27 +7,34 @@
 //! opens the journal (`Durable`; see below for `Buffered`), begins or resumes
 //! 8 runs from 4 threads and appends batches (phases, steps, compactions,
 //! custom payloads; 3 to 12 events each), now and then interrupting and
-//! resuming a run, until it is killed. After every acknowledged write it
-//! prints `ack <goal> <episode> <agent> <last_seq> <batch_len>` on stdout.
+//! resuming a run or recording an `agent_died`, until it is killed. After
+//! every acknowledged batch it prints `ack <goal> <episode> <agent> <last_seq>
+//! <batch_len>` on stdout, and after every run boundary that returned (`begin`,
+//! `resume`, `finish`, `agent_died`) `boundary <goal> <episode> <agent> <seq>
+//! <event type>`.
 //!
 //! Every batch is framed by two `custom` events, `batch-begin` and
 //! `batch-end`, whose data is `n=<batch_len> id=<unique id>`, so a batch is
 //! recognisable in the log whether or not it was acknowledged. The only
-//! unframed events are the single-event writes `run_started`, `attached` and
-//! `run_interrupted`.
+//! unframed events are the boundaries, single-event writes: `run_started`,
+//! `attached`, `agent_died` and `run_interrupted`.
 //!
 //! The parent kills the child with SIGKILL after a random delay (5–80 ms,
 //! counted from the first acknowledgement, or one time in six from the spawn
 //! and one in six from the child's "ready", so that kills also land in sled's
 //! recovery and in begin/resume). One child in five runs `Buffered`: its
-//! acknowledgements are not required to survive, but its batches must be
-//! whole too. The parent then reopens the database with `Journal::open` and
+//! acknowledged batches are not required to survive, but they must be whole
+//! too, and its boundaries must survive (a run's boundaries are durable in
+//! every mode). The parent then reopens the database with `Journal::open` and
 //! checks:
 //! - every run verifies (`verify`: chain, gapless seqs, head);
 //! - every batch in every log is whole (no partial batch, acknowledged or
 //!   not) and nothing unframed appears outside the single-event writes;
 //! - every write acknowledged by every earlier `Durable` child is present, at
 //!   its seq, with its length;
+//! - every boundary that returned in any child, `Durable` or `Buffered`, is
+//!   present at its seq with its event type: the run replays with that
+//!   outcome or boundary;
 //! - every recoverable run resumes (and the next child resumes it again).
 //!
 //! Defaults: 50 kills (about 20 s in debug on 2 cores); `RUNJOURNAL_KILLS=N`
@@ -53,10 +60,13 @@ use runjournal_kill_harness::{Rng, GOAL, RUNS};
 
 /// An acknowledged write: its last seq and length.
 type Acks = BTreeMap<String, BTreeMap<u64, u64>>;
+/// A boundary that returned: its seq and event type, by agent.
+type Boundaries = BTreeMap<String, BTreeMap<u64, String>>;
 
 /// What one child printed before it died.
 struct ChildOutput {
     acks: Vec<(String, u64, u64)>,
+    boundaries: Vec<(String, u64, String)>,
     ready: bool,
 }
 
@@ -82,6 +92,19 @@ fn parse_ack(line: &str) -> Option<(String, u64, u64)> {
             assert_eq!(*goal, GOAL, "{line}");
             assert_eq!(*episode, "0", "{line}");
             Some((agent.to_string(), last_seq.parse().unwrap(), len.parse().unwrap()))
+        }
+        _ => None,
+    }
+}
+
+/// Parses a `boundary` line; `None` for any other line.
+fn parse_boundary(line: &str) -> Option<(String, u64, String)> {
+    let parts: Vec<&str> = line.split(' ').collect();
+    match parts.as_slice() {
+        ["boundary", goal, episode, agent, seq, event_type] => {
+            assert_eq!(*goal, GOAL, "{line}");
+            assert_eq!(*episode, "0", "{line}");
+            Some((agent.to_string(), seq.parse().unwrap(), event_type.to_string()))
         }
         _ => None,
     }
@@ -162,6 +185,7 @@ fn run_child(path: &Path, logs: &Path, iteration: usize, buffered: bool, rng: &m
     ChildOutput {
         ready: lines.iter().any(|line| line.ends_with("ready")),
         acks: lines.iter().filter_map(|line| parse_ack(line)).collect(),
+        boundaries: lines.iter().filter_map(|line| parse_boundary(line)).collect(),
     }
 }
 
@@ -204,7 +228,10 @@ fn whole_batches(key: &RunKey, events: &[Envelope]) -> BTreeMap<u64, u64> {
                 assert!(
                     !matches!(
                         inner.event,
-                        Event::RunStarted { .. } | Event::Attached { .. } | Event::RunInterrupted { .. }
+                        Event::RunStarted { .. }
+                            | Event::Attached { .. }
+                            | Event::AgentDied { .. }
+                            | Event::RunInterrupted { .. }
                     ),
                     "{key}: batch {frame} at seq {seq} is broken by seq {}",
                     inner.seq
@@ -220,7 +247,7 @@ fn whole_batches(key: &RunKey, events: &[Envelope]) -> BTreeMap<u64, u64> {
         } else {
             match event {
                 Event::RunStarted { .. } => assert_eq!(seq, 0, "{key}: run_started at seq {seq}"),
-                Event::Attached { .. } | Event::RunInterrupted { .. } => {}
+                Event::Attached { .. } | Event::AgentDied { .. } | Event::RunInterrupted { .. } => {}
                 other => panic!("{key}: seq {seq}: {} outside any batch", other.type_name()),
             }
             batches.insert(seq as u64, 1);
@@ -231,9 +258,17 @@ fn whole_batches(key: &RunKey, events: &[Envelope]) -> BTreeMap<u64, u64> {
 }
 
 /// Reopens the database and checks everything; returns the acknowledged events checked.
-/// `buffered` holds the writes a `Buffered` child acknowledged: they may be
+/// `buffered` holds the batches a `Buffered` child acknowledged: they may be
 /// lost (not synced when it died) but, like every write, never in part.
-fn check(path: &Path, acks: &Acks, buffered: &[(String, u64, u64)], iteration: usize, stats: &mut Stats) -> u64 {
+/// `boundaries` holds every boundary any child saw return: none may be lost.
+fn check(
+    path: &Path,
+    acks: &Acks,
+    boundaries: &Boundaries,
+    buffered: &[(String, u64, u64)],
+    iteration: usize,
+    stats: &mut Stats,
+) -> u64 {
     let journal = Journal::open(path, Options::default())
         .unwrap_or_else(|error| panic!("after kill {iteration}: the database does not reopen: {error}"));
     let runs = journal.runs(&RunFilter::default()).unwrap();
@@ -256,6 +291,19 @@ fn check(path: &Path, acks: &Acks, buffered: &[(String, u64, u64)], iteration: u
                 events.len()
             );
             checked += len;
+        }
+        for (&seq, event_type) in boundaries.get(&key.agent).into_iter().flatten() {
+            let found = events.get(seq as usize).map(|envelope| envelope.event.type_name());
+            assert_eq!(
+                found,
+                Some(event_type.as_str()),
+                "after kill {iteration}: {key}: the {event_type} that returned at seq {seq} is not in the log (it has \
+                 {} events)",
+                events.len()
+            );
+            assert_eq!(batches.get(&seq), Some(&1), "{key}: boundary at seq {seq}");
+            checked += 1;
+            stats.boundaries_checked += 1;
         }
         stats.buffered_acks_kept += buffered
             .iter()
@@ -292,6 +340,8 @@ struct Stats {
     buffered_acks_kept: u64,
     runs: usize,
     unacked_batches_found: u64,
+    boundaries_checked: u64,
+    buffered_boundaries: u64,
     kills_before_ready: usize,
     kills_before_first_ack: usize,
 }
@@ -307,6 +357,7 @@ fn kill_harness() {
     let path: PathBuf = dir.path().join("db");
     let started = Instant::now();
     let mut acks: Acks = BTreeMap::new();
+    let mut boundaries: Boundaries = BTreeMap::new();
     let mut stats = Stats::default();
     let mut checked = 0;
     for iteration in 0..kills {
@@ -320,10 +371,23 @@ fn kill_harness() {
         if output.acks.is_empty() {
             stats.kills_before_first_ack += 1;
         }
+        // Boundaries are durable in every mode: required from every child.
+        for (agent, seq, event_type) in output.boundaries {
+            if buffered {
+                stats.buffered_boundaries += 1;
+            }
+            let previous = boundaries
+                .entry(agent.clone())
+                .or_default()
+                .insert(seq, event_type.clone());
+            if let Some(previous) = previous {
+                assert_eq!(previous, event_type, "{agent}: seq {seq} returned as two event types");
+            }
+        }
         if buffered {
             stats.buffered_kills += 1;
             stats.buffered_acks += output.acks.len() as u64;
-            checked = check(&path, &acks, &output.acks, iteration, &mut stats);
+            checked = check(&path, &acks, &boundaries, &output.acks, iteration, &mut stats);
             continue;
         }
         for (agent, last_seq, len) in output.acks {
@@ -333,7 +397,7 @@ fn kill_harness() {
                 "{agent}: seq {last_seq} acknowledged twice with different lengths"
             );
         }
-        checked = check(&path, &acks, &[], iteration, &mut stats);
+        checked = check(&path, &acks, &boundaries, &[], iteration, &mut stats);
     }
     let line = format!(
         "kill harness: {kills} kills, {checked} acknowledged events checked, {} runs",
@@ -341,15 +405,18 @@ fn kill_harness() {
     );
     let detail = format!(
         "kill harness: seed {seed}, {:.1}s, {} kills before the journal opened, {} before the first ack; {} \
-         children ran Buffered ({} of their {} acknowledged writes survived, the rest were not synced yet); {} \
-         batches in the final log were never acknowledged durably (in flight at a kill) and are whole",
+         children ran Buffered ({} of their {} acknowledged batches survived, the rest were not synced yet; all \
+         {} of their boundaries survived); {} batches in the final log were never acknowledged durably (in flight \
+         at a kill) and are whole; {} boundary checks over all kills",
         started.elapsed().as_secs_f64(),
         stats.kills_before_ready,
         stats.kills_before_first_ack,
         stats.buffered_kills,
         stats.buffered_acks_kept,
         stats.buffered_acks,
-        stats.unacked_batches_found
+        stats.buffered_boundaries,
+        stats.unacked_batches_found,
+        stats.boundaries_checked
     );
     println!("{line}");
     println!("{detail}");

@@ -830,7 +830,10 @@ pub fn a_creation_supersedes_the_run_it_names_in_the_same_step(store: &dyn Store
         supersedes: Some(original.id),
         ..new_run(&key("supersede", 0))
     };
-    assert_eq!(store.create_runs(&[refused]).unwrap(), Err(KeyExists(key("supersede", 0))));
+    assert_eq!(
+        store.create_runs(&[refused]).unwrap(),
+        Err(KeyExists(key("supersede", 0)))
+    );
     assert_eq!(store.run(original.id).unwrap().unwrap(), before);
     let branch = NewRun {
         supersedes: Some(original.id),

@@ -1,9 +1,10 @@
 //! The child of the kill harness: opens the journal at `<db path>`, begins
 //! or resumes the harness's runs from several threads and appends framed
 //! batches (phases, steps, compactions, custom payloads; 3 to 12 events
-//! each), now and then interrupting and resuming a run, printing every
-//! acknowledged write, until it is killed (the harness sends SIGKILL) or its
-//! lifetime ends.
+//! each), now and then interrupting and resuming a run or recording an
+//! `agent_died`, printing every acknowledged batch and every run boundary that
+//! returned, until it is killed (the harness sends SIGKILL) or its lifetime
+//! ends.
 //!
 //! Usage: `kill-child <db path> <seed> durable|buffered`.
 #![forbid(unsafe_code)]
@@ -63,17 +64,25 @@ fn ack(key: &RunKey, last_seq: u64, len: u64) {
     ));
 }
 
+/// A run boundary returned: it is durable, in every mode.
+fn boundary(key: &RunKey, seq: u64, event_type: &str) {
+    say(&format!(
+        "boundary {} {} {} {seq} {event_type}",
+        key.goal, key.episode, key.agent
+    ));
+}
+
 /// Begins the run, or resumes it (in a new epoch) when a killed child left it.
 fn open_run(journal: &Journal, key: &RunKey) -> runjournal::Run {
     match journal.run_info(key) {
         Err(ReadError::NotFound { .. }) => {
             let run = journal.begin(key.clone(), RunMeta::default()).unwrap();
-            ack(key, 0, 1);
+            boundary(key, 0, "run_started");
             run
         }
         Ok(_) => {
             let (run, _) = journal.resume(key).unwrap();
-            ack(key, run.next_seq() - 1, 1);
+            boundary(key, run.next_seq() - 1, "attached");
             run
         }
         Err(error) => panic!("{key}: {error}"),
@@ -93,11 +102,17 @@ fn child_thread(journal: &Journal, thread: usize, seed: u64) {
             let run = runs.remove(index);
             let key = run.key().clone();
             let seq = run.finish(Outcome::Shutdown).unwrap();
-            ack(&key, seq, 1);
+            boundary(&key, seq, "run_interrupted");
             let (run, state) = journal.resume(&key).unwrap();
             assert_eq!(state.status, RunStatus::Running);
-            ack(&key, run.next_seq() - 1, 1);
+            boundary(&key, run.next_seq() - 1, "attached");
             runs.insert(index, run);
+            continue;
+        }
+        if rng.below(40) == 0 {
+            let run = &runs[index];
+            let seq = run.agent_died("harness", Some(137)).unwrap();
+            boundary(run.key(), seq, "agent_died");
             continue;
         }
         counter += 1;
