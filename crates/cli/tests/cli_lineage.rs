@@ -104,7 +104,7 @@ fn an_exported_fork_imports_elsewhere_with_its_lineage() {
     let original = json(&rj(&db, &["--json", "state", &grandchild.short_id()]));
     let imported = json(&rj(&elsewhere, &["--json", "state", &grandchild.short_id()]));
     assert_eq!(imported, original, "the grandchild's state survives the move");
-    let runs = json(&rj(&elsewhere, &["--json", "runs"]));
+    let runs = json(&rj(&elsewhere, &["--json", "runs", "--sort", "key"]));
     assert_eq!(runs[2]["parent"]["episode"], 1, "the lineage is restored: {runs}");
 
     // A whole-database export round-trips with every fork.
