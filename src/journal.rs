@@ -216,6 +216,13 @@ impl Journal {
     /// and the resume state (completed phases to skip, the phase to re-run, the
     /// current segment's transcript, the iteration). Older handles are fenced.
     pub fn resume(&self, key: &RunKey) -> Result<(Run, ResumeState), ResumeError> {
+        self.resume_with(key, vec![Event::Attached { owner: owner() }])
+    }
+
+    /// [`Journal::resume`], writing `opening` (an `attached`, then anything
+    /// the new epoch starts with) as one atomic batch: an operator's action
+    /// is a resume whose batch may also end the run.
+    pub(crate) fn resume_with(&self, key: &RunKey, opening: Vec<Event>) -> Result<(Run, ResumeState), ResumeError> {
         let found = self
             .store()
             .find(key)
@@ -243,7 +250,7 @@ impl Journal {
             folded.state,
             folded.tail_len,
         );
-        run.append_checked(None, vec![Event::Attached { owner: owner() }], Checks::Attach)?;
+        run.append_checked(None, opening, Checks::Attach)?;
         let state = run.state();
         Ok((run, state))
     }
