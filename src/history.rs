@@ -7,9 +7,25 @@ use std::ops::ControlFlow;
 
 use runjournal_core::fold::ResumeState;
 use runjournal_core::snapshot::{decode_snapshot, DecodedSnapshot};
-use runjournal_core::{ChainHash, ChainReader, Envelope, IntegrityError, RunRecord, ScanControl, Store};
+use runjournal_core::{ChainHash, ChainReader, Envelope, IntegrityError, RunKey, RunRecord, ScanControl, Store};
 
 use crate::error::ReadError;
+use crate::journal::Journal;
+
+impl Journal {
+    /// Visits the run's whole history (a fork's ancestors' prefixes, then its
+    /// own events), verified as it goes, without holding it: memory stays
+    /// bounded whatever the run's length. `visit` may stop the walk; the
+    /// events it saw were verified, the rest are not read.
+    pub fn for_each_in_history(
+        &self,
+        key: &RunKey,
+        mut visit: impl FnMut(Envelope) -> ControlFlow<()>,
+    ) -> Result<(), ReadError> {
+        let record = self.run_info(key)?;
+        walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut visit).map(|_| ())
+    }
+}
 
 /// Visits the run's own events `[from_seq, end_seq)` verified, chaining from
 /// seq 0. When `end_seq` is the head, also checks that the chain ends at the

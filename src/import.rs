@@ -22,8 +22,8 @@ use std::ops::ControlFlow;
 
 use runjournal_core::rules::{self, Arrival, OrderViolation};
 use runjournal_core::{
-    ChainHash, ChainWriteError, ChainWriteProblem, ChainWriter, CodecError, Event, EventError, ForkBase, ForkPoint, KeyError,
-    PartialEnvelope, RunId, RunKey, RunRecord, RunStatus, ScanControl, StoreError,
+    ChainHash, ChainWriteError, ChainWriteProblem, ChainWriter, CodecError, Event, EventError, ForkBase, ForkPoint,
+    KeyError, PartialEnvelope, RunId, RunKey, RunRecord, RunStatus, ScanControl, StoreError,
 };
 
 use crate::error::{ReadError, WriteError};
@@ -709,8 +709,7 @@ fn line_text(bytes: &[u8], line: u64) -> Result<&str, ImportError> {
 /// Parses one line as an envelope: unknown fields anywhere are errors,
 /// `turn_completed`'s too (serde ignores a unit variant's fields).
 fn parse_envelope(text: &str, line: u64) -> Result<PartialEnvelope, ImportError> {
-    let partial: PartialEnvelope =
-        serde_json::from_str(text).map_err(|source| ImportError::Parse { line, source })?;
+    let partial: PartialEnvelope = serde_json::from_str(text).map_err(|source| ImportError::Parse { line, source })?;
     if matches!(partial.event, Event::TurnCompleted) {
         if let Some(field) = unit_event_field(text) {
             return Err(ImportError::Malformed {

@@ -218,14 +218,14 @@ impl Journal {
     /// and the resume state (completed phases to skip, the phase to re-run, the
     /// current segment's transcript, the iteration). Older handles are fenced.
     pub fn resume(&self, key: &RunKey) -> Result<(Run, ResumeState), ResumeError> {
-        self.resume_checked(key, &Expect::default())
+        self.resume_with(key, vec![Event::Attached { owner: owner() }])
     }
 
     /// [`Journal::resume`], refused with [`ResumeError::Mismatch`] (naming the
     /// field, the stored and the expected value) when the run's `meta`
     /// differs from what `expect` names; a refusal appends nothing.
     pub fn resume_expecting(&self, key: &RunKey, expect: &Expect) -> Result<(Run, ResumeState), ResumeError> {
-        self.resume_checked(key, expect)
+        self.resume_checked(key, expect, vec![Event::Attached { owner: owner() }])
     }
 
     /// Resumes the newest *recoverable* episode (running or interrupted) of
@@ -252,7 +252,19 @@ impl Journal {
         }
     }
 
-    fn resume_checked(&self, key: &RunKey, expect: &Expect) -> Result<(Run, ResumeState), ResumeError> {
+    /// [`Journal::resume`], writing `opening` (an `attached`, then anything
+    /// the new epoch starts with) as one atomic batch: an operator's action
+    /// is a resume whose batch may also end the run.
+    pub(crate) fn resume_with(&self, key: &RunKey, opening: Vec<Event>) -> Result<(Run, ResumeState), ResumeError> {
+        self.resume_checked(key, &Expect::default(), opening)
+    }
+
+    fn resume_checked(
+        &self,
+        key: &RunKey,
+        expect: &Expect,
+        opening: Vec<Event>,
+    ) -> Result<(Run, ResumeState), ResumeError> {
         let found = self
             .store()
             .find(key)
@@ -287,7 +299,7 @@ impl Journal {
             folded.state,
             folded.tail_len,
         );
-        run.append_checked(None, vec![Event::Attached { owner: owner() }], Checks::Attach)?;
+        run.append_checked(None, opening, Checks::Attach)?;
         let state = run.state();
         Ok((run, state))
     }

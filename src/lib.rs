@@ -64,6 +64,7 @@ mod import;
 mod journal;
 mod lineage;
 mod metrics;
+mod operator;
 mod options;
 mod run;
 mod scoped;
@@ -79,6 +80,7 @@ pub use import::{line_limit as import_line_limit, ImportError, ImportReport, Imp
 pub use journal::{Expect, Journal, VerifyReport};
 pub use lineage::{ExportItem, ForkError, PurgeError, PurgePolicy, PurgeReport, RunDiff};
 pub use metrics::MetricsSnapshot;
+pub use operator::{OperatorError, OperatorReport, OPERATOR_FAILURE_KIND};
 pub use options::{Clock, Durability, Options};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
 pub use scoped::{ErrorOutcome, RunOutput, ScopedError};

@@ -14,24 +14,27 @@ mod commands;
 mod context;
 mod events;
 mod export_file;
+mod failure;
 mod leftovers;
 mod output;
 mod progress;
 mod render;
 mod select;
 mod table;
+mod when;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    bench, demo, diff, export, fork, import, purge, rebuild_snapshots, recover, rewind, runs, show, state, verify,
+    bench, completions, demo, diff, export, fork, import, operator, purge, rebuild_snapshots, recover, rewind, runs,
+    show, state, verify,
 };
 use crate::context::Context;
-use crate::output::Output;
+use crate::failure::Code;
+use crate::output::{ColorChoice, Output, TimeFormat};
 
 /// The database path when `--db` is not given.
 const DEFAULT_DB: &str = "./runjournal.db";
@@ -39,20 +42,36 @@ const DEFAULT_DB: &str = "./runjournal.db";
 /// runjournal: replay tooling for the event-sourced journal of AI-agent runs.
 #[derive(Parser, Debug)]
 #[command(name = "runjournal", version)]
-#[command(
-    after_help = "A run is selected by the short id that `runjournal runs` prints (or a unique prefix of at \
-least 4 hex digits), or by --goal G --episode N --agent A.\nNew here? Try `runjournal demo`."
-)]
+#[command(after_help = AFTER_HELP)]
 struct Cli {
     /// The sled database directory [default: ./runjournal.db; ./runjournal-demo.db for `demo`].
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", env = "RUNJOURNAL_DB")]
     db: Option<PathBuf>,
-    /// Print machine-readable JSON instead of text.
+    /// Print machine-readable JSON instead of text (errors too: a JSON object on stderr).
     #[arg(long, global = true)]
     json: bool,
+    /// When to colour the text: auto (a terminal, and NO_COLOR unset or empty), always or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    color: ColorChoice,
+    /// How times are printed: iso (UTC), relative (`5m ago`) or raw (unix ms).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "iso")]
+    time_format: TimeFormat,
     #[command(subcommand)]
     command: Command,
 }
+
+/// The end of `--help`: selecting a run, the environment, the exit statuses.
+const AFTER_HELP: &str = "A run is selected by the short id that `runjournal runs` prints (or a unique prefix of at \
+least 4 hex digits), or by --goal G --episode N --agent A.
+
+Environment: RUNJOURNAL_DB sets --db; NO_COLOR turns colour off (under --color auto); PAGER is the pager of `show` \
+on a terminal (default `less -FRX`).
+
+Exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity failure, 5 locked, 6 fenced, 7 conflict, \
+8 finished (the run's status refuses it), 9 invalid input, 10 I/O error. Under --json an error is \
+{\"error\": {\"code\": \"not_found\", \"message\": \"...\"}} on stderr.
+
+New here? Try `runjournal demo`.";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -83,6 +102,14 @@ enum Command {
     /// Replace a run's snapshots with one rebuilt from its verified log (the fix for a corrupt snapshot).
     #[command(name = "rebuild-snapshots")]
     RebuildSnapshots(verify::VerifyArgs),
+    /// Interrupt a run as an operator: a new epoch (fencing the agent) ending in run_interrupted.
+    Interrupt(operator::InterruptArgs),
+    /// Fail a run as an operator: a new epoch (fencing the agent) ending in run_failed with REASON.
+    Fail(operator::FailArgs),
+    /// Resume a run as an operator: attached in a new epoch, naming you (fences the agent).
+    Resume(operator::ResumeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
     /// The throughput harness: the journal side by side with raw sled, fdatasync per event and SQLite.
     Bench(bench::BenchArgs),
     /// (internal) The demo's agent process: appends a session until it is killed.
@@ -94,22 +121,51 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    output::install_panic_hook();
-    let cli = Cli::parse();
-    let mut out = Output::stdout();
+    let json = std::env::args_os().any(|arg| arg == "--json");
+    output::install_panic_hook(json);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error, json),
+    };
+    let json = cli.json;
+    let mut out = Output::stdout(cli.color, cli.time_format);
     let result = run(cli, &mut out).and_then(|code| {
-        out.flush()?;
+        out.finish()?;
         Ok(code)
     });
     match result {
         Ok(code) => code,
         Err(error) if output::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            drop(out.flush());
-            output::report_error(&error);
-            ExitCode::FAILURE
+            drop(out.finish());
+            output::report_error(&error, json)
         }
     }
+}
+
+/// A command line clap refused: its usage message (exit 2), or under
+/// `--json` one JSON error line with code `usage`. `--help` and `--version`
+/// print and exit 0.
+fn usage_error(error: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    let asked = matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    if asked || !json {
+        drop(error.print());
+        return if asked {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(Code::Usage.exit_status())
+        };
+    }
+    let text = error.render().to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or("bad command line")
+        .trim_start_matches("error: ")
+        .to_owned();
+    output::print_error(Code::Usage, &message, true);
+    ExitCode::from(Code::Usage.exit_status())
 }
 
 fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
@@ -130,6 +186,10 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Recover => recover::run(cx),
         Command::Demo => demo::run(cx),
         Command::Bench(args) => bench::run(cx, args),
+        Command::Interrupt(args) => operator::interrupt(cx, &args),
+        Command::Fail(args) => operator::fail(cx, &args),
+        Command::Resume(args) => operator::resume(cx, &args),
+        Command::Completions(args) => completions::run(cx, &mut Cli::command(), args),
         Command::Fork(args) => fork::run(cx, &args),
         Command::Rewind(args) => rewind::run(cx, &args),
         Command::Diff(args) => diff::run(cx, &args),

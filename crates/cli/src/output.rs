@@ -1,25 +1,107 @@
-//! Writing results: buffered stdout, colour only on a terminal (and never
-//! with `NO_COLOR`), UTC times, one-line text, and the one-line error report.
+//! Writing results: buffered stdout (through a pager when asked and stdout
+//! is a terminal), colour only when chosen (`--color`, never with `NO_COLOR`
+//! under `auto`), times as `--time-format` says, one-line text, and the
+//! one-line error report (JSON under `--json`).
 
 use std::fmt::Display;
-use std::io::{self, BufWriter, IsTerminal, Stdout, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Buffered stdout with the style to print in.
+use clap::ValueEnum;
+
+use crate::failure::{classify, Code};
+
+/// When to colour the text output (`--color`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and `NO_COLOR` is unset or empty.
+    Auto,
+    /// Always, even into a pipe or with `NO_COLOR` set.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// How times are printed (`--time-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TimeFormat {
+    /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC (ISO 8601 with a space).
+    Iso,
+    /// How long ago: `42s ago`, `5m ago`, `3h ago`, `2d ago`.
+    Relative,
+    /// Unix milliseconds, as stored.
+    Raw,
+}
+
+/// Buffered stdout, or a pager's input, with the style to print in.
 pub struct Output {
-    writer: BufWriter<Stdout>,
-    /// Colour and bold, when stdout is a terminal and `NO_COLOR` is unset.
+    writer: BufWriter<Box<dyn Write>>,
+    pager: Option<Child>,
+    terminal: bool,
+    /// Colour and time format of the text output.
     pub style: Style,
 }
 
 impl Output {
-    /// Stdout, styled when it is a terminal and `NO_COLOR` is unset or empty.
-    pub fn stdout() -> Output {
+    /// Stdout, styled as `color` and `time` say.
+    pub fn stdout(color: ColorChoice, time: TimeFormat) -> Output {
         let stdout = io::stdout();
-        let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+        let terminal = stdout.is_terminal();
+        let color = match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+        };
         Output {
-            writer: BufWriter::new(stdout),
-            style: Style { color },
+            writer: BufWriter::new(Box::new(stdout)),
+            pager: None,
+            terminal,
+            style: Style {
+                color,
+                time,
+                now: now_millis(),
+            },
         }
+    }
+
+    /// Sends the rest of the output through a pager when stdout is a
+    /// terminal: `$PAGER` (split at whitespace; set and empty means none), or
+    /// `less -FRX`. A pager that does not start leaves the output on stdout.
+    pub fn page(&mut self) -> io::Result<()> {
+        if !self.terminal || self.pager.is_some() {
+            return Ok(());
+        }
+        let command = match std::env::var("PAGER") {
+            Ok(value) => value,
+            Err(_) => "less -FRX".to_owned(),
+        };
+        let mut words = command.split_whitespace();
+        let Some(program) = words.next() else {
+            return Ok(());
+        };
+        let spawned = Command::new(program).args(words).stdin(Stdio::piped()).spawn();
+        let Ok(mut child) = spawned else {
+            return Ok(());
+        };
+        let Some(input) = child.stdin.take() else {
+            return Ok(());
+        };
+        self.writer.flush()?;
+        self.writer = BufWriter::new(Box::new(input));
+        self.pager = Some(child);
+        Ok(())
+    }
+
+    /// Flushes the output and, with a pager, closes its input and waits for
+    /// the reader to quit it.
+    pub fn finish(&mut self) -> io::Result<()> {
+        let flushed = self.writer.flush();
+        if let Some(mut pager) = self.pager.take() {
+            self.writer = BufWriter::new(Box::new(io::sink()));
+            pager.wait()?;
+        }
+        flushed
     }
 }
 
@@ -33,15 +115,56 @@ impl Write for Output {
     }
 }
 
+/// Unix milliseconds now.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
 /// ANSI styling, or none.
 #[derive(Clone, Copy, Debug)]
 pub struct Style {
     color: bool,
+    time: TimeFormat,
+    /// The time `relative` counts back from.
+    now: u64,
 }
 
 impl Style {
-    /// Plain text, never styled.
-    pub const PLAIN: Style = Style { color: false };
+    /// Plain text, never styled, UTC times.
+    pub const PLAIN: Style = Style {
+        color: false,
+        time: TimeFormat::Iso,
+        now: 0,
+    };
+
+    /// A time (unix milliseconds) in the chosen format.
+    pub fn time(self, millis: u64) -> String {
+        match self.time {
+            TimeFormat::Iso => utc(millis),
+            TimeFormat::Relative => relative(self.now, millis),
+            TimeFormat::Raw => millis.to_string(),
+        }
+    }
+
+    /// The heading of a time column, `label` naming what the time is.
+    pub fn time_heading(self, label: &str) -> String {
+        match self.time {
+            TimeFormat::Iso => format!("{label} (UTC)"),
+            TimeFormat::Relative => label.to_owned(),
+            TimeFormat::Raw => format!("{label} (UNIX MS)"),
+        }
+    }
+
+    /// The widest time in the chosen format, for columns fixed up front.
+    pub fn time_width(self) -> usize {
+        match self.time {
+            TimeFormat::Iso => 23,
+            TimeFormat::Relative => 9,
+            TimeFormat::Raw => 13,
+        }
+    }
 
     fn paint(self, code: &str, text: &str) -> String {
         if self.color {
@@ -107,6 +230,22 @@ pub fn utc(millis: u64) -> String {
     )
 }
 
+/// How long before `now` `millis` was: `42s ago`, `5m ago`, `3h ago`, `2d ago`
+/// (`just now` under a second; `in the future` for a clock that went back).
+pub fn relative(now: u64, millis: u64) -> String {
+    if millis > now {
+        return "in the future".into();
+    }
+    let seconds = (now - millis) / 1000;
+    match seconds {
+        0 => "just now".into(),
+        1..=59 => format!("{seconds}s ago"),
+        60..=3599 => format!("{}m ago", seconds / 60),
+        3600..=86_399 => format!("{}h ago", seconds / 3600),
+        _ => format!("{}d ago", seconds / 86_400),
+    }
+}
+
 /// Howard Hinnant's days-to-civil: the proleptic Gregorian date of a day
 /// counted from 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -125,7 +264,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// `text` on one line (control characters shown as spaces or escapes) and at
 /// most `max` characters, ending in `…` when cut.
 pub fn one_line(text: &str, max: usize) -> String {
-    let mut line = String::with_capacity(text.len().min(max + 4));
+    let mut line = String::with_capacity(text.len().min(max.saturating_add(4)));
     let mut count = 0;
     for character in text.chars() {
         if count == max {
@@ -177,11 +316,25 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Prints `runjournal: error: …` as one line on stderr.
-pub fn report_error(error: &anyhow::Error) {
+/// Reports the error as one line on stderr (`runjournal: error: …`, or with
+/// `json` a `{"error": {"code", "message"}}` object) and returns the exit
+/// status of its code.
+pub fn report_error(error: &anyhow::Error, json: bool) -> ExitCode {
+    let code = classify(error);
     let text = error.to_string();
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    eprintln!("runjournal: error: {text}");
+    print_error(code, &text, json);
+    ExitCode::from(code.exit_status())
+}
+
+/// Prints one error line on stderr, as text or JSON.
+pub fn print_error(code: Code, message: &str, json: bool) {
+    if json {
+        let value = serde_json::json!({"error": {"code": code.as_str(), "message": message}});
+        eprintln!("{value}");
+    } else {
+        eprintln!("runjournal: error: {message}");
+    }
 }
 
 /// An error from a message.
@@ -191,8 +344,8 @@ pub fn fail(message: impl Display) -> anyhow::Error {
 
 /// Replaces the default panic message and backtrace hint with one line: a
 /// panic is a bug in runjournal, never the user's fault.
-pub fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
+pub fn install_panic_hook(json: bool) {
+    std::panic::set_hook(Box::new(move |info| {
         let location = info
             .location()
             .map(|location| format!(" at {}:{}", location.file(), location.line()))
@@ -203,10 +356,11 @@ pub fn install_panic_hook() {
             .map(|text| (*text).to_owned())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        eprintln!(
-            "runjournal: error: internal error (a bug in runjournal, please report it): {}{location}",
+        let text = format!(
+            "internal error (a bug in runjournal, please report it): {}{location}",
             one_line(&message, 300)
         );
+        print_error(Code::Other, &text, json);
     }));
 }
 
@@ -226,5 +380,17 @@ mod tests {
         assert_eq!(one_line("a\nb", 10), "a b");
         assert_eq!(one_line("abcdef", 4), "abc…");
         assert_eq!(one_line("abcd", 4), "abcd");
+        assert_eq!(one_line("abcd", usize::MAX), "abcd");
+    }
+
+    #[test]
+    fn relative_times_use_the_largest_unit() {
+        let now = 1_000_000_000;
+        assert_eq!(relative(now, now - 400), "just now");
+        assert_eq!(relative(now, now - 42_000), "42s ago");
+        assert_eq!(relative(now, now - 300_000), "5m ago");
+        assert_eq!(relative(now, now - 3 * 3_600_000), "3h ago");
+        assert_eq!(relative(now, now - 2 * 86_400_000), "2d ago");
+        assert_eq!(relative(now, now + 1), "in the future");
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use clap::Args;
 use runjournal::{Journal, OpenError, Options, ReadError, RunFilter, RunKey, RunRecord, StoreError};
 
-use crate::output::fail;
+use crate::failure::{coded, Code};
 
 /// The fewest hex digits accepted as a short-id prefix.
 const MIN_PREFIX: usize = 4;
@@ -59,22 +59,36 @@ pub fn open_or_create(db: &Path) -> anyhow::Result<Journal> {
 pub fn open_error(db: &Path, error: OpenError) -> anyhow::Error {
     let path = db.display();
     match error {
-        OpenError::Store(StoreError::Missing { .. }) => fail(format!(
-            "no database at {path}; commands that only read never create one (check --db, or create one with \
+        OpenError::Store(StoreError::Missing { .. }) => coded(
+            Code::NotFound,
+            format!(
+                "no database at {path}; commands that only read never create one (check --db, or create one with \
              `runjournal import FILE` or `runjournal demo`)"
-        )),
-        OpenError::Store(StoreError::Locked { .. }) => fail(format!(
+            ),
+        ),
+        OpenError::Store(StoreError::Locked { .. }) => coded(
+            Code::Locked,
+            format!(
             "database {path} is locked by another process (a running agent, or another runjournal command): sled lets \
              one process open a database at a time; wait for that process to exit or stop it, or work on a copy of \
              the directory"
-        )),
+        ),
+        ),
         OpenError::Store(error @ (StoreError::Corrupt { .. } | StoreError::Io { .. } | StoreError::Backend { .. })) => {
-            fail(format!(
+            let code = match error {
+                StoreError::Corrupt { .. } => Code::Integrity,
+                StoreError::Io { .. } => Code::Io,
+                _ => Code::Other,
+            };
+            coded(
+                code,
+                format!(
                 "cannot open database {path}: {error}; export what still verifies with `runjournal --db {path} export \
                  --salvage -o FILE` (the database is not changed)"
-            ))
+            ),
+            )
         }
-        other => fail(format!("cannot open database {path}: {other}")),
+        other => coded(Code::Other, format!("cannot open database {path}: {other}")),
     }
 }
 
@@ -85,7 +99,8 @@ pub fn resolve(journal: &Journal, db: &Path, arg: &RunArg) -> anyhow::Result<Run
         return journal.run_info(&key).map_err(|error| read_error(db, error));
     }
     let Some(id) = &arg.id else {
-        return Err(fail(
+        return Err(coded(
+            Code::Usage,
             "name a run: its short id (as `runjournal runs` prints it) or --goal G --episode N --agent A",
         ));
     };
@@ -96,10 +111,13 @@ pub fn resolve(journal: &Journal, db: &Path, arg: &RunArg) -> anyhow::Result<Run
 fn resolve_id(journal: &Journal, db: &Path, id: &str) -> anyhow::Result<RunRecord> {
     let wanted = id.to_ascii_lowercase();
     if wanted.len() < MIN_PREFIX || wanted.len() > 8 || !wanted.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        return Err(fail(format!(
+        return Err(coded(
+            Code::Usage,
+            format!(
             "bad run id {id:?}: a run id is {MIN_PREFIX} to 8 hex digits, as `runjournal runs` prints them (or select \
              the run with --goal, --episode and --agent)"
-        )));
+        ),
+        ));
     }
     let mut matches: Vec<RunRecord> = journal
         .runs(&RunFilter::default())
@@ -108,10 +126,13 @@ fn resolve_id(journal: &Journal, db: &Path, id: &str) -> anyhow::Result<RunRecor
         .filter(|record| record.key.short_id().starts_with(&wanted))
         .collect();
     match matches.len() {
-        0 => Err(fail(format!(
-            "no run has id {id} in {} (list the runs with `runjournal runs`)",
-            db.display()
-        ))),
+        0 => Err(coded(
+            Code::NotFound,
+            format!(
+                "no run has id {id} in {} (list the runs with `runjournal runs`)",
+                db.display()
+            ),
+        )),
         1 => Ok(matches.remove(0)),
         n => {
             let candidates: Vec<String> = matches
@@ -119,11 +140,14 @@ fn resolve_id(journal: &Journal, db: &Path, id: &str) -> anyhow::Result<RunRecor
                 .take(10)
                 .map(|record| format!("{} {}", record.key.short_id(), record.key))
                 .collect();
-            Err(fail(format!(
-                "run id {id} is ambiguous: it matches {n} runs ({}{}); give more digits",
-                candidates.join(", "),
-                if n > 10 { ", …" } else { "" }
-            )))
+            Err(coded(
+                Code::Usage,
+                format!(
+                    "run id {id} is ambiguous: it matches {n} runs ({}{}); give more digits",
+                    candidates.join(", "),
+                    if n > 10 { ", …" } else { "" }
+                ),
+            ))
         }
     }
 }
@@ -131,13 +155,17 @@ fn resolve_id(journal: &Journal, db: &Path, id: &str) -> anyhow::Result<RunRecor
 /// One clear line for a read that failed, naming the database when a run is missing.
 pub fn read_error(db: &Path, error: ReadError) -> anyhow::Error {
     match error {
-        ReadError::NotFound { run } => fail(format!(
-            "run {run} not found in {} (list the runs with `runjournal runs`)",
-            db.display()
-        )),
-        ReadError::Integrity(error) => fail(format!(
-            "corrupt event: {error} (the stored log is damaged; `runjournal verify` checks every run)"
-        )),
-        other => fail(other),
+        ReadError::NotFound { run } => coded(
+            Code::NotFound,
+            format!(
+                "run {run} not found in {} (list the runs with `runjournal runs`)",
+                db.display()
+            ),
+        ),
+        ReadError::Integrity(error) => coded(
+            Code::Integrity,
+            format!("corrupt event: {error} (the stored log is damaged; `runjournal verify` checks every run)"),
+        ),
+        other => anyhow::Error::new(other),
     }
 }

@@ -89,3 +89,62 @@ fn demo_keeps_an_explicit_database_and_refuses_foreign_directories() {
     assert!(error.contains("is not a runjournal database"), "{error}");
     assert!(foreign.join("notes.txt").exists());
 }
+
+/// The commands under the demo's "Try next", as printed.
+fn hints(narration: &str) -> Vec<String> {
+    narration
+        .lines()
+        .skip_while(|line| !line.starts_with("Try next"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|line| line.starts_with("runjournal "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs a printed command line through `sh`, with this build first on PATH
+/// (as after `cargo install`).
+fn run_hint(dir: &Path, hint: &str) -> Output {
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    Command::new("sh")
+        .args(["-c", hint])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .env_remove("RUNJOURNAL_DB")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_demos_closing_hints_work_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let narration = ok(&run_in(dir.path(), None, &["demo"]));
+    let printed = hints(&narration);
+    assert_eq!(printed.len(), 5, "{narration}");
+    for hint in &printed {
+        assert!(hint.starts_with("runjournal --db ./runjournal-demo.db "), "{hint}");
+        let output = run_hint(dir.path(), hint);
+        let text = ok(&output);
+        assert!(!text.is_empty() || hint.contains(" -o "), "{hint} printed nothing");
+        if hint.contains("--at") {
+            assert!(text.contains("time travel"), "{hint}: {text}");
+        }
+    }
+    assert!(
+        dir.path().join("session.jsonl").exists(),
+        "the export hint wrote its file"
+    );
+
+    // A --db path that needs quoting is printed quoted, and still works.
+    let spaced = dir.path().join("my runs").join("demo db");
+    std::fs::create_dir_all(spaced.parent().unwrap()).unwrap();
+    let output = run_in(dir.path(), Some(&spaced), &["demo", "--json"]);
+    let printed = hints(&stderr(&output));
+    assert_eq!(printed.len(), 5, "{}", stderr(&output));
+    for hint in &printed {
+        assert!(hint.contains(&format!("--db '{}'", spaced.display())), "{hint}");
+        ok(&run_hint(dir.path(), hint));
+    }
+}

@@ -104,7 +104,7 @@ fn an_exported_fork_imports_elsewhere_with_its_lineage() {
     let original = json(&rj(&db, &["--json", "state", &grandchild.short_id()]));
     let imported = json(&rj(&elsewhere, &["--json", "state", &grandchild.short_id()]));
     assert_eq!(imported, original, "the grandchild's state survives the move");
-    let runs = json(&rj(&elsewhere, &["--json", "runs"]));
+    let runs = json(&rj(&elsewhere, &["--json", "runs", "--sort", "key"]));
     assert_eq!(runs[2]["parent"]["episode"], 1, "the lineage is restored: {runs}");
 
     // A whole-database export round-trips with every fork.
@@ -140,7 +140,7 @@ fn rewind_supersedes_the_run_and_recover_no_longer_lists_it() {
     let branch = RunKey::new("lineage-goal", 1, "solver").unwrap();
     assert!(text.contains(&format!("branch id: {}", branch.short_id())), "{text}");
     assert!(text.contains("is superseded"), "{text}");
-    let listed = json(&rj(&db, &["--json", "runs"]));
+    let listed = json(&rj(&db, &["--json", "runs", "--sort", "key"]));
     assert_eq!(listed[0]["id"], original.short_id());
     assert_eq!(listed[0]["status"], "superseded");
     assert_eq!(listed[1]["status"], "running");

@@ -216,7 +216,12 @@ fn read_commands_on_a_missing_database_fail_and_create_nothing() {
         vec!["export"],
         vec!["recover"],
     ] {
-        let error = fails(&rj(&db, &args));
+        let output = rj(&db, &args);
+        let error = if args.contains(&"--json") {
+            fails_json(&output, "not_found")
+        } else {
+            fails_with(&output, "not_found")
+        };
         assert!(
             error.contains("no database at") && error.contains("never create"),
             "{args:?}: {error}"
@@ -293,7 +298,7 @@ fn a_locked_database_is_reported_as_locked() {
         vec!["recover"],
         vec!["demo"],
     ] {
-        let error = fails(&rj(&db, &args));
+        let error = fails_with(&rj(&db, &args), "locked");
         assert!(error.contains("is locked by another process"), "{args:?}: {error}");
         assert!(error.contains(&db.display().to_string()), "{error}");
     }

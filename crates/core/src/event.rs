@@ -437,7 +437,35 @@ pub enum EventError {
 }
 
 impl Event {
-    /// The event's `type` name as in SPEC §2.
+    /// Every event `type` name of SPEC §2, in the order of the event table
+    /// (the order [`Event::type_name`] lists them).
+    pub const TYPE_NAMES: [&'static str; 23] = [
+        "run_started",
+        "attached",
+        "step",
+        "turn_completed",
+        "phase_started",
+        "phase_completed",
+        "compaction_started",
+        "compaction_done",
+        "handoff_sent",
+        "handoff_acked",
+        "handoff_rejected",
+        "handoff_timed_out",
+        "task_claimed",
+        "task_completed",
+        "agent_died",
+        "teardown",
+        "run_completed",
+        "run_failed",
+        "run_interrupted",
+        "custom",
+        "usage",
+        "segment_rotated",
+        "resource_acquired",
+    ];
+
+    /// The event's `type` name as in SPEC §2 (one of [`Event::TYPE_NAMES`]).
     pub fn type_name(&self) -> &'static str {
         match self {
             Event::RunStarted { .. } => "run_started",
@@ -548,6 +576,17 @@ fn is_semantic_version(version: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_names_are_unique_and_name_the_typed_events() {
+        let mut names = Event::TYPE_NAMES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Event::TYPE_NAMES.len());
+        for event in [Event::TurnCompleted, claim(0, 0.5), handoff("1.0.0", "ab")] {
+            assert!(Event::TYPE_NAMES.contains(&event.type_name()));
+        }
+    }
 
     fn claim(priority: u8, confidence: f64) -> Event {
         Event::TaskClaimed {

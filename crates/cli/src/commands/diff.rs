@@ -77,7 +77,7 @@ fn write_text(cx: &mut Context, a: &RunKey, b: &RunKey, diff: &RunDiff) -> anyho
                         "  {side} seq {:>4}  {:<18} {}",
                         envelope.seq,
                         envelope.event.type_name(),
-                        summarize(&envelope.event).1
+                        summarize(&envelope.event, crate::render::TEXT).1
                     )?,
                     None => writeln!(out, "  {side} (history ends)")?,
                 }

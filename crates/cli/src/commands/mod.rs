@@ -6,11 +6,13 @@
 //! database with `open_existing`, so they never create one.
 
 pub mod bench;
+pub mod completions;
 pub mod demo;
 pub mod diff;
 pub mod export;
 pub mod fork;
 pub mod import;
+pub mod operator;
 pub mod purge;
 pub mod rebuild_snapshots;
 pub mod recover;

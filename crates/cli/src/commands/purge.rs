@@ -18,7 +18,7 @@ use crate::select::RunArg;
 #[derive(Args, Debug)]
 pub struct PurgeArgs {
     /// Completed runs whose last event is older than this (30s, 15m, 12h, 7d).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::when::parse_duration)]
     completed_older_than: Option<Duration>,
     /// Keep only the newest N episodes of each (goal, agent); older completed ones go.
     #[arg(long, value_name = "N")]
@@ -32,21 +32,6 @@ pub struct PurgeArgs {
 }
 
 /// Parses `30s`, `15m`, `12h`, `7d` (or plain seconds).
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s, 15m, 12h or 7d"))?;
-    let seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{text:?} has an unknown unit (use s, m, h or d)")),
-    };
-    Ok(Duration::from_secs(value.saturating_mul(seconds)))
-}
-
 /// `purge`.
 pub fn run(cx: &mut Context, args: &PurgeArgs) -> anyhow::Result<ExitCode> {
     let explicit = if args.runs.is_empty() {

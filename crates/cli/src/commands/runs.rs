@@ -1,18 +1,21 @@
 //! `runs`: the runs passing the filters, as a table or a JSON array; each with
 //! its parent (the run it was forked from, or `meta.parent`).
 
+use std::cmp::Reverse;
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use runjournal::{Event, Journal, RunFilter, RunKey, RunRecord, RunStatus};
 use serde::Serialize;
 
 use crate::context::Context;
-use crate::output::{one_line, plural, utc};
+use crate::output::{one_line, plural};
 use crate::render::status_text;
+use crate::select::RunArg;
 use crate::table::{Align, Table};
+use crate::when::parse_instant;
 
 /// The arguments of `runs`.
 #[derive(Args, Debug)]
@@ -23,13 +26,41 @@ pub struct RunsArgs {
     /// Only runs of this agent.
     #[arg(long, value_name = "A")]
     agent: Option<String>,
-    /// Only runs with this status: running, completed, failed or interrupted.
+    /// Only runs with this status: running, completed, failed, interrupted or superseded (repeatable: any of them).
     #[arg(long, value_name = "S", value_parser = parse_status)]
-    status: Option<RunStatus>,
+    status: Vec<RunStatus>,
+    /// Only runs active since: a duration ago (10m, 2h, 3d), an RFC 3339 timestamp or unix milliseconds.
+    #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+    since: Option<u64>,
+    /// Only runs whose last activity is at or before TIME (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+    until: Option<u64>,
+    /// Only runs whose parent (the fork parent, or meta.parent) is RUN: a short id or a unique prefix.
+    #[arg(long, value_name = "RUN")]
+    parent: Option<String>,
+    /// The order: last-activity (newest first), created (newest first), key, or events (most first).
+    #[arg(long, value_name = "ORDER", default_value = "last-activity")]
+    sort: SortOrder,
+    /// At most N runs (after sorting).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
 }
 
 fn parse_status(text: &str) -> Result<RunStatus, runjournal::core::UnknownStatus> {
     text.parse()
+}
+
+/// The order of `runs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SortOrder {
+    /// The newest last activity first.
+    LastActivity,
+    /// The newest created first.
+    Created,
+    /// By key: goal, agent, episode.
+    Key,
+    /// The most events first.
+    Events,
 }
 
 /// A row of `runs --json`.
@@ -45,7 +76,7 @@ struct RunRow<'a> {
     parent: Option<&'a RunKey>,
 }
 
-/// The table's columns.
+/// The table's columns (the time column's heading follows --time-format).
 const HEADER: [&str; 8] = [
     "ID",
     "GOAL",
@@ -53,7 +84,7 @@ const HEADER: [&str; 8] = [
     "AGENT",
     "STATUS",
     "EVENTS",
-    "LAST ACTIVITY (UTC)",
+    "LAST ACTIVITY",
     "PARENT",
 ];
 /// The column of the status, coloured by status.
@@ -62,13 +93,46 @@ const STATUS_COLUMN: usize = 4;
 /// `runs`.
 pub fn run(cx: &mut Context, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let journal = cx.open_existing()?;
-    let filter = RunFilter {
-        goal: args.goal,
-        agent: args.agent,
-        status: args.status,
+    let parent_wanted = match &args.parent {
+        Some(id) => Some(cx.resolve(&journal, &RunArg::id(id))?.key),
+        None => None,
     };
-    let records = journal.runs(&filter).map_err(|error| cx.read_error(error))?;
-    let parents: Vec<Option<RunKey>> = records.iter().map(|record| parent_of(&journal, record)).collect();
+    let filter = RunFilter {
+        goal: args.goal.clone(),
+        agent: args.agent.clone(),
+        status: match args.status.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        },
+    };
+    let filtered = filter != RunFilter::default()
+        || args.status.len() > 1
+        || args.since.is_some()
+        || args.until.is_some()
+        || parent_wanted.is_some();
+    let mut records = journal.runs(&filter).map_err(|error| cx.read_error(error))?;
+    records.retain(|record| {
+        (args.status.is_empty() || args.status.contains(&record.status))
+            && args.since.is_none_or(|since| record.head.last_ts >= since)
+            && args.until.is_none_or(|until| record.head.last_ts <= until)
+    });
+    let mut listed: Vec<(RunRecord, Option<RunKey>)> = records
+        .into_iter()
+        .map(|record| {
+            let parent = parent_of(&journal, &record);
+            (record, parent)
+        })
+        .filter(|(_, parent)| {
+            parent_wanted
+                .as_ref()
+                .is_none_or(|wanted| parent.as_ref() == Some(wanted))
+        })
+        .collect();
+    sort(&mut listed, args.sort);
+    if let Some(limit) = args.limit {
+        listed.truncate(limit);
+    }
+    let (records, parents): (Vec<RunRecord>, Vec<Option<RunKey>>) = listed.into_iter().unzip();
     if cx.json {
         let rows: Vec<RunRow> = records
             .iter()
@@ -88,7 +152,6 @@ pub fn run(cx: &mut Context, args: RunsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if records.is_empty() {
-        let filtered = filter != RunFilter::default();
         writeln!(
             cx.out,
             "no runs{} in {}",
@@ -114,18 +177,26 @@ fn write_table(cx: &mut Context, records: &[RunRecord], parents: &[Option<RunKey
                 one_line(&record.key.agent, 30),
                 record.status.as_str().to_owned(),
                 record.head.next_seq.to_string(),
-                utc(record.head.last_ts),
+                style.time(record.head.last_ts),
                 parent_text(record, parent.as_ref()),
             ]
         })
         .collect();
     use Align::{Left, Right};
     let mut table = Table::new(&[Left, Left, Right, Left, Left, Right, Left, Left]);
-    table.fit(&HEADER);
+    let time_heading = style.time_heading("LAST ACTIVITY");
+    let header = HEADER.map(|cell| {
+        if cell == "LAST ACTIVITY" {
+            time_heading.as_str()
+        } else {
+            cell
+        }
+    });
+    table.fit(&header);
     for row in &rows {
         table.fit(row);
     }
-    writeln!(cx.out, "{}", style.dim(table.line(&HEADER).trim_end()))?;
+    writeln!(cx.out, "{}", style.dim(table.line(&header).trim_end()))?;
     for (row, record) in rows.iter().zip(records) {
         let line = table.styled_line(row, |column, cell| match column {
             0 => style.bold(cell),
@@ -136,6 +207,17 @@ fn write_table(cx: &mut Context, records: &[RunRecord], parents: &[Option<RunKey
     }
     writeln!(cx.out, "{}", style.dim(&plural(records.len() as u64, "run")))?;
     Ok(())
+}
+
+/// Orders the runs: newest activity or creation first, by key, or most events
+/// first; ties keep key order (the order `runs` reads them in).
+fn sort(listed: &mut [(RunRecord, Option<RunKey>)], order: SortOrder) {
+    match order {
+        SortOrder::LastActivity => listed.sort_by_key(|(record, _)| Reverse(record.head.last_ts)),
+        SortOrder::Created => listed.sort_by_key(|(record, _)| Reverse(record.created_ts)),
+        SortOrder::Key => {}
+        SortOrder::Events => listed.sort_by_key(|(record, _)| Reverse(record.head.next_seq)),
+    }
 }
 
 /// The run's parent: the run it was forked from, or `meta.parent` of its `run_started`.

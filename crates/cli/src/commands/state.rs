@@ -8,6 +8,7 @@ use runjournal::ResumeState;
 
 use crate::context::Context;
 use crate::render;
+use crate::render::state::TranscriptShown;
 use crate::select::RunArg;
 
 /// The arguments of `state`.
@@ -18,6 +19,18 @@ pub struct StateArgs {
     /// The state as of this seq (time travel) instead of the last event.
     #[arg(long, value_name = "SEQ")]
     at: Option<u64>,
+    /// How many of the transcript's newest messages the text shows: a number, or `all` (--json always has all).
+    #[arg(long, value_name = "N|all", default_value = "8", value_parser = parse_transcript)]
+    transcript: TranscriptShown,
+}
+
+fn parse_transcript(text: &str) -> Result<TranscriptShown, String> {
+    if text == "all" {
+        return Ok(TranscriptShown::All);
+    }
+    text.parse()
+        .map(TranscriptShown::Last)
+        .map_err(|_| format!("{text:?} is neither a number of messages nor `all`"))
 }
 
 /// `state`.
@@ -29,18 +42,23 @@ pub fn run(cx: &mut Context, args: &StateArgs) -> anyhow::Result<ExitCode> {
         None => journal.state(&record.key),
     }
     .map_err(|error| cx.read_error(error))?;
-    write_state(cx, &state, args.at)?;
+    write_state(cx, &state, args.at, args.transcript)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Writes a resume state: SPEC §3 JSON in SPEC key order (the struct's
 /// fields are in SPEC order; a `serde_json::Value` would sort them), or its sections.
-pub fn write_state(cx: &mut Context, state: &ResumeState, at: Option<u64>) -> anyhow::Result<()> {
+pub fn write_state(
+    cx: &mut Context,
+    state: &ResumeState,
+    at: Option<u64>,
+    transcript: TranscriptShown,
+) -> anyhow::Result<()> {
     if cx.json {
         cx.print_json(state)?;
     } else {
         let style = cx.style();
-        render::state::write(cx.out, state, at, style)?;
+        render::state::write(cx.out, state, at, transcript, style)?;
     }
     Ok(())
 }

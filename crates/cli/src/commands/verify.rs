@@ -10,7 +10,8 @@ use runjournal::{ReadError, RunFilter, RunKey, RunRecord, VerifyReport};
 use serde::Serialize;
 
 use crate::context::Context;
-use crate::output::{fail, one_line, plural};
+use crate::failure::{coded, Code};
+use crate::output::{one_line, plural};
 use crate::progress;
 use crate::select::RunArg;
 use crate::table::{Align, Table};
@@ -77,10 +78,13 @@ pub fn run(cx: &mut Context, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         1 => String::new(),
         n => format!(" ({} more bad)", plural((n - 1) as u64, "run")),
     };
-    Err(fail(format!(
-        "verification failed: run {} {run} is corrupt{at}: {message}{more}",
-        run.short_id()
-    )))
+    Err(coded(
+        Code::Integrity,
+        format!(
+            "verification failed: run {} {run} is corrupt{at}: {message}{more}",
+            run.short_id()
+        ),
+    ))
 }
 
 /// Writes the results as JSON; returns the bad runs.

@@ -51,6 +51,49 @@ pub fn ok(output: &Output) -> String {
     stdout(output)
 }
 
+/// The exit status of each stable error code (docs/cli.md#output-exit-codes-and-errors).
+pub const EXIT_CODES: [(&str, i32); 10] = [
+    ("other", 1),
+    ("usage", 2),
+    ("not_found", 3),
+    ("integrity", 4),
+    ("locked", 5),
+    ("fenced", 6),
+    ("conflict", 7),
+    ("finished", 8),
+    ("invalid", 9),
+    ("io", 10),
+];
+
+/// The exit status of the error code `code`.
+pub fn exit_code(code: &str) -> i32 {
+    EXIT_CODES
+        .iter()
+        .find(|(name, _)| *name == code)
+        .map(|(_, status)| *status)
+        .unwrap()
+}
+
+/// Asserts a failure with the exit status of error code `code`, reported as
+/// one `runjournal: error:` line; returns it.
+pub fn fails_with(output: &Output, code: &str) -> String {
+    let line = fails(output);
+    assert_eq!(output.status.code(), Some(exit_code(code)), "{line}");
+    line
+}
+
+/// Asserts a failure under `--json`: exit status of `code`, and one JSON
+/// line `{"error": {"code", "message"}}` on stderr; returns the message.
+/// (Stdout may hold what was verified before the failure, as `show` streams.)
+pub fn fails_json(output: &Output, code: &str) -> String {
+    assert_eq!(output.status.code(), Some(exit_code(code)), "{}", stderr(output));
+    let text = stderr(output);
+    assert_eq!(text.lines().count(), 1, "one line on stderr, got:\n{text}");
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["error"]["code"], code, "{text}");
+    value["error"]["message"].as_str().unwrap().to_owned()
+}
+
 /// Asserts a failure reported as exactly one `runjournal: error:` line; returns it.
 pub fn fails(output: &Output) -> String {
     assert!(
@@ -58,7 +101,8 @@ pub fn fails(output: &Output) -> String {
         "expected failure, got success\nstdout:\n{}",
         stdout(output)
     );
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(output));
+    let code = output.status.code().unwrap();
+    assert!((1..=10).contains(&code), "exit status {code}: {}", stderr(output));
     let text = stderr(output);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "one line on stderr, got:\n{text}");

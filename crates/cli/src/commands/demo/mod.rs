@@ -30,6 +30,7 @@ use super::show::write_timeline;
 use super::state::write_state;
 use crate::context::Context;
 use crate::output::{fail, Style};
+use crate::render::state::TranscriptShown;
 
 /// The database path `demo` uses when `--db` is not given.
 const DEFAULT_DB: &str = "./runjournal-demo.db";
@@ -182,7 +183,7 @@ fn reconstruct(say: &mut Narrator, key: &RunKey) -> anyhow::Result<()> {
     let record = journal.run_info(key).map_err(|error| say.cx.read_error(error))?;
     let state = journal.state(key).map_err(|error| say.cx.read_error(error))?;
     if say.cx.json {
-        return write_state(say.cx, &state, None);
+        return write_state(say.cx, &state, None, TranscriptShown::DEFAULT);
     }
     let db = shell_word(&say.cx.db);
     let id = key.short_id();
@@ -190,12 +191,12 @@ fn reconstruct(say: &mut Narrator, key: &RunKey) -> anyhow::Result<()> {
         "\n{}",
         style.dim(&format!("$ runjournal --db {db} show {id}"))
     ))?;
-    write_timeline(say.cx, &journal, &record, 0)?;
+    write_timeline(say.cx, &journal, &record)?;
     say.line(&format!(
         "\n{}",
         style.dim(&format!("$ runjournal --db {db} state {id}"))
     ))?;
-    write_state(say.cx, &state, None)
+    write_state(say.cx, &state, None, TranscriptShown::DEFAULT)
 }
 
 /// The commands to explore the database the demo left.

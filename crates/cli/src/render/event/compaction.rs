@@ -5,7 +5,7 @@ use runjournal::CompactionSource;
 
 use super::{count_part, id_part};
 use crate::output::quoted;
-use crate::render::{Tone, TEXT};
+use crate::render::Tone;
 
 /// `compaction_started`.
 pub fn started(
@@ -28,13 +28,14 @@ pub fn done(
     summary: Option<&str>,
     messages_after: Option<u64>,
     tokens_after: Option<u64>,
+    max: usize,
 ) -> (Tone, String) {
     let mut text = format!("⟳ compaction{} done ({}", id_part(id), source.as_str());
     count_part(&mut text, messages_after, "message");
     count_part(&mut text, tokens_after, "token");
     text.push(')');
     match summary {
-        Some(summary) => text.push_str(&format!(" → new segment: {}", quoted(summary, TEXT))),
+        Some(summary) => text.push_str(&format!(" → new segment: {}", quoted(summary, max))),
         None => text.push_str(" → new segment, no summary"),
     }
     (Tone::Warn, text)

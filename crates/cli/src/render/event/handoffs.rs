@@ -1,7 +1,7 @@
 //! Summaries of handoffs between agents.
 
 use crate::output::{one_line, quoted};
-use crate::render::{Tone, TEXT};
+use crate::render::Tone;
 
 /// `handoff_sent`.
 pub fn sent(id: &str, from: &str, to: &str, generation: u64, version: &str, timeout_ms: u64) -> (Tone, String) {
@@ -25,14 +25,14 @@ pub fn acked(id: &str, by: &str) -> (Tone, String) {
 }
 
 /// `handoff_rejected`, with the reason.
-pub fn rejected(id: &str, by: &str, reason: &str) -> (Tone, String) {
+pub fn rejected(id: &str, by: &str, reason: &str, text: usize) -> (Tone, String) {
     (
         Tone::Handoff,
         format!(
             "⇄ handoff {} rejected by {}: {}",
             one_line(id, 40),
             one_line(by, 40),
-            quoted(reason, TEXT)
+            quoted(reason, text)
         ),
     )
 }

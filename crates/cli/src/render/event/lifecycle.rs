@@ -4,11 +4,11 @@
 use runjournal::{ErrorInfo, InterruptCause, RunMeta};
 
 use crate::output::{one_line, plural, quoted};
-use crate::render::{Tone, TEXT};
+use crate::render::Tone;
 
 /// `run_started`: the agent, model, lineage, conflict strategy and prompt
 /// (the caller, backend and labels are in `--json`).
-pub fn started(meta: &RunMeta) -> (Tone, String) {
+pub fn started(meta: &RunMeta, text: usize) -> (Tone, String) {
     let mut parts = Vec::new();
     for (name, value) in [("agent", &meta.agent_name), ("model", &meta.model)] {
         if let Some(value) = value {
@@ -25,7 +25,10 @@ pub fn started(meta: &RunMeta) -> (Tone, String) {
         parts.push(format!("conflicts {}", strategy.as_str()));
     }
     if let Some(prompt) = &meta.prompt {
-        parts.push(format!("prompt {}", quoted(prompt, 56)));
+        parts.push(format!(
+            "prompt {}",
+            quoted(prompt, if text == usize::MAX { text } else { 56 })
+        ));
     }
     let text = if parts.is_empty() {
         "run started".to_owned()
@@ -41,36 +44,36 @@ pub fn attached(owner: &str) -> (Tone, String) {
 }
 
 /// `agent_died`.
-pub fn died(reason: &str, exit_code: Option<i32>) -> (Tone, String) {
+pub fn died(reason: &str, exit_code: Option<i32>, text: usize) -> (Tone, String) {
     let code = exit_code.map(|code| format!(" (exit {code})")).unwrap_or_default();
-    (Tone::Bad, format!("✖ agent died: {}{code}", one_line(reason, TEXT)))
+    (Tone::Bad, format!("✖ agent died: {}{code}", one_line(reason, text)))
 }
 
 /// `teardown`: ok, or its error.
-pub fn teardown(resource: &str, error: Option<&str>) -> (Tone, String) {
+pub fn teardown(resource: &str, error: Option<&str>, text: usize) -> (Tone, String) {
     match error {
         None => (Tone::Plain, format!("teardown {}: ok", one_line(resource, 40))),
         Some(error) => (
             Tone::Warn,
-            format!("teardown {} failed: {}", one_line(resource, 40), quoted(error, TEXT)),
+            format!("teardown {} failed: {}", one_line(resource, 40), quoted(error, text)),
         ),
     }
 }
 
 /// `run_completed`.
-pub fn completed(output: Option<&str>) -> (Tone, String) {
+pub fn completed(output: Option<&str>, text: usize) -> (Tone, String) {
     match output {
-        Some(output) => (Tone::Good, format!("✔ run completed: {}", quoted(output, TEXT))),
+        Some(output) => (Tone::Good, format!("✔ run completed: {}", quoted(output, text))),
         None => (Tone::Good, "✔ run completed".into()),
     }
 }
 
 /// `run_failed`: the primary error, then the kinds of the cleanup errors.
-pub fn failed(error: &ErrorInfo, cleanup_errors: &[ErrorInfo]) -> (Tone, String) {
+pub fn failed(error: &ErrorInfo, cleanup_errors: &[ErrorInfo], text: usize) -> (Tone, String) {
     let mut text = format!(
         "✖ run failed: {}: {}",
         one_line(&error.kind, 30),
-        quoted(&error.message, TEXT)
+        quoted(&error.message, text)
     );
     if !cleanup_errors.is_empty() {
         let kinds: Vec<String> = cleanup_errors.iter().map(|error| one_line(&error.kind, 20)).collect();

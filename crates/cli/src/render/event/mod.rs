@@ -17,24 +17,25 @@ use runjournal::Event;
 use super::Tone;
 use crate::output::{one_line, plural};
 
-/// The one-line summary of an event and how it stands out.
-pub fn summarize(event: &Event) -> (Tone, String) {
+/// The one-line summary of an event and how it stands out; free text is cut
+/// at `text` characters ([`TEXT`](super::TEXT), or `usize::MAX` for `--full`).
+pub fn summarize(event: &Event, text: usize) -> (Tone, String) {
     match event {
-        Event::RunStarted { meta } => lifecycle::started(meta),
+        Event::RunStarted { meta } => lifecycle::started(meta, text),
         Event::Attached { owner } => lifecycle::attached(owner),
-        Event::AgentDied { reason, exit_code } => lifecycle::died(reason, *exit_code),
-        Event::Teardown { resource, error } => lifecycle::teardown(resource, error.as_deref()),
-        Event::RunCompleted { output } => lifecycle::completed(output.as_deref()),
-        Event::RunFailed { error, cleanup_errors } => lifecycle::failed(error, cleanup_errors),
+        Event::AgentDied { reason, exit_code } => lifecycle::died(reason, *exit_code, text),
+        Event::Teardown { resource, error } => lifecycle::teardown(resource, error.as_deref(), text),
+        Event::RunCompleted { output } => lifecycle::completed(output.as_deref(), text),
+        Event::RunFailed { error, cleanup_errors } => lifecycle::failed(error, cleanup_errors, text),
         Event::RunInterrupted { cause } => lifecycle::interrupted(*cause),
-        Event::Step { messages } => conversation::step(messages),
+        Event::Step { messages } => conversation::step(messages, text),
         Event::TurnCompleted => conversation::turn_completed(),
-        Event::Custom { kind, data } => conversation::custom(kind, data),
+        Event::Custom { kind, data } => conversation::custom(kind, data, text),
         Event::Usage { .. } => (Tone::Plain, "usage".into()),
         Event::SegmentRotated { .. } => (Tone::Warn, "segment rotated".into()),
         Event::ResourceAcquired { resource } => (Tone::Plain, format!("acquired {}", one_line(resource, 40))),
         Event::PhaseStarted { index, name } => phases::started(*index, name),
-        Event::PhaseCompleted { index, name, output } => phases::completed(*index, name, output),
+        Event::PhaseCompleted { index, name, output } => phases::completed(*index, name, output, text),
         Event::CompactionStarted {
             id,
             source,
@@ -53,6 +54,7 @@ pub fn summarize(event: &Event) -> (Tone, String) {
             summary.as_deref(),
             *messages_after,
             *tokens_after,
+            text,
         ),
         Event::HandoffSent {
             id,
@@ -64,7 +66,7 @@ pub fn summarize(event: &Event) -> (Tone, String) {
             ..
         } => handoffs::sent(id, from, to, *generation, version, *timeout_ms),
         Event::HandoffAcked { id, by } => handoffs::acked(id, by),
-        Event::HandoffRejected { id, by, reason } => handoffs::rejected(id, by, reason),
+        Event::HandoffRejected { id, by, reason } => handoffs::rejected(id, by, reason, text),
         Event::HandoffTimedOut { id } => handoffs::timed_out(id),
         Event::TaskClaimed {
             task,
@@ -77,7 +79,7 @@ pub fn summarize(event: &Event) -> (Tone, String) {
             agent,
             result,
             summary,
-        } => tasks::completed(task, agent, *result, summary.as_deref()),
+        } => tasks::completed(task, agent, *result, summary.as_deref(), text),
     }
 }
 

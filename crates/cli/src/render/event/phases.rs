@@ -1,7 +1,7 @@
 //! Summaries of phase boundaries.
 
 use crate::output::quoted;
-use crate::render::{Tone, TEXT};
+use crate::render::Tone;
 
 /// `phase_started`.
 pub fn started(index: u32, name: &str) -> (Tone, String) {
@@ -9,9 +9,9 @@ pub fn started(index: u32, name: &str) -> (Tone, String) {
 }
 
 /// `phase_completed`, with its output.
-pub fn completed(index: u32, name: &str, output: &str) -> (Tone, String) {
+pub fn completed(index: u32, name: &str, output: &str, text: usize) -> (Tone, String) {
     (
         Tone::Phase,
-        format!("✔ phase {index} {} → {}", quoted(name, 40), quoted(output, TEXT)),
+        format!("✔ phase {index} {} → {}", quoted(name, 40), quoted(output, text)),
     )
 }

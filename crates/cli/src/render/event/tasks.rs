@@ -3,7 +3,7 @@
 use runjournal::TaskResult;
 
 use crate::output::{one_line, quoted};
-use crate::render::{Tone, TEXT};
+use crate::render::Tone;
 
 /// `task_claimed`, with the claim's priority and confidence.
 pub fn claimed(task: &str, agent: &str, priority: u8, confidence: f64) -> (Tone, String) {
@@ -18,7 +18,7 @@ pub fn claimed(task: &str, agent: &str, priority: u8, confidence: f64) -> (Tone,
 }
 
 /// `task_completed`, with its result and summary.
-pub fn completed(task: &str, agent: &str, result: TaskResult, summary: Option<&str>) -> (Tone, String) {
+pub fn completed(task: &str, agent: &str, result: TaskResult, summary: Option<&str>, max: usize) -> (Tone, String) {
     let mut text = format!(
         "task {} completed by {}: {}",
         one_line(task, 40),
@@ -26,7 +26,7 @@ pub fn completed(task: &str, agent: &str, result: TaskResult, summary: Option<&s
         result.as_str()
     );
     if let Some(summary) = summary {
-        text.push_str(&format!(" — {}", quoted(summary, TEXT)));
+        text.push_str(&format!(" — {}", quoted(summary, max)));
     }
     (Tone::Plain, text)
 }

@@ -9,11 +9,23 @@ use crate::output::{one_line, plural, Style};
 use crate::render::speaker;
 use crate::table::{Align, Table};
 
-/// The most transcript messages shown.
-const TAIL: usize = 8;
+/// How much of the transcript is shown (`state --transcript N|all`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TranscriptShown {
+    /// The newest N messages.
+    Last(usize),
+    /// Every message of the current segment.
+    All,
+}
 
-/// Writes the transcript's newest [`TAIL`] messages, counting the earlier ones.
-pub fn write(out: &mut dyn Write, state: &ResumeState, style: Style) -> io::Result<()> {
+impl TranscriptShown {
+    /// The default: the newest 8 messages.
+    pub const DEFAULT: TranscriptShown = TranscriptShown::Last(8);
+}
+
+/// Writes the transcript's newest messages, as many as `shown` says,
+/// counting the earlier ones.
+pub fn write(out: &mut dyn Write, state: &ResumeState, shown: TranscriptShown, style: Style) -> io::Result<()> {
     writeln!(
         out,
         "\n{} (segment {}: {})",
@@ -24,12 +36,18 @@ pub fn write(out: &mut dyn Write, state: &ResumeState, style: Style) -> io::Resu
     if state.transcript.is_empty() {
         writeln!(out, "  empty")?;
     }
-    let skip = state.transcript.len().saturating_sub(TAIL);
+    let skip = match shown {
+        TranscriptShown::Last(count) => state.transcript.len().saturating_sub(count),
+        TranscriptShown::All => 0,
+    };
     if skip > 0 {
         writeln!(
             out,
             "  {}",
-            style.dim(&format!("… {} earlier", plural(skip as u64, "message")))
+            style.dim(&format!(
+                "… {} earlier (--transcript all shows them)",
+                plural(skip as u64, "message")
+            ))
         )?;
     }
     let rows: Vec<[String; 2]> = state.transcript[skip..]
