@@ -109,7 +109,7 @@ pub enum AppendError {
         /// The encoder's refusal.
         source: CodecError,
     },
-    /// An event breaks SPEC §2's value ranges.
+    /// An event breaks docs/format.md's value ranges.
     #[error("run {run} seq {seq}: {source}; nothing of the batch was written")]
     InvalidEvent {
         /// The run.
@@ -119,7 +119,7 @@ pub enum AppendError {
         /// What is wrong.
         source: Box<EventError>,
     },
-    /// The event is out of place in the run's log (SPEC §2 ordering rules).
+    /// The event is out of place in the run's log (docs/format.md ordering rules).
     #[error("run {run} seq {seq}: {}; nothing was written", handle_reason(.violation))]
     OutOfOrder {
         /// The run.
@@ -574,10 +574,10 @@ impl RebuildError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A run key breaks SPEC §1 ([`KeyError`]).
+    /// A run key breaks docs/format.md#the-run-key ([`KeyError`]).
     #[error(transparent)]
     InvalidKey(KeyError),
-    /// An event breaks SPEC §2's value ranges; nothing of its batch was written.
+    /// An event breaks docs/format.md's value ranges; nothing of its batch was written.
     #[error("run {run} seq {seq}: {source}; nothing of the batch was written")]
     InvalidEvent {
         /// The run.

@@ -1,4 +1,4 @@
-//! Importing runs from the JSON lines of SPEC §2 (`runjournal import`).
+//! Importing runs from the JSON lines of docs/format.md (`runjournal import`).
 //!
 //! Invariants:
 //! - The input streams: it is read line by line (each line bounded by
@@ -72,7 +72,7 @@ pub enum ImportError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The line is not a JSON envelope of SPEC §2: bad JSON, an unknown event
+    /// The line is not a JSON envelope of docs/format.md: bad JSON, an unknown event
     /// type or field, a missing field, a malformed hash.
     #[error("line {line}: not a valid event envelope: {}", describe_json_error(.source))]
     Parse {
@@ -99,7 +99,7 @@ pub enum ImportError {
         /// The longest line accepted, in bytes.
         limit: usize,
     },
-    /// The line's run key breaks SPEC §1.
+    /// The line's run key breaks docs/format.md#the-run-key.
     #[error("line {line}: {source}")]
     InvalidKey {
         /// The 1-based line number.
@@ -107,7 +107,7 @@ pub enum ImportError {
         /// What is wrong with the key.
         source: KeyError,
     },
-    /// An event field breaks SPEC §2's value ranges.
+    /// An event field breaks docs/format.md's value ranges.
     #[error("line {line}: run {run} seq {seq}: {source}")]
     InvalidEvent {
         /// The 1-based line number.
@@ -131,7 +131,7 @@ pub enum ImportError {
         /// The seq the run needs next.
         expected: u64,
     },
-    /// The event is out of place: SPEC §2's ordering and epoch rules.
+    /// The event is out of place: docs/format.md's ordering and epoch rules.
     #[error("line {line}: run {run} seq {seq}: {violation}")]
     OutOfOrder {
         /// The 1-based line number.
@@ -352,7 +352,7 @@ fn store_failed(error: StoreError) -> ImportError {
 }
 
 impl Journal {
-    /// Imports the JSON lines of SPEC §2 (as `export` writes them) into new runs.
+    /// Imports the JSON lines of docs/format.md (as `export` writes them) into new runs.
     ///
     /// Each line parses as an envelope (unknown event types and fields are
     /// errors), keys and event fields are valid, each run's seqs are gapless
@@ -555,7 +555,7 @@ impl Journal {
     }
 }
 
-/// Validates one line of `run` against SPEC §2's rules ([`rules`]) and
+/// Validates one line of `run` against docs/format.md's rules ([`rules`]) and
 /// buffers its chained record; returns the record's length.
 fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Clock) -> Result<usize, ImportError> {
     let seq = partial.seq;

@@ -173,7 +173,7 @@ pub(crate) struct Queued {
     pub(crate) last_seq: u64,
 }
 
-/// Which checks an append gets beyond SPEC §2's ordering rules.
+/// Which checks an append gets beyond docs/format.md's ordering rules.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Checks {
     /// Raw appends and imports: the fold records anomalies.
@@ -255,7 +255,7 @@ impl Run {
 
     /// Records the run's outcome like [`Run::finish`] but keeps the handle, so
     /// that `teardown` may follow: resources are released after the outcome
-    /// (SPEC §2). Every other event after it is `OutOfOrder`.
+    /// (docs/format.md). Every other event after it is `OutOfOrder`.
     pub fn conclude(&self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
         self.finished.store(true, Ordering::SeqCst);
         self.record_outcome(outcome)
@@ -568,7 +568,7 @@ impl Run {
         Ok(())
     }
 
-    /// SPEC §2's ordering rules ([`rules`]), then the handle's own: only
+    /// docs/format.md's ordering rules ([`rules`]), then the handle's own: only
     /// `resume` writes `attached`.
     fn check_order(&self, event: &Event, seq: u64, status: RunStatus, checks: Checks) -> Result<(), AppendError> {
         let out_of_order = |violation: OrderViolation| AppendError::OutOfOrder {

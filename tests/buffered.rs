@@ -1,4 +1,4 @@
-//! `Buffered` appends (SPEC §4): they return once queued, before they are
+//! `Buffered` appends (docs/library.md): they return once queued, before they are
 //! applied; reads still see every append that returned; fencing is checked
 //! before anything is queued; a rejection by the store that comes after the
 //! append returned breaks the handle, and its next append says so.
@@ -153,7 +153,7 @@ fn a_buffered_append_lost_to_a_conflict_is_named_by_the_next_append() {
     );
 }
 
-/// SPEC §4: in every mode a run's boundaries (`run_started`, `attached`,
+/// docs/library.md: in every mode a run's boundaries (`run_started`, `attached`,
 /// `agent_died`, the terminal events) return only once durable. The faulty
 /// store counts the batches applied before each successful sync; the flush
 /// interval is an hour, so only a boundary makes the writer sync.

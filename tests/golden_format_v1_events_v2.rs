@@ -1,4 +1,4 @@
-//! The SPEC v2 events in format v1: the committed encoded bytes of the event
+//! The contract v2 events in format v1: the committed encoded bytes of the event
 //! types v2 added (`usage`, `segment_rotated`, `resource_acquired`, with their
 //! optional fields set and absent) must decode to the committed envelopes,
 //! verify as a chain and re-encode byte-identically, in this and every later

@@ -320,7 +320,7 @@ fn purge_keeps_the_newest_episodes_of_each_goal_and_agent() {
     assert_eq!(left, vec![3, 4]);
 }
 
-/// Rewind (SPEC §4): the original is superseded in the same atomic step as
+/// Rewind (docs/library.md): the original is superseded in the same atomic step as
 /// the fork: never recoverable, never resumed, its open handles fenced; a
 /// plain fork keeps both runs live.
 #[test]

@@ -37,7 +37,7 @@ fn rotation_reason() -> impl Strategy<Value = RotationReason> {
 }
 
 /// Events a running run may append (no run_started, attached or terminal),
-/// the SPEC v2 ones included.
+/// the contract v2 ones included.
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         3 => "[a-z ]{0,12}".prop_map(|content| Event::Step { messages: vec![Message::new(Role::Assistant, content)] }),

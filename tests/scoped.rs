@@ -1,4 +1,4 @@
-//! Scoped runs (SPEC §4): `Journal::scoped` begins or resumes a run and
+//! Scoped runs (docs/library.md): `Journal::scoped` begins or resumes a run and
 //! records its outcome on every exit; the README's program
 //! (`examples/scoped_agent.rs`) works on a first start, a second start and
 //! after a crash. Each test is named after the rule it proves.

@@ -1,4 +1,4 @@
-//! Library semantics added by contract v2 (SPEC §4): teardown after the
+//! Library semantics added by contract v2 (docs/library.md): teardown after the
 //! outcome, resume expectations, `resume_latest`, and a failed append that
 //! leaves the handle's view as stored. Each test is named after the rule it
 //! proves and runs on the memory store and on sled.
@@ -52,7 +52,7 @@ fn types(journal: &Journal, run: &RunKey) -> Vec<&'static str> {
 }
 
 // ---------------------------------------------------------------------------
-// Teardown after the outcome (SPEC §2).
+// Teardown after the outcome (docs/format.md).
 // ---------------------------------------------------------------------------
 
 #[test]

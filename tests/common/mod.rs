@@ -10,7 +10,7 @@ use runjournal::core::MemoryStore;
 use runjournal::*;
 use runjournal_sled::{layout, OpenMode, SledStore};
 
-/// One event of every type of SPEC §2, with every optional field set in some
+/// One event of every type of docs/format.md, with every optional field set in some
 /// and absent in others.
 pub fn one_of_every_event() -> Vec<Event> {
     let key = RunKey::new("parent-goal", 3, "planner-0").unwrap();

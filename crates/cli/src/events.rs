@@ -1,4 +1,4 @@
-//! A run's own events as the JSON lines of SPEC §2 (`show --json`, `export`,
+//! A run's own events as the JSON lines of docs/format.md (`show --json`, `export`,
 //! `export --salvage`).
 //!
 //! Invariants: events are written in seq order, each only once it verified;

@@ -1,7 +1,7 @@
-//! `runjournal`: the replay tooling of the runjournal journal (SPEC §5).
+//! `runjournal`: the replay tooling of the runjournal journal (docs/cli.md).
 //!
 //! List runs, read a run's timeline, fold its resume state at any seq, verify
-//! hash chains, export and import the JSON lines of SPEC §2, list what a
+//! hash chains, export and import the JSON lines of docs/format.md, list what a
 //! supervisor should recover, and run a demo of a crash and a resume.
 //!
 //! This file parses the command line and hands each command (one module each
@@ -79,7 +79,7 @@ enum Command {
     Runs(runs::RunsArgs),
     /// A run's timeline, one line per event (`--json`: its events as JSON lines, like export).
     Show(show::ShowArgs),
-    /// A run's resume state (SPEC §3), as of its last event or of --at SEQ.
+    /// A run's resume state (docs/resume-state.md), as of its last event or of --at SEQ.
     State(state::StateArgs),
     /// Check the hash chains and seqs of one run, or of every run.
     Verify(verify::VerifyArgs),

@@ -25,7 +25,7 @@ fn import_of_the_example_session_gives_the_expected_state() {
             _ => assert_eq!(&state[key], want, "{key}"),
         }
     }
-    // SPEC §3 key order, not sorted.
+    // docs/resume-state.md key order, not sorted.
     let order = [
         "run",
         "status",

@@ -1,4 +1,4 @@
-//! The envelope: one record of a run's log, in its JSON interchange form (SPEC §2).
+//! The envelope: one record of a run's log, in its JSON interchange form (docs/format.md).
 
 use serde::{Deserialize, Serialize};
 

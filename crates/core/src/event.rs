@@ -1,4 +1,4 @@
-//! The events of a run (SPEC §2).
+//! The events of a run (docs/format.md).
 //!
 //! One enum, two forms: the JSON interchange form (serde, `type`-tagged) and
 //! the stored form (bincode's own derive, variant index first). The stored
@@ -259,7 +259,7 @@ pub struct ForkPoint {
     pub seq: u64,
 }
 
-/// How two claims on one task are resolved (SPEC §3 rule 8).
+/// How two claims on one task are resolved (rule 8 (docs/resume-state.md)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictStrategy {
@@ -275,7 +275,7 @@ pub enum ConflictStrategy {
 }
 
 impl ConflictStrategy {
-    /// The strategy's name as in SPEC §2 (`meta.conflict_strategy`).
+    /// The strategy's name as in docs/format.md (`meta.conflict_strategy`).
     pub fn as_str(self) -> &'static str {
         match self {
             ConflictStrategy::FirstClaim => "first_claim",
@@ -329,7 +329,7 @@ pub enum Role {
 }
 
 impl Role {
-    /// The role's name as in SPEC §2.
+    /// The role's name as in docs/format.md.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::System => "system",
@@ -351,7 +351,7 @@ pub enum CompactionSource {
 }
 
 impl CompactionSource {
-    /// The source's name as in SPEC §2.
+    /// The source's name as in docs/format.md.
     pub fn as_str(self) -> &'static str {
         match self {
             CompactionSource::Structured => "structured",
@@ -373,7 +373,7 @@ pub enum TaskResult {
 }
 
 impl TaskResult {
-    /// The result's name as in SPEC §2.
+    /// The result's name as in docs/format.md.
     pub fn as_str(self) -> &'static str {
         match self {
             TaskResult::Success => "success",
@@ -392,7 +392,7 @@ pub enum InterruptCause {
 }
 
 impl InterruptCause {
-    /// The cause's name as in SPEC §2.
+    /// The cause's name as in docs/format.md.
     pub fn as_str(self) -> &'static str {
         match self {
             InterruptCause::Shutdown => "shutdown",
@@ -420,11 +420,11 @@ impl ErrorInfo {
     }
 }
 
-/// An event whose fields break SPEC §2.
+/// An event whose fields break docs/format.md.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EventError {
-    /// A field's value is outside what SPEC §2 allows.
+    /// A field's value is outside what docs/format.md allows.
     #[error("invalid {event_type} event: {field} {reason}")]
     InvalidField {
         /// The event's `type`.
@@ -437,7 +437,7 @@ pub enum EventError {
 }
 
 impl Event {
-    /// Every event `type` name of SPEC §2, in the order of the event table
+    /// Every event `type` name of docs/format.md, in the order of the event table
     /// (the order [`Event::type_name`] lists them).
     pub const TYPE_NAMES: [&'static str; 23] = [
         "run_started",
@@ -465,7 +465,7 @@ impl Event {
         "resource_acquired",
     ];
 
-    /// The event's `type` name as in SPEC §2 (one of [`Event::TYPE_NAMES`]).
+    /// The event's `type` name as in docs/format.md (one of [`Event::TYPE_NAMES`]).
     pub fn type_name(&self) -> &'static str {
         match self {
             Event::RunStarted { .. } => "run_started",
@@ -502,7 +502,7 @@ impl Event {
         )
     }
 
-    /// Checks the value ranges of SPEC §2 that the types do not enforce:
+    /// Checks the value ranges of docs/format.md that the types do not enforce:
     /// priority 0–3, confidence 0.0–1.0, version `M.m.p`, hex content hash,
     /// and usage numbers that sum deterministically (a finite, non-negative
     /// cost; finite counters).

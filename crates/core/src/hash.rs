@@ -1,4 +1,4 @@
-//! The blake3 hash chain (SPEC §2).
+//! The blake3 hash chain (docs/format.md).
 //!
 //! `hash(n) = blake3(hash(n-1) ‖ canonical bytes of envelope n without its hash)`
 //! with `hash(-1)` = 32 zero bytes, or the parent's hash at the fork point for a

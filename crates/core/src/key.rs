@@ -1,4 +1,4 @@
-//! Run identity (SPEC §1).
+//! Run identity (docs/format.md#the-run-key).
 //!
 //! Invariants: a [`RunKey`] that passed [`RunKey::validate`] has a `goal` of
 //! 1–256 bytes and an `agent` of 1–128 bytes, neither holding a control
@@ -47,7 +47,7 @@ impl fmt::Display for KeyPart {
     }
 }
 
-/// A key that breaks SPEC §1.
+/// A key that breaks docs/format.md#the-run-key.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
@@ -93,7 +93,7 @@ impl RunKey {
         Ok(key)
     }
 
-    /// Checks the key against SPEC §1.
+    /// Checks the key against docs/format.md#the-run-key.
     pub fn validate(&self) -> Result<(), KeyError> {
         validate_part(KeyPart::Goal, &self.goal, MAX_GOAL_BYTES)?;
         validate_part(KeyPart::Agent, &self.agent, MAX_AGENT_BYTES)

@@ -3,14 +3,14 @@
 //! I/O; stores and the journal handle build on it.
 //!
 //! - [`key`]: run identity `(goal, episode, agent)` and its validation.
-//! - [`event`]: every event type of SPEC §2, in JSON and stored form.
+//! - [`event`]: every event type of docs/format.md, in JSON and stored form.
 //! - [`envelope`]: an event with its run, seq, epoch, time and hash.
 //! - [`codec`]: the byte layout of stored records.
 //! - [`hash`]: the chain.
 //! - [`chain`]: verified reading of a run's records; [`chain_writer`]: its
 //!   twin, the one way records are built.
 //! - [`rules`]: the log's ordering rules and the run status they imply.
-//! - [`fold`]: the resume-state projection of SPEC §3.
+//! - [`fold`]: the resume-state projection of docs/resume-state.md.
 //! - [`store`]: the storage trait; [`memory`]: its in-memory reference model.
 //! - `testing` (feature `testing`): the storage conformance suite every store
 //!   runs, and the fault-injecting `FaultyStore`.

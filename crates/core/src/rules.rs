@@ -1,4 +1,4 @@
-//! The log's ordering rules (SPEC §2) and the run status they imply (SPEC §3
+//! The log's ordering rules (docs/format.md) and the run status they imply (docs/resume-state.md
 //! rule 1): the one definition the handle, import and the fold share.
 //!
 //! Invariants:
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
 
-/// Where a run stands (SPEC §3 rule 1).
+/// Where a run stands (rule 1 (docs/resume-state.md)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -47,7 +47,7 @@ impl RunStatus {
         matches!(self, RunStatus::Running | RunStatus::Interrupted)
     }
 
-    /// The status name as in SPEC §3.
+    /// The status name as in docs/resume-state.md.
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
@@ -65,7 +65,7 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
-/// A status name that is not one of SPEC §3's.
+/// A status name that is not one of docs/resume-state.md's.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown status {found:?} (expected running, completed, failed or interrupted)")]
 pub struct UnknownStatus {
@@ -172,7 +172,7 @@ pub enum OrderViolation {
     },
 }
 
-/// The status after `event`, from `status` (SPEC §3 rule 1).
+/// The status after `event`, from `status` (rule 1 (docs/resume-state.md)).
 pub fn status_after(status: RunStatus, event: &Event) -> RunStatus {
     match event {
         Event::RunStarted { .. } => RunStatus::Running,
@@ -186,7 +186,7 @@ pub fn status_after(status: RunStatus, event: &Event) -> RunStatus {
 
 /// Whether `event` is a run boundary: `run_started`, `attached`, `agent_died`
 /// or a terminal event. A boundary returns only once durable, in every
-/// durability mode (SPEC §4), so a crash never loses how a run began or ended.
+/// durability mode (docs/library.md), so a crash never loses how a run began or ended.
 pub fn is_boundary(event: &Event) -> bool {
     event.is_terminal()
         || matches!(

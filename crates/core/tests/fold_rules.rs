@@ -1,4 +1,4 @@
-//! One test per fold rule of SPEC §3, plus `rejection()` agreeing with
+//! One test per fold rule of docs/resume-state.md, plus `rejection()` agreeing with
 //! `apply()` and the JSON shape of the state.
 #![allow(clippy::unwrap_used)]
 
@@ -1710,7 +1710,7 @@ fn to_json_has_exactly_the_spec_keys_in_order() {
         ]
     );
 
-    // to_json() holds the same content, with SPEC's value forms.
+    // to_json() holds the same content, with docs/format.md's value forms.
     let json = state.to_json();
     assert_eq!(json, serde_json::from_str::<serde_json::Value>(&text).unwrap());
     assert_eq!(json["status"], "failed");

@@ -1,4 +1,4 @@
-//! `export`: the JSON lines of SPEC §2 of one run or every run, to stdout or
+//! `export`: the JSON lines of docs/format.md of one run or every run, to stdout or
 //! to a file written atomically (`export --salvage` is in `salvage`).
 //!
 //! Invariant: a fork is exported after its ancestors' prefixes, so that an

@@ -1,4 +1,4 @@
-//! The commands of SPEC §5, one module each; `main` parses the arguments and
+//! The commands of docs/cli.md, one module each; `main` parses the arguments and
 //! hands each command its [`Context`](crate::context::Context).
 //!
 //! Invariants: a command writes its results to the context's output and

@@ -1,5 +1,5 @@
-//! `state`: a run's resume state (SPEC §3) as of its last event or of a seq
-//! (time travel); `--json` in SPEC key order.
+//! `state`: a run's resume state (docs/resume-state.md) as of its last event or of a seq
+//! (time travel); `--json` in the documented key order (docs/resume-state.md).
 
 use std::process::ExitCode;
 
@@ -46,8 +46,8 @@ pub fn run(cx: &mut Context, args: &StateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes a resume state: SPEC §3 JSON in SPEC key order (the struct's
-/// fields are in SPEC order; a `serde_json::Value` would sort them), or its sections.
+/// Writes a resume state: docs/resume-state.md JSON in the documented key order (docs/resume-state.md) (the struct's
+/// fields are in the documented order; a `serde_json::Value` would sort them), or its sections.
 pub fn write_state(
     cx: &mut Context,
     state: &ResumeState,

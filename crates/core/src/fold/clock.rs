@@ -1,4 +1,4 @@
-//! Time on the run (SPEC §3 rule 12), from the events' own `ts`.
+//! Time on the run (rule 12 (docs/resume-state.md)), from the events' own `ts`.
 //!
 //! Invariants:
 //! - `wall_ms` is the last event's `ts` minus the first event's `ts` of the

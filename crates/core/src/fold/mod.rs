@@ -1,4 +1,4 @@
-//! The resume-state projection (SPEC §3).
+//! The resume-state projection (docs/resume-state.md).
 //!
 //! [`ResumeState`] folds a run's envelopes, in order, into the state a runtime
 //! needs to resume it. The fold is pure and deterministic: it reads nothing but
@@ -24,7 +24,7 @@
 //! `usage` (rule 12 sums), `segments` (rules 4 and 11), `resources`
 //! (rule 13).
 //!
-//! Choices where SPEC §3 leaves room (documented here so that the fold stays one
+//! Choices where docs/resume-state.md leaves room (documented here so that the fold stays one
 //! definition):
 //! - `run_started` sets `status` to running and `epoch` to its own epoch (0):
 //!   a forked run's state starts from its parent's history, but the child is a
@@ -87,15 +87,15 @@ use clock::Clock;
 /// The version of the fold's semantics. Bump it when the fold changes; stored
 /// snapshots of another version are rebuilt from the log.
 ///
-/// Version 2 (SPEC v2): `meta`, time, usage, segments, provenance and
+/// Version 2 (contract v2): `meta`, time, usage, segments, provenance and
 /// resources in the state; rule 4 id mismatches, rule 5 `attached`, rule 7
 /// deadlines, rules 11–13.
 pub const FOLD_VERSION: u32 = 2;
 
-/// The resume state of a run: the fold of its events (SPEC §3).
+/// The resume state of a run: the fold of its events (docs/resume-state.md).
 ///
 /// Its JSON form ([`ResumeState::to_json`], or serde) has exactly the keys of
-/// SPEC §3, in that order; the fold's own bookkeeping is left out of it but is
+/// docs/resume-state.md, in that order; the fold's own bookkeeping is left out of it but is
 /// part of the bincode snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
 pub struct ResumeState {
@@ -164,7 +164,7 @@ pub struct ResumeState {
     clock: Clock,
 }
 
-/// Compaction tracking (SPEC §3 rules 3–5).
+/// Compaction tracking (rule 3 (docs/resume-state.md)–5).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
 pub struct CompactionState {
     /// A compaction has started and not yet finished.
@@ -175,7 +175,7 @@ pub struct CompactionState {
     pub gate: Option<CompactionSource>,
 }
 
-/// Completed and active phases (SPEC §3 rule 6).
+/// Completed and active phases (rule 6 (docs/resume-state.md)).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
 pub struct Phases {
     /// Completed phases, ordered by index, one per index.
@@ -204,7 +204,7 @@ pub struct ActivePhase {
     pub name: String,
 }
 
-/// A handoff and where it stands (SPEC §3 rule 7).
+/// A handoff and where it stands (rule 7 (docs/resume-state.md)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
 pub struct HandoffState {
     /// The handoff's id.
@@ -242,7 +242,7 @@ impl HandoffStatus {
         !matches!(self, HandoffStatus::Pending)
     }
 
-    /// The status name as in SPEC §3.
+    /// The status name as in docs/resume-state.md.
     pub fn as_str(self) -> &'static str {
         match self {
             HandoffStatus::Pending => "pending",
@@ -253,7 +253,7 @@ impl HandoffStatus {
     }
 }
 
-/// A task and who holds it (SPEC §3 rule 8).
+/// A task and who holds it (rule 8 (docs/resume-state.md)).
 #[derive(Clone, Debug, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
 pub struct TaskState {
     /// The task.
@@ -285,7 +285,7 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    /// The status name as in SPEC §3.
+    /// The status name as in docs/resume-state.md.
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Claimed => "claimed",
@@ -295,7 +295,7 @@ impl TaskStatus {
     }
 }
 
-/// The agent's process died (SPEC §3 rule 9).
+/// The agent's process died (rule 9 (docs/resume-state.md)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
 pub struct Died {
     /// Why.
@@ -304,7 +304,7 @@ pub struct Died {
     pub exit_code: Option<i32>,
 }
 
-/// The run's failure (SPEC §3 rule 10).
+/// The run's failure (rule 10 (docs/resume-state.md)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
 pub struct Failure {
     /// The primary failure; never replaced by a cleanup failure.
@@ -436,7 +436,7 @@ impl ResumeState {
         })
     }
 
-    /// The state in the JSON form of SPEC §3.
+    /// The state in the JSON form of docs/resume-state.md.
     pub fn to_json(&self) -> serde_json::Value {
         // Plain data with string keys always serializes; `Null` is unreachable.
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)

@@ -1,4 +1,4 @@
-//! Resources acquired and torn down (SPEC §3 rule 13).
+//! Resources acquired and torn down (rule 13 (docs/resume-state.md)).
 //!
 //! Invariants:
 //! - `resources` is in acquisition order; a resource never torn down stays

@@ -1,4 +1,4 @@
-//! Context segments and provenance (SPEC §3 rules 4 and 11).
+//! Context segments and provenance (rule 4 (docs/resume-state.md) and 11).
 //!
 //! Invariants:
 //! - A segment ends only by an effective `compaction_done` (end reason
@@ -47,7 +47,7 @@ pub enum SegmentEnd {
 }
 
 impl SegmentEnd {
-    /// The reason's name as in SPEC §3.
+    /// The reason's name as in docs/resume-state.md.
     pub fn as_str(self) -> &'static str {
         match self {
             SegmentEnd::Compaction => "compaction",

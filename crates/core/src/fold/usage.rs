@@ -1,4 +1,4 @@
-//! Usage totals (SPEC §3 rule 12): the sum of every `usage` event.
+//! Usage totals (rule 12 (docs/resume-state.md)): the sum of every `usage` event.
 //!
 //! Invariants: absent fields count as 0; token sums saturate instead of
 //! wrapping; counters add per name and are kept in name order (a `BTreeMap`),
