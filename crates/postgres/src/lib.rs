@@ -39,7 +39,7 @@
 //! connection). A call made from inside a tokio runtime (where that client
 //! would panic) runs on a scoped helper thread instead.
 //!
-//! With the `testing` feature, [`testing`] starts throwaway servers for tests.
+//! With the `testing` feature, `testing` starts throwaway servers for tests.
 //!
 //! [`AppendBatch::check_against`]: runjournal_core::AppendBatch::check_against
 //! [`Store::sync`]: runjournal_core::Store::sync
