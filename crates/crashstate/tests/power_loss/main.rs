@@ -62,7 +62,12 @@ fn env_number(name: &str, default: u64) -> u64 {
 fn recorder_library() -> PathBuf {
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_crashstate"));
     let library = binary.with_file_name("libcrashstate_recorder.so");
-    assert!(library.exists(), "the recorder library is not at {}", library.display());
+    assert!(
+        library.exists(),
+        "the recorder library is not at {}: build it first with `cargo build -p runjournal-crashstate` \
+         (scripts/test does)",
+        library.display()
+    );
     library
 }
 
