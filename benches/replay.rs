@@ -92,7 +92,7 @@ fn replay(c: &mut Criterion) {
                 .unwrap();
             assert_eq!(state.iteration, events - 1);
             state
-        })
+        });
     });
     group.finish();
 }
@@ -120,7 +120,7 @@ fn resume(c: &mut Criterion) {
                     drop(resumed);
                 }
                 resuming
-            })
+            });
         });
     }
     group.finish();

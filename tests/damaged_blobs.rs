@@ -63,7 +63,7 @@ fn read_everything(path: &Path) -> Result<Vec<String>, String> {
         panic
             .downcast_ref::<String>()
             .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+            .or_else(|| panic.downcast_ref::<&str>().map(std::string::ToString::to_string))
             .unwrap_or_default()
     })
 }

@@ -107,7 +107,9 @@ fn the_counters_show_concurrent_durable_appends_sharing_syncs() {
             })
         })
         .collect();
-    threads.into_iter().for_each(|thread| thread.join().unwrap());
+    for thread in threads {
+        thread.join().unwrap();
+    }
     let metrics = journal.metrics();
     assert_eq!(metrics.batches, 16 * 20);
     assert_eq!(metrics.events, 16 * 21, "steps and run_started");

@@ -36,7 +36,7 @@ fn rotation_reason() -> impl Strategy<Value = RotationReason> {
     prop::sample::select(vec![RotationReason::SessionLoad, RotationReason::SessionChanged])
 }
 
-/// Events a running run may append (no run_started, attached or terminal),
+/// Events a running run may append (no `run_started`, attached or terminal),
 /// the contract v2 ones included.
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![

@@ -15,6 +15,10 @@ use runjournal::*;
 use runjournal_sled::{OpenMode, SledStore};
 
 #[test]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn snapshots_are_stored_every_n_events_and_resume_folds_only_the_tail_to_the_same_state() {
     let (_dir, path) = temp_db();
     let options = Options {

@@ -39,7 +39,9 @@ fn concurrent_appenders_never_lose_or_duplicate_events_and_every_chain_verifies(
             })
         })
         .collect();
-    threads.into_iter().for_each(|thread| thread.join().unwrap());
+    for thread in threads {
+        thread.join().unwrap();
+    }
     drop(journal);
     let journal = Journal::open(&path, Options::default()).unwrap();
     for writer in 0..16 {

@@ -2,7 +2,7 @@
 //! side with the engines it is built on and competes with, in one run, on one
 //! machine, with one event payload.
 //!
-//! Competing engines (raw sled access, SQLite) live in this crate only, so the
+//! Competing engines (raw sled access, `SQLite`) live in this crate only, so the
 //! product never compiles them. The command line's `runjournal bench` calls
 //! [`run`].
 //!
@@ -21,12 +21,12 @@
 //! |---|---|---|
 //! | raw sled insert, no flush | the encoded records inserted one by one under 17-byte big-endian keys | — |
 //! | journal append, buffered, snapshots off | sequential `Run::step` in `Durability::Buffered` | raw sled insert |
-//! | raw sled apply_batch per event | diagnostic: the journal's write pattern on raw sled, one batch of the record and the run record per event | raw sled insert |
+//! | raw sled `apply_batch` per event | diagnostic: the journal's write pattern on raw sled, one batch of the record and the run record per event | raw sled insert |
 //! | journal append, buffered, in-memory store | diagnostic: the buffered append over `MemoryStore`, the journal's own cost without sled | raw sled insert |
 //! | raw sled batch + one flush | one `apply_batch` of every record, then one `flush` | raw sled insert |
-//! | SQLite WAL, one transaction | every INSERT, one commit | raw sled insert |
+//! | `SQLite` WAL, one transaction | every INSERT, one commit | raw sled insert |
 //! | raw sled insert + flush + fdatasync per event | the cost of making each event durable on its own | — |
-//! | SQLite WAL sync=FULL, one INSERT per commit | autocommit: one sync per event | per-event fdatasync |
+//! | `SQLite` WAL sync=FULL, one INSERT per commit | autocommit: one sync per event | per-event fdatasync |
 //! | journal append, durable, N writers | N threads, one run each, `Durability::Durable` (group commit) | per-event fdatasync |
 //! | raw sled scan | iterating the run's key range, touching every value | — |
 //! | journal replay | `Journal::for_each_event` (read, decode, verify the chain) folded into a `ResumeState` | raw sled scan |
@@ -140,6 +140,10 @@ struct Measured {
     checkpoint_bytes: Measurement,
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the synced prefix is at most the workload size, a small count; 64-bit targets"
+)]
 fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> Result<Measured, BenchError> {
     let records = bench.payload.records(sizes.append_events);
     let synced = &records[..sizes.synced_events as usize];
@@ -223,6 +227,7 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
 }
 
 impl Measured {
+    #[expect(clippy::too_many_lines, reason = "one straight list of every workload, run in order")]
     fn rows_and_targets(&self, sizes: &Sizes, event_bytes: usize) -> (Vec<Row>, Vec<Target>) {
         let throughput = |name: &str, measured: &Measurement, baseline: Option<&Row>| {
             Row::throughput(name, measured, event_bytes, baseline)

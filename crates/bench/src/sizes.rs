@@ -12,10 +12,10 @@ use crate::BenchConfig;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Sizes {
     /// Events of the sequential workloads: buffered append, raw insert, raw
-    /// batch, SQLite in one transaction, replay.
+    /// batch, `SQLite` in one transaction, replay.
     pub append_events: u64,
     /// Events of the workloads that sync every event: per-event fdatasync,
-    /// SQLite per-commit, durable append with one writer.
+    /// `SQLite` per-commit, durable append with one writer.
     pub synced_events: u64,
     /// Events per writer with 16 concurrent durable writers.
     pub events_per_writer_16: u64,
@@ -37,6 +37,11 @@ pub struct Sizes {
 
 impl Sizes {
     /// The sizes for `config`.
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a positive scale times a positive base, rounded: a small positive count"
+    )]
     pub fn for_config(config: &BenchConfig) -> Result<Sizes, BenchError> {
         let scale = config.scale;
         if !(scale.is_finite() && scale > 0.0) {

@@ -1,4 +1,4 @@
-//! The PostgreSQL store keeps the storage contract: every rule of
+//! The `PostgreSQL` store keeps the storage contract: every rule of
 //! `runjournal_core::testing::conformance`, one test each, on a fresh
 //! database of the server named by `RUNJOURNAL_TEST_POSTGRES` (or of a
 //! throwaway server the tests start themselves).
@@ -34,6 +34,10 @@ fn fresh_postgres() -> PostgresFixture {
 runjournal_core::conformance_tests!(fresh_postgres);
 
 #[test]
+#[expect(
+    clippy::used_underscore_binding,
+    reason = "`_database` keeps the throwaway database alive; here its URL is read too"
+)]
 fn the_postgres_store_keeps_the_storage_contract_and_after_reopen() {
     let fixture = fresh_postgres();
     conformance::run_all(&fixture.store);

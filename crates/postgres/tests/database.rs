@@ -148,7 +148,7 @@ fn a_create_racing_a_committing_create_of_the_same_key_gets_key_exists() {
         transaction.commit().unwrap();
         assert_eq!(racing.join().unwrap(), Err(KeyExists(key("raced", 0))));
     });
-    assert_eq!(store.list(&Default::default()).unwrap().len(), 1);
+    assert_eq!(store.list(&runjournal_core::RunFilter::default()).unwrap().len(), 1);
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! `bench`: the throughput harness of `runjournal-bench`, side by side with
-//! raw sled, fdatasync per event and SQLite.
+//! raw sled, fdatasync per event and `SQLite`.
 //!
 //! Invariant: only a build with the `bench` feature links the harness (and
-//! with it SQLite); without it the command exists and fails with one line
+//! with it `SQLite`); without it the command exists and fails with one line
 //! saying how to get it, so the product compiles no competing engine.
 
 use std::path::PathBuf;
@@ -53,6 +53,10 @@ const INSTALL: &str = "cargo install --locked --path crates/cli --features bench
 
 /// `bench`, in a build without the harness: one line saying how to get it.
 #[cfg(not(feature = "bench"))]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "every subcommand's `run` takes its parsed arguments by value"
+)]
 pub fn run(_cx: &mut Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let BenchArgs { scale: _, dir: _ } = args;
     Err(crate::output::fail(format!(

@@ -29,7 +29,7 @@ pub struct InterruptArgs {
 pub struct FailArgs {
     #[command(flatten)]
     run: RunArg,
-    /// Why the run is failed (the message of its run_failed, kind `operator`).
+    /// Why the run is failed (the message of its `run_failed`, kind `operator`).
     #[arg(long, value_name = "TEXT")]
     reason: String,
 }

@@ -41,7 +41,7 @@ pub struct ShowArgs {
     /// Only the last N events that pass the other filters (memory holds N events, not the run).
     #[arg(long, value_name = "N")]
     tail: Option<usize>,
-    /// Only events of this type, such as step or phase_completed (repeatable).
+    /// Only events of this type, such as step or `phase_completed` (repeatable).
     #[arg(long = "type", value_name = "T", value_parser = parse_type)]
     types: Vec<&'static str>,
     /// Only events whose text contains TEXT, case-sensitive (message contents, outputs, names, ids, reasons).
@@ -304,10 +304,7 @@ fn write_shown(out: &mut dyn Write, json: bool, timeline: &Timeline, shown: &Sho
 fn annotate(fold: &mut ResumeState, envelope: &Envelope) -> Vec<String> {
     fold.apply(envelope);
     fold.transcript.clear();
-    fold.anomalies
-        .drain(..)
-        .map(|anomaly| anomaly.kind.to_string())
-        .collect()
+    fold.anomalies.drain(..).map(|anomaly| anomaly.kind.clone()).collect()
 }
 
 /// Whether any text of the event (every string value but its `type`)
