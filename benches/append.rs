@@ -5,8 +5,8 @@
 //!
 //! `cargo bench --bench append`. The harness `cargo run --release -p
 //! runjournal-bench --example table` measures the same workloads side by side
-//! with raw sled and `SQLite`.
-#![allow(clippy::unwrap_used)]
+//! with raw sled and SQLite.
+#![allow(clippy::unwrap_used, reason = "benchmark code: a failed call fails the run")]
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};

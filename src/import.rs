@@ -742,7 +742,7 @@ fn describe_json_error(error: &serde_json::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
     use std::sync::Arc;
 

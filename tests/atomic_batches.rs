@@ -1,7 +1,7 @@
 //! A batch is stored all or nothing: a refused batch stores none of its
 //! events, a stored one is there whole after reopening, and seqs stay gapless
 //! under concurrent appenders.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

@@ -14,7 +14,7 @@
 //! meta records under `0x00 ‖ name`. Every value starts with the header
 //! `"RJ" ‖ kind ‖ format version ‖ codec id`; an event value continues with its
 //! 32-byte chain hash and then its body.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

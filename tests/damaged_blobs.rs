@@ -2,7 +2,7 @@
 //! message it finds in a blob and panics. The sled store catches that at its
 //! boundary, so `Journal::open`, `verify` and reading a run (what `export`
 //! does) return a typed error, never a panic.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

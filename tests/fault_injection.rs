@@ -14,7 +14,7 @@
 //! - a failure while recording `run_failed` keeps the run's own failure and
 //!   its cleanup errors, with the storage error as `source`;
 //! - failed reads are typed errors, write nothing and do not poison.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::error::Error as _;
 use std::sync::atomic::{AtomicU64, Ordering};

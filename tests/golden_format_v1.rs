@@ -2,7 +2,7 @@
 //! type must decode to the committed envelopes and verify as a chain, in this
 //! and every later build. `RUNJOURNAL_WRITE_GOLDEN=1` rewrites the fixture
 //! (only ever for a new format version, in a new directory).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

@@ -5,7 +5,7 @@
 //! build. Their variant indices come after every v1 variant, so the v1 fixture
 //! (`golden_format_v1.rs`) is untouched. `RUNJOURNAL_WRITE_GOLDEN=1` writes the
 //! fixture only when it is missing.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

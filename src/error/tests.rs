@@ -2,7 +2,7 @@
 //! umbrella with the same code and the same message. Each family's examples
 //! cover all its variants: the exhaustive `position` matches fail to compile
 //! when a variant is added without an example here.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,5 +1,9 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "shared test helpers, each file uses a part; a failed call fails the test"
+)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

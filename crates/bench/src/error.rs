@@ -35,12 +35,12 @@ pub enum BenchError {
         #[source]
         source: Box<runjournal::Error>,
     },
-    /// `SQLite` failed.
+    /// SQLite failed.
     #[error("SQLite failed during {operation}: {source}")]
     Sqlite {
         /// What the bench was doing.
         operation: &'static str,
-        /// `SQLite`'s error.
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },

@@ -2,7 +2,7 @@
 //! side with the engines it is built on and competes with, in one run, on one
 //! machine, with one event payload.
 //!
-//! Competing engines (raw sled access, `SQLite`) live in this crate only, so the
+//! Competing engines (raw sled access, SQLite) live in this crate only, so the
 //! product never compiles them. The command line's `runjournal bench` calls
 //! [`run`].
 //!
@@ -24,9 +24,9 @@
 //! | raw sled `apply_batch` per event | diagnostic: the journal's write pattern on raw sled, one batch of the record and the run record per event | raw sled insert |
 //! | journal append, buffered, in-memory store | diagnostic: the buffered append over `MemoryStore`, the journal's own cost without sled | raw sled insert |
 //! | raw sled batch + one flush | one `apply_batch` of every record, then one `flush` | raw sled insert |
-//! | `SQLite` WAL, one transaction | every INSERT, one commit | raw sled insert |
+//! | SQLite WAL, one transaction | every INSERT, one commit | raw sled insert |
 //! | raw sled insert + flush + fdatasync per event | the cost of making each event durable on its own | — |
-//! | `SQLite` WAL sync=FULL, one INSERT per commit | autocommit: one sync per event | per-event fdatasync |
+//! | SQLite WAL sync=FULL, one INSERT per commit | autocommit: one sync per event | per-event fdatasync |
 //! | journal append, durable, N writers | N threads, one run each, `Durability::Durable` (group commit) | per-event fdatasync |
 //! | raw sled scan | iterating the run's key range, touching every value | — |
 //! | journal replay | `Journal::for_each_event` (read, decode, verify the chain) folded into a `ResumeState` | raw sled scan |

@@ -12,10 +12,10 @@ use crate::BenchConfig;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Sizes {
     /// Events of the sequential workloads: buffered append, raw insert, raw
-    /// batch, `SQLite` in one transaction, replay.
+    /// batch, SQLite in one transaction, replay.
     pub append_events: u64,
     /// Events of the workloads that sync every event: per-event fdatasync,
-    /// `SQLite` per-commit, durable append with one writer.
+    /// SQLite per-commit, durable append with one writer.
     pub synced_events: u64,
     /// Events per writer with 16 concurrent durable writers.
     pub events_per_writer_16: u64,

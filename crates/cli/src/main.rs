@@ -43,6 +43,10 @@ const DEFAULT_DB: &str = "./runjournal.db";
 #[derive(Parser, Debug)]
 #[command(name = "runjournal", version)]
 #[command(after_help = AFTER_HELP)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments as --help text, where backticks would show"
+)]
 struct Cli {
     /// The sled database directory [default: ./runjournal.db; ./runjournal-demo.db for `demo`].
     #[arg(long, global = true, value_name = "PATH", env = "RUNJOURNAL_DB")]
@@ -50,7 +54,7 @@ struct Cli {
     /// Print machine-readable JSON instead of text (errors too: a JSON object on stderr).
     #[arg(long, global = true)]
     json: bool,
-    /// When to colour the text: auto (a terminal, and `NO_COLOR` unset or empty), always or never.
+    /// When to colour the text: auto (a terminal, and NO_COLOR unset or empty), always or never.
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     color: ColorChoice,
     /// How times are printed: iso (UTC), relative (`5m ago`) or raw (unix ms).
@@ -74,6 +78,10 @@ Exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity failure, 5 l
 New here? Try `runjournal demo`.";
 
 #[derive(Subcommand, Debug)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments as --help text, where backticks would show"
+)]
 enum Command {
     /// List runs: short id, key, status, events, last activity, parent.
     Runs(runs::RunsArgs),
@@ -102,15 +110,15 @@ enum Command {
     /// Replace a run's snapshots with one rebuilt from its verified log (the fix for a corrupt snapshot).
     #[command(name = "rebuild-snapshots")]
     RebuildSnapshots(verify::VerifyArgs),
-    /// Interrupt a run as an operator: a new epoch (fencing the agent) ending in `run_interrupted`.
+    /// Interrupt a run as an operator: a new epoch (fencing the agent) ending in run_interrupted.
     Interrupt(operator::InterruptArgs),
-    /// Fail a run as an operator: a new epoch (fencing the agent) ending in `run_failed` with REASON.
+    /// Fail a run as an operator: a new epoch (fencing the agent) ending in run_failed with REASON.
     Fail(operator::FailArgs),
     /// Resume a run as an operator: attached in a new epoch, naming you (fences the agent).
     Resume(operator::ResumeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
-    /// The throughput harness: the journal side by side with raw sled, fdatasync per event and `SQLite`.
+    /// The throughput harness: the journal side by side with raw sled, fdatasync per event and SQLite.
     Bench(bench::BenchArgs),
     /// (internal) The demo's agent process: appends a session until it is killed.
     #[command(name = "demo-agent", hide = true)]

@@ -1,7 +1,7 @@
 //! Big runs and finding runs: `show --limit/--tail/--from/--to/--type/--grep/
 //! --full/--with-prefix`, the pager rule, `state --transcript`, and `runs
 //! --since/--until/--limit/--sort/--status/--parent`, each with `--json`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! `fork`, `rewind`, `diff` and `purge`: lineage shown, compared, kept through export
 //! and import, and never broken by retention.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The storage trait every backend implements (sled now, `PostgreSQL` next).
+//! The storage trait every backend implements (sled now, PostgreSQL next).
 //!
 //! The trait is conditional, not lock-based: every append names the seq it
 //! expects to write and the writer's epoch, and the store applies it only if

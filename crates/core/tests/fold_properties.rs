@@ -2,7 +2,7 @@
 //! with timestamps that advance unevenly so handoff deadlines pass): determinism,
 //! snapshot plus tail equals the whole fold at every cut, compaction and
 //! segment invariants, time invariants, and `rejection()` agreeing with `apply()`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! One test per fold rule of docs/resume-state.md, plus `rejection()` agreeing with
 //! `apply()` and the JSON shape of the state.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -42,7 +42,7 @@
 //! `kill harness: N kills, M acknowledged events checked, K runs` is printed
 //! with `println!` and `eprintln!`; run with `--nocapture` to see it:
 //! `cargo test -p runjournal-kill-harness -- --nocapture`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

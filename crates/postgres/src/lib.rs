@@ -1,8 +1,8 @@
-//! The `PostgreSQL` store of runjournal: one database that every process (on
+//! The PostgreSQL store of runjournal: one database that every process (on
 //! every machine) connects to itself, with fencing and expected seqs enforced
 //! by the server.
 //!
-//! [`PostgresStore`] implements [`runjournal_core::Store`] on `PostgreSQL` 15 or
+//! [`PostgresStore`] implements [`runjournal_core::Store`] on PostgreSQL 15 or
 //! newer. The design, the schema and the statements are in `docs/postgres.md`;
 //! the invariants it keeps:
 //!
@@ -39,7 +39,7 @@
 //! connection). A call made from inside a tokio runtime (where that client
 //! would panic) runs on a scoped helper thread instead.
 //!
-//! With the `testing` feature, [`testing`] starts throwaway servers for tests.
+//! With the `testing` feature, `testing` starts throwaway servers for tests.
 //!
 //! [`AppendBatch::check_against`]: runjournal_core::AppendBatch::check_against
 //! [`Store::sync`]: runjournal_core::Store::sync

@@ -1,4 +1,4 @@
-//! [`PostgresStore`]: the storage trait on `PostgreSQL` tables.
+//! [`PostgresStore`]: the storage trait on PostgreSQL tables.
 //!
 //! Invariants (the statements are in `docs/postgres.md`):
 //! - a head row changes only through a conditional `UPDATE … WHERE next_seq
@@ -31,7 +31,7 @@ const SCAN_PAGE: i64 = 256;
 const RUN_COLUMNS: &str = "id, goal, episode, agent, created_ts, next_seq, head_hash, epoch, last_ts, status, \
                            fork_parent, fork_goal, fork_episode, fork_agent, fork_seq, fork_hash";
 
-/// The storage trait on `PostgreSQL` 15 or newer, shared by every process
+/// The storage trait on PostgreSQL 15 or newer, shared by every process
 /// that connects to the same database.
 pub struct PostgresStore {
     connections: Connections,

@@ -1,4 +1,4 @@
-//! Throwaway `PostgreSQL` servers and scratch databases for tests, benches and
+//! Throwaway PostgreSQL servers and scratch databases for tests, benches and
 //! the kill harness (feature `testing`).
 //!
 //! - [`TempServer::start`] runs `initdb` into a temporary directory and starts
@@ -73,7 +73,7 @@ pub enum TempServerError {
     },
 }
 
-/// A `PostgreSQL` server in a temporary directory, stopped and removed on drop.
+/// A PostgreSQL server in a temporary directory, stopped and removed on drop.
 pub struct TempServer {
     url: String,
     dir: PathBuf,

@@ -1,8 +1,8 @@
-//! The `PostgreSQL` store keeps the storage contract: every rule of
+//! The PostgreSQL store keeps the storage contract: every rule of
 //! `runjournal_core::testing::conformance`, one test each, on a fresh
 //! database of the server named by `RUNJOURNAL_TEST_POSTGRES` (or of a
 //! throwaway server the tests start themselves).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use runjournal_core::testing::conformance::{self, key, seqs, Fixture};
 use runjournal_core::Store;

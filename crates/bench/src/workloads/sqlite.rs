@@ -1,4 +1,4 @@
-//! `SQLite` (bundled, through rusqlite) in WAL mode with `synchronous=FULL`:
+//! SQLite (bundled, through rusqlite) in WAL mode with `synchronous=FULL`:
 //! the embedded database an agent runtime would otherwise reach for.
 
 use std::path::Path;

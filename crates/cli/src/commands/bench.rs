@@ -1,8 +1,8 @@
 //! `bench`: the throughput harness of `runjournal-bench`, side by side with
-//! raw sled, fdatasync per event and `SQLite`.
+//! raw sled, fdatasync per event and SQLite.
 //!
 //! Invariant: only a build with the `bench` feature links the harness (and
-//! with it `SQLite`); without it the command exists and fails with one line
+//! with it SQLite); without it the command exists and fails with one line
 //! saying how to get it, so the product compiles no competing engine.
 
 use std::path::PathBuf;

@@ -26,10 +26,14 @@ pub struct InterruptArgs {
 
 /// The arguments of `fail`.
 #[derive(Args, Debug)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments as --help text, where backticks would show"
+)]
 pub struct FailArgs {
     #[command(flatten)]
     run: RunArg,
-    /// Why the run is failed (the message of its `run_failed`, kind `operator`).
+    /// Why the run is failed (the message of its run_failed, kind `operator`).
     #[arg(long, value_name = "TEXT")]
     reason: String,
 }

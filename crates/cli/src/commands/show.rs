@@ -26,6 +26,10 @@ use crate::select::{self, RunArg};
 
 /// The arguments of `show`.
 #[derive(Args, Debug)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments as --help text, where backticks would show"
+)]
 pub struct ShowArgs {
     #[command(flatten)]
     run: RunArg,
@@ -41,7 +45,7 @@ pub struct ShowArgs {
     /// Only the last N events that pass the other filters (memory holds N events, not the run).
     #[arg(long, value_name = "N")]
     tail: Option<usize>,
-    /// Only events of this type, such as step or `phase_completed` (repeatable).
+    /// Only events of this type, such as step or phase_completed (repeatable).
     #[arg(long = "type", value_name = "T", value_parser = parse_type)]
     types: Vec<&'static str>,
     /// Only events whose text contains TEXT, case-sensitive (message contents, outputs, names, ids, reasons).

@@ -365,7 +365,7 @@ impl<S: Store> Store for FaultyStore<S> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 mod tests {
     use super::*;
     use crate::memory::MemoryStore;
