@@ -227,7 +227,7 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
 }
 
 impl Measured {
-    #[expect(clippy::too_many_lines, reason = "one straight list of every workload, run in order")]
+    #[expect(clippy::too_many_lines, reason = "one row and target after another, in report order")]
     fn rows_and_targets(&self, sizes: &Sizes, event_bytes: usize) -> (Vec<Row>, Vec<Target>) {
         let throughput = |name: &str, measured: &Measurement, baseline: Option<&Row>| {
             Row::throughput(name, measured, event_bytes, baseline)

@@ -151,7 +151,7 @@ impl Model {
     /// log starts, and nothing else does.
     #[expect(
         clippy::too_many_lines,
-        reason = "one linear scenario; splitting it would scatter what it checks"
+        reason = "one match arm per recorded operation; the model replays them top to bottom"
     )]
     pub fn build(ops: &[Op], ack_file: &str) -> Result<Model, String> {
         let mut model = Model {
