@@ -6,7 +6,7 @@
 //! `cargo bench --bench append`. The harness `cargo run --release -p
 //! runjournal-bench --example table` measures the same workloads side by side
 //! with raw sled and SQLite.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "benchmark code: a failed call fails the run")]
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -40,13 +40,17 @@ fn buffered(c: &mut Criterion) {
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("buffered", |bencher| {
-        bencher.iter(|| run.step(vec![message.clone()]).unwrap())
+        bencher.iter(|| run.step(vec![message.clone()]).unwrap());
     });
     group.finish();
 }
 
 /// `writers` threads append `iterations` steps between them (at least one
 /// each) to their own runs; returns the time per `iterations` steps.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 fn durable_round(runs: &[Run], message: &Message, iterations: u64) -> Duration {
     let per_writer = iterations.div_ceil(runs.len() as u64).max(1);
     let barrier = Barrier::new(runs.len() + 1);
@@ -82,7 +86,7 @@ fn durable(c: &mut Criterion) {
             .map(|index| journal.begin(key(index), RunMeta::default()).unwrap())
             .collect();
         group.bench_with_input(BenchmarkId::new("writers", writers), &runs, |bencher, runs| {
-            bencher.iter_custom(|iterations| durable_round(runs, &message, iterations))
+            bencher.iter_custom(|iterations| durable_round(runs, &message, iterations));
         });
     }
     group.finish();

@@ -7,7 +7,7 @@
 //! every 100 events, so the resume state stays bounded; both end 500 events
 //! after their last snapshot, so a resume decodes one snapshot and folds the
 //! same tail in both. `cargo bench --bench replay`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "benchmark code: a failed call fails the run")]
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -92,7 +92,7 @@ fn replay(c: &mut Criterion) {
                 .unwrap();
             assert_eq!(state.iteration, events - 1);
             state
-        })
+        });
     });
     group.finish();
 }
@@ -120,7 +120,7 @@ fn resume(c: &mut Criterion) {
                     drop(resumed);
                 }
                 resuming
-            })
+            });
         });
     }
     group.finish();

@@ -25,7 +25,7 @@ async fn main() -> Result<(), runjournal::Error> {
                         Event::PhaseStarted { index, name } => println!("[{agent}] phase {index} {name} started"),
                         Event::CompactionDone { .. } => println!("[{agent}] compacted its context"),
                         Event::RunCompleted { output } => {
-                            println!("[{agent}] completed: {}", output.as_deref().unwrap_or(""))
+                            println!("[{agent}] completed: {}", output.as_deref().unwrap_or(""));
                         }
                         _ => {}
                     }

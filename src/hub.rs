@@ -67,7 +67,7 @@ impl Hub {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
-        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -81,7 +81,7 @@ fn deliver(slot: &Slot, envelope: &Envelope) -> bool {
     match slot.sender.try_send(envelope.clone()) {
         Ok(()) => true,
         Err(crossbeam_channel::TrySendError::Full(_)) => {
-            let mut lag = slot.lag.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut lag = slot.lag.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             *lag = Some(LagPoint {
                 run: envelope.run.clone(),
                 seq: envelope.seq,

@@ -427,14 +427,13 @@ impl Journal {
                 .run
                 .validate()
                 .map_err(|source| ImportError::InvalidKey { line: number, source })?;
-            let position = match staging.index.get(&partial.run) {
-                Some(&position) => position,
-                None => {
-                    let pending = self.start_run(number, &partial, staging)?;
-                    staging.index.insert(partial.run.clone(), staging.runs.len());
-                    staging.runs.push(pending);
-                    staging.runs.len() - 1
-                }
+            let position = if let Some(&position) = staging.index.get(&partial.run) {
+                position
+            } else {
+                let pending = self.start_run(number, &partial, staging)?;
+                staging.index.insert(partial.run.clone(), staging.runs.len());
+                staging.runs.push(pending);
+                staging.runs.len() - 1
             };
             staging.buffered += add_line(&mut staging.runs[position], number, partial, &self.options().clock)?;
             events += 1;
@@ -731,7 +730,7 @@ fn unit_event_field(text: &str) -> Option<String> {
     parsed.event.keys().find(|key| *key != "type").cloned()
 }
 
-/// serde_json's message without its position suffix (the input is one line,
+/// `serde_json`'s message without its position suffix (the input is one line,
 /// so "line 1" would only confuse), with the column kept.
 fn describe_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
@@ -743,7 +742,7 @@ fn describe_json_error(error: &serde_json::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
     use std::sync::Arc;
 
@@ -888,7 +887,7 @@ mod tests {
             let message = error.to_string();
             assert!(message.starts_with(&format!("line {expected_line}: ")), "{message}");
             assert!(message.contains(needle), "{needle:?} not in {message}");
-            assert!(journal.runs(&Default::default()).unwrap().is_empty());
+            assert!(journal.runs(&runjournal_core::RunFilter::default()).unwrap().is_empty());
         }
     }
 
@@ -900,7 +899,7 @@ mod tests {
         lines.extend(session());
         let error = import(&journal, &lines).unwrap_err();
         assert!(matches!(error, ImportError::AlreadyExists { line: 2, .. }), "{error}");
-        assert_eq!(journal.runs(&Default::default()).unwrap().len(), 1);
+        assert_eq!(journal.runs(&runjournal_core::RunFilter::default()).unwrap().len(), 1);
     }
 
     #[test]

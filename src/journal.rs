@@ -47,17 +47,16 @@ pub(crate) struct Inner {
 impl Inner {
     /// The epoch cell of `run`, raised to at least `epoch`.
     pub(crate) fn epoch_cell(&self, run: RunId, epoch: u64) -> Arc<AtomicU64> {
-        let mut epochs = self.epochs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let cell = match epochs.get(&run).and_then(Weak::upgrade) {
-            Some(cell) => cell,
-            None => {
-                if epochs.len() >= 1024 && epochs.len().is_power_of_two() {
-                    epochs.retain(|_, cell| cell.strong_count() > 0);
-                }
-                let cell = Arc::new(AtomicU64::new(epoch));
-                epochs.insert(run, Arc::downgrade(&cell));
-                cell
+        let mut epochs = self.epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cell = if let Some(cell) = epochs.get(&run).and_then(Weak::upgrade) {
+            cell
+        } else {
+            if epochs.len() >= 1024 && epochs.len().is_power_of_two() {
+                epochs.retain(|_, cell| cell.strong_count() > 0);
             }
+            let cell = Arc::new(AtomicU64::new(epoch));
+            epochs.insert(run, Arc::downgrade(&cell));
+            cell
         };
         cell.fetch_max(epoch, Ordering::AcqRel);
         cell
@@ -141,7 +140,7 @@ impl Journal {
     pub fn begin(&self, key: RunKey, meta: RunMeta) -> Result<Run, BeginError> {
         key.validate()?;
         let (record, state) = self.create_one(key, Event::RunStarted { meta }, None)?;
-        Ok(Run::new(self.inner.clone(), &record, 0, state, 1))
+        Ok(Run::new(&self.inner, &record, 0, state, 1))
     }
 
     /// Creates one run (see [`Journal::create`]).
@@ -293,7 +292,7 @@ impl Journal {
             self.replace_snapshots(&record, Some(&folded.state))?;
         }
         let run = Run::new(
-            self.inner.clone(),
+            &self.inner,
             &record,
             epoch.max(record.head.epoch.saturating_add(1)),
             folded.state,
@@ -487,6 +486,10 @@ impl Journal {
     }
 
     /// Sends a command to the writer and waits for its answer.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the receiver belongs to this one call; taking it keeps it from being reused"
+    )]
     pub(crate) fn call<T>(
         &self,
         command: Command,
@@ -552,18 +555,21 @@ impl Expect {
     }
 
     /// Also expects `meta.backend` to be `backend`.
+    #[must_use]
     pub fn backend(mut self, backend: impl Into<String>) -> Self {
         self.backend = Some(backend.into());
         self
     }
 
     /// Also expects `meta.model` to be `model`.
+    #[must_use]
     pub fn model(mut self, model: impl Into<String>) -> Self {
         self.model = Some(model.into());
         self
     }
 
     /// Also expects `meta.agent_name` to be `agent_name`.
+    #[must_use]
     pub fn agent_name(mut self, agent_name: impl Into<String>) -> Self {
         self.agent_name = Some(agent_name.into());
         self

@@ -269,7 +269,7 @@ impl Journal {
         )?;
         Ok(created
             .into_iter()
-            .map(|(record, state)| Run::new(self.inner.clone(), &record, 0, state, 1))
+            .map(|(record, state)| Run::new(&self.inner, &record, 0, state, 1))
             .collect())
     }
 

@@ -105,6 +105,7 @@ impl Options {
     }
 
     /// These options with the clock reading `now` (unix milliseconds).
+    #[must_use]
     pub fn with_clock(self, now: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
         Options {
             clock: Clock::new(now),

@@ -186,7 +186,7 @@ pub(crate) enum Checks {
 
 impl Run {
     pub(crate) fn new(
-        inner: Arc<Inner>,
+        inner: &Arc<Inner>,
         record: &RunRecord,
         epoch: u64,
         state: ResumeState,
@@ -442,7 +442,7 @@ impl Run {
         let stale_view = self.stale_view.clone();
         Reply::Callback(Box::new(move |outcome: AppendOutcome| {
             if let Some(reason) = breakage(&outcome, first_seq) {
-                let mut broken = broken.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut broken = broken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 broken.get_or_insert(reason);
                 stale_view.store(true, Ordering::Release);
             }
@@ -451,11 +451,15 @@ impl Run {
     }
 
     fn break_with(&self, reason: Broken) {
-        let mut broken = self.broken.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut broken = self.broken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         broken.get_or_insert(reason);
     }
 
     /// Turns the writer's answer into the append's result.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the queued append is settled once; taking it keeps it from being settled twice"
+    )]
     pub(crate) fn settle(&self, queued: Queued, outcome: AppendOutcome) -> Result<u64, AppendError> {
         if let Some(reason) = breakage(&outcome, queued.first_seq) {
             self.break_with(reason);
@@ -497,7 +501,7 @@ impl Run {
         let broken = self
             .broken
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         match broken {
             None => Ok(()),
@@ -625,7 +629,7 @@ impl Run {
     fn lock(&self) -> MutexGuard<'_, Cursor> {
         // A panic while holding the cursor cannot leave it half-updated: every
         // update happens after the last fallible step.
-        self.cursor.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -182,16 +182,16 @@ impl Journal {
     {
         let (run, state) = match self.resume_expecting(key, &Expect::from_meta(&meta)) {
             Ok(resumed) => resumed,
-            Err(error) => match ScopedError::from_resume(error) {
-                Some(error) => return Err(error),
-                None => {
-                    // A run that appeared since the resume looked is
-                    // `Start(AlreadyExists)`; calling again resumes it.
-                    let run = self.begin(key.clone(), meta).map_err(ScopedError::start)?;
-                    let state = run.state();
-                    (run, state)
+            Err(error) => {
+                if let Some(error) = ScopedError::from_resume(error) {
+                    return Err(error);
                 }
-            },
+                // A run that appeared since the resume looked is
+                // `Start(AlreadyExists)`; calling again resumes it.
+                let run = self.begin(key.clone(), meta).map_err(ScopedError::start)?;
+                let state = run.state();
+                (run, state)
+            }
         };
         match catch_unwind(AssertUnwindSafe(|| work(&run, &state))) {
             Ok(result) => {
@@ -218,14 +218,14 @@ impl Journal {
         let expect = Expect::from_meta(&meta);
         let (run, state) = match self.resume_expecting_async(key.clone(), expect).await {
             Ok(resumed) => resumed,
-            Err(error) => match ScopedError::from_resume(error) {
-                Some(error) => return Err(error),
-                None => {
-                    let run = self.begin_async(key, meta).await.map_err(ScopedError::start)?;
-                    let state = run.state();
-                    (run, state)
+            Err(error) => {
+                if let Some(error) = ScopedError::from_resume(error) {
+                    return Err(error);
                 }
-            },
+                let run = self.begin_async(key, meta).await.map_err(ScopedError::start)?;
+                let state = run.state();
+                (run, state)
+            }
         };
         let mut work = Box::pin(work(&run, &state));
         let caught =

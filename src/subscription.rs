@@ -232,7 +232,11 @@ impl Subscription {
 
     fn end(&mut self) -> SubscribeError {
         self.ended = true;
-        let lag = self.lag.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let lag = self
+            .lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(point) = lag {
             return SubscribeError::Lagged(point);
         }

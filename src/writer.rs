@@ -189,7 +189,7 @@ impl Writer {
                     flush_interval,
                     unsynced_since: None,
                 }
-                .run(receiver)
+                .run(receiver);
             })?;
         Ok(Writer {
             sender: Some(sender),
@@ -243,13 +243,13 @@ impl Pending {
                 if outcome.is_ok() {
                     hub.publish(envelopes);
                 }
-                reply.send(Ok(outcome))
+                reply.send(Ok(outcome));
             }
             Pending::Create(reply, outcome, envelopes) => {
                 if outcome.is_ok() {
                     hub.publish(envelopes);
                 }
-                reply.send(Ok(outcome))
+                reply.send(Ok(outcome));
             }
             Pending::Delete(reply, freed) => reply.send(Ok(freed)),
             Pending::Unit(reply) => reply.send(Ok(())),
@@ -267,6 +267,10 @@ impl Pending {
 }
 
 impl WriterLoop {
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the writer thread owns its command channel for its whole life"
+    )]
     fn run(mut self, receiver: Receiver<Command>) {
         loop {
             let first = match self.next_deadline() {
@@ -320,7 +324,9 @@ impl WriterLoop {
 
     fn commit_group(&mut self, group: Vec<Command>) {
         if let Some(failure) = self.health.failure() {
-            group.into_iter().for_each(|command| reply_failure(command, &failure));
+            for command in group {
+                reply_failure(command, &failure);
+            }
             return;
         }
         self.health.metrics.group();
@@ -368,13 +374,17 @@ impl WriterLoop {
         }
         match result {
             Ok(()) => {
-                pending.into_iter().for_each(|answer| answer.succeed(&self.hub));
+                for answer in pending {
+                    answer.succeed(&self.hub);
+                }
                 for (slot, run, reply) in subscriptions {
                     self.register(slot, run, reply);
                 }
             }
             Err(failure) => {
-                pending.into_iter().for_each(|answer| answer.fail(&failure));
+                for answer in pending {
+                    answer.fail(&failure);
+                }
                 for (_, _, reply) in appends {
                     reply.send(Err(failure.clone()));
                 }
@@ -422,9 +432,9 @@ impl WriterLoop {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 let failure = self.poison(error);
-                answers
-                    .into_iter()
-                    .for_each(|(_, reply)| reply.send(Err(failure.clone())));
+                for (_, reply) in answers {
+                    reply.send(Err(failure.clone()));
+                }
                 return Err(failure);
             }
         };
@@ -437,7 +447,7 @@ impl WriterLoop {
             batches = batches.len(),
             events,
             bytes,
-            micros = started.elapsed().as_micros() as u64,
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             "applied"
         );
         for ((envelopes, reply), outcome) in answers.into_iter().zip(outcomes) {
@@ -514,6 +524,7 @@ fn reply_failure(command: Command, failure: &StoreFailure) {
 
 impl Operation {
     /// Answers the operation's caller with `failure`.
+    #[expect(clippy::match_same_arms, reason = "the arms bind replies of different types")]
     fn fail(self, failure: &StoreFailure) {
         match self {
             Operation::Create { reply, .. } => reply.send(Err(failure.clone())),

@@ -2,7 +2,7 @@
 //! applied; reads still see every append that returned; fencing is checked
 //! before anything is queued; a rejection by the store that comes after the
 //! append returned breaks the handle, and its next append says so.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

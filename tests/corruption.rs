@@ -14,7 +14,7 @@
 //! meta records under `0x00 ‖ name`. Every value starts with the header
 //! `"RJ" ‖ kind ‖ format version ‖ codec id`; an event value continues with its
 //! 32-byte chain hash and then its body.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 
@@ -162,7 +162,7 @@ fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> T {
             let message = panic
                 .downcast_ref::<String>()
                 .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+                .or_else(|| panic.downcast_ref::<&str>().map(std::string::ToString::to_string))
                 .unwrap_or_default();
             panic!("{what}: panicked: {message}")
         }
@@ -300,7 +300,7 @@ fn a_truncated_event_value_is_refused() {
         *problem == IntegrityProblem::Undecodable(CodecError::Truncated { len: 20, needed: 37 })
     });
     // Empty.
-    damage_event(&fixture.path, 4, |value| value.clear());
+    damage_event(&fixture.path, 4, std::vec::Vec::clear);
     expect_integrity(&fixture.path, 4, |problem| {
         *problem == IntegrityProblem::Undecodable(CodecError::Truncated { len: 0, needed: 37 })
     });
@@ -563,7 +563,7 @@ fn expect_open_corrupt(path: &Path, detail_contains: &str) {
         ] {
             match &error {
                 OpenError::Store(StoreError::Corrupt { detail }) => {
-                    assert!(detail.contains(detail_contains), "{detail}")
+                    assert!(detail.contains(detail_contains), "{detail}");
                 }
                 other => panic!("expected OpenError::Store(Corrupt), got {other:?}"),
             }
@@ -801,7 +801,7 @@ fn count_panics() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             PANICS.fetch_add(1, Ordering::SeqCst);
-            previous(info)
+            previous(info);
         }));
     });
 }
@@ -836,6 +836,10 @@ enum Outcome {
 
 /// Opens the damaged copy and reads everything, checking that whatever is
 /// returned without an error is original data.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn read_damaged(path: &Path, original: &[(RunKey, Vec<Envelope>)]) -> (Outcome, String) {
     let journal = match Journal::open(path, Options::default()) {
         Ok(journal) => journal,
@@ -913,6 +917,10 @@ fn sled_base(reopen: bool) -> (tempfile::TempDir, Vec<(RunKey, Vec<Envelope>)>) 
 }
 
 #[test]
+#[expect(
+    clippy::items_after_statements,
+    reason = "the helper type is declared next to the only code that uses it"
+)]
 fn damage_to_sled_files_is_an_error_or_original_data_never_a_panic() {
     count_panics();
     let mut table = Vec::new();
@@ -923,7 +931,7 @@ fn damage_to_sled_files_is_an_error_or_original_data_never_a_panic() {
         type Damage = Box<dyn Fn(&Path)>;
         let mut damages: Vec<(String, Damage)> = Vec::new();
         for fraction in [0, 1, 2, 4, 8, 12, 15] {
-            let offset = (size * fraction / 16).max(if fraction == 0 { 0 } else { 1 });
+            let offset = (size * fraction / 16).max(u64::from(fraction != 0));
             damages.push((
                 format!("64 bytes overwritten at {offset} of db"),
                 Box::new(move |path: &Path| overwrite(&path.join("db"), offset, &[0xa5; 64])),
@@ -939,7 +947,7 @@ fn damage_to_sled_files_is_an_error_or_original_data_never_a_panic() {
                         .open(path.join("db"))
                         .unwrap()
                         .set_len(len)
-                        .unwrap()
+                        .unwrap();
                 }),
             ));
         }

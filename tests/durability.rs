@@ -1,7 +1,7 @@
 //! What an append returned survives closing and reopening the journal, in
 //! both durability modes: runs, heads and chains are restored and appends
 //! continue where they stopped.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

@@ -14,7 +14,7 @@
 //! - a failure while recording `run_failed` keeps the run's own failure and
 //!   its cleanup errors, with the storage error as `source`;
 //! - failed reads are typed errors, write nothing and do not poison.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::error::Error as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -253,7 +253,7 @@ fn subscriptions_on_a_poisoned_journal_report_poisoned() {
 /// What one appending thread saw.
 struct ThreadReport {
     key: RunKey,
-    /// Events acknowledged (their last seq is `acked_events`, counting run_started).
+    /// Events acknowledged (their last seq is `acked_events`, counting `run_started`).
     acked_events: u64,
     acked_batches: u64,
     /// The size of the batch whose append failed.
@@ -266,6 +266,11 @@ struct ThreadReport {
 /// batches acknowledged are exactly those applied before the last good sync;
 /// after reopening each run holds its acknowledged events plus at most its
 /// whole failed batch.
+#[expect(clippy::cast_sign_loss, reason = "the value is non-negative by construction")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one linear scenario; splitting it would scatter what it checks"
+)]
 fn concurrent_appenders_all_get_the_error<S: Store>(faulty: &Arc<FaultyStore<S>>) {
     const THREADS: usize = 8;
     let journal = journal_over(faulty, Options::default());
@@ -465,7 +470,7 @@ fn a_failed_create_writes_no_run() {
     // earlier failure poisoned the journal), with the cause.
     match &error {
         BeginError::Write(write @ WriteError::Storage { .. }) => {
-            assert!(is_injected_io(write_storage_source(write).unwrap()), "{write:?}")
+            assert!(is_injected_io(write_storage_source(write).unwrap()), "{write:?}");
         }
         other => panic!("{other:?}"),
     }
@@ -604,6 +609,10 @@ fn is_injected_read(error: &ReadError) -> bool {
 
 /// Fails the 1st, 2nd, … read of a resume: each is either a typed error that
 /// wrote nothing, or (once the fault falls past the resume's reads) success.
+#[expect(
+    clippy::items_after_statements,
+    reason = "the helper type is declared next to the only code that uses it"
+)]
 fn failed_reads_during_resume<S: Store>(faulty: &Arc<FaultyStore<S>>, options: Options) {
     let journal = journal_over(faulty, options);
     let run = journal.begin(key("reader"), RunMeta::default()).unwrap();

@@ -7,7 +7,7 @@
 //! the format's: when the fold's rules change (a new `FOLD_VERSION`),
 //! `RUNJOURNAL_WRITE_GOLDEN_STATES=1` rewrites them from the committed
 //! database, which it never changes.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

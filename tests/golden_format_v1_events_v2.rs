@@ -5,9 +5,10 @@
 //! build. Their variant indices come after every v1 variant, so the v1 fixture
 //! (`golden_format_v1.rs`) is untouched. `RUNJOURNAL_WRITE_GOLDEN=1` writes the
 //! fixture only when it is missing.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use runjournal::core::codec::DEFAULT_MAX_EVENT_SIZE;
@@ -87,11 +88,12 @@ fn write_fixture() {
     for (seq, event) in (0u64..).zip(v2_events()) {
         let ts = 1_763_900_000_000 + seq;
         let encoded = encode(&previous, seq, ts, &event);
-        records.push_str(&format!(
-            "{} {}\n",
+        let _ = writeln!(
+            records,
+            "{} {}",
             event.type_name(),
             runjournal::core::hash::to_hex(&encoded.record)
-        ));
+        );
         let envelope = Envelope {
             run: golden_key(),
             seq,
@@ -152,6 +154,10 @@ fn v2_events_in_format_v1_decode_verify_and_reencode_byte_identically() {
 }
 
 #[test]
+#[expect(
+    clippy::float_cmp,
+    reason = "the values are exact (small integers or copied through unchanged), so exact comparison is the check"
+)]
 fn v2_events_fold_from_the_fixture() {
     let lines = std::fs::read_to_string(fixture_dir().join("events.jsonl")).unwrap();
     let envelopes: Vec<Envelope> = lines.lines().map(|line| serde_json::from_str(line).unwrap()).collect();

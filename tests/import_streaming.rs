@@ -1,9 +1,10 @@
 //! Import streams: records are staged invisibly while the file is read and
 //! published in one atomic step, so a refusal at the very last line of a
 //! large file stores nothing and leaves no staged record behind.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use runjournal::*;
+use std::fmt::Write as _;
 
 #[test]
 fn a_refusal_at_the_last_line_of_a_large_file_stores_nothing() {
@@ -13,14 +14,16 @@ fn a_refusal_at_the_last_line_of_a_large_file_stores_nothing() {
     let mut text = String::new();
     for run in 0..40 {
         let run_key = format!(r#""run":{{"goal":"g{run}","episode":0,"agent":"a"}}"#);
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             r#"{{{run_key},"seq":0,"event":{{"type":"run_started","meta":{{}}}}}}"#
-        ));
+        );
         text.push('\n');
         for seq in 1..2_500 {
-            text.push_str(&format!(
+            let _ = write!(
+                text,
                 r#"{{{run_key},"seq":{seq},"event":{{"type":"step","messages":[{{"role":"user","content":"{content}"}}]}}}}"#
-            ));
+            );
             text.push('\n');
         }
     }
@@ -58,9 +61,10 @@ fn a_large_import_into_an_existing_database_is_published_whole() {
                 "y".repeat(200)
             )
         };
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             r#"{{"run":{{"goal":"big","episode":0,"agent":"a"}},"seq":{seq},"event":{event}}}"#
-        ));
+        );
         text.push('\n');
     }
     let report = journal.import(text.as_bytes()).unwrap();

@@ -2,7 +2,7 @@
 //! then its own events; fanout creates distinct episodes at once; diff finds
 //! the first divergence; purge never breaks a surviving fork and keeps what
 //! its policy does not select.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

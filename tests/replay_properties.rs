@@ -1,7 +1,7 @@
 //! Properties of replay through the journal: the state a live
 //! handle holds equals the state replayed after close and reopen, and the
 //! state at every seq (snapshot + tail) equals the fold of that prefix.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 
@@ -36,7 +36,7 @@ fn rotation_reason() -> impl Strategy<Value = RotationReason> {
     prop::sample::select(vec![RotationReason::SessionLoad, RotationReason::SessionChanged])
 }
 
-/// Events a running run may append (no run_started, attached or terminal),
+/// Events a running run may append (no `run_started`, attached or terminal),
 /// the contract v2 ones included.
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![

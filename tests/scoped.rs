@@ -2,7 +2,7 @@
 //! records its outcome on every exit; the README's program
 //! (`examples/scoped_agent.rs`) works on a first start, a second start and
 //! after a crash. Each test is named after the rule it proves.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 
@@ -181,7 +181,7 @@ fn a_scoped_run_of_a_finished_run_is_finished_and_runs_nothing() {
             .unwrap_err();
         match &error {
             ScopedError::Finished { run, status } => {
-                assert_eq!((run, *status), (&run_key, RunStatus::Completed), "{name}")
+                assert_eq!((run, *status), (&run_key, RunStatus::Completed), "{name}");
             }
             other => panic!("{name}: {other:?}"),
         }
@@ -343,7 +343,7 @@ fn the_scoped_agent_example_works_on_a_first_start_a_second_start_and_after_a_cr
     let (ok, lines) = run_example(&db, None);
     assert!(ok, "{lines:?}");
     let mut expected = vec![format!("began run {}", run(0))];
-    expected.extend(phases.iter().map(|phase| phase.to_string()));
+    expected.extend(phases.iter().map(std::string::ToString::to_string));
     expected.push("done: PR ready: token expiry fixed".into());
     assert_eq!(lines, expected, "first start");
 
@@ -353,7 +353,7 @@ fn the_scoped_agent_example_works_on_a_first_start_a_second_start_and_after_a_cr
         format!("run {} is completed; starting episode 1", run(0)),
         format!("began run {}", run(1)),
     ];
-    expected.extend(phases.iter().map(|phase| phase.to_string()));
+    expected.extend(phases.iter().map(std::string::ToString::to_string));
     expected.push("done: PR ready: token expiry fixed".into());
     assert_eq!(
         lines, expected,

@@ -1,6 +1,6 @@
 //! The stories that motivated runjournal, each reproduced against the real
 //! sled store and shown fixed.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

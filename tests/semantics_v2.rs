@@ -2,7 +2,7 @@
 //! outcome, resume expectations, `resume_latest`, and a failed append that
 //! leaves the handle's view as stored. Each test is named after the rule it
 //! proves and runs on the memory store and on sled.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 
@@ -235,7 +235,7 @@ fn resume_latest_resumes_the_newest_recoverable_episode_and_is_not_found_when_no
         let error = journal.resume_latest("episodes", "a").unwrap_err();
         match &error {
             ResumeError::NotFound { run } => {
-                assert_eq!(run, &key("episodes", 2, "a"), "{name}: names the episode to begin")
+                assert_eq!(run, &key("episodes", 2, "a"), "{name}: names the episode to begin");
             }
             other => panic!("{name}: expected NotFound, got {other:?}"),
         }
@@ -293,7 +293,7 @@ fn a_failed_append_leaves_the_handles_state_and_next_seq_as_stored() {
     each_store(|name, store| {
         for durability in [Durability::Durable, Durability::Buffered] {
             let journal = Journal::with_store(store.clone(), Options::with_durability(durability)).unwrap();
-            let episode = if durability == Durability::Durable { 0 } else { 1 };
+            let episode = u32::from(durability != Durability::Durable);
             let run_key = key("conflict", episode, "a");
             let run = journal.begin(run_key.clone(), RunMeta::default()).unwrap();
             run.step(step("stored")).unwrap();

@@ -2,7 +2,7 @@
 //! full fold, at the end and at any earlier seq (`state_at`); a run keeps
 //! only its newest snapshot, and one of another fold version is ignored and
 //! replaced on resume.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 
@@ -15,6 +15,10 @@ use runjournal::*;
 use runjournal_sled::{OpenMode, SledStore};
 
 #[test]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn snapshots_are_stored_every_n_events_and_resume_folds_only_the_tail_to_the_same_state() {
     let (_dir, path) = temp_db();
     let options = Options {

@@ -1,5 +1,9 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "shared test helpers, each file uses a part; a failed call fails the test"
+)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +16,7 @@ use runjournal_sled::{layout, OpenMode, SledStore};
 
 /// One event of every type of docs/format.md, with every optional field set in some
 /// and absent in others.
+#[expect(clippy::too_many_lines, reason = "one literal list with every event type")]
 pub fn one_of_every_event() -> Vec<Event> {
     let key = RunKey::new("parent-goal", 3, "planner-0").unwrap();
     vec![

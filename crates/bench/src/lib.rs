@@ -21,7 +21,7 @@
 //! |---|---|---|
 //! | raw sled insert, no flush | the encoded records inserted one by one under 17-byte big-endian keys | — |
 //! | journal append, buffered, snapshots off | sequential `Run::step` in `Durability::Buffered` | raw sled insert |
-//! | raw sled apply_batch per event | diagnostic: the journal's write pattern on raw sled, one batch of the record and the run record per event | raw sled insert |
+//! | raw sled `apply_batch` per event | diagnostic: the journal's write pattern on raw sled, one batch of the record and the run record per event | raw sled insert |
 //! | journal append, buffered, in-memory store | diagnostic: the buffered append over `MemoryStore`, the journal's own cost without sled | raw sled insert |
 //! | raw sled batch + one flush | one `apply_batch` of every record, then one `flush` | raw sled insert |
 //! | SQLite WAL, one transaction | every INSERT, one commit | raw sled insert |
@@ -140,6 +140,10 @@ struct Measured {
     checkpoint_bytes: Measurement,
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the synced prefix is at most the workload size, a small count; 64-bit targets"
+)]
 fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> Result<Measured, BenchError> {
     let records = bench.payload.records(sizes.append_events);
     let synced = &records[..sizes.synced_events as usize];
@@ -223,6 +227,7 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
 }
 
 impl Measured {
+    #[expect(clippy::too_many_lines, reason = "one row and target after another, in report order")]
     fn rows_and_targets(&self, sizes: &Sizes, event_bytes: usize) -> (Vec<Row>, Vec<Target>) {
         let throughput = |name: &str, measured: &Measurement, baseline: Option<&Row>| {
             Row::throughput(name, measured, event_bytes, baseline)

@@ -28,9 +28,10 @@ impl Machine {
         let memory_bytes = field(&read("/proc/meminfo"), "MemTotal", ':')
             .and_then(|value| value.trim_end_matches("kB").trim().parse::<u64>().ok())
             .map_or(0, |kib| kib * 1024);
-        let os = field(&read("/etc/os-release"), "PRETTY_NAME", '=')
-            .map(|name| name.trim_matches('"').to_string())
-            .unwrap_or_else(|| std::env::consts::OS.into());
+        let os = field(&read("/etc/os-release"), "PRETTY_NAME", '=').map_or_else(
+            || std::env::consts::OS.into(),
+            |name| name.trim_matches('"').to_string(),
+        );
         let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
         Machine {
             cpu,
@@ -43,6 +44,10 @@ impl Machine {
     }
 
     /// Memory in GiB.
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+    )]
     pub fn memory_gib(&self) -> f64 {
         self.memory_bytes as f64 / f64::from(1u32 << 30)
     }

@@ -28,6 +28,10 @@ pub(crate) struct Measurement {
 
 impl Measurement {
     /// A measurement of `events` events from `samples`.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "takes the samples it summarises; every caller hands over a vector it is done with"
+    )]
     pub(crate) fn new(events: u64, samples: Vec<Duration>, bytes_per_event: f64) -> Measurement {
         Measurement {
             events,
@@ -98,7 +102,7 @@ pub(crate) fn median(values: &[f64]) -> f64 {
     match sorted.len() {
         0 => 0.0,
         len if len % 2 == 1 => sorted[len / 2],
-        len => (sorted[len / 2 - 1] + sorted[len / 2]) / 2.0,
+        len => f64::midpoint(sorted[len / 2 - 1], sorted[len / 2]),
     }
 }
 
@@ -122,6 +126,10 @@ mod tests {
     use super::*;
 
     #[test]
+    #[expect(
+        clippy::float_cmp,
+        reason = "the values are exact (small integers or copied through unchanged), so exact comparison is the check"
+    )]
     fn median_of_odd_and_even_counts() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);

@@ -2,6 +2,7 @@
 //! an aligned table or JSON.
 
 use serde_json::{json, Value};
+use std::fmt::Write as _;
 
 use crate::machine::Machine;
 use crate::measure::Measurement;
@@ -59,6 +60,10 @@ pub struct Row {
 
 impl Row {
     /// A throughput row: `events_per_s` compared with the baseline's.
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+    )]
     pub(crate) fn throughput(name: &str, measured: &Measurement, event_bytes: usize, baseline: Option<&Row>) -> Row {
         let mut row = Row::base(name, measured, RatioOf::Throughput);
         row.mb_per_s = row.events_per_s * event_bytes as f64 / 1e6;
@@ -66,6 +71,10 @@ impl Row {
     }
 
     /// A timed operation over a run (open, resume): seconds compared.
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+    )]
     pub(crate) fn operation(name: &str, measured: &Measurement, event_bytes: usize, baseline: Option<&Row>) -> Row {
         let mut row = Row::base(name, measured, RatioOf::Time);
         row.mb_per_s = row.events_per_s * event_bytes as f64 / 1e6;
@@ -79,6 +88,10 @@ impl Row {
         row.compare(baseline)
     }
 
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+    )]
     fn base(name: &str, measured: &Measurement, ratio_of: RatioOf) -> Row {
         let seconds = measured.seconds();
         Row {
@@ -220,22 +233,24 @@ impl BenchReport {
     pub fn to_table(&self) -> String {
         let machine = &self.machine;
         let mut out = String::new();
-        out.push_str(&format!("runjournal bench, scale {}\n", self.scale));
-        out.push_str(&format!(
-            "machine: {} ({} cores), {:.1} GiB memory, {}, kernel {}\n",
+        let _ = writeln!(out, "runjournal bench, scale {}", self.scale);
+        let _ = writeln!(
+            out,
+            "machine: {} ({} cores), {:.1} GiB memory, {}, kernel {}",
             machine.cpu,
             machine.cores,
             machine.memory_gib(),
             machine.os,
             machine.kernel
-        ));
-        out.push_str(&format!("storage: {}\n", machine.storage));
-        out.push_str(&format!(
-            "event: step with one {}-byte assistant message = {} bytes encoded + {}-byte key\n",
+        );
+        let _ = writeln!(out, "storage: {}", machine.storage);
+        let _ = writeln!(
+            out,
+            "event: step with one {}-byte assistant message = {} bytes encoded + {}-byte key",
             self.content_bytes, self.event_bytes, self.key_bytes
-        ));
+        );
         for (mode, meaning) in [("buffered", BUFFERED), ("durable", DURABLE), ("SQLite", SQLITE)] {
-            out.push_str(&format!("durability: {mode} = {meaning}\n"));
+            let _ = writeln!(out, "durability: {mode} = {meaning}");
         }
         out.push_str(
             "median of `reps` repetitions, interleaved across the rows compared, the disk synced before each; \
@@ -286,8 +301,12 @@ impl BenchReport {
             for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
                 let pad = width - cell.chars().count();
                 match index {
-                    0 | 7 => line.push_str(&format!("{cell}{}", " ".repeat(pad))),
-                    _ => line.push_str(&format!("{}{cell}", " ".repeat(pad))),
+                    0 | 7 => {
+                        let _ = write!(line, "{cell}{}", " ".repeat(pad));
+                    }
+                    _ => {
+                        let _ = write!(line, "{}{cell}", " ".repeat(pad));
+                    }
                 }
                 line.push_str("  ");
             }
@@ -308,23 +327,23 @@ impl BenchReport {
             .map(|target| target.name.chars().count())
             .max()
             .unwrap_or(0);
-        self.targets
-            .iter()
-            .map(|target| {
-                let pad = " ".repeat(width - target.name.chars().count());
-                let sign = match target.comparison {
-                    Comparison::AtLeast => "≥",
-                    Comparison::AtMost => "≤",
-                };
-                format!(
-                    "  {}{pad}  measured {:>9}  goal {sign} {:<6}  {}\n",
-                    target.name,
-                    format!("{:.3}", target.ratio),
-                    target.goal,
-                    if target.met { "met" } else { "MISSED" }
-                )
-            })
-            .collect()
+        let mut out = String::new();
+        for target in &self.targets {
+            let pad = " ".repeat(width - target.name.chars().count());
+            let sign = match target.comparison {
+                Comparison::AtLeast => "≥",
+                Comparison::AtMost => "≤",
+            };
+            let _ = writeln!(
+                out,
+                "  {}{pad}  measured {:>9}  goal {sign} {:<6}  {}",
+                target.name,
+                format!("{:.3}", target.ratio),
+                target.goal,
+                if target.met { "met" } else { "MISSED" }
+            );
+        }
+        out
     }
 
     /// The report as one JSON object: `machine`, `event_bytes`, `durability`,
@@ -378,7 +397,7 @@ fn group_digits(value: f64) -> String {
     if value < 100.0 {
         return format!("{value:.2}");
     }
-    let digits = format!("{:.0}", value);
+    let digits = format!("{value:.0}");
     let mut grouped = String::new();
     for (index, digit) in digits.chars().enumerate() {
         if index > 0 && (digits.len() - index) % 3 == 0 {

@@ -37,6 +37,11 @@ pub struct Sizes {
 
 impl Sizes {
     /// The sizes for `config`.
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a positive scale times a positive base, rounded: a small positive count"
+    )]
     pub fn for_config(config: &BenchConfig) -> Result<Sizes, BenchError> {
         let scale = config.scale;
         if !(scale.is_finite() && scale > 0.0) {

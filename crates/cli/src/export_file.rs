@@ -45,7 +45,7 @@ fn write_then_rename<T>(
         File::create(partial).map_err(|error| fail(format!("cannot create {}: {error}", partial.display())))?;
     let mut writer = BufWriter::new(handle);
     let written = write(&mut writer)?;
-    let handle = writer.into_inner().map_err(|error| error.into_error())?;
+    let handle = writer.into_inner().map_err(std::io::IntoInnerError::into_error)?;
     handle.sync_all()?;
     std::fs::rename(partial, file).map_err(|error| fail(format!("cannot write {}: {error}", file.display())))?;
     Ok(written)

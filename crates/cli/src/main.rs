@@ -43,6 +43,10 @@ const DEFAULT_DB: &str = "./runjournal.db";
 #[derive(Parser, Debug)]
 #[command(name = "runjournal", version)]
 #[command(after_help = AFTER_HELP)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments as --help text, where backticks would show"
+)]
 struct Cli {
     /// The sled database directory [default: ./runjournal.db; ./runjournal-demo.db for `demo`].
     #[arg(long, global = true, value_name = "PATH", env = "RUNJOURNAL_DB")]
@@ -74,6 +78,10 @@ Exit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 integrity failure, 5 l
 New here? Try `runjournal demo`.";
 
 #[derive(Subcommand, Debug)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments as --help text, where backticks would show"
+)]
 enum Command {
     /// List runs: short id, key, status, events, last activity, parent.
     Runs(runs::RunsArgs),

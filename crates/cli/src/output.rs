@@ -119,7 +119,7 @@ impl Write for Output {
 pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// ANSI styling, or none.
@@ -216,6 +216,10 @@ impl Style {
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC for unix milliseconds.
+#[expect(
+    clippy::cast_possible_wrap,
+    reason = "days since 1970 of a u64 millisecond time are far below i64::MAX"
+)]
 pub fn utc(millis: u64) -> String {
     let seconds = millis / 1000;
     let days = (seconds / 86_400) as i64;
@@ -248,6 +252,11 @@ pub fn relative(now: u64, millis: u64) -> String {
 
 /// Howard Hinnant's days-to-civil: the proleptic Gregorian date of a day
 /// counted from 1970-01-01.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "civil-from-days arithmetic: the day is in 1..=31 and the month in 1..=12"
+)]
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -46,7 +46,7 @@ fn parse_instant_at(text: &str, now: u64) -> Result<u64, String> {
     let ago = parse_duration(text).map_err(|_| {
         format!("{text:?} is not a time: use a duration ago (10m, 2h, 3d), an RFC 3339 timestamp or unix milliseconds")
     })?;
-    Ok(now.saturating_sub(ago.as_millis() as u64))
+    Ok(now.saturating_sub(u64::try_from(ago.as_millis()).unwrap_or(u64::MAX)))
 }
 
 /// `YYYY-MM-DD[T ]HH:MM:SS[.fraction](Z|±HH:MM)` as unix milliseconds.

@@ -1,7 +1,7 @@
 //! `bench`: the harness in a build with the `bench` feature
 //! (`cargo test -p runjournal-cli --features bench`), and one line saying how
 //! to get it in a build without.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

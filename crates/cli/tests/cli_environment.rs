@@ -1,6 +1,6 @@
 //! One place to point: `RUNJOURNAL_DB`, shell completions, `--color`,
 //! `--time-format`, errors as JSON under `--json`, and distinct exit codes.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! Big runs and finding runs: `show --limit/--tail/--from/--to/--type/--grep/
 //! --full/--with-prefix`, the pager rule, `state --transcript`, and `runs
 //! --since/--until/--limit/--sort/--status/--parent`, each with `--json`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 
@@ -12,7 +12,7 @@ use runjournal::{Message, Role, RunMeta};
 const LONG: &str = "the long message: the token expiry check compares seconds with milliseconds, so every \
 session looks expired one hour early; the fix converts both to milliseconds before comparing";
 
-/// A database with run `big`/0/`a`: run_started, then 20 steps (seq 1–20)
+/// A database with run `big`/0/`a`: `run_started`, then 20 steps (seq 1–20)
 /// with a phase around them; seq 5's message is [`LONG`], seq 13 mentions "needle".
 fn big_db(dir: &Path) -> (PathBuf, RunKey) {
     let db = dir.join("big.db");
@@ -161,6 +161,7 @@ fn show_never_pages_into_a_pipe_or_with_no_pager() {
 }
 
 #[test]
+#[expect(clippy::similar_names, reason = "the paired names mirror the values they stand for")]
 fn show_pages_on_a_terminal_unless_told_not_to() {
     if !Path::new("/usr/bin/script").exists() {
         eprintln!("skipped: util-linux `script` (a pseudo-terminal) is not installed");

@@ -1,6 +1,6 @@
 //! `verify`, corrupt snapshots and `export --salvage`: damage is named by run
 //! and seq, and what still verifies can always be exported, the database untouched.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! `export` and `import`: JSON lines round-trip byte for byte, an export
 //! file appears only whole, and a bad import file is refused whole, naming its line.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

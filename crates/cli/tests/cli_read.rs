@@ -1,6 +1,6 @@
 //! `runs`, `show`, `state` and `recover` read a database as a user would, and
 //! every read error is one line: a missing database, run or id, a locked one.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 

@@ -262,6 +262,10 @@ pub fn epoch_of(event: &Event, stated: Option<u64>, current: u64) -> Result<u64,
 
 /// What may still follow an outcome, in words: teardown, and a resume after
 /// `run_interrupted`.
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "called from a thiserror format argument, which passes fields by reference"
+)]
 fn resume_exception(status: &RunStatus) -> &'static str {
     match status {
         RunStatus::Interrupted => " but teardown and a resume (attached, new epoch)",

@@ -124,6 +124,7 @@ pub struct AppendBatch {
 
 impl RunRecord {
     /// The record as a rewind leaves it: superseded, its writers fenced.
+    #[must_use]
     pub fn superseded(&self) -> RunRecord {
         RunRecord {
             status: RunStatus::Superseded,
@@ -374,6 +375,10 @@ fn run_phrase(run: Option<&RunKey>) -> String {
 impl StoreError {
     /// A stable machine code for the error, the same in the journal's
     /// umbrella error, the served API and the Python exceptions.
+    #[expect(
+        clippy::match_same_arms,
+        reason = "one arm per variant keeps the code table readable"
+    )]
     pub fn code(&self) -> &'static str {
         match self {
             StoreError::Io { .. } => "io",

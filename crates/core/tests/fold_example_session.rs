@@ -1,6 +1,6 @@
 //! Folds the example session of `tests/fixtures/example_session` and compares
 //! it with its expected state, key by key, as the expected file lists them.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::path::PathBuf;
 

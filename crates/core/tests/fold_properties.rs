@@ -2,7 +2,7 @@
 //! with timestamps that advance unevenly so handoff deadlines pass): determinism,
 //! snapshot plus tail equals the whole fold at every cut, compaction and
 //! segment invariants, time invariants, and `rejection()` agreeing with `apply()`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::collections::BTreeMap;
 
@@ -56,6 +56,7 @@ fn error_info() -> impl Strategy<Value = ErrorInfo> {
 }
 
 /// Every event variant, with small alphabets so ids and agents collide.
+#[expect(clippy::too_many_lines, reason = "one strategy per event type, in one list")]
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         (strategy(), labels()).prop_map(|(conflict_strategy, labels)| Event::RunStarted {
@@ -305,6 +306,7 @@ proptest! {
     }
 
     #[test]
+    #[expect(clippy::float_cmp, reason = "the values are exact (small integers or copied through unchanged), so exact comparison is the check")]
     fn usage_sums_every_usage_event(envelopes in run()) {
         let state = ResumeState::fold(key(), &envelopes);
         let (mut input, mut output, mut cost, mut counters) = (0, 0, 0.0, BTreeMap::<String, f64>::new());
@@ -331,28 +333,25 @@ proptest! {
             let before = state.clone();
             let predicted = state.rejection(&envelope.event);
             state.apply(envelope);
-            match predicted {
-                Some(anomaly) => {
-                    prop_assert_eq!(anomaly.seq, envelope.seq);
-                    let mut expected = moved_to(before, envelope);
-                    expected.anomalies.push(anomaly);
-                    prop_assert_eq!(&state, &expected);
-                }
-                None => {
-                    let is_answer = matches!(
-                        envelope.event,
-                        Event::HandoffAcked { .. } | Event::HandoffRejected { .. }
+            if let Some(anomaly) = predicted {
+                prop_assert_eq!(anomaly.seq, envelope.seq);
+                let mut expected = moved_to(before, envelope);
+                expected.anomalies.push(anomaly);
+                prop_assert_eq!(&state, &expected);
+            } else {
+                let is_answer = matches!(
+                    envelope.event,
+                    Event::HandoffAcked { .. } | Event::HandoffRejected { .. }
+                );
+                for added in &state.anomalies[before.anomalies.len()..] {
+                    prop_assert!(
+                        added.kind == Anomaly::COMPACTION_DONE_WITHOUT_START
+                            || added.kind == Anomaly::COMPACTION_ID_MISMATCH
+                            || added.kind == Anomaly::PHASE_COMPLETED_AGAIN
+                            || (is_answer && added.kind == Anomaly::LATE_HANDOFF_EVENT),
+                        "unpredicted anomaly {:?}",
+                        added
                     );
-                    for added in &state.anomalies[before.anomalies.len()..] {
-                        prop_assert!(
-                            added.kind == Anomaly::COMPACTION_DONE_WITHOUT_START
-                                || added.kind == Anomaly::COMPACTION_ID_MISMATCH
-                                || added.kind == Anomaly::PHASE_COMPLETED_AGAIN
-                                || (is_answer && added.kind == Anomaly::LATE_HANDOFF_EVENT),
-                            "unpredicted anomaly {:?}",
-                            added
-                        );
-                    }
                 }
             }
         }

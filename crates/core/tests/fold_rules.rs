@@ -1,6 +1,6 @@
 //! One test per fold rule of docs/resume-state.md, plus `rejection()` agreeing with
 //! `apply()` and the JSON shape of the state.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -1269,6 +1269,10 @@ fn rule_12_wall_ms_spans_a_forks_prefix() {
 }
 
 #[test]
+#[expect(
+    clippy::float_cmp,
+    reason = "the values are exact (small integers or copied through unchanged), so exact comparison is the check"
+)]
 fn rule_12_usage_sums() {
     let state = fold([
         started(),
@@ -1407,40 +1411,37 @@ fn check_rejection_agrees(envelopes: &[Envelope]) -> Vec<String> {
         let predicted = state.rejection(&envelope.event);
         assert_eq!(state, before, "rejection() does not mutate");
         state.apply(envelope);
-        match predicted {
-            Some(anomaly) => {
-                assert_eq!(anomaly.seq, envelope.seq, "predicted seq follows last_seq");
-                let mut expected = moved_to(before.clone(), envelope);
-                expected.anomalies.push(anomaly.clone());
-                assert_eq!(
-                    state, expected,
-                    "{:?} is ignored with exactly its anomaly",
-                    envelope.event
-                );
-                reported.push(anomaly.kind);
+        if let Some(anomaly) = predicted {
+            assert_eq!(anomaly.seq, envelope.seq, "predicted seq follows last_seq");
+            let mut expected = moved_to(before.clone(), envelope);
+            expected.anomalies.push(anomaly.clone());
+            assert_eq!(
+                state, expected,
+                "{:?} is ignored with exactly its anomaly",
+                envelope.event
+            );
+            reported.push(anomaly.kind);
+        } else {
+            let added: Vec<&str> = state.anomalies[before.anomalies.len()..]
+                .iter()
+                .map(|a| a.kind.as_str())
+                .collect();
+            let mut applied_with_anomaly = vec![
+                Anomaly::COMPACTION_DONE_WITHOUT_START,
+                Anomaly::COMPACTION_ID_MISMATCH,
+                Anomaly::PHASE_COMPLETED_AGAIN,
+            ];
+            if matches!(
+                envelope.event,
+                Event::HandoffAcked { .. } | Event::HandoffRejected { .. }
+            ) {
+                applied_with_anomaly.push(Anomaly::LATE_HANDOFF_EVENT);
             }
-            None => {
-                let added: Vec<&str> = state.anomalies[before.anomalies.len()..]
-                    .iter()
-                    .map(|a| a.kind.as_str())
-                    .collect();
-                let mut applied_with_anomaly = vec![
-                    Anomaly::COMPACTION_DONE_WITHOUT_START,
-                    Anomaly::COMPACTION_ID_MISMATCH,
-                    Anomaly::PHASE_COMPLETED_AGAIN,
-                ];
-                if matches!(
-                    envelope.event,
-                    Event::HandoffAcked { .. } | Event::HandoffRejected { .. }
-                ) {
-                    applied_with_anomaly.push(Anomaly::LATE_HANDOFF_EVENT);
-                }
-                assert!(
-                    added.iter().all(|kind| applied_with_anomaly.contains(kind)),
-                    "{:?} not predicted as rejected, but added {added:?}",
-                    envelope.event
-                );
-            }
+            assert!(
+                added.iter().all(|kind| applied_with_anomaly.contains(kind)),
+                "{:?} not predicted as rejected, but added {added:?}",
+                envelope.event
+            );
         }
     }
     reported
@@ -1612,6 +1613,10 @@ impl Ordered {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one linear scenario; splitting it would scatter what it checks"
+)]
 fn to_json_has_exactly_the_spec_keys_in_order() {
     let mut state = fold([
         started(),

@@ -37,6 +37,12 @@
     unsafe_code,
     reason = "an LD_PRELOAD interposer defines C functions and calls the real ones through dlsym"
 )]
+#![expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "libc's integer types: results are checked non-negative before a cast, fds and lengths are small, and the crate is x86-64/aarch64 Linux only"
+)]
 #![allow(
     clippy::missing_safety_doc,
     reason = "the exported functions are libc's, with libc's contracts; no Rust code calls them"
@@ -364,14 +370,14 @@ fn stat_fd(fd: c_int) -> Option<Inode> {
     // SAFETY: an out-parameter of the right type.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
-    (unsafe { libc::fstat(fd, &mut stat) } == 0).then(|| inode_of(&stat))
+    (unsafe { libc::fstat(fd, &raw mut stat) } == 0).then(|| inode_of(&stat))
 }
 
 fn stat_at(dirfd: c_int, path: *const c_char) -> Option<Inode> {
     // SAFETY: an out-parameter of the right type.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `path` is NUL-terminated (libc's contract for the hooked call).
-    (unsafe { libc::fstatat(dirfd, path, &mut stat, libc::AT_SYMLINK_NOFOLLOW) } == 0).then(|| inode_of(&stat))
+    (unsafe { libc::fstatat(dirfd, path, &raw mut stat, libc::AT_SYMLINK_NOFOLLOW) } == 0).then(|| inode_of(&stat))
 }
 
 fn inode_of(stat: &libc::stat) -> Inode {
@@ -604,7 +610,11 @@ fn buffer<'a>(data: *const c_void, len: size_t) -> &'a [u8] {
 /// libc's functions, under libc's names (exported from the library even
 /// though the module is private; their contracts are libc's).
 mod exported {
-    use super::*;
+    use super::{
+        buffer, c_char, c_int, c_uint, c_void, format, hook_duplicate, hook_fd_op, hook_open, hook_path_op,
+        hook_rename, hook_sync_all, hook_write, iovecs, lock, mode_t, off64_t, off_t, real_symbol, set_tracked, size_t,
+        ssize_t, stat_fd, tracked, AtomicUsize, HookScope, FILE,
+    };
 
     type OpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
     type OpenAtFn = unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int;

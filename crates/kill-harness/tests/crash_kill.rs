@@ -42,7 +42,7 @@
 //! `kill harness: N kills, M acknowledged events checked, K runs` is printed
 //! with `println!` and `eprintln!`; run with `--nocapture` to see it:
 //! `cargo test -p runjournal-kill-harness -- --nocapture`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -70,6 +70,10 @@ struct ChildOutput {
     ready: bool,
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn seed() -> u64 {
     match std::env::var("RUNJOURNAL_KILL_SEED") {
         Ok(seed) => seed.parse().unwrap(),
@@ -206,6 +210,10 @@ fn frame_len(frame: &str) -> u64 {
 
 /// Checks that the log is made of whole batches and single-event writes;
 /// returns the batches found as `last_seq → len`.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn whole_batches(key: &RunKey, events: &[Envelope]) -> BTreeMap<u64, u64> {
     let mut batches = BTreeMap::new();
     let mut seq = 0usize;
@@ -261,6 +269,11 @@ fn whole_batches(key: &RunKey, events: &[Envelope]) -> BTreeMap<u64, u64> {
 /// `buffered` holds the batches a `Buffered` child acknowledged: they may be
 /// lost (not synced when it died) but, like every write, never in part.
 /// `boundaries` holds every boundary any child saw return: none may be lost.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
+#[expect(clippy::similar_names, reason = "the paired names mirror the values they stand for")]
 fn check(
     path: &Path,
     acks: &Acks,

@@ -53,7 +53,7 @@ pub(crate) fn verdict(code: Option<&str>, closed: bool) -> Verdict {
 /// one: I/O, a closed connection, or a value that did not convert; the last
 /// is the only one not about the connection.
 pub(crate) fn verdict_of(error: &postgres::Error) -> Verdict {
-    let code = error.code().map(|code| code.code());
+    let code = error.code().map(postgres::error::SqlState::code);
     if code.is_none() && !error.is_closed() && io_source(error).is_none() && is_conversion(error) {
         return Verdict::Refused;
     }

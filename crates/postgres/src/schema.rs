@@ -109,7 +109,7 @@ pub(crate) fn migrate(client: &mut Client, database: &str) -> Result<(), StoreEr
     loop {
         attempt += 1;
         match migrate_once(client, database) {
-            Err(Failure::Sql(error)) if attempt < MIGRATION_ATTEMPTS && raced(&error) => continue,
+            Err(Failure::Sql(error)) if attempt < MIGRATION_ATTEMPTS && raced(&error) => {}
             Err(Failure::Sql(error)) => return Err(failure::before_commit("migrate the schema", &error)),
             Err(Failure::Store(error)) => return Err(error),
             Ok(()) => return Ok(()),
@@ -131,7 +131,7 @@ impl From<postgres::Error> for Failure {
 /// Another process created the same table or applied the same version at
 /// the same time: the next try sees its work.
 fn raced(error: &postgres::Error) -> bool {
-    let code = error.code().map(|code| code.code());
+    let code = error.code().map(postgres::error::SqlState::code);
     matches!(code, Some("23505" | "42P07" | "42710")) || failure::verdict_of(error) == Verdict::Retry
 }
 
@@ -152,7 +152,7 @@ fn migrate_once(client: &mut Client, database: &str) -> Result<(), Failure> {
             }));
         }
     }
-    if applied.iter().copied().ne(1..=applied.len() as i64) {
+    if applied.iter().copied().ne((1_i64..).take(applied.len())) {
         return Err(Failure::Store(failure::corrupt(format!(
             "{database}: runjournal_migrations lists versions {applied:?}, not 1..=n"
         ))));

@@ -198,7 +198,7 @@ impl Store for PostgresStore {
                     .map(|rows| rows.iter().map(|row| (row.get(0), row.get(1))).collect())
                     .map_err(|error| failure::before_commit("read events", &error))
             })?;
-            let full = page.len() as i64 == SCAN_PAGE;
+            let full = i64::try_from(page.len()).is_ok_and(|len| len == SCAN_PAGE);
             for (seq, record) in page {
                 let seq = unsigned(seq, "event seq", run)?;
                 if visit(seq, &record) == ScanControl::Stop {
@@ -576,11 +576,13 @@ fn insert_events(
             "run {run} seq {first_seq}: inserted {count} of {} events",
             records.len()
         )))),
-        Err(error) if error.code().map(|code| code.code()) == Some("23505") => Err(TxError::Store(corrupt(format!(
+        Err(error) if error.code().map(postgres::error::SqlState::code) == Some("23505") => {
+            Err(TxError::Store(corrupt(format!(
             "run {run}: an event is already stored at a seq in {first_seq}..{} although the run's head said it was \
              free; nothing of the append was written",
             first_seq + records.len() as u64
-        )))),
+        ))))
+        }
         Err(error) => Err(TxError::Sql(error)),
     }
 }

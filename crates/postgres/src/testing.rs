@@ -17,6 +17,7 @@
 //!
 //! Readiness is `pg_ctl start -w` returning; nothing here sleeps.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -184,7 +185,7 @@ fn logs(dir: &Path) -> String {
         if let Ok(content) = std::fs::read_to_string(dir.join(name)) {
             let lines: Vec<&str> = content.lines().collect();
             let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
-            text.push_str(&format!("[{name}] {tail} "));
+            let _ = write!(text, "[{name}] {tail} ");
         }
     }
     if text.is_empty() {
@@ -302,8 +303,7 @@ impl TestDatabase {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.subsec_nanos())
-            .unwrap_or(0);
+            .map_or(0, |elapsed| elapsed.subsec_nanos());
         let name = format!(
             "runjournal_test_{}_{}_{nanos}",
             std::process::id(),

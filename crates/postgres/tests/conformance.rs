@@ -2,7 +2,7 @@
 //! `runjournal_core::testing::conformance`, one test each, on a fresh
 //! database of the server named by `RUNJOURNAL_TEST_POSTGRES` (or of a
 //! throwaway server the tests start themselves).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use runjournal_core::testing::conformance::{self, key, seqs, Fixture};
 use runjournal_core::Store;
@@ -34,6 +34,10 @@ fn fresh_postgres() -> PostgresFixture {
 runjournal_core::conformance_tests!(fresh_postgres);
 
 #[test]
+#[expect(
+    clippy::used_underscore_binding,
+    reason = "`_database` keeps the throwaway database alive; here its URL is read too"
+)]
 fn the_postgres_store_keeps_the_storage_contract_and_after_reopen() {
     let fixture = fresh_postgres();
     conformance::run_all(&fixture.store);

@@ -128,11 +128,11 @@ impl SledStore {
             std::fs::remove_file(path.join(files::CONFIG)).map_err(io("remove the conf of an interrupted creation"))?;
         }
         let db = open_sled(&path)?;
-        let next_run_id = read_counter(&db, &path, layout::next_run_id_key(), "next run id record")?;
+        let next_run_id = read_counter(&db, &path, &layout::next_run_id_key(), "next run id record")?;
         check_or_write_format(&db, &path, mode)?;
         let counts = Counts {
-            events: read_counter(&db, &path, layout::appended_key(), "appended-events record")?,
-            writes: read_counter(&db, &path, layout::writes_key(), "write-batches record")?,
+            events: read_counter(&db, &path, &layout::appended_key(), "appended-events record")?,
+            writes: read_counter(&db, &path, &layout::writes_key(), "write-batches record")?,
         };
         let guarded = check_guard(&path, counts)?;
         Ok(SledStore {
@@ -911,8 +911,8 @@ fn get_at_open(db: &sled::Db, path: &Path, key: &[u8]) -> Result<Option<sled::IV
 }
 
 /// A u64 meta record (0 when absent).
-fn read_counter(db: &sled::Db, path: &Path, key: Vec<u8>, what: &str) -> Result<u64, StoreError> {
-    match get_at_open(db, path, &key)? {
+fn read_counter(db: &sled::Db, path: &Path, key: &[u8], what: &str) -> Result<u64, StoreError> {
+    match get_at_open(db, path, key)? {
         Some(bytes) => {
             decode_record::<u64>(RecordKind::Meta, &bytes).map_err(|error| corrupt(format!("{what}: {error}")))
         }

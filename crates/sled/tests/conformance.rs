@@ -2,7 +2,7 @@
 //! `runjournal_core::testing::conformance`, one test each, on a fresh
 //! database), also across a reopen; and how it opens: missing, locked,
 //! foreign and half-created databases.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use runjournal_core::testing::conformance::{self, key, new_run, seqs, Fixture};
 use runjournal_core::Store;

@@ -17,6 +17,10 @@ use crate::measure::Sample;
 use crate::payload::{bench_key, event_key, KEY_BYTES};
 
 /// Logical bytes of one raw event: key + record.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 fn raw_bytes_per_event(records: &[Vec<u8>]) -> f64 {
     let total: usize = records.iter().map(|record| KEY_BYTES + record.len()).sum();
     total as f64 / records.len().max(1) as f64
@@ -85,6 +89,10 @@ pub(crate) fn raw_sled_fsync_each(bench: &Bench, records: &[Vec<u8>]) -> Result<
 /// the event and the run's record rewritten with its new head, as
 /// `SledStore::append` does for a single-event append. Diagnoses how much of
 /// the buffered append's cost is sled's per-batch cost.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 pub(crate) fn raw_sled_batch_per_event(bench: &Bench, records: &[Vec<u8>]) -> Result<Sample, BenchError> {
     let dir = bench.fresh_dir("raw-batch-each")?;
     let db = open_raw_sled(dir.path())?;
@@ -151,10 +159,14 @@ fn buffered_without_snapshots() -> Options {
 /// with snapshots on every snapshot would hold the whole transcript and their
 /// cost, quadratic in the run's length, would swamp the append path; the
 /// resume workload measures appends with snapshots on a compacting session.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 pub(crate) fn journal_buffered(bench: &Bench, events: u64) -> Result<Sample, BenchError> {
     let dir = bench.fresh_dir("journal-buffered")?;
     let (journal, store) = open_journal(dir.path(), buffered_without_snapshots())?;
-    let (elapsed, record) = time_sequential_steps(bench, &journal, bench_key("buffered", 0), events)?;
+    let (elapsed, record) = time_sequential_steps(bench, &journal, &bench_key("buffered", 0), events)?;
     Ok(Sample {
         elapsed,
         bytes_per_event: journal_bytes(&store, &record, 1, events)? as f64 / events as f64,
@@ -164,10 +176,14 @@ pub(crate) fn journal_buffered(bench: &Bench, events: u64) -> Result<Sample, Ben
 /// Sequential `Run::step` calls as in [`journal_buffered`], over the
 /// in-memory store: the journal's own cost (validate, encode, hash, fold,
 /// hand over to the writer thread, which applies them) without sled.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 pub(crate) fn journal_buffered_in_memory(bench: &Bench, events: u64) -> Result<Sample, BenchError> {
     let journal = Journal::with_store(Arc::new(MemoryStore::new()), buffered_without_snapshots())
         .map_err(journal_error("open"))?;
-    let (elapsed, _) = time_sequential_steps(bench, &journal, bench_key("in-memory", 0), events)?;
+    let (elapsed, _) = time_sequential_steps(bench, &journal, &bench_key("in-memory", 0), events)?;
     Ok(Sample {
         elapsed,
         bytes_per_event: (KEY_BYTES + bench.payload.record_len()) as f64,
@@ -180,7 +196,7 @@ pub(crate) fn journal_buffered_in_memory(bench: &Bench, events: u64) -> Result<S
 fn time_sequential_steps(
     bench: &Bench,
     journal: &Journal,
-    key: RunKey,
+    key: &RunKey,
     events: u64,
 ) -> Result<(Duration, RunRecord), BenchError> {
     let run = journal
@@ -191,7 +207,7 @@ fn time_sequential_steps(
         run.step(vec![bench.payload.message()])
             .map_err(journal_error("buffered append"))?;
     }
-    let record = journal.run_info(&key).map_err(journal_error("read the run"))?;
+    let record = journal.run_info(key).map_err(journal_error("read the run"))?;
     let elapsed = started.elapsed();
     check_next_seq(record.head.next_seq, events + 1, "journal buffered append")?;
     Ok((elapsed, record))
@@ -199,6 +215,10 @@ fn time_sequential_steps(
 
 /// `writers` threads, each appending `per_writer` steps to its own run in
 /// `Durability::Durable`; timed from a common start to the last writer's end.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 pub(crate) fn journal_durable(bench: &Bench, writers: usize, per_writer: u64) -> Result<Sample, BenchError> {
     let dir = bench.fresh_dir("journal-durable")?;
     let (journal, store) = open_journal(dir.path(), Options::with_durability(Durability::Durable))?;

@@ -24,6 +24,10 @@ pub(crate) struct JournalFootprint {
 }
 
 /// `steps` durable steps on one run.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 pub(crate) fn journal(bench: &Bench, steps: u64) -> Result<JournalFootprint, BenchError> {
     let dir = bench.fresh_dir("footprint-journal")?;
     let (journal, store) = open_journal(dir.path(), Options::with_durability(Durability::Durable))?;
@@ -52,6 +56,14 @@ pub(crate) fn journal(bench: &Bench, steps: u64) -> Result<JournalFootprint, Ben
 
 /// `steps` steps, each rewriting `checkpoint.json` with the whole transcript
 /// and syncing it.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a workload event count, small; 64-bit targets"
+)]
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 pub(crate) fn checkpoint(bench: &Bench, steps: u64) -> Result<Measurement, BenchError> {
     let dir = bench.fresh_dir("footprint-checkpoint")?;
     let path = dir.path().join("checkpoint.json");

@@ -25,6 +25,10 @@ pub(crate) struct Replayed {
 
 /// Builds a run of `events` steps (plus its `run_started`), then replays it
 /// both ways, alternating, `repetitions` times.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 pub(crate) fn measure(bench: &Bench, events: u64) -> Result<Replayed, BenchError> {
     let dir = bench.fresh_dir("replay")?;
     let options = Options {

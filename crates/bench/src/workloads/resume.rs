@@ -153,6 +153,10 @@ fn batch_sizes(events: u64) -> Vec<u64> {
     sizes
 }
 
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 fn build(bench: &Bench, name: &str, events: u64) -> Result<Built, BenchError> {
     let dir = bench.fresh_dir(name)?;
     let (journal, store) = open_journal(dir.path(), Options::with_durability(Durability::Buffered))?;

@@ -13,6 +13,10 @@ use crate::measure::Sample;
 const INSERT: &str = "INSERT INTO events (run, seq, bytes) VALUES (?1, ?2, ?3)";
 
 /// Logical bytes of one row: two 8-byte integers of key and the record.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
 fn row_bytes_per_event(records: &[Vec<u8>]) -> f64 {
     let total: usize = records.iter().map(|record| 16 + record.len()).sum();
     total as f64 / records.len().max(1) as f64
@@ -42,6 +46,11 @@ fn open(path: &Path) -> Result<Connection, BenchError> {
     Ok(connection)
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "SQLite's page count times page size: a non-negative file size; 64-bit targets"
+)]
 fn check_rows(connection: &Connection, expected: usize) -> Result<(), BenchError> {
     let count: i64 = connection
         .query_row("SELECT count(*) FROM events", [], |row| row.get(0))

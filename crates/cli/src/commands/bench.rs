@@ -53,6 +53,10 @@ const INSTALL: &str = "cargo install --locked --path crates/cli --features bench
 
 /// `bench`, in a build without the harness: one line saying how to get it.
 #[cfg(not(feature = "bench"))]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "every subcommand's `run` takes its parsed arguments by value"
+)]
 pub fn run(_cx: &mut Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let BenchArgs { scale: _, dir: _ } = args;
     Err(crate::output::fail(format!(

@@ -17,6 +17,14 @@ pub struct CompletionsArgs {
 }
 
 /// `completions`: writes the script to stdout.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "every subcommand's `run` takes its parsed arguments by value"
+)]
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "the same signature as every other subcommand's `run`"
+)]
 pub fn run(cx: &mut Context, command: &mut clap::Command, args: CompletionsArgs) -> anyhow::Result<ExitCode> {
     clap_complete::generate(args.shell, command, "runjournal", cx.out);
     Ok(ExitCode::SUCCESS)

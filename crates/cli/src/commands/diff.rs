@@ -65,22 +65,21 @@ fn write_text(cx: &mut Context, a: &RunKey, b: &RunKey, diff: &RunDiff) -> anyho
     let out = &mut *cx.out;
     writeln!(out, "A: {a} ({})", a.short_id())?;
     writeln!(out, "B: {b} ({})", b.short_id())?;
-    match (&diff.a, &diff.b) {
-        (None, None) => writeln!(out, "identical histories ({})", plural(diff.common as u64, "event"))?,
-        _ => {
-            writeln!(out, "shared history: {}", plural(diff.common as u64, "event"))?;
-            writeln!(out, "first divergence at history position {}:", diff.common)?;
-            for (side, envelope) in [("A", &diff.a), ("B", &diff.b)] {
-                match envelope {
-                    Some(envelope) => writeln!(
-                        out,
-                        "  {side} seq {:>4}  {:<18} {}",
-                        envelope.seq,
-                        envelope.event.type_name(),
-                        summarize(&envelope.event, crate::render::TEXT).1
-                    )?,
-                    None => writeln!(out, "  {side} (history ends)")?,
-                }
+    if let (None, None) = (&diff.a, &diff.b) {
+        writeln!(out, "identical histories ({})", plural(diff.common as u64, "event"))?;
+    } else {
+        writeln!(out, "shared history: {}", plural(diff.common as u64, "event"))?;
+        writeln!(out, "first divergence at history position {}:", diff.common)?;
+        for (side, envelope) in [("A", &diff.a), ("B", &diff.b)] {
+            match envelope {
+                Some(envelope) => writeln!(
+                    out,
+                    "  {side} seq {:>4}  {:<18} {}",
+                    envelope.seq,
+                    envelope.event.type_name(),
+                    summarize(&envelope.event, crate::render::TEXT).1
+                )?,
+                None => writeln!(out, "  {side} (history ends)")?,
             }
         }
     }

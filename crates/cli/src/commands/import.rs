@@ -58,7 +58,7 @@ pub fn run(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         (Box::new(io::stdin().lock()), 0)
     } else {
         let handle = File::open(file).map_err(|error| fail(format!("cannot read {}: {error}", file.display())))?;
-        let size = handle.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+        let size = handle.metadata().map_or(0, |metadata| metadata.len());
         (Box::new(handle), size)
     };
     leftovers::remove_stale(&cx.db, Work::Import);

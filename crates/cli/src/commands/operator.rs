@@ -26,6 +26,10 @@ pub struct InterruptArgs {
 
 /// The arguments of `fail`.
 #[derive(Args, Debug)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments as --help text, where backticks would show"
+)]
 pub struct FailArgs {
     #[command(flatten)]
     run: RunArg,

@@ -91,6 +91,10 @@ const HEADER: [&str; 8] = [
 const STATUS_COLUMN: usize = 4;
 
 /// `runs`.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "every subcommand's `run` takes its parsed arguments by value"
+)]
 pub fn run(cx: &mut Context, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let journal = cx.open_existing()?;
     let parent_wanted = match &args.parent {
@@ -182,8 +186,16 @@ fn write_table(cx: &mut Context, records: &[RunRecord], parents: &[Option<RunKey
             ]
         })
         .collect();
-    use Align::{Left, Right};
-    let mut table = Table::new(&[Left, Left, Right, Left, Left, Right, Left, Left]);
+    let mut table = Table::new(&[
+        Align::Left,
+        Align::Left,
+        Align::Right,
+        Align::Left,
+        Align::Left,
+        Align::Right,
+        Align::Left,
+        Align::Left,
+    ]);
     let time_heading = style.time_heading("LAST ACTIVITY");
     let header = HEADER.map(|cell| {
         if cell == "LAST ACTIVITY" {

@@ -26,6 +26,10 @@ use crate::select::{self, RunArg};
 
 /// The arguments of `show`.
 #[derive(Args, Debug)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments as --help text, where backticks would show"
+)]
 pub struct ShowArgs {
     #[command(flatten)]
     run: RunArg,
@@ -304,10 +308,7 @@ fn write_shown(out: &mut dyn Write, json: bool, timeline: &Timeline, shown: &Sho
 fn annotate(fold: &mut ResumeState, envelope: &Envelope) -> Vec<String> {
     fold.apply(envelope);
     fold.transcript.clear();
-    fold.anomalies
-        .drain(..)
-        .map(|anomaly| anomaly.kind.to_string())
-        .collect()
+    fold.anomalies.drain(..).map(|anomaly| anomaly.kind.clone()).collect()
 }
 
 /// Whether any text of the event (every string value but its `type`)

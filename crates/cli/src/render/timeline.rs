@@ -6,6 +6,7 @@
 //! streams.
 
 use runjournal::{Envelope, RunRecord};
+use std::fmt::Write as _;
 
 use super::event::summarize;
 use super::{status_text, TEXT};
@@ -30,19 +31,20 @@ pub fn run_heading(record: &RunRecord, with_prefix: bool, style: Style) -> Strin
         status_text(record.status, style),
         record.head.epoch
     );
-    text.push_str(&format!(" · {}", plural(record.head.next_seq, "event")));
+    let _ = write!(text, " · {}", plural(record.head.next_seq, "event"));
     if let Some(fork) = &record.fork {
         let shown = if with_prefix {
             "its prefix is shown first; SEQ counts positions in the whole history"
         } else {
             "its prefix is not shown; --with-prefix shows it"
         };
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             " · forked from {} {} at seq {} ({shown})",
             fork.parent_key.short_id(),
             fork.parent_key,
             fork.seq
-        ));
+        );
     }
     text
 }
@@ -112,7 +114,7 @@ impl Timeline {
             } else if column == event_column + 1 {
                 let mut text = tone.paint(style, cell);
                 for kind in anomalies {
-                    text.push_str(&format!("  {}", style.warn(&format!("⚠ {kind}"))));
+                    let _ = write!(text, "  {}", style.warn(&format!("⚠ {kind}")));
                 }
                 text
             } else {

@@ -1,7 +1,7 @@
 //! Helpers of the CLI tests: the binary run as a user would (without colour,
 //! in a directory of its own), its output checked, and databases to run it on.
 #![allow(dead_code, reason = "each test file uses a part of the helpers")]
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 pub use std::path::{Path, PathBuf};
 pub use std::process::{Command, Output};

@@ -23,6 +23,10 @@
 //! and `replace_snapshots`; and the visibility invariant "a reader that sees a
 //! head sees every event before it, and never part of an append call".
 #![expect(
+    clippy::missing_panics_doc,
+    reason = "a conformance suite: every check panics on a store that does not conform, which is its purpose"
+)]
+#![expect(
     clippy::unwrap_used,
     reason = "test support: a failing store call fails the test that made it"
 )]
@@ -609,6 +613,10 @@ const SCANNED_EVENTS: u64 = 300;
 /// `scan` visits the run's own records in seq order, from `from_seq` up to
 /// (excluding) `end_seq`, stops when told to, and visits nothing of an
 /// empty range or an unknown run.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a small test event count; 64-bit targets"
+)]
 pub fn scan_visits_seqs_in_order_within_its_bounds_and_stops_early(store: &dyn Store) {
     let record = create(store, &new_run(&key("scan", 0)));
     let appended = batch(&record, 1, 0, (SCANNED_EVENTS - 1) as usize);

@@ -79,11 +79,13 @@ impl Fault {
     }
 
     /// The same fault, failing every later operation of the class too.
+    #[must_use]
     pub fn sticky(self) -> Self {
         Fault { sticky: true, ..self }
     }
 
     /// The same fault, applying the operation to the inner store before failing it.
+    #[must_use]
     pub fn after_apply(self) -> Self {
         Fault {
             after_apply: true,
@@ -290,7 +292,7 @@ impl<S: Store> Store for FaultyStore<S> {
 
     fn sync(&self) -> Result<(), StoreError> {
         let applied = self.batches_applied.load(Ordering::SeqCst);
-        self.guard(OpClass::Sync, "sync", |inner| inner.sync())?;
+        self.guard(OpClass::Sync, "sync", super::super::store::Store::sync)?;
         self.batches_synced.fetch_max(applied, Ordering::SeqCst);
         Ok(())
     }
@@ -342,7 +344,11 @@ impl<S: Store> Store for FaultyStore<S> {
     }
 
     fn reserve_run_id(&self) -> Result<RunId, StoreError> {
-        self.guard(OpClass::Write, "reserve_run_id", |inner| inner.reserve_run_id())
+        self.guard(
+            OpClass::Write,
+            "reserve_run_id",
+            super::super::store::Store::reserve_run_id,
+        )
     }
 
     fn stage(&self, run: RunId, first_seq: u64, records: &[Vec<u8>]) -> Result<(), StoreError> {
@@ -359,7 +365,7 @@ impl<S: Store> Store for FaultyStore<S> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 mod tests {
     use super::*;
     use crate::memory::MemoryStore;

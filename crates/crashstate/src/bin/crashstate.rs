@@ -130,6 +130,10 @@ fn workload(root: &Path, seed: u64) -> Result<(), String> {
     Ok(())
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn workload_thread(journal: &Journal, acks: &Acks, thread: usize, seed: u64) -> Result<(), String> {
     let mut rng = Rng::new(seed ^ (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut runs = Vec::new();
@@ -169,6 +173,10 @@ fn workload_thread(journal: &Journal, acks: &Acks, thread: usize, seed: u64) -> 
 
 /// A framed batch of 3–12 events; one in sixteen carries a value large
 /// enough for sled to store it as a blob file.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn batch(rng: &mut Rng, id: &str) -> Vec<Event> {
     let mut content = Vec::new();
     match rng.below(16) {
@@ -177,7 +185,7 @@ fn batch(rng: &mut Rng, id: &str) -> Vec<Event> {
             data: "b".repeat(140_000 + rng.below(20_000) as usize),
         }),
         1..=4 => {
-            for i in 0..1 + rng.below(4) {
+            for i in 0..=rng.below(4) {
                 content.push(Event::Step {
                     messages: vec![
                         Message::new(Role::User, format!("question {i}")),
@@ -218,7 +226,7 @@ fn batch(rng: &mut Rng, id: &str) -> Vec<Event> {
             });
         }
         _ => {
-            for _ in 0..1 + rng.below(10) {
+            for _ in 0..=rng.below(10) {
                 content.push(Event::Custom {
                     kind: "payload".into(),
                     data: "z".repeat(rng.below(4000) as usize),

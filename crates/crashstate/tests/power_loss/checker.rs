@@ -77,7 +77,7 @@ impl Checker {
         }
         loop {
             match running.lines.recv_timeout(STATE_TIMEOUT) {
-                Ok(line) if line == format!("begin {id}") => continue,
+                Ok(line) if line == format!("begin {id}") => {}
                 Ok(line) => {
                     let value: Value = serde_json::from_str(&line)
                         .unwrap_or_else(|error| panic!("bad checker line {line:?}: {error}"));

@@ -18,7 +18,7 @@
 //! `RUNJOURNAL_CRASH_TRACE=PATH` (with the seed printed by the failing run).
 //! The summary line is printed with `--nocapture`:
 //! `cargo test -p runjournal-crashstate --test power_loss -- --nocapture`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod checker;
 mod model;
@@ -108,6 +108,10 @@ fn record(scratch: &Path, seed: u64) -> Vec<u8> {
 /// Every crash point worth a state: just before and just after each
 /// durability barrier, just after each ack, one random point between
 /// consecutive barriers, and the end.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn crash_points(model: &Model, rng: &mut Rng) -> Vec<usize> {
     let mut points = std::collections::BTreeSet::from([model.len]);
     for &barrier in &model.barriers {
@@ -142,6 +146,10 @@ const NAME_POLICIES: [NamePolicy; 4] = [
 
 /// Round 0 is what the page cache held (everything), round 1 only what was
 /// synced; later rounds draw both policies.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn choice(point: usize, round: usize, rng: &mut Rng) -> Choice {
     let (content, names) = match round {
         0 => (ContentPolicy::All, NamePolicy::All),
@@ -356,6 +364,15 @@ fn passes_when_settled(
 }
 
 #[test]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
+#[expect(clippy::similar_names, reason = "the paired names mirror the values they stand for")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one linear scenario; splitting it would scatter what it checks"
+)]
 fn power_loss_crash_states() {
     let target = env_number("RUNJOURNAL_CRASH_STATES", DEFAULT_STATES as u64) as usize;
     let seed = env_number("RUNJOURNAL_CRASH_SEED", DEFAULT_SEED);

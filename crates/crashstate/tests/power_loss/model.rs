@@ -149,6 +149,10 @@ impl Model {
     /// Builds the model; `ack_file` is the path (relative to the root) whose
     /// writes are the workload's acks. The root directory exists before the
     /// log starts, and nothing else does.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one match arm per recorded operation; the model replays them top to bottom"
+    )]
     pub fn build(ops: &[Op], ack_file: &str) -> Result<Model, String> {
         let mut model = Model {
             files: vec![File {
@@ -303,6 +307,10 @@ impl Model {
         }
     }
 
+    #[expect(
+        clippy::unused_self,
+        reason = "kept a method of the model beside its siblings for reading"
+    )]
     fn file_of(&self, by_inode: &HashMap<Inode, FileId>, inode: &Inode, index: usize) -> Result<FileId, String> {
         by_inode
             .get(inode)
@@ -310,6 +318,10 @@ impl Model {
             .ok_or_else(|| format!("op {index}: inode {inode:?} was never opened"))
     }
 
+    #[expect(
+        clippy::unused_self,
+        reason = "kept a method of the model beside its siblings for reading"
+    )]
     fn path_of<'a>(&self, live: &'a HashMap<String, FileId>, file: FileId) -> Option<&'a str> {
         live.iter().find(|(_, &id)| id == file).map(|(path, _)| path.as_str())
     }
@@ -395,6 +407,10 @@ impl Model {
     }
 
     /// Every directory operation before the point, and whether the state has it.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+    )]
     fn names_chosen(&self, choice: &Choice) -> Vec<(&NameOp, bool)> {
         let mut rng = Rng::new(choice.seed ^ (choice.point as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
         let before: Vec<&NameOp> = self.names.iter().filter(|name| name.index < choice.point).collect();
@@ -430,6 +446,10 @@ impl Model {
             .collect()
     }
 
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+    )]
     fn content(&self, file: FileId, point: usize, policy: ContentPolicy, rng: &mut Rng) -> Vec<u8> {
         let sync = self.last_sync(file, point);
         let mut bytes = Vec::new();
@@ -513,6 +533,10 @@ fn apply_name(namespace: &mut BTreeMap<String, FileId>, action: &NameAction, fil
     }
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn apply(bytes: &mut Vec<u8>, op: &ContentOp) {
     match op {
         ContentOp::Write { offset, data } => write_at(bytes, *offset, data),
@@ -525,6 +549,10 @@ fn apply(bytes: &mut Vec<u8>, op: &ContentOp) {
     }
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn write_at(bytes: &mut Vec<u8>, offset: u64, data: &[u8]) {
     let start = offset as usize;
     if bytes.len() < start + data.len() {
@@ -534,6 +562,10 @@ fn write_at(bytes: &mut Vec<u8>, offset: u64, data: &[u8]) {
 }
 
 /// A write cut at 512-byte sector boundaries (of the file, not of the write).
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn sectors(offset: u64, data: &[u8]) -> Vec<(u64, &[u8])> {
     let mut pieces = Vec::new();
     let mut at = offset;

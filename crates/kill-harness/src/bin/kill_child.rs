@@ -89,6 +89,10 @@ fn open_run(journal: &Journal, key: &RunKey) -> runjournal::Run {
     }
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn child_thread(journal: &Journal, thread: usize, seed: u64) {
     let mut rng = Rng::new(seed ^ (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let keys: Vec<RunKey> = (thread..RUNS).step_by(THREADS).map(key).collect();
@@ -126,11 +130,15 @@ fn child_thread(journal: &Journal, thread: usize, seed: u64) {
 }
 
 /// A framed batch of 3–12 events.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
+)]
 fn batch(rng: &mut Rng, id: &str) -> Vec<Event> {
     let mut content = Vec::new();
     match rng.below(4) {
         0 => {
-            for i in 0..1 + rng.below(4) {
+            for i in 0..=rng.below(4) {
                 content.push(Event::Step {
                     messages: vec![
                         Message::new(Role::User, format!("question {i}")),
@@ -171,7 +179,7 @@ fn batch(rng: &mut Rng, id: &str) -> Vec<Event> {
             });
         }
         _ => {
-            for _ in 0..1 + rng.below(10) {
+            for _ in 0..=rng.below(10) {
                 content.push(Event::Custom {
                     kind: "payload".into(),
                     data: "z".repeat(rng.below(4000) as usize),

@@ -2,6 +2,7 @@
 //! the done, with the segment it opens.
 
 use runjournal::CompactionSource;
+use std::fmt::Write as _;
 
 use super::{count_part, id_part};
 use crate::output::quoted;
@@ -35,7 +36,9 @@ pub fn done(
     count_part(&mut text, tokens_after, "token");
     text.push(')');
     match summary {
-        Some(summary) => text.push_str(&format!(" → new segment: {}", quoted(summary, max))),
+        Some(summary) => {
+            let _ = write!(text, " → new segment: {}", quoted(summary, max));
+        }
         None => text.push_str(" → new segment, no summary"),
     }
     (Tone::Warn, text)

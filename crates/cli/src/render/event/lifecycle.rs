@@ -2,6 +2,7 @@
 //! teardowns and the three terminal events.
 
 use runjournal::{ErrorInfo, InterruptCause, RunMeta};
+use std::fmt::Write as _;
 
 use crate::output::{one_line, plural, quoted};
 use crate::render::Tone;
@@ -77,11 +78,12 @@ pub fn failed(error: &ErrorInfo, cleanup_errors: &[ErrorInfo], text: usize) -> (
     );
     if !cleanup_errors.is_empty() {
         let kinds: Vec<String> = cleanup_errors.iter().map(|error| one_line(&error.kind, 20)).collect();
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             " (+ {}: {})",
             plural(cleanup_errors.len() as u64, "cleanup error"),
             kinds.join(", ")
-        ));
+        );
     }
     (Tone::Bad, text)
 }

@@ -13,6 +13,7 @@ mod phases;
 mod tasks;
 
 use runjournal::Event;
+use std::fmt::Write as _;
 
 use super::Tone;
 use crate::output::{one_line, plural};
@@ -91,6 +92,6 @@ fn id_part(id: Option<&str>) -> String {
 /// Appends `, N things` when the count is known.
 fn count_part(text: &mut String, count: Option<u64>, thing: &str) {
     if let Some(count) = count {
-        text.push_str(&format!(", {}", plural(count, thing)));
+        let _ = write!(text, ", {}", plural(count, thing));
     }
 }

@@ -1,6 +1,7 @@
 //! Summaries of task claims and completions.
 
 use runjournal::TaskResult;
+use std::fmt::Write as _;
 
 use crate::output::{one_line, quoted};
 use crate::render::Tone;
@@ -26,7 +27,7 @@ pub fn completed(task: &str, agent: &str, result: TaskResult, summary: Option<&s
         result.as_str()
     );
     if let Some(summary) = summary {
-        text.push_str(&format!(" — {}", quoted(summary, max)));
+        let _ = write!(text, " — {}", quoted(summary, max));
     }
     (Tone::Plain, text)
 }
