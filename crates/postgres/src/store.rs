@@ -323,36 +323,10 @@ fn create_in(transaction: &mut Transaction<'_>, runs: &[NewRun]) -> Result<Vec<R
     let mut ids = HashMap::new();
     for run in runs {
         let fork = run.resolved_fork(&ids);
-        let values = RunValues::of(run, fork.as_ref())?;
-        let inserted = transaction.query_opt(
-            "INSERT INTO runjournal_runs (key_bytes, goal, episode, agent, created_ts, next_seq, head_hash, epoch, \
-                 last_ts, status, fork_parent, fork_goal, fork_episode, fork_agent, fork_seq, fork_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-             ON CONFLICT (key_bytes) DO NOTHING RETURNING id",
-            &[
-                &values.key_bytes,
-                &run.key.goal,
-                &i64::from(run.key.episode),
-                &run.key.agent,
-                &values.created_ts,
-                &values.head.next_seq,
-                &run.head.hash.0.as_slice(),
-                &values.head.epoch,
-                &values.head.last_ts,
-                &run.status.as_str(),
-                &values.fork_parent,
-                &fork.as_ref().map(|fork| fork.parent_key.goal.as_str()),
-                &fork.as_ref().map(|fork| i64::from(fork.parent_key.episode)),
-                &fork.as_ref().map(|fork| fork.parent_key.agent.as_str()),
-                &values.fork_seq,
-                &fork.as_ref().map(|fork| fork.hash.0.to_vec()),
-            ],
-        )?;
-        let Some(row) = inserted else {
+        let inserted = insert_run_row(transaction, None, run, fork.as_ref())?;
+        let Some(id) = inserted else {
             return Err(TxError::KeyExists(KeyExists(run.key.clone())));
         };
-        let id: i64 = row.get(0);
-        let id = unsigned(id, "new run id", 0).map_err(TxError::Store)?;
         insert_events(transaction, id, 0, &run.records)?;
         ids.insert(run.key.clone(), id);
         created.push(RunRecord {
@@ -375,6 +349,46 @@ fn create_in(transaction: &mut Transaction<'_>, runs: &[NewRun]) -> Result<Vec<R
     Ok(created)
 }
 
+/// Inserts a run's row with its head, status and fork base, under `id` or
+/// (`None`) a fresh one; `None` back when its key is taken.
+fn insert_run_row(
+    transaction: &mut Transaction<'_>,
+    id: Option<i64>,
+    run: &NewRun,
+    fork: Option<&ForkBase>,
+) -> Result<Option<RunId>, TxError> {
+    let values = RunValues::of(run, fork)?;
+    let inserted = transaction.query_opt(
+        "INSERT INTO runjournal_runs (id, key_bytes, goal, episode, agent, created_ts, next_seq, head_hash, \
+             epoch, last_ts, status, fork_parent, fork_goal, fork_episode, fork_agent, fork_seq, fork_hash) \
+         VALUES (COALESCE($1, nextval(pg_get_serial_sequence('runjournal_runs', 'id'))), \
+             $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         ON CONFLICT (key_bytes) DO NOTHING RETURNING id",
+        &[
+            &id,
+            &values.key_bytes,
+            &run.key.goal,
+            &i64::from(run.key.episode),
+            &run.key.agent,
+            &values.created_ts,
+            &values.head.next_seq,
+            &run.head.hash.0.as_slice(),
+            &values.head.epoch,
+            &values.head.last_ts,
+            &run.status.as_str(),
+            &values.fork_parent,
+            &fork.map(|fork| fork.parent_key.goal.as_str()),
+            &fork.map(|fork| i64::from(fork.parent_key.episode)),
+            &fork.map(|fork| fork.parent_key.agent.as_str()),
+            &values.fork_seq,
+            &fork.map(|fork| fork.hash.0.to_vec()),
+        ],
+    )?;
+    inserted
+        .map(|row| unsigned(row.get(0), "new run id", 0).map_err(TxError::Store))
+        .transpose()
+}
+
 /// Inserts the staged runs' rows under their reserved ids and moves their
 /// staged events into `runjournal_events`, in the caller's transaction: all
 /// of them, or none when a key is taken.
@@ -389,34 +403,8 @@ fn publish_in(transaction: &mut Transaction<'_>, runs: &[RunRecord]) -> Result<(
             fork: record.fork.clone(),
             supersedes: None,
         };
-        let values = RunValues::of(&as_new, record.fork.as_ref())?;
         let id = checked(record.id, "run id", record.id).map_err(TxError::Store)?;
-        let fork = record.fork.as_ref();
-        let inserted = transaction.query_opt(
-            "INSERT INTO runjournal_runs (id, key_bytes, goal, episode, agent, created_ts, next_seq, head_hash, \
-                 epoch, last_ts, status, fork_parent, fork_goal, fork_episode, fork_agent, fork_seq, fork_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-             ON CONFLICT (key_bytes) DO NOTHING RETURNING id",
-            &[
-                &id,
-                &values.key_bytes,
-                &record.key.goal,
-                &i64::from(record.key.episode),
-                &record.key.agent,
-                &values.created_ts,
-                &values.head.next_seq,
-                &record.head.hash.0.as_slice(),
-                &values.head.epoch,
-                &values.head.last_ts,
-                &record.status.as_str(),
-                &values.fork_parent,
-                &fork.map(|fork| fork.parent_key.goal.as_str()),
-                &fork.map(|fork| i64::from(fork.parent_key.episode)),
-                &fork.map(|fork| fork.parent_key.agent.as_str()),
-                &values.fork_seq,
-                &fork.map(|fork| fork.hash.0.to_vec()),
-            ],
-        )?;
+        let inserted = insert_run_row(transaction, Some(id), &as_new, record.fork.as_ref())?;
         if inserted.is_none() {
             return Err(TxError::KeyExists(KeyExists(record.key.clone())));
         }

@@ -825,6 +825,44 @@ pub fn deleting_runs_removes_their_events_snapshots_and_lineage(store: &dyn Stor
     );
 }
 
+/// An import's staged runs are invisible until published, published all or
+/// nothing (a taken key publishes none of them), and discarded without a trace.
+pub fn staged_runs_are_invisible_until_published_all_or_nothing(store: &dyn Store) {
+    let taken = create(store, &new_run(&key("staged", 0)));
+    let stage = |episode: u32| {
+        let run = new_run(&key("staged", episode));
+        let id = store.reserve_run_id().unwrap();
+        store.stage(id, 0, &run.records).unwrap();
+        RunRecord {
+            id,
+            key: run.key,
+            created_ts: run.created_ts,
+            head: run.head,
+            status: run.status,
+            fork: None,
+        }
+    };
+    let staged = stage(1);
+    assert_ne!(staged.id, taken.id, "a reserved id is never a run's id");
+    assert_eq!(store.find(&staged.key).unwrap(), None, "a staged run is invisible");
+    let clash = stage(0);
+    assert_eq!(
+        store.publish_staged(&[staged.clone(), clash.clone()]).unwrap(),
+        Err(KeyExists(key("staged", 0)))
+    );
+    assert_eq!(
+        store.find(&staged.key).unwrap(),
+        None,
+        "a refused publication publishes nothing"
+    );
+    assert_eq!(store.run(taken.id).unwrap().as_ref(), Some(&taken));
+    store.discard_staged(&[clash.id]).unwrap();
+    assert_eq!(store.publish_staged(std::slice::from_ref(&staged)).unwrap(), Ok(()));
+    assert_eq!(store.find(&staged.key).unwrap().as_ref(), Some(&staged));
+    assert_eq!(records(store, staged.id), new_run(&staged.key).records);
+    assert_eq!(records(store, taken.id), new_run(&taken.key).records);
+}
+
 /// A rewind: creating a run may supersede another in the same atomic step;
 /// the superseded run keeps its events and head but its status is
 /// `superseded` and its epoch one higher, so its old writers are fenced. A
@@ -872,6 +910,7 @@ macro_rules! __conformance_rules {
             $($args)*
             creating_runs_is_all_or_nothing,
             a_creation_supersedes_the_run_it_names_in_the_same_step,
+            staged_runs_are_invisible_until_published_all_or_nothing,
             a_key_exists_at_most_once,
             created_runs_read_back_by_id_and_key,
             forks_resolve_their_parent_and_list_as_children,
