@@ -179,3 +179,40 @@ fn fold_version_1_snapshots_of_the_golden_database_are_refolded_by_the_v2_rules(
     );
     assert_eq!(journal.state(&resumed).unwrap(), full_fold);
 }
+
+#[test]
+fn a_format_v1_database_takes_chunked_appends_and_becomes_format_2() {
+    use runjournal::core::chunk;
+    use runjournal::core::codec::{decode_record, RecordKind};
+    use runjournal_sled::{layout, OpenMode, SledStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("golden.db");
+    common::copy_dir(&fixture(), &copy);
+    let format = |store: &SledStore| -> u8 {
+        decode_record(RecordKind::Meta, &store.sled().get(layout::format_key()).unwrap().unwrap()).unwrap()
+    };
+    let sleeper = key("golden", 0, "sleeper-2");
+    {
+        let store = std::sync::Arc::new(SledStore::open(&copy, OpenMode::MustExist).unwrap());
+        assert_eq!(format(&store), 1, "the golden database is format 1");
+        let journal = Journal::with_store(store.clone(), Options::default()).unwrap();
+        // One bare event keeps the database format 1: it is what format 1 stores.
+        let (run, _) = journal.resume(&sleeper).unwrap();
+        assert_eq!(format(&store), 1);
+        let batch = (0..6).map(|index| Event::Step { messages: step(&format!("batched {index}")) }).collect();
+        run.append(batch).unwrap();
+        assert_eq!(format(&store), 2, "the first chunk raises the format record in its batch");
+        let chunks = store
+            .sled()
+            .scan_prefix([layout::EVENT])
+            .filter(|entry| chunk::is_chunk(&entry.as_ref().unwrap().1))
+            .count();
+        assert_eq!(chunks, 1);
+    }
+    let journal = Journal::open_existing(&copy, Options::default()).unwrap();
+    let report = journal.verify(&sleeper).unwrap();
+    let history = journal.history(&sleeper).unwrap();
+    assert_eq!(history.len() as u64, journal.run_info(&sleeper).unwrap().head.next_seq);
+    assert!(history.iter().any(|envelope| matches!(&envelope.event, Event::Step { messages } if messages[0].content.contains("batched 5"))), "{report:?}");
+}

@@ -5,7 +5,8 @@
 //! - [`key`]: run identity `(goal, episode, agent)` and its validation.
 //! - [`event`]: every event type of docs/format.md, in JSON and stored form.
 //! - [`envelope`]: an event with its run, seq, epoch, time and hash.
-//! - [`codec`]: the byte layout of stored records.
+//! - [`codec`]: the byte layout of stored records; [`chunk`]: several event
+//!   records of one run in one stored value (store format version 2).
 //! - [`hash`]: the chain.
 //! - [`chain`]: verified reading of a run's records; [`chain_writer`]: its
 //!   twin, the one way records are built.
@@ -19,6 +20,7 @@
 
 pub mod chain;
 pub mod chain_writer;
+pub mod chunk;
 pub mod codec;
 pub mod envelope;
 pub mod event;

@@ -35,4 +35,4 @@ pub mod guard;
 pub mod layout;
 mod store;
 
-pub use store::{OpenMode, SledStore};
+pub use store::{OpenMode, SledStore, STORE_FORMAT};

@@ -36,7 +36,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use runjournal_core::codec::{decode_record, encode_record, RecordKind, FORMAT_VERSION};
+use runjournal_core::chunk;
+use runjournal_core::codec::{decode_record, encode_record, RecordKind};
 use runjournal_core::{
     AppendBatch, AppendRejection, KeyExists, NewRun, RunFilter, RunId, RunKey, RunRecord, ScanControl, SnapshotRecord,
     Store, StoreError,
@@ -75,6 +76,9 @@ struct WriteState {
     appended: u64,
     /// Write batches ever applied, as the meta record holds.
     writes: u64,
+    /// The store format the format record holds (raised to
+    /// [`STORE_FORMAT`] by the first batch that writes a chunk).
+    format: u8,
 }
 
 #[derive(Default)]
@@ -129,7 +133,7 @@ impl SledStore {
         }
         let db = open_sled(&path)?;
         let next_run_id = read_counter(&db, &path, &layout::next_run_id_key(), "next run id record")?;
-        check_or_write_format(&db, &path, mode)?;
+        let format = check_or_write_format(&db, &path, mode)?;
         let counts = Counts {
             events: read_counter(&db, &path, &layout::appended_key(), "appended-events record")?,
             writes: read_counter(&db, &path, &layout::writes_key(), "write-batches record")?,
@@ -143,6 +147,7 @@ impl SledStore {
                 next_run_id,
                 appended: counts.events,
                 writes: counts.writes,
+                format,
             }),
             synced_blobs: Mutex::new(SyncState {
                 // A version 1 guard is rewritten (as version 2) at the first sync.
@@ -282,6 +287,22 @@ impl SledStore {
             return Err(misdirected_index(id, &key.to_string(), &record.key));
         }
         Ok(record)
+    }
+
+    /// The seq of the stored value a read from `seq` starts at: the chunk
+    /// holding `seq` (the last value keyed at or before it, found in
+    /// O(log n)), or `seq` itself.
+    fn first_value_seq(&self, run: RunId, seq: u64, key: Option<&RunKey>) -> Result<u64, StoreError> {
+        self.check_readable()?;
+        let range = layout::event_key(run, 0)..=layout::event_key(run, seq);
+        let before = self.contain("read events", key, || self.db.range(range).next_back().transpose())?;
+        match before {
+            Some((key, value)) if chunk::is_chunk(&value) => {
+                let first = layout::trailing_u64(&key).ok_or_else(|| corrupt("short event key".into()))?;
+                Ok(if first.saturating_add(chunk::declared_count(&value)) > seq { first } else { seq })
+            }
+            _ => Ok(seq),
+        }
     }
 
     fn find_id(&self, key: &RunKey) -> Result<Option<RunId>, StoreError> {
@@ -532,9 +553,8 @@ impl Store for SledStore {
                 fork: run.resolved_fork(&ids),
             };
             ids.insert(run.key.clone(), id);
-            for (seq, bytes) in (0u64..).zip(&run.records) {
-                batch.insert(&layout::event_key(id, seq)[..], bytes.as_slice());
-            }
+            let records: Vec<&[u8]> = run.records.iter().map(Vec::as_slice).collect();
+            put_events(&mut batch, &mut state, id, 0, &records);
             batch.insert(&layout::run_key(id)[..], encode_record(RecordKind::Run, &record));
             batch.insert(layout::key_index_key(&run.key), &id.to_be_bytes()[..]);
             if let Some(fork) = &record.fork {
@@ -570,6 +590,9 @@ impl Store for SledStore {
         let mut pending: HashMap<RunId, RunRecord> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batches.len());
         let mut snapshots: HashMap<RunId, &SnapshotRecord> = HashMap::new();
+        // Each run's accepted records of the group, from its first seq: one
+        // run's accepted batches are consecutive, so they chunk together.
+        let mut events: HashMap<RunId, (u64, Vec<&[u8]>)> = HashMap::new();
         let mut sled_batch = sled::Batch::default();
         for batch in batches {
             let current = match pending.get(&batch.run) {
@@ -584,9 +607,11 @@ impl Store for SledStore {
                 outcomes.push(Err(rejection));
                 continue;
             }
-            for (seq, bytes) in (batch.expected_seq..).zip(&batch.records) {
-                sled_batch.insert(&layout::event_key(batch.run, seq)[..], bytes.as_slice());
-            }
+            events
+                .entry(batch.run)
+                .or_insert_with(|| (batch.expected_seq, Vec::new()))
+                .1
+                .extend(batch.records.iter().map(Vec::as_slice));
             if let Some(snapshot) = &batch.snapshot {
                 snapshots.insert(batch.run, snapshot);
             }
@@ -594,6 +619,9 @@ impl Store for SledStore {
             record.status = batch.status_after;
             pending.insert(batch.run, record);
             outcomes.push(Ok(()));
+        }
+        for (id, (first_seq, records)) in &events {
+            put_events(&mut sled_batch, &mut state, *id, *first_seq, records);
         }
         for (id, record) in &pending {
             sled_batch.insert(&layout::run_key(*id)[..], encode_record(RecordKind::Run, record));
@@ -697,12 +725,19 @@ impl Store for SledStore {
         if from_seq >= end_seq {
             return Ok(());
         }
-        let range = layout::event_key(run, from_seq)..layout::event_key(run, end_seq);
-        for entry in self.entries("read events", self.cached_key(run), self.db.range(range)) {
+        let run_key = self.cached_key(run);
+        let start = self.first_value_seq(run, from_seq, run_key.as_ref())?;
+        let range = layout::event_key(run, start)..layout::event_key(run, end_seq);
+        for entry in self.entries("read events", run_key, self.db.range(range)) {
             let (key, value) = entry?;
-            let seq = layout::trailing_u64(&key).ok_or_else(|| corrupt("short event key".into()))?;
-            if visit(seq, &value) == ScanControl::Stop {
-                break;
+            let first = layout::trailing_u64(&key).ok_or_else(|| corrupt("short event key".into()))?;
+            for (seq, record) in (first..).zip(chunk::records(&value)) {
+                if seq < from_seq {
+                    continue;
+                }
+                if seq >= end_seq || visit(seq, record) == ScanControl::Stop {
+                    return Ok(());
+                }
             }
         }
         Ok(())
@@ -801,9 +836,8 @@ impl Store for SledStore {
     fn stage(&self, run: RunId, first_seq: u64, records: &[Vec<u8>]) -> Result<(), StoreError> {
         let mut state = self.lock_write()?;
         let mut batch = sled::Batch::default();
-        for (seq, bytes) in (first_seq..).zip(records) {
-            batch.insert(&layout::event_key(run, seq)[..], bytes.as_slice());
-        }
+        let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        put_events(&mut batch, &mut state, run, first_seq, &slices);
         let appended = state.appended + records.len() as u64;
         batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
         let writes = count_write(&mut batch, &state);
@@ -852,6 +886,57 @@ impl Store for SledStore {
         self.apply("discard staged events", batch)?;
         state.writes = writes;
         Ok(())
+    }
+}
+
+/// The store format this build writes: 2, event chunks ([`chunk`]). It
+/// reads format 1 too (one bare record per key), which is format 2 without chunks.
+pub const STORE_FORMAT: u8 = 2;
+
+/// The oldest store format this build reads.
+const OLDEST_STORE_FORMAT: u8 = 1;
+
+/// A chunk holds at most this many bytes of records: sled keeps values
+/// inline in its tree nodes and moves a log message over 128 KiB (a quarter
+/// of its 512 KiB segment) to a blob file with a sync of its own, so chunks
+/// stay far below that.
+const CHUNK_MAX_BYTES: usize = 16 << 10;
+
+/// A chunk holds at most this many records.
+const CHUNK_MAX_RECORDS: usize = 256;
+
+/// Adds `records` (seqs `first_seq..` of `run`) to `batch`: consecutive
+/// records in chunks of up to [`CHUNK_MAX_BYTES`] and [`CHUNK_MAX_RECORDS`],
+/// each under the seq of its first record; a record alone (a group of one,
+/// or one as large as a chunk) is stored bare. The first chunk raises a
+/// format 1 database's format record, in the same batch, so that an older
+/// build refuses the database instead of misreading it.
+fn put_events(batch: &mut sled::Batch, state: &mut WriteState, run: RunId, first_seq: u64, records: &[&[u8]]) {
+    let mut seq = first_seq;
+    let mut rest = records;
+    while !rest.is_empty() {
+        let mut bytes = 0usize;
+        let taken = rest
+            .iter()
+            .take(CHUNK_MAX_RECORDS)
+            .take_while(|record| {
+                bytes += chunk::CHUNK_FRAME_LEN + record.len();
+                bytes <= CHUNK_MAX_BYTES
+            })
+            .count()
+            .max(1);
+        let (group, later) = rest.split_at(taken);
+        if let [record] = group {
+            batch.insert(&layout::event_key(run, seq)[..], *record);
+        } else {
+            batch.insert(&layout::event_key(run, seq)[..], chunk::encode_chunk(group));
+            if state.format < STORE_FORMAT {
+                batch.insert(layout::format_key(), encode_record(RecordKind::Meta, &STORE_FORMAT));
+                state.format = STORE_FORMAT;
+            }
+        }
+        seq += taken as u64;
+        rest = later;
     }
 }
 
@@ -961,31 +1046,32 @@ fn check_guard(path: &Path, held: Counts) -> Result<Option<Guarded>, StoreError>
     Ok(Some(guarded))
 }
 
-/// Checks the format record; writes it only for a database being created, so
-/// a must-exist open of a directory that is not a runjournal database changes nothing.
-fn check_or_write_format(db: &sled::Db, path: &Path, mode: OpenMode) -> Result<(), StoreError> {
+/// Checks the format record and returns the format; writes it only for a
+/// database being created, so a must-exist open of a directory that is not a
+/// runjournal database changes nothing.
+fn check_or_write_format(db: &sled::Db, path: &Path, mode: OpenMode) -> Result<u8, StoreError> {
     match get_at_open(db, path, &layout::format_key())? {
         Some(bytes) => {
             let version: u8 =
                 decode_record(RecordKind::Meta, &bytes).map_err(|error| corrupt(format!("format record: {error}")))?;
-            if version != FORMAT_VERSION {
+            if !(OLDEST_STORE_FORMAT..=STORE_FORMAT).contains(&version) {
                 return Err(StoreError::UnsupportedFormat {
                     path: path.display().to_string(),
                     found: version,
-                    supported: FORMAT_VERSION,
+                    supported: STORE_FORMAT,
                 });
             }
-            Ok(())
+            Ok(version)
         }
         None if mode == OpenMode::MustExist && !db.is_empty() => Err(corrupt(format!(
             "{} is a sled database but not a runjournal one (it has no format record)",
             path.display()
         ))),
         None => {
-            let record = encode_record(RecordKind::Meta, &FORMAT_VERSION);
+            let record = encode_record(RecordKind::Meta, &STORE_FORMAT);
             db.insert(layout::format_key(), record)
                 .map_err(|error| sled_error(path, "create", error))?;
-            Ok(())
+            Ok(STORE_FORMAT)
         }
     }
 }
