@@ -22,6 +22,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use runjournal::core::chunk;
 use runjournal::core::codec::{decode_record, encode_record, CodecError, RecordKind};
 use runjournal::core::Store;
 use runjournal::{
@@ -129,13 +130,48 @@ fn open(path: &Path) -> Journal {
     Journal::open(path, Options::default()).unwrap()
 }
 
-/// Runs `f` on the raw sled tree of a closed database, then flushes and closes it.
+/// Runs `f` on the raw sled tree of a closed database, then flushes and
+/// closes it. The victim's chunks are first stored as bare records, one per
+/// key (what store format 2 stores for a group of one event), so that `f`
+/// can damage one seq at a time.
 fn raw<T>(path: &Path, f: impl FnOnce(&sled::Db, &RunRecord) -> T) -> T {
     let store = SledStore::open(path, OpenMode::MustExist).unwrap();
     let record = store.find(&victim()).unwrap().unwrap();
+    unchunk(store.sled(), record.id);
     let out = f(store.sled(), &record);
     store.sled().flush().unwrap();
     out
+}
+
+/// Rewrites run `id`'s chunks as bare records under their own seqs.
+fn unchunk(db: &sled::Db, id: u64) {
+    for entry in db.scan_prefix(layout::run_prefix(layout::EVENT, id)) {
+        let (key, value) = entry.unwrap();
+        if chunk::is_chunk(&value) {
+            let first = layout::trailing_u64(&key).unwrap();
+            db.remove(&key).unwrap();
+            for (seq, record) in (first..).zip(chunk::records(&value)) {
+                db.insert(layout::event_key(id, seq), record).unwrap();
+            }
+        }
+    }
+}
+
+/// Rewrites the victim's chunk holding `seq` (it must be stored in one) with `damage`.
+fn damage_chunk(path: &Path, seq: u64, damage: impl FnOnce(&mut Vec<u8>)) {
+    let store = SledStore::open(path, OpenMode::MustExist).unwrap();
+    let record = store.find(&victim()).unwrap().unwrap();
+    let db = store.sled();
+    let (key, value) = db
+        .range(layout::event_key(record.id, 0)..=layout::event_key(record.id, seq))
+        .next_back()
+        .unwrap()
+        .unwrap();
+    assert!(chunk::is_chunk(&value), "seq {seq} is stored in a chunk");
+    let mut value = value.to_vec();
+    damage(&mut value);
+    db.insert(key, value).unwrap();
+    db.flush().unwrap();
 }
 
 /// The run id the key index gives `key`, read raw.
@@ -241,6 +277,50 @@ fn a_flipped_byte_in_an_event_body_is_a_hash_mismatch_at_that_seq() {
         matches!(problem, IntegrityProblem::HashMismatch { .. })
     });
     eprintln!("{error}");
+}
+
+#[test]
+fn a_flipped_byte_in_a_chunked_event_is_a_hash_mismatch_at_that_seq() {
+    // The victim's batch of seqs 2..=4 is one chunk; seq 3's last byte is
+    // the last byte before seq 4's length.
+    let fixture = fixture(Options::default(), 0);
+    let last_len = fixture_record_len(&fixture.path, 4);
+    damage_chunk(&fixture.path, 3, |value| {
+        let at = value.len() - last_len - chunk::CHUNK_FRAME_LEN - 1;
+        value[at] ^= 0x01;
+    });
+    expect_integrity(&fixture.path, 3, |problem| {
+        matches!(problem, IntegrityProblem::HashMismatch { .. })
+    });
+}
+
+#[test]
+fn a_damaged_chunk_length_is_an_integrity_error_at_that_seq() {
+    // Seq 3's length in the chunk of seqs 2..=4 claims more than the chunk
+    // holds: seq 3 is the rest of the chunk from that length on, not a record.
+    let fixture = fixture(Options::default(), 0);
+    let first_len = fixture_record_len(&fixture.path, 2);
+    damage_chunk(&fixture.path, 3, |value| {
+        let at = chunk::CHUNK_HEADER_LEN + chunk::CHUNK_FRAME_LEN + first_len;
+        value[at] = 0x7f;
+    });
+    expect_integrity(&fixture.path, 3, |problem| {
+        *problem == IntegrityProblem::Undecodable(CodecError::BadMagic { found: [0x7f, 0] })
+    });
+}
+
+/// The length of the victim's stored record at `seq`.
+fn fixture_record_len(path: &Path, seq: u64) -> usize {
+    let store = SledStore::open(path, OpenMode::MustExist).unwrap();
+    let record = store.find(&victim()).unwrap().unwrap();
+    let mut len = 0;
+    store
+        .scan(record.id, seq, seq + 1, &mut |_, bytes| {
+            len = bytes.len();
+            runjournal::core::ScanControl::Stop
+        })
+        .unwrap();
+    len
 }
 
 #[test]
@@ -576,7 +656,7 @@ fn expect_open_corrupt(path: &Path, detail_contains: &str) {
 fn a_changed_database_format_is_refused_at_open() {
     let fixture = fixture(Options::default(), 0);
     raw(&fixture.path, |db, _| {
-        db.insert(layout::format_key(), encode_record(RecordKind::Meta, &2u8))
+        db.insert(layout::format_key(), encode_record(RecordKind::Meta, &3u8))
             .unwrap()
     });
     no_panic("opening a database of another format version", || {
@@ -588,8 +668,8 @@ fn a_changed_database_format_is_refused_at_open() {
                 matches!(
                     &error,
                     OpenError::Store(StoreError::UnsupportedFormat {
-                        found: 2,
-                        supported: 1,
+                        found: 3,
+                        supported: 2,
                         ..
                     })
                 ),
@@ -598,7 +678,7 @@ fn a_changed_database_format_is_refused_at_open() {
             assert!(
                 error
                     .to_string()
-                    .contains("has format version 2; this build reads version 1"),
+                    .contains("has format version 3; this build reads version 2"),
                 "{error}"
             );
         }

@@ -190,7 +190,11 @@ fn a_format_v1_database_takes_chunked_appends_and_becomes_format_2() {
     let copy = dir.path().join("golden.db");
     common::copy_dir(&fixture(), &copy);
     let format = |store: &SledStore| -> u8 {
-        decode_record(RecordKind::Meta, &store.sled().get(layout::format_key()).unwrap().unwrap()).unwrap()
+        decode_record(
+            RecordKind::Meta,
+            &store.sled().get(layout::format_key()).unwrap().unwrap(),
+        )
+        .unwrap()
     };
     let sleeper = key("golden", 0, "sleeper-2");
     {
@@ -200,9 +204,17 @@ fn a_format_v1_database_takes_chunked_appends_and_becomes_format_2() {
         // One bare event keeps the database format 1: it is what format 1 stores.
         let (run, _) = journal.resume(&sleeper).unwrap();
         assert_eq!(format(&store), 1);
-        let batch = (0..6).map(|index| Event::Step { messages: step(&format!("batched {index}")) }).collect();
+        let batch = (0..6)
+            .map(|index| Event::Step {
+                messages: step(&format!("batched {index}")),
+            })
+            .collect();
         run.append(batch).unwrap();
-        assert_eq!(format(&store), 2, "the first chunk raises the format record in its batch");
+        assert_eq!(
+            format(&store),
+            2,
+            "the first chunk raises the format record in its batch"
+        );
         let chunks = store
             .sled()
             .scan_prefix([layout::EVENT])
@@ -214,5 +226,10 @@ fn a_format_v1_database_takes_chunked_appends_and_becomes_format_2() {
     let report = journal.verify(&sleeper).unwrap();
     let history = journal.history(&sleeper).unwrap();
     assert_eq!(history.len() as u64, journal.run_info(&sleeper).unwrap().head.next_seq);
-    assert!(history.iter().any(|envelope| matches!(&envelope.event, Event::Step { messages } if messages[0].content.contains("batched 5"))), "{report:?}");
+    assert!(
+        history.iter().any(
+            |envelope| matches!(&envelope.event, Event::Step { messages } if messages[0].content.contains("batched 5"))
+        ),
+        "{report:?}"
+    );
 }

@@ -1,7 +1,7 @@
 //! A sled database written by store format version 2 (event chunks) is
 //! committed under `tests/fixtures/golden_db_v2/`: every event type, most of
-//! them appended in batches (so stored as chunks), a resumed, a failed and a
-//! forked run (forked from inside a chunk), and snapshots. Every later build
+//! them appended in batches (so stored as chunks), a resumed, a failed, an
+//! interrupted and a forked run (forked from inside a chunk), and snapshots. Every later build
 //! must open it, verify every run, read from any seq and fold it to the
 //! committed states. `RUNJOURNAL_WRITE_GOLDEN=1` writes it when it is missing
 //! (only ever for a new format version, in a new directory);
@@ -73,6 +73,12 @@ fn write_golden_database(path: &Path) {
         })
         .unwrap();
 
+    let interrupted = journal
+        .begin(key("golden", 0, "sleeper-2"), RunMeta::default())
+        .unwrap();
+    interrupted.append(steps(2, "stopping for the night")).unwrap();
+    interrupted.finish(Outcome::Shutdown).unwrap();
+
     let forked = journal.fork(&resumed, 5, key("golden", 1, "orchestrator-0")).unwrap();
     forked.append(steps(4, "a different path")).unwrap();
     drop(forked);
@@ -109,7 +115,8 @@ fn the_format_v2_golden_database_opens_verifies_and_folds() {
         write_expected_states(&journal);
     }
     let format = store.sled().get(layout::format_key()).unwrap().unwrap();
-    let version: u8 = runjournal::core::codec::decode_record(runjournal::core::codec::RecordKind::Meta, &format).unwrap();
+    let version: u8 =
+        runjournal::core::codec::decode_record(runjournal::core::codec::RecordKind::Meta, &format).unwrap();
     assert_eq!(version, 2, "the golden database is store format 2");
     let chunks = store
         .sled()
@@ -143,7 +150,12 @@ fn the_format_v2_golden_database_opens_verifies_and_folds() {
         let own_start = history.len() as u64 - record.head.next_seq;
         for from in 0..record.head.next_seq {
             let tail = journal.read(&record.key, from).unwrap();
-            assert_eq!(tail, history[usize::try_from(own_start + from).unwrap()..], "{} from {from}", record.key);
+            assert_eq!(
+                tail,
+                history[usize::try_from(own_start + from).unwrap()..],
+                "{} from {from}",
+                record.key
+            );
         }
     }
     assert_eq!(types.len(), 20, "every event type is in the golden database: {types:?}");

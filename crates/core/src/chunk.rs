@@ -60,7 +60,11 @@ pub fn declared_count(value: &[u8]) -> u64 {
 /// 4 GiB: the store's chunking guarantees both). One record is stored bare
 /// instead, by the store, not through this function.
 pub fn encode_chunk(records: &[&[u8]]) -> Vec<u8> {
-    let total = CHUNK_HEADER_LEN + records.iter().map(|record| CHUNK_FRAME_LEN + record.len()).sum::<usize>();
+    let total = CHUNK_HEADER_LEN
+        + records
+            .iter()
+            .map(|record| CHUNK_FRAME_LEN + record.len())
+            .sum::<usize>();
     let mut value = Vec::with_capacity(total);
     value.extend_from_slice(&MAGIC);
     value.extend_from_slice(&[CHUNK_TAG, CHUNK_VERSION, CHUNK_CODEC]);
@@ -160,7 +164,10 @@ mod tests {
     #[test]
     fn chunk_layout_is_header_count_then_length_prefixed_records() {
         let value = encode_chunk(&[b"ab", b"c"]);
-        assert_eq!(value, b"RJC\x02\x00\x00\x00\x00\x02\x00\x00\x00\x02ab\x00\x00\x00\x01c".to_vec());
+        assert_eq!(
+            value,
+            b"RJC\x02\x00\x00\x00\x00\x02\x00\x00\x00\x02ab\x00\x00\x00\x01c".to_vec()
+        );
     }
 
     #[test]
@@ -176,6 +183,9 @@ mod tests {
         trailing.extend_from_slice(b"xyz");
         assert_eq!(super::records(&trailing).last(), Some(&b"xyz"[..]));
         let truncated = &encode_chunk(&[b"ab", b"cd"])[..CHUNK_HEADER_LEN + 7];
-        assert_eq!(super::records(truncated).collect::<Vec<_>>(), vec![&b"ab"[..], &b"\x00"[..]]);
+        assert_eq!(
+            super::records(truncated).collect::<Vec<_>>(),
+            vec![&b"ab"[..], &b"\x00"[..]]
+        );
     }
 }

@@ -299,7 +299,11 @@ impl SledStore {
         match before {
             Some((key, value)) if chunk::is_chunk(&value) => {
                 let first = layout::trailing_u64(&key).ok_or_else(|| corrupt("short event key".into()))?;
-                Ok(if first.saturating_add(chunk::declared_count(&value)) > seq { first } else { seq })
+                Ok(if first.saturating_add(chunk::declared_count(&value)) > seq {
+                    first
+                } else {
+                    seq
+                })
             }
             _ => Ok(seq),
         }

@@ -30,7 +30,11 @@ fn scanned(store: &SledStore, record: &RunRecord, from: u64, end: u64) -> Vec<u6
 }
 
 fn run_with_batches(store: &SledStore, sizes: &[usize]) -> RunRecord {
-    let mut record = store.create_runs(&[new_run(&key("chunks", 0))]).unwrap().unwrap().remove(0);
+    let mut record = store
+        .create_runs(&[new_run(&key("chunks", 0))])
+        .unwrap()
+        .unwrap()
+        .remove(0);
     for &size in sizes {
         let append = batch(&record, record.head.next_seq, 0, size);
         assert_eq!(store.append(std::slice::from_ref(&append)).unwrap(), vec![Ok(())]);
@@ -60,7 +64,11 @@ fn a_group_of_events_of_one_run_is_one_stored_value() {
 fn one_groups_batches_of_a_run_chunk_together() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path().join("db"), OpenMode::CreateIfMissing).unwrap();
-    let record = store.create_runs(&[new_run(&key("group", 0))]).unwrap().unwrap().remove(0);
+    let record = store
+        .create_runs(&[new_run(&key("group", 0))])
+        .unwrap()
+        .unwrap()
+        .remove(0);
     let first = batch(&record, 1, 0, 3);
     let after_first = RunRecord {
         head: first.head_after,
@@ -89,7 +97,10 @@ fn chunks_stay_below_sleds_blob_threshold() {
     let store = SledStore::open(dir.path().join("db"), OpenMode::CreateIfMissing).unwrap();
     let record = run_with_batches(&store, &[2000]);
     let values = stored_values(&store, &record);
-    assert!(values.len() > 2, "2,000 events are split into several chunks: {values:?}");
+    assert!(
+        values.len() > 2,
+        "2,000 events are split into several chunks: {values:?}"
+    );
     for entry in store.sled().scan_prefix(layout::run_prefix(layout::EVENT, record.id)) {
         let (_, value) = entry.unwrap();
         assert!(value.len() <= 16 << 10, "a chunk of {} bytes", value.len());
