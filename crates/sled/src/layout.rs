@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! 0x00 ‖ name                     → meta record (format, next run id, events appended, write batches)
-//! 0x01 ‖ run id u64 ‖ seq u64     → event record
+//! 0x01 ‖ run id u64 ‖ seq u64     → event record, or a chunk of records from seq on (format 2)
 //! 0x02 ‖ run id u64               → run record (key, head, status, lineage)
 //! 0x03 ‖ goal ‖ 0x00 ‖ agent ‖ 0x00 ‖ episode u32  → run id u64
 //! 0x04 ‖ run id u64 ‖ seq u64     → snapshot record
@@ -51,7 +51,8 @@ fn meta_key(name: &[u8]) -> Vec<u8> {
     key
 }
 
-/// `0x01 ‖ run ‖ seq`.
+/// `0x01 ‖ run ‖ seq`: the key of the event record at `seq`, or of the
+/// chunk whose first record is at `seq` (see [`runjournal_core::chunk`]).
 pub fn event_key(run: RunId, seq: u64) -> [u8; 17] {
     run_seq_key(EVENT, run, seq)
 }

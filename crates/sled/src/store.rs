@@ -8,6 +8,10 @@
 //!   makes "a reader that sees a head sees every event before it" true. sled
 //!   lets one process open a database at a time, so the mutex covers every
 //!   writer and reader there is.
+//! - A run's events are stored under `(run, first seq)` keys, each value a
+//!   bare record or a chunk of consecutive records ([`chunk`]); the values of
+//!   a run never overlap, and a read from seq `n` starts at the value
+//!   holding `n` (one reverse range step, O(log n)).
 //! - A batch is one `apply_batch`: crash-atomic in sled's log. Every batch
 //!   also raises the `writes` counter (and an append's the `appended` counter)
 //!   that the loss guard ([`crate::guard`]) checks at open.
