@@ -131,8 +131,10 @@ struct Measured {
     raw_batch_each: Measurement,
     in_memory: Measurement,
     sqlite_one: Measurement,
+    sqlite_normal: Measurement,
     fsync_each: Measurement,
     sqlite_commit: Measurement,
+    sqlite_commit_64: Measurement,
     durable: [Measurement; 3],
     replayed: replay::Replayed,
     resumed: resume::Resumed,
@@ -154,12 +156,19 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
          {} writers × {} and {} writers × {} events; {} rounds",
         WRITERS[1], sizes.events_per_writer_16, WRITERS[2], sizes.events_per_writer_64, sizes.durable_repetitions
     ));
-    let [fsync_each, sqlite_commit, durable_1, durable_16, durable_64] = interleaved(
+    let [fsync_each, sqlite_commit, sqlite_commit_64, durable_1, durable_16, durable_64] = interleaved(
         root,
         sizes.durable_repetitions,
         [
             (synced_events, Box::new(|| append::raw_sled_fsync_each(bench, synced))),
-            (synced_events, Box::new(|| sqlite::per_commit(bench, synced))),
+            (
+                synced_events,
+                Box::new(|| sqlite::per_commit(bench, synced, sqlite::Sync::Full)),
+            ),
+            (
+                WRITERS[2] as u64 * sizes.events_per_writer_64,
+                Box::new(|| sqlite::per_commit_threads(bench, WRITERS[2], sizes.events_per_writer_64, &records[0])),
+            ),
             (
                 synced_events,
                 Box::new(|| append::journal_durable(bench, WRITERS[0], synced_events)),
@@ -179,7 +188,7 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
          ({events} events); {} rounds",
         sizes.repetitions
     ));
-    let [raw_insert, buffered, raw_batch_each, in_memory, raw_batch, sqlite_one] = interleaved(
+    let [raw_insert, buffered, raw_batch_each, in_memory, raw_batch, sqlite_one, sqlite_normal] = interleaved(
         root,
         sizes.repetitions,
         [
@@ -189,6 +198,10 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
             (events, Box::new(|| append::journal_buffered_in_memory(bench, events))),
             (events, Box::new(|| append::raw_sled_batch(bench, &records))),
             (events, Box::new(|| sqlite::one_transaction(bench, &records))),
+            (
+                events,
+                Box::new(|| sqlite::per_commit(bench, &records, sqlite::Sync::Normal)),
+            ),
         ],
     )?;
     drop(records);
@@ -216,8 +229,10 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
         raw_batch_each,
         in_memory,
         sqlite_one,
+        sqlite_normal,
         fsync_each,
         sqlite_commit,
+        sqlite_commit_64,
         durable: [durable_1, durable_16, durable_64],
         replayed,
         resumed,
@@ -249,11 +264,25 @@ impl Measured {
             &self.in_memory,
             Some(&raw_insert),
         );
-        let sqlite_one = throughput("SQLite WAL, one transaction", &self.sqlite_one, Some(&raw_insert));
+        let sqlite_one = throughput(
+            "SQLite WAL sync=NORMAL, one transaction",
+            &self.sqlite_one,
+            Some(&raw_insert),
+        );
+        let sqlite_normal = throughput(
+            "SQLite WAL sync=NORMAL, one INSERT per commit",
+            &self.sqlite_normal,
+            Some(&raw_insert),
+        );
         let fsync_each = throughput("raw sled insert + flush + fdatasync per event", &self.fsync_each, None);
         let sqlite_commit = throughput(
             "SQLite WAL sync=FULL, one INSERT per commit",
             &self.sqlite_commit,
+            Some(&fsync_each),
+        );
+        let sqlite_commit_64 = throughput(
+            &format!("SQLite WAL sync=FULL, one INSERT per commit, {} threads", WRITERS[2]),
+            &self.sqlite_commit_64,
             Some(&fsync_each),
         );
         let [durable_1, durable_16, durable_64] = [0, 1, 2].map(|index| {
@@ -264,11 +293,17 @@ impl Measured {
             );
             throughput(&name, &self.durable[index], Some(&fsync_each))
         });
-        let scan = throughput("raw sled scan", &self.replayed.raw, None);
+        let scan = throughput("raw sled scan, one key per event", &self.replayed.raw, None);
+        let sqlite_scan = throughput("SQLite SELECT scan in key order", &self.replayed.sqlite, Some(&scan));
         let replay = throughput(
             "journal replay: read + verify + fold",
             &self.replayed.journal,
             Some(&scan),
+        );
+        let import = throughput(
+            "journal import of the exported run (JSON lines)",
+            &self.replayed.import,
+            Some(&sqlite_one),
         );
         let resume_rows = self.resumed.rows(event_bytes);
         let checkpoint = Row::footprint("bytes per step: JSON checkpoint per step", &self.checkpoint_bytes, None);
@@ -282,27 +317,58 @@ impl Measured {
             &self.journal_bytes.on_disk,
             Some(&checkpoint),
         );
+        let ratio = |row: &Row, baseline: &Row| row.events_per_s / baseline.events_per_s;
 
         let targets = vec![
             Target::at_least(
-                "buffered append ≥ 0.85 × raw sled insert",
-                buffered.events_per_s / raw_insert.events_per_s,
-                0.85,
+                "buffered append ≥ 2 × raw sled insert",
+                ratio(&buffered, &raw_insert),
+                2.0,
             ),
             Target::at_least(
-                "durable, 64 writers ≥ 10 × per-event flush + fdatasync",
-                durable_64.events_per_s / fsync_each.events_per_s,
-                10.0,
+                "buffered append ≥ 1 × SQLite WAL NORMAL, one transaction",
+                ratio(&buffered, &sqlite_one),
+                1.0,
             ),
             Target::at_least(
-                "durable, 64 writers ≥ 3 × SQLite per-commit",
-                durable_64.events_per_s / sqlite_commit.events_per_s,
-                3.0,
+                "buffered append ≥ 1 × SQLite WAL NORMAL, one INSERT per commit",
+                ratio(&buffered, &sqlite_normal),
+                1.0,
             ),
             Target::at_least(
-                "replay ≥ 0.5 × raw sled scan",
-                replay.events_per_s / scan.events_per_s,
-                0.5,
+                "durable, 1 writer ≥ 0.9 × per-event flush + fdatasync",
+                ratio(&durable_1, &fsync_each),
+                0.9,
+            ),
+            Target::at_least(
+                "durable, 1 writer ≥ 1 × SQLite FULL per commit",
+                ratio(&durable_1, &sqlite_commit),
+                1.0,
+            ),
+            Target::at_least(
+                "durable, 64 writers ≥ 20 × per-event flush + fdatasync",
+                ratio(&durable_64, &fsync_each),
+                20.0,
+            ),
+            Target::at_least(
+                "durable, 64 writers ≥ 1 × SQLite FULL per commit, 64 threads",
+                ratio(&durable_64, &sqlite_commit_64),
+                1.0,
+            ),
+            Target::at_least("replay ≥ 0.5 × raw sled scan", ratio(&replay, &scan), 0.5),
+            Target::at_least("replay ≥ 1 × SQLite scan", ratio(&replay, &sqlite_scan), 1.0),
+            Target::at_least(
+                "import ≥ 1 × SQLite bulk INSERT (one transaction)",
+                ratio(&import, &sqlite_one),
+                1.0,
+            ),
+            Target::at_most(
+                &format!(
+                    "open of a {}-event db ≤ 2 × open of a {}-event one",
+                    sizes.resume_big, sizes.resume_small
+                ),
+                resume_rows.big_open.seconds / resume_rows.small_open.seconds,
+                2.0,
             ),
             Target::at_most(
                 &format!(
@@ -310,6 +376,11 @@ impl Measured {
                     sizes.resume_big, sizes.resume_small
                 ),
                 resume_rows.big_resume.seconds / resume_rows.small_resume.seconds,
+                2.0,
+            ),
+            Target::at_most(
+                "sled file growth ≤ 2 × stored key + value bytes",
+                journal_disk.bytes_per_event / journal_logical.bytes_per_event,
                 2.0,
             ),
             Target::at_most(
@@ -325,13 +396,17 @@ impl Measured {
             in_memory,
             raw_batch,
             sqlite_one,
+            sqlite_normal,
             fsync_each,
             sqlite_commit,
             durable_1,
             durable_16,
             durable_64,
+            sqlite_commit_64,
             scan,
+            sqlite_scan,
             replay,
+            import,
         ];
         rows.extend(resume_rows.all);
         rows.extend([journal_logical, journal_disk, checkpoint]);

@@ -904,11 +904,12 @@ pub const STORE_FORMAT: u8 = 2;
 /// The oldest store format this build reads.
 const OLDEST_STORE_FORMAT: u8 = 1;
 
-/// A chunk holds at most this many bytes of records: sled keeps values
-/// inline in its tree nodes and moves a log message over 128 KiB (a quarter
-/// of its 512 KiB segment) to a blob file with a sync of its own, so chunks
-/// stay far below that.
-const CHUNK_MAX_BYTES: usize = 16 << 10;
+/// A chunk holds at most this many bytes of records. sled keeps values inline
+/// in its leaf nodes, splits a leaf only past 16 entries, rewrites a whole
+/// leaf at every consolidation, and moves a log message over 128 KiB (a
+/// quarter of its 512 KiB segment) to a blob file with a sync of its own: 16
+/// chunks of 4 KiB keep every leaf at most half that, so no leaf becomes a blob.
+const CHUNK_MAX_BYTES: usize = 4 << 10;
 
 /// A chunk holds at most this many records.
 const CHUNK_MAX_RECORDS: usize = 256;

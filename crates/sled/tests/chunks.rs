@@ -103,7 +103,7 @@ fn chunks_stay_below_sleds_blob_threshold() {
     );
     for entry in store.sled().scan_prefix(layout::run_prefix(layout::EVENT, record.id)) {
         let (_, value) = entry.unwrap();
-        assert!(value.len() <= 16 << 10, "a chunk of {} bytes", value.len());
+        assert!(value.len() <= 4 << 10, "a chunk of {} bytes", value.len());
     }
     assert_eq!(values.iter().map(|(_, count)| count).sum::<u64>(), 2001);
     assert_eq!(scanned(&store, &record, 0, 2001).len(), 2001);

@@ -56,6 +56,10 @@ pub(crate) struct ResumeRows {
     pub(crate) small_resume: Row,
     /// Resume of the big run.
     pub(crate) big_resume: Row,
+    /// Open of the small run's database.
+    pub(crate) small_open: Row,
+    /// Open of the big run's database.
+    pub(crate) big_open: Row,
 }
 
 impl Resumed {
@@ -93,9 +97,17 @@ impl Resumed {
             None,
         );
         ResumeRows {
-            all: vec![build, small_open, big_open, small_resume.clone(), big_resume.clone()],
+            all: vec![
+                build,
+                small_open.clone(),
+                big_open.clone(),
+                small_resume.clone(),
+                big_resume.clone(),
+            ],
             small_resume,
             big_resume,
+            small_open,
+            big_open,
         }
     }
 }
