@@ -5,6 +5,7 @@
 
 use std::ops::ControlFlow;
 
+use runjournal_core::chain::PartRead;
 use runjournal_core::fold::ResumeState;
 use runjournal_core::snapshot::{decode_snapshot, DecodedSnapshot};
 use runjournal_core::{ChainHash, ChainReader, Envelope, IntegrityError, RunKey, RunRecord, ScanControl, Store};
@@ -59,26 +60,34 @@ pub(crate) fn walk_from(
 ) -> Result<ChainHash, ReadError> {
     let end_seq = end_seq.min(record.head.next_seq);
     let _span = tracing::debug_span!("replay", run = %record.key, from = reader.next_seq(), end = end_seq).entered();
+    let threads = verify_threads();
     let mut failure: Option<IntegrityError> = None;
     let mut stopped = false;
-    store.scan(
-        record.id,
-        reader.next_seq(),
-        end_seq,
-        &mut |seq, bytes| match reader.read(seq, bytes) {
-            Ok(envelope) => {
-                if envelope.seq >= from_seq && visit(envelope).is_break() {
-                    stopped = true;
-                    return ScanControl::Stop;
-                }
-                ScanControl::Continue
-            }
-            Err(error) => {
-                failure = Some(error);
-                ScanControl::Stop
-            }
-        },
-    )?;
+    let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut step = |batch: &mut Vec<(u64, Vec<u8>)>, reader: &mut ChainReader| match verify_and_visit(
+        batch, reader, threads, from_seq, visit,
+    ) {
+        Walked::On => ScanControl::Continue,
+        Walked::Stopped => {
+            stopped = true;
+            ScanControl::Stop
+        }
+        Walked::Failed(error) => {
+            failure = Some(error);
+            ScanControl::Stop
+        }
+    };
+    let mut control = ScanControl::Continue;
+    store.scan(record.id, reader.next_seq(), end_seq, &mut |seq, bytes| {
+        batch.push((seq, bytes.to_vec()));
+        if batch.len() >= VERIFY_BATCH {
+            control = step(&mut batch, reader);
+        }
+        control
+    })?;
+    if control == ScanControl::Continue && !batch.is_empty() {
+        step(&mut batch, reader);
+    }
     if let Some(error) = failure {
         return Err(error.into());
     }
@@ -87,6 +96,85 @@ pub(crate) fn walk_from(
         reader.finish(end_seq, head_hash)?;
     }
     Ok(reader.last_hash())
+}
+
+/// Records verified together: a large read verifies them on several threads
+/// ([`ChainReader::split`]), each part checked against the stored hash
+/// before it, and only the links between parts in order; the batch bounds
+/// the memory a read holds.
+const VERIFY_BATCH: usize = 8192;
+
+/// The threads a large read verifies on: the machine's cores, at most 8.
+fn verify_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get().min(8))
+}
+
+/// How verifying and visiting a batch ended.
+enum Walked {
+    /// Every record verified and was visited: read on.
+    On,
+    /// The visitor stopped the walk.
+    Stopped,
+    /// A record failed verification (every one before it was visited).
+    Failed(IntegrityError),
+}
+
+/// Verifies `batch` (emptying it), then visits its envelopes from
+/// `from_seq` in order. When the visitor stops at an envelope, the reader is
+/// left right after it and a later record's damage is not reported: exactly
+/// what reading one record at a time does.
+fn verify_and_visit(
+    batch: &mut Vec<(u64, Vec<u8>)>,
+    reader: &mut ChainReader,
+    threads: usize,
+    from_seq: u64,
+    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+) -> Walked {
+    let records: Vec<(u64, &[u8])> = batch.iter().map(|(seq, bytes)| (*seq, bytes.as_slice())).collect();
+    let parts = reader.split(&records, threads);
+    let read = if parts.len() == 1 {
+        parts
+            .into_iter()
+            .map(|(mut part_reader, part)| {
+                let read = part_reader.read_each(part);
+                (part_reader, read)
+            })
+            .collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|(mut part_reader, part)| {
+                    scope.spawn(move || {
+                        let read = part_reader.read_each(part);
+                        (part_reader, read)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+                })
+                .collect()
+        })
+    };
+    let PartRead { envelopes, outcome } = reader.join(read);
+    drop(records);
+    batch.clear();
+    for envelope in envelopes {
+        let (seq, hash) = (envelope.seq, envelope.hash);
+        if seq >= from_seq && visit(envelope).is_break() {
+            *reader = ChainReader::new(reader.key().clone(), hash, seq + 1);
+            return Walked::Stopped;
+        }
+    }
+    match outcome {
+        Ok(()) => Walked::On,
+        Err(error) => Walked::Failed(error),
+    }
 }
 
 /// Visits the run's whole history: its fork ancestors' prefixes (verified,

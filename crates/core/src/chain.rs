@@ -57,6 +57,19 @@ pub enum IntegrityProblem {
     },
 }
 
+/// The fewest records [`ChainReader::split`] puts in a part.
+pub const PARALLEL_MIN_RECORDS: usize = 512;
+
+/// What reading a run of records gave: the envelopes that verified, in
+/// order, and the error of the first record that did not.
+#[derive(Debug)]
+pub struct PartRead {
+    /// The verified envelopes.
+    pub envelopes: Vec<Envelope>,
+    /// `Err` with the first bad record's error; nothing after it was read.
+    pub outcome: Result<(), IntegrityError>,
+}
+
 /// Verifies one run's records in order.
 #[derive(Clone, Debug)]
 pub struct ChainReader {
@@ -122,6 +135,80 @@ impl ChainReader {
         })
     }
 
+    /// Verifies and decodes consecutive `records` (each with its seq), as
+    /// [`ChainReader::read`] of each in turn does: the envelopes before the
+    /// first bad record, then its error (or `Ok`); the reader advances past
+    /// the records that verified.
+    pub fn read_each(&mut self, records: &[(u64, &[u8])]) -> PartRead {
+        let mut envelopes = Vec::with_capacity(records.len());
+        for (seq, record) in records {
+            match self.read(*seq, record) {
+                Ok(envelope) => envelopes.push(envelope),
+                Err(error) => {
+                    return PartRead {
+                        envelopes,
+                        outcome: Err(error),
+                    }
+                }
+            }
+        }
+        PartRead {
+            envelopes,
+            outcome: Ok(()),
+        }
+    }
+
+    /// Splits consecutive `records` into at most `parts` contiguous parts
+    /// that can be verified independently (on threads of the caller's, with
+    /// [`ChainReader::read_each`]), each with a reader of its own. Each record
+    /// carries its hash, so record `n` is checked against the *stored* hash
+    /// of record `n − 1`: a part's reader starts at its first record's
+    /// position, chained after the stored hash of the record before it.
+    /// [`ChainReader::join`] then takes the parts in order. Parts hold at
+    /// least [`PARALLEL_MIN_RECORDS`] records: below that a thread costs more
+    /// than it saves.
+    pub fn split<'r>(&self, records: &'r [(u64, &'r [u8])], parts: usize) -> Vec<(ChainReader, &'r [(u64, &'r [u8])])> {
+        let parts = parts.clamp(1, records.len().div_ceil(PARALLEL_MIN_RECORDS).max(1));
+        let part_len = records.len().div_ceil(parts).max(1);
+        records
+            .chunks(part_len)
+            .enumerate()
+            .map(|(index, part)| {
+                let offset = index * part_len;
+                let mut reader = self.clone();
+                reader.next_seq = self.next_seq + offset as u64;
+                if let Some((_, before)) = offset.checked_sub(1).and_then(|at| records.get(at)) {
+                    // An unreadable record fails the part before; this part is then unused.
+                    reader.previous = split_event_record(before).map_or(ChainHash([0; 32]), |(hash, _)| hash);
+                }
+                (reader, part)
+            })
+            .collect()
+    }
+
+    /// Joins the parts of [`ChainReader::split`], each read with its reader,
+    /// in order: a part counts only when every part before it verified, so
+    /// the stored hash it started from was proven to be the chain's and the
+    /// links between parts hold. The outcome is exactly that of
+    /// [`ChainReader::read_each`] over all the records, and this reader
+    /// advances past the records that verified.
+    pub fn join(&mut self, parts: Vec<(ChainReader, PartRead)>) -> PartRead {
+        let mut joined = PartRead {
+            envelopes: Vec::new(),
+            outcome: Ok(()),
+        };
+        for (reader, part) in parts {
+            joined.envelopes.extend(part.envelopes);
+            self.previous = reader.previous;
+            self.next_seq = reader.next_seq;
+            if part.outcome.is_err() {
+                joined.outcome = part.outcome;
+                break;
+            }
+        }
+        joined
+    }
+
     /// Checks that reading ended where it should: every event up to
     /// `end_seq` was read and, when `end_seq` is the run's head, the last hash
     /// is the head's (`head_hash`).
@@ -153,5 +240,130 @@ impl ChainReader {
             seq: self.next_seq,
             problem,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain_writer::ChainWriter;
+    use crate::codec::DEFAULT_MAX_EVENT_SIZE;
+    use crate::event::Event;
+
+    fn records(count: usize) -> (RunKey, Vec<Vec<u8>>) {
+        let key = RunKey::new("g", 0, "a").unwrap();
+        let mut writer = ChainWriter::starting(key.clone(), ChainHash::GENESIS, DEFAULT_MAX_EVENT_SIZE);
+        let records = (0..count)
+            .map(|index| {
+                let event = Event::Custom {
+                    kind: "n".into(),
+                    data: index.to_string(),
+                };
+                writer.append(0, 1, event).unwrap().record
+            })
+            .collect();
+        (key, records)
+    }
+
+    /// Verifies as a caller with threads does, part after part.
+    fn in_parts(
+        reader: &mut ChainReader,
+        records: &[(u64, &[u8])],
+        parts: usize,
+    ) -> (Vec<Envelope>, Result<(), IntegrityError>) {
+        let read = reader
+            .split(records, parts)
+            .into_iter()
+            .map(|(mut part_reader, part)| {
+                let read = part_reader.read_each(part);
+                (part_reader, read)
+            })
+            .collect();
+        let joined = reader.join(read);
+        (joined.envelopes, joined.outcome)
+    }
+
+    fn sequential(key: &RunKey, records: &[(u64, &[u8])]) -> (Vec<Envelope>, Result<(), IntegrityError>, u64) {
+        let mut reader = ChainReader::new(key.clone(), ChainHash::GENESIS, 0);
+        let mut envelopes = Vec::new();
+        for (seq, record) in records {
+            match reader.read(*seq, record) {
+                Ok(envelope) => envelopes.push(envelope),
+                Err(error) => return (envelopes, Err(error), reader.next_seq()),
+            }
+        }
+        (envelopes, Ok(()), reader.next_seq())
+    }
+
+    #[test]
+    fn parallel_verification_gives_exactly_the_sequential_outcome() {
+        let (key, stored) = records(3000);
+        let damages: [Option<(usize, usize)>; 5] =
+            [None, Some((0, 40)), Some((1499, 40)), Some((1500, 3)), Some((2999, 45))];
+        for damage in damages {
+            let mut stored = stored.clone();
+            if let Some((seq, at)) = damage {
+                stored[seq][at] ^= 0x10;
+            }
+            let pairs: Vec<(u64, &[u8])> = (0u64..).zip(stored.iter().map(Vec::as_slice)).collect();
+            let expected = sequential(&key, &pairs);
+            for threads in [1, 2, 4] {
+                let mut reader = ChainReader::new(key.clone(), ChainHash::GENESIS, 0);
+                let (envelopes, outcome) = in_parts(&mut reader, &pairs, threads);
+                assert_eq!(envelopes, expected.0, "{damage:?} on {threads} threads");
+                assert_eq!(outcome, expected.1, "{damage:?} on {threads} threads");
+                assert_eq!(reader.next_seq(), expected.2);
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_verification_finds_a_gap_and_a_swap_where_sequential_reading_does() {
+        let (key, stored) = records(2000);
+        let mut pairs: Vec<(u64, &[u8])> = (0u64..).zip(stored.iter().map(Vec::as_slice)).collect();
+        pairs.remove(1200);
+        let expected = sequential(&key, &pairs);
+        let mut reader = ChainReader::new(key.clone(), ChainHash::GENESIS, 0);
+        let (envelopes, outcome) = in_parts(&mut reader, &pairs, 2);
+        assert_eq!(outcome.unwrap_err().problem, IntegrityProblem::Gap { found: 1201 });
+        assert_eq!(envelopes.len(), 1200);
+        assert_eq!(envelopes, expected.0);
+        let mut swapped: Vec<(u64, &[u8])> = (0u64..).zip(stored.iter().map(Vec::as_slice)).collect();
+        let (a, b) = (swapped[600].1, swapped[1600].1);
+        swapped[600].1 = b;
+        swapped[1600].1 = a;
+        let mut reader = ChainReader::new(key, ChainHash::GENESIS, 0);
+        let (envelopes, outcome) = in_parts(&mut reader, &swapped, 2);
+        assert_eq!(outcome.unwrap_err().seq, 600);
+        assert_eq!(envelopes.len(), 600);
+    }
+
+    #[test]
+    fn parallel_verification_checks_the_link_between_parts() {
+        // A record whose stored hash is self-consistent but does not follow
+        // its predecessor (a forged tail starting at a part boundary) fails
+        // at that seq, as sequential reading finds.
+        let (key, stored) = records(2000);
+        let (_, forged) = {
+            let other = RunKey::new("other", 0, "a").unwrap();
+            let mut writer = ChainWriter::starting(other.clone(), ChainHash::GENESIS, DEFAULT_MAX_EVENT_SIZE);
+            let forged: Vec<Vec<u8>> = (0..2000)
+                .map(|index| {
+                    let event = Event::Custom {
+                        kind: "n".into(),
+                        data: index.to_string(),
+                    };
+                    writer.append(0, 1, event).unwrap().record
+                })
+                .collect();
+            (other, forged)
+        };
+        let mut mixed = stored.clone();
+        mixed[1000..].clone_from_slice(&forged[1000..]);
+        let pairs: Vec<(u64, &[u8])> = (0u64..).zip(mixed.iter().map(Vec::as_slice)).collect();
+        let mut reader = ChainReader::new(key, ChainHash::GENESIS, 0);
+        let (envelopes, outcome) = in_parts(&mut reader, &pairs, 2);
+        assert_eq!(envelopes.len(), 1000);
+        assert_eq!(outcome.unwrap_err().seq, 1000);
     }
 }
