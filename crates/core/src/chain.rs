@@ -57,6 +57,9 @@ pub enum IntegrityProblem {
     },
 }
 
+/// Records with their seqs, as a store's scan hands them out.
+pub type SeqRecords<'r> = [(u64, &'r [u8])];
+
 /// The fewest records [`ChainReader::split`] puts in a part.
 pub const PARALLEL_MIN_RECORDS: usize = 512;
 
@@ -167,7 +170,7 @@ impl ChainReader {
     /// [`ChainReader::join`] then takes the parts in order. Parts hold at
     /// least [`PARALLEL_MIN_RECORDS`] records: below that a thread costs more
     /// than it saves.
-    pub fn split<'r>(&self, records: &'r [(u64, &'r [u8])], parts: usize) -> Vec<(ChainReader, &'r [(u64, &'r [u8])])> {
+    pub fn split<'r>(&self, records: &'r SeqRecords<'r>, parts: usize) -> Vec<(ChainReader, &'r SeqRecords<'r>)> {
         let parts = parts.clamp(1, records.len().div_ceil(PARALLEL_MIN_RECORDS).max(1));
         let part_len = records.len().div_ceil(parts).max(1);
         records

@@ -120,17 +120,14 @@ impl<'a> Iterator for Records<'a> {
         let framed = read_u32(self.rest, 0)
             .and_then(|len| usize::try_from(len).ok())
             .and_then(|len| self.rest.get(CHUNK_FRAME_LEN..CHUNK_FRAME_LEN.checked_add(len)?));
-        match framed {
-            Some(record) => {
-                self.rest = &self.rest[CHUNK_FRAME_LEN + record.len()..];
-                Some(record)
-            }
-            None => {
-                // A length past the end (or a truncated frame): the rest is
-                // one damaged record, and nothing follows it.
-                self.remaining = 0;
-                Some(std::mem::take(&mut self.rest))
-            }
+        if let Some(record) = framed {
+            self.rest = &self.rest[CHUNK_FRAME_LEN + record.len()..];
+            Some(record)
+        } else {
+            // A length past the end (or a truncated frame): the rest is one
+            // damaged record, and nothing follows it.
+            self.remaining = 0;
+            Some(std::mem::take(&mut self.rest))
         }
     }
 }

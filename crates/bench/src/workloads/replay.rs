@@ -37,6 +37,10 @@ pub(crate) struct Replayed {
     clippy::cast_precision_loss,
     reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
 )]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one workload: build the run and its raw and SQLite copies, then four timed sides per round"
+)]
 pub(crate) fn measure(bench: &Bench, events: u64) -> Result<Replayed, BenchError> {
     let dir = bench.fresh_dir("replay")?;
     let options = Options {

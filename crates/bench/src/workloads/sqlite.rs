@@ -1,5 +1,5 @@
 //! SQLite (bundled, through rusqlite) in WAL mode: the embedded database an
-//! agent runtime would otherwise reach for (LangGraph's saver and the Python
+//! agent runtime would otherwise reach for (`LangGraph`'s saver and the Python
 //! swarm both use it), in the configuration a user would pick for each
 //! journal workload: `synchronous=FULL` where the journal is durable,
 //! `synchronous=NORMAL` where it is buffered.
@@ -191,7 +191,7 @@ pub(crate) fn per_commit_threads(
     check_rows(&connection, threads * usize::try_from(per_thread).unwrap_or(0))?;
     Ok(Sample {
         elapsed,
-        bytes_per_event: (16 + record.len()) as f64,
+        bytes_per_event: row_bytes_per_event(&[record.to_vec()]),
     })
 }
 
