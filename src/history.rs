@@ -63,29 +63,28 @@ pub(crate) fn walk_from(
     let threads = verify_threads();
     let mut failure: Option<IntegrityError> = None;
     let mut stopped = false;
-    let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
-    let mut step = |batch: &mut Vec<(u64, Vec<u8>)>, reader: &mut ChainReader| match verify_and_visit(
-        batch, reader, threads, from_seq, visit,
-    ) {
-        Walked::On => ScanControl::Continue,
-        Walked::Stopped => {
-            stopped = true;
-            ScanControl::Stop
-        }
-        Walked::Failed(error) => {
-            failure = Some(error);
-            ScanControl::Stop
-        }
-    };
+    let mut batch = Batch::default();
+    let mut step =
+        |batch: &mut Batch, reader: &mut ChainReader| match verify_and_visit(batch, reader, threads, from_seq, visit) {
+            Walked::On => ScanControl::Continue,
+            Walked::Stopped => {
+                stopped = true;
+                ScanControl::Stop
+            }
+            Walked::Failed(error) => {
+                failure = Some(error);
+                ScanControl::Stop
+            }
+        };
     let mut control = ScanControl::Continue;
     store.scan(record.id, reader.next_seq(), end_seq, &mut |seq, bytes| {
-        batch.push((seq, bytes.to_vec()));
-        if batch.len() >= VERIFY_BATCH {
+        batch.push(seq, bytes);
+        if batch.records.len() >= VERIFY_BATCH {
             control = step(&mut batch, reader);
         }
         control
     })?;
-    if control == ScanControl::Continue && !batch.is_empty() {
+    if control == ScanControl::Continue && !batch.records.is_empty() {
         step(&mut batch, reader);
     }
     if let Some(error) = failure {
@@ -109,6 +108,27 @@ fn verify_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| cores.get().min(8))
 }
 
+/// Scanned records copied into one buffer (one allocation per batch, not
+/// per record): each record's seq and its range in `bytes`.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    records: Vec<(u64, std::ops::Range<usize>)>,
+}
+
+impl Batch {
+    fn push(&mut self, seq: u64, record: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(record);
+        self.records.push((seq, start..self.bytes.len()));
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
+    }
+}
+
 /// How verifying and visiting a batch ended.
 enum Walked {
     /// Every record verified and was visited: read on.
@@ -124,13 +144,17 @@ enum Walked {
 /// left right after it and a later record's damage is not reported: exactly
 /// what reading one record at a time does.
 fn verify_and_visit(
-    batch: &mut Vec<(u64, Vec<u8>)>,
+    batch: &mut Batch,
     reader: &mut ChainReader,
     threads: usize,
     from_seq: u64,
     visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
 ) -> Walked {
-    let records: Vec<(u64, &[u8])> = batch.iter().map(|(seq, bytes)| (*seq, bytes.as_slice())).collect();
+    let records: Vec<(u64, &[u8])> = batch
+        .records
+        .iter()
+        .map(|(seq, range)| (*seq, &batch.bytes[range.clone()]))
+        .collect();
     let parts = reader.split(&records, threads);
     let read = if parts.len() == 1 {
         parts
