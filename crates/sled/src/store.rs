@@ -904,7 +904,7 @@ pub const STORE_FORMAT: u8 = 2;
 /// The oldest store format this build reads.
 const OLDEST_STORE_FORMAT: u8 = 1;
 
-/// A chunk holds at most this many bytes of records. sled keeps values inline
+/// A stored chunk is at most this many bytes (header and framing included). sled keeps values inline
 /// in its leaf nodes, splits a leaf only past 16 entries, rewrites a whole
 /// leaf at every consolidation, and moves a log message over 128 KiB (a
 /// quarter of its 512 KiB segment) to a blob file with a sync of its own: 16
@@ -924,7 +924,7 @@ fn put_events(batch: &mut sled::Batch, state: &mut WriteState, run: RunId, first
     let mut seq = first_seq;
     let mut rest = records;
     while !rest.is_empty() {
-        let mut bytes = 0usize;
+        let mut bytes = chunk::CHUNK_HEADER_LEN;
         let taken = rest
             .iter()
             .take(CHUNK_MAX_RECORDS)
