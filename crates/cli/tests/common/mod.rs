@@ -209,15 +209,32 @@ pub fn rich_run(goal: &str) -> Vec<String> {
     ]
 }
 
-/// Flips a byte near the end of the stored value of event `seq` of run id `run`.
+/// Flips a byte near the end of the stored record of event `seq` of run id
+/// `run`: its own value, or its part of the chunk holding it (store format
+/// 2: `"RJC" 2 0 ‖ count u32 BE ‖ (length u32 BE ‖ record)*`, keyed by the
+/// chunk's first seq).
 pub fn corrupt_event(db: &Path, run: u64, seq: u64) {
     let sled = sled::open(db).unwrap();
-    let mut key = vec![0x01];
-    key.extend_from_slice(&run.to_be_bytes());
-    key.extend_from_slice(&seq.to_be_bytes());
-    let mut value = sled.get(&key).unwrap().unwrap().to_vec();
-    let at = value.len() - 2;
-    value[at] ^= 0x5a;
+    let event_key = |seq: u64| {
+        let mut key = vec![0x01];
+        key.extend_from_slice(&run.to_be_bytes());
+        key.extend_from_slice(&seq.to_be_bytes());
+        key
+    };
+    let (key, value) = sled.range(event_key(0)..=event_key(seq)).next_back().unwrap().unwrap();
+    let mut value = value.to_vec();
+    let end = if value.starts_with(b"RJC\x02\x00") {
+        let first = u64::from_be_bytes(key[9..17].try_into().unwrap());
+        let mut at = 9;
+        for _ in first..seq {
+            at += 4 + u32::from_be_bytes(value[at..at + 4].try_into().unwrap()) as usize;
+        }
+        at + 4 + u32::from_be_bytes(value[at..at + 4].try_into().unwrap()) as usize
+    } else {
+        assert_eq!(key, event_key(seq), "seq {seq} is stored");
+        value.len()
+    };
+    value[end - 2] ^= 0x5a;
     sled.insert(key, value).unwrap();
     sled.flush().unwrap();
 }
