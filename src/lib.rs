@@ -69,6 +69,7 @@ mod options;
 mod run;
 mod scoped;
 mod subscription;
+pub mod wire;
 mod writer;
 
 pub use error::{
