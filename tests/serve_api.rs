@@ -51,7 +51,11 @@ fn step(text: &str) -> Value {
 
 /// Begins `key` and returns its handle.
 fn begin(served: &Served, key: &RunKey) -> Value {
-    let reply = post(&served.socket, "/v1/runs", &json!({"run": key_json(key), "meta": {"model": "m"}}));
+    let reply = post(
+        &served.socket,
+        "/v1/runs",
+        &json!({"run": key_json(key), "meta": {"model": "m"}}),
+    );
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()["handle"].clone()
 }
@@ -156,7 +160,11 @@ fn resume_opens_a_new_epoch_and_returns_the_state() {
     assert_eq!(mismatch.json()["error"]["details"]["field"], "model");
     assert_eq!(stored_next_seq(&served, &key), 2);
 
-    let latest = post(&served.socket, "/v1/resume-latest", &json!({"goal": "g", "agent": "agent-0"}));
+    let latest = post(
+        &served.socket,
+        "/v1/resume-latest",
+        &json!({"goal": "g", "agent": "agent-0"}),
+    );
     assert_eq!(latest.status, 200, "{}", latest.text());
     assert_eq!(latest.json()["handle"]["epoch"], 2);
 }
@@ -168,11 +176,30 @@ fn bad_request_malformed_json_is_invalid_request_and_stores_nothing() {
     let served = serve();
     let key = key("g", 0);
     begin(&served, &key);
-    for body in ["{\"epoch\": 0,", "[1,2]", "{\"epoch\":0,\"expected_seq\":1,\"events\":[],\"extra\":1}"] {
-        let reply = http::call(&served.socket, "POST", &format!("{}/events", run_path(&key)), Some(body));
-        assert_eq!((reply.status, reply.code()), (400, "invalid_request".to_string()), "{body}");
+    for body in [
+        "{\"epoch\": 0,",
+        "[1,2]",
+        "{\"epoch\":0,\"expected_seq\":1,\"events\":[],\"extra\":1}",
+    ] {
+        let reply = http::call(
+            &served.socket,
+            "POST",
+            &format!("{}/events", run_path(&key)),
+            Some(body),
+        );
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "invalid_request".to_string()),
+            "{body}"
+        );
     }
-    let unknown_event = append(&served, &key, 0, 1, vec![json!({"type": "step", "messages": [], "bogus": 1})]);
+    let unknown_event = append(
+        &served,
+        &key,
+        0,
+        1,
+        vec![json!({"type": "step", "messages": [], "bogus": 1})],
+    );
     assert_eq!(unknown_event.code(), "invalid_request");
     assert_eq!(stored_next_seq(&served, &key), 1);
 }
@@ -200,10 +227,19 @@ fn bad_request_unknown_run_is_not_found() {
         append(&served, &missing, 0, 1, vec![step("x")]),
         post(&served.socket, &format!("{}/resume", run_path(&missing)), &json!({})),
     ] {
-        assert_eq!((reply.status, reply.code()), (404, "not_found".to_string()), "{}", reply.text());
+        assert_eq!(
+            (reply.status, reply.code()),
+            (404, "not_found".to_string()),
+            "{}",
+            reply.text()
+        );
         assert_eq!(reply.json()["error"]["run"], key_json(&missing));
     }
-    assert!(served.journal.runs(&runjournal::RunFilter::default()).unwrap().is_empty());
+    assert!(served
+        .journal
+        .runs(&runjournal::RunFilter::default())
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -214,7 +250,12 @@ fn bad_request_stale_epoch_is_fenced_and_stores_nothing() {
     let resumed = post(&served.socket, &format!("{}/resume", run_path(&key)), &json!({}));
     assert_eq!(resumed.status, 200);
     let reply = append(&served, &key, 0, 2, vec![step("late")]);
-    assert_eq!((reply.status, reply.code()), (409, "fenced".to_string()), "{}", reply.text());
+    assert_eq!(
+        (reply.status, reply.code()),
+        (409, "fenced".to_string()),
+        "{}",
+        reply.text()
+    );
     let error = &reply.json()["error"];
     assert_eq!(error["details"]["epoch"], 0);
     assert_eq!(error["details"]["current"], 1);
@@ -230,7 +271,12 @@ fn bad_request_expected_seq_too_old_or_too_new_is_conflict_and_stores_nothing() 
     assert_eq!(append(&served, &key, 0, 1, vec![step("one")]).status, 200);
     for expected in [1_u64, 7] {
         let reply = append(&served, &key, 0, expected, vec![step("again")]);
-        assert_eq!((reply.status, reply.code()), (409, "conflict".to_string()), "{}", reply.text());
+        assert_eq!(
+            (reply.status, reply.code()),
+            (409, "conflict".to_string()),
+            "{}",
+            reply.text()
+        );
         assert_eq!(reply.json()["error"]["details"]["expected"], expected);
         assert_eq!(reply.json()["error"]["details"]["actual"], 2);
         assert_eq!(stored_next_seq(&served, &key), 2);
@@ -243,7 +289,12 @@ fn bad_request_event_out_of_order_is_refused_and_stores_nothing() {
     let key = key("g", 0);
     begin(&served, &key);
     let reply = append(&served, &key, 0, 1, vec![json!({"type": "run_started", "meta": {}})]);
-    assert_eq!((reply.status, reply.code()), (400, "out_of_order".to_string()), "{}", reply.text());
+    assert_eq!(
+        (reply.status, reply.code()),
+        (400, "out_of_order".to_string()),
+        "{}",
+        reply.text()
+    );
     assert_eq!(reply.json()["error"]["seq"], 1);
     assert_eq!(stored_next_seq(&served, &key), 1);
 }
@@ -272,7 +323,12 @@ fn typed_checks_refuse_what_the_fold_would_ignore() {
         &json!({"epoch": 0, "expected_seq": 1, "checks": "typed",
                 "events": [{"type": "handoff_acked", "id": "never-sent", "by": "agent-1"}]}),
     );
-    assert_eq!((reply.status, reply.code()), (400, "refused".to_string()), "{}", reply.text());
+    assert_eq!(
+        (reply.status, reply.code()),
+        (400, "refused".to_string()),
+        "{}",
+        reply.text()
+    );
     assert_eq!(stored_next_seq(&served, &key), 1);
 }
 
@@ -294,7 +350,11 @@ fn lineage_endpoints_fork_fanout_rewind_and_read_it_back() {
     let next = fork.json()["handle"]["next_seq"].as_u64().unwrap();
     assert_eq!(append(&served, &child, 0, next, vec![step("child")]).status, 200);
 
-    let fanout = post(&served.socket, &format!("{}/fanout", run_path(&parent)), &json!({"at_seq": 2, "n": 2}));
+    let fanout = post(
+        &served.socket,
+        &format!("{}/fanout", run_path(&parent)),
+        &json!({"at_seq": 2, "n": 2}),
+    );
     assert_eq!(fanout.status, 201, "{}", fanout.text());
     assert_eq!(fanout.json()["handles"].as_array().unwrap().len(), 2);
 
@@ -304,7 +364,10 @@ fn lineage_endpoints_fork_fanout_rewind_and_read_it_back() {
     assert_eq!(descendants["runs"].as_array().unwrap().len(), 3);
     let up = get(&served.socket, &format!("{}/parent", run_path(&child))).json();
     assert_eq!(up["run"]["key"], key_json(&parent));
-    assert_eq!(get(&served.socket, &format!("{}/parent", run_path(&parent))).json()["run"], Value::Null);
+    assert_eq!(
+        get(&served.socket, &format!("{}/parent", run_path(&parent))).json()["run"],
+        Value::Null
+    );
     let filtered = get(&served.socket, &format!("/v1/runs?parent={}", encode_key(&parent))).json();
     assert_eq!(filtered["runs"].as_array().unwrap().len(), 3);
 
@@ -324,9 +387,16 @@ fn lineage_endpoints_fork_fanout_rewind_and_read_it_back() {
     .json();
     assert_eq!(diff["common"], 2);
 
-    let rewind = post(&served.socket, &format!("{}/rewind", run_path(&child)), &json!({"at_seq": 0}));
+    let rewind = post(
+        &served.socket,
+        &format!("{}/rewind", run_path(&child)),
+        &json!({"at_seq": 0}),
+    );
     assert_eq!(rewind.status, 201, "{}", rewind.text());
-    assert_eq!(served.journal.run_info(&child).unwrap().status, runjournal::RunStatus::Superseded);
+    assert_eq!(
+        served.journal.run_info(&child).unwrap().status,
+        runjournal::RunStatus::Superseded
+    );
 }
 
 #[test]
@@ -334,10 +404,18 @@ fn operator_endpoints_interrupt_resume_and_fail() {
     let served = serve();
     let key = key("ops", 0);
     begin(&served, &key);
-    let interrupt = post(&served.socket, &format!("{}/interrupt", run_path(&key)), &json!({"operator": "me@host"}));
+    let interrupt = post(
+        &served.socket,
+        &format!("{}/interrupt", run_path(&key)),
+        &json!({"operator": "me@host"}),
+    );
     assert_eq!(interrupt.status, 200, "{}", interrupt.text());
     assert_eq!(interrupt.json()["status"], "interrupted");
-    let again = post(&served.socket, &format!("{}/interrupt", run_path(&key)), &json!({"operator": "me@host"}));
+    let again = post(
+        &served.socket,
+        &format!("{}/interrupt", run_path(&key)),
+        &json!({"operator": "me@host"}),
+    );
     assert_eq!((again.status, again.code()), (409, "not_allowed".to_string()));
     let resumed = post(
         &served.socket,
@@ -351,7 +429,10 @@ fn operator_endpoints_interrupt_resume_and_fail() {
         &json!({"operator": "me@host", "reason": "stuck"}),
     );
     assert_eq!(failed.status, 200, "{}", failed.text());
-    assert_eq!(served.journal.run_info(&key).unwrap().status, runjournal::RunStatus::Failed);
+    assert_eq!(
+        served.journal.run_info(&key).unwrap().status,
+        runjournal::RunStatus::Failed
+    );
 }
 
 #[test]
@@ -387,7 +468,10 @@ fn run_lists_episodes_recoverable_sync_rebuild_and_metrics() {
     }
     get(&served.socket, "/v1/nothing");
     let text = get(&served.socket, "/metrics").text();
-    assert!(text.contains("runjournal_rejections_total{code=\"unknown_route\"} 1"), "{text}");
+    assert!(
+        text.contains("runjournal_rejections_total{code=\"unknown_route\"} 1"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -421,10 +505,18 @@ fn export_streams_json_lines_and_import_reads_them_into_another_database() {
     let reply = http::call(&other.socket, "POST", "/v1/import", Some(&text));
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["events"], 2);
-    assert_eq!(other.journal.read(&key, 0).unwrap(), served.journal.read(&key, 0).unwrap());
+    assert_eq!(
+        other.journal.read(&key, 0).unwrap(),
+        served.journal.read(&key, 0).unwrap()
+    );
 
     let again = http::call(&other.socket, "POST", "/v1/import", Some(&text));
-    assert_eq!((again.status, again.code()), (409, "already_exists".to_string()), "{}", again.text());
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "already_exists".to_string()),
+        "{}",
+        again.text()
+    );
 }
 
 #[test]
@@ -437,7 +529,11 @@ fn import_over_its_bound_is_payload_too_large_and_imports_nothing() {
                       "event": {"type": "run_started", "meta": {"prompt": "x".repeat(200)}}});
     let reply = http::call(&served.socket, "POST", "/v1/import", Some(&line.to_string()));
     assert_eq!((reply.status, reply.code()), (413, "payload_too_large".to_string()));
-    assert!(served.journal.runs(&runjournal::RunFilter::default()).unwrap().is_empty());
+    assert!(served
+        .journal
+        .runs(&runjournal::RunFilter::default())
+        .unwrap()
+        .is_empty());
 }
 
 #[test]

@@ -55,7 +55,10 @@ pub fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: O
         out.push_str(&format!("{name}: {value}\r\n"));
     }
     if let Some(body) = body {
-        out.push_str(&format!("content-type: application/json\r\ncontent-length: {}\r\n", body.len()));
+        out.push_str(&format!(
+            "content-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        ));
     }
     out.push_str("\r\n");
     let mut bytes = out.into_bytes();
@@ -73,7 +76,10 @@ pub fn exchange(mut stream: impl Read + Write, bytes: &[u8]) -> Reply {
 }
 
 pub fn call(socket: &Path, method: &str, path: &str, body: Option<&str>) -> Reply {
-    exchange(connect(socket), &request_bytes(method, path, &[], body.map(str::as_bytes)))
+    exchange(
+        connect(socket),
+        &request_bytes(method, path, &[], body.map(str::as_bytes)),
+    )
 }
 
 pub fn get(socket: &Path, path: &str) -> Reply {
@@ -113,11 +119,17 @@ pub fn read_reply(reader: &mut impl BufRead) -> Reply {
         headers,
         body: Vec::new(),
     };
-    if reply.header("transfer-encoding").is_some_and(|value| value.contains("chunked")) {
+    if reply
+        .header("transfer-encoding")
+        .is_some_and(|value| value.contains("chunked"))
+    {
         while let Some(chunk) = read_chunk(reader) {
             reply.body.extend_from_slice(&chunk);
         }
-    } else if let Some(length) = reply.header("content-length").and_then(|length| length.parse::<usize>().ok()) {
+    } else if let Some(length) = reply
+        .header("content-length")
+        .and_then(|length| length.parse::<usize>().ok())
+    {
         reply.body.resize(length, 0);
         reader.read_exact(&mut reply.body).unwrap();
     } else {
