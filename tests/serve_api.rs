@@ -60,7 +60,7 @@ fn begin(served: &Served, key: &RunKey) -> Value {
     reply.json()["handle"].clone()
 }
 
-fn append(served: &Served, key: &RunKey, epoch: u64, expected_seq: u64, events: Vec<Value>) -> http::Reply {
+fn append(served: &Served, key: &RunKey, epoch: u64, expected_seq: u64, events: &[Value]) -> http::Reply {
     post(
         &served.socket,
         &format!("{}/events", run_path(key)),
@@ -92,7 +92,7 @@ fn begin_append_read_state_and_finish_round_trip() {
     assert_eq!(handle["epoch"], 0);
     assert_eq!(handle["next_seq"], 1);
 
-    let reply = append(&served, &key, 0, 1, vec![step("one"), step("two")]);
+    let reply = append(&served, &key, 0, 1, &[step("one"), step("two")]);
     assert_eq!(reply.status, 200, "{}", reply.text());
     let body = reply.json();
     assert_eq!(body["envelopes"].as_array().unwrap().len(), 2);
@@ -198,7 +198,7 @@ fn bad_request_malformed_json_is_invalid_request_and_stores_nothing() {
         &key,
         0,
         1,
-        vec![json!({"type": "step", "messages": [], "bogus": 1})],
+        &[json!({"type": "step", "messages": [], "bogus": 1})],
     );
     assert_eq!(unknown_event.code(), "invalid_request");
     assert_eq!(stored_next_seq(&served, &key), 1);
@@ -212,7 +212,7 @@ fn bad_request_body_over_the_limit_is_payload_too_large_and_stores_nothing() {
     });
     let key = key("g", 0);
     begin(&served, &key);
-    let reply = append(&served, &key, 0, 1, vec![step(&"x".repeat(4096))]);
+    let reply = append(&served, &key, 0, 1, &[step(&"x".repeat(4096))]);
     assert_eq!((reply.status, reply.code()), (413, "payload_too_large".to_string()));
     assert_eq!(stored_next_seq(&served, &key), 1);
 }
@@ -224,7 +224,7 @@ fn bad_request_unknown_run_is_not_found() {
     for reply in [
         get(&served.socket, &run_path(&missing)),
         get(&served.socket, &format!("{}/state", run_path(&missing))),
-        append(&served, &missing, 0, 1, vec![step("x")]),
+        append(&served, &missing, 0, 1, &[step("x")]),
         post(&served.socket, &format!("{}/resume", run_path(&missing)), &json!({})),
     ] {
         assert_eq!(
@@ -249,7 +249,7 @@ fn bad_request_stale_epoch_is_fenced_and_stores_nothing() {
     begin(&served, &key);
     let resumed = post(&served.socket, &format!("{}/resume", run_path(&key)), &json!({}));
     assert_eq!(resumed.status, 200);
-    let reply = append(&served, &key, 0, 2, vec![step("late")]);
+    let reply = append(&served, &key, 0, 2, &[step("late")]);
     assert_eq!(
         (reply.status, reply.code()),
         (409, "fenced".to_string()),
@@ -268,9 +268,9 @@ fn bad_request_expected_seq_too_old_or_too_new_is_conflict_and_stores_nothing() 
     let served = serve();
     let key = key("g", 0);
     begin(&served, &key);
-    assert_eq!(append(&served, &key, 0, 1, vec![step("one")]).status, 200);
+    assert_eq!(append(&served, &key, 0, 1, &[step("one")]).status, 200);
     for expected in [1_u64, 7] {
-        let reply = append(&served, &key, 0, expected, vec![step("again")]);
+        let reply = append(&served, &key, 0, expected, &[step("again")]);
         assert_eq!(
             (reply.status, reply.code()),
             (409, "conflict".to_string()),
@@ -288,7 +288,7 @@ fn bad_request_event_out_of_order_is_refused_and_stores_nothing() {
     let served = serve();
     let key = key("g", 0);
     begin(&served, &key);
-    let reply = append(&served, &key, 0, 1, vec![json!({"type": "run_started", "meta": {}})]);
+    let reply = append(&served, &key, 0, 1, &[json!({"type": "run_started", "meta": {}})]);
     assert_eq!(
         (reply.status, reply.code()),
         (400, "out_of_order".to_string()),
@@ -337,7 +337,7 @@ fn lineage_endpoints_fork_fanout_rewind_and_read_it_back() {
     let served = serve();
     let parent = key("tree", 0);
     begin(&served, &parent);
-    assert_eq!(append(&served, &parent, 0, 1, vec![step("a"), step("b")]).status, 200);
+    assert_eq!(append(&served, &parent, 0, 1, &[step("a"), step("b")]).status, 200);
     let child = RunKey::new("tree", 5, "agent-0").unwrap();
     let fork = post(
         &served.socket,
@@ -348,7 +348,7 @@ fn lineage_endpoints_fork_fanout_rewind_and_read_it_back() {
     assert_eq!(fork.json()["handle"]["run"], key_json(&child));
     // The child's handle appends through the server at epoch 0.
     let next = fork.json()["handle"]["next_seq"].as_u64().unwrap();
-    assert_eq!(append(&served, &child, 0, next, vec![step("child")]).status, 200);
+    assert_eq!(append(&served, &child, 0, next, &[step("child")]).status, 200);
 
     let fanout = post(
         &served.socket,
@@ -494,7 +494,7 @@ fn export_streams_json_lines_and_import_reads_them_into_another_database() {
     let served = serve();
     let key = key("move", 0);
     begin(&served, &key);
-    assert_eq!(append(&served, &key, 0, 1, vec![step("a")]).status, 200);
+    assert_eq!(append(&served, &key, 0, 1, &[step("a")]).status, 200);
     let export = get(&served.socket, &format!("/v1/export?run={}", encode_key(&key)));
     assert_eq!(export.status, 200);
     assert_eq!(export.header("transfer-encoding"), Some("chunked"));

@@ -6,6 +6,7 @@
     reason = "shared test helpers, each file uses a part; a failed call fails the test"
 )]
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -52,13 +53,15 @@ pub fn connect(socket: &Path) -> UnixStream {
 pub fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
     let mut out = format!("{method} {path} HTTP/1.1\r\nhost: runjournal\r\nconnection: close\r\n");
     for (name, value) in headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
+        write!(out, "{name}: {value}\r\n").unwrap();
     }
     if let Some(body) = body {
-        out.push_str(&format!(
+        write!(
+            out,
             "content-type: application/json\r\ncontent-length: {}\r\n",
             body.len()
-        ));
+        )
+        .unwrap();
     }
     out.push_str("\r\n");
     let mut bytes = out.into_bytes();
