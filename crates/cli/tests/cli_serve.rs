@@ -1,5 +1,6 @@
 //! `runjournal serve`: serves in the foreground until SIGTERM or SIGINT,
 //! then drains and removes its socket; TCP only with a token file.
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 
