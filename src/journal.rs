@@ -312,7 +312,7 @@ impl Journal {
         &self,
         key: &RunKey,
         expect: &Expect,
-        opening: Vec<Event>,
+        mut opening: Vec<Event>,
     ) -> Result<(Run, ResumeState), ResumeError> {
         let found = self
             .store()
@@ -335,23 +335,41 @@ impl Journal {
             }
         };
         self.inner.epoch_cell(found.id, epoch);
-        self.inner.barrier();
-        let record = self.record_by_id(found.id, key)?;
-        refuse_unresumable(&record)?;
-        let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
-        if folded.stale_snapshot {
-            self.replace_snapshots(&record, Some(&folded.state))?;
+        // An older handle that passed its fence check just before the fence
+        // may still queue one append after the barrier: the `attached` then
+        // meets a conflict in the store (nothing written) and is tried again
+        // on the head that append left; the fence stops any further one.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            self.inner.barrier();
+            let record = self.record_by_id(found.id, key)?;
+            refuse_unresumable(&record)?;
+            let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
+            if folded.stale_snapshot {
+                self.replace_snapshots(&record, Some(&folded.state))?;
+            }
+            let run = Run::new(
+                &self.inner,
+                &record,
+                epoch.max(record.head.epoch.saturating_add(1)),
+                folded.state,
+                folded.tail_len,
+            );
+            let events = if attempts < RESUME_ATTEMPTS {
+                opening.clone()
+            } else {
+                std::mem::take(&mut opening)
+            };
+            match run.append_checked(None, events, Checks::Attach) {
+                Ok(_) => {
+                    let state = run.state();
+                    return Ok((run, state));
+                }
+                Err(crate::AppendError::Conflict { .. }) if attempts < RESUME_ATTEMPTS => {}
+                Err(error) => return Err(error.into()),
+            }
         }
-        let run = Run::new(
-            &self.inner,
-            &record,
-            epoch.max(record.head.epoch.saturating_add(1)),
-            folded.state,
-            folded.tail_len,
-        );
-        run.append_checked(None, opening, Checks::Attach)?;
-        let state = run.state();
-        Ok((run, state))
     }
 
     /// A handle writing `key` with `epoch` without appending anything (the
@@ -618,6 +636,10 @@ impl Journal {
         }
     }
 }
+
+/// How often a resume tries its `attached` when an older handle's last
+/// append got in first.
+const RESUME_ATTEMPTS: u32 = 4;
 
 /// A store that answered a create with another number of runs than asked:
 /// it broke [`Store::create_runs`]'s contract, so what it stored is unknown.
