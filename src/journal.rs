@@ -39,9 +39,16 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) options: Options,
     pub(crate) writer: Writer,
+    /// The database directory, for a journal opened from a path (where its
+    /// served socket goes).
+    pub(crate) path: Option<std::path::PathBuf>,
     /// The newest epoch a handle of each run was opened with in this process,
     /// shared by all its handles: an older handle is fenced before it queues.
     epochs: Mutex<HashMap<RunId, Weak<AtomicU64>>>,
+    /// The live handles per run and epoch: a handle built for an epoch that
+    /// is already open ([`Journal::handle_at`]) must be the only one, or two
+    /// cursors would chain the same seqs.
+    claims: Mutex<HashMap<(RunId, u64), Weak<()>>>,
 }
 
 impl Inner {
@@ -62,6 +69,33 @@ impl Inner {
         cell
     }
 
+    /// Registers a handle of `run` at `epoch`; `exclusive` refuses (`None`)
+    /// while another handle at that epoch is alive.
+    pub(crate) fn claim(&self, run: RunId, epoch: u64, exclusive: bool) -> Option<Arc<()>> {
+        let mut claims = self.claims.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if exclusive && claims.get(&(run, epoch)).is_some_and(|claim| claim.strong_count() > 0) {
+            return None;
+        }
+        if claims.len() >= 1024 && claims.len().is_power_of_two() {
+            claims.retain(|_, claim| claim.strong_count() > 0);
+        }
+        let claim = Arc::new(());
+        claims.insert((run, epoch), Arc::downgrade(&claim));
+        Some(claim)
+    }
+
+    /// Waits until the writer applied everything queued before this call
+    /// (durable appends still waiting for their group included).
+    pub(crate) fn barrier(&self) {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        if self.writer.send(Command::Apply(Operation::Barrier {
+            reply: Reply::Blocking(sender),
+        })) {
+            // A failed writer answers with its failure: the caller reads what the store holds.
+            drop(receiver.recv());
+        }
+    }
+
     /// The store, once every buffered append that already returned to its
     /// caller is applied: reads see every append that returned.
     pub(crate) fn read_store(&self) -> &Arc<dyn Store> {
@@ -79,6 +113,16 @@ impl Inner {
     }
 }
 
+/// What [`Journal::handle_at`] found.
+pub(crate) enum HandleAt {
+    /// A handle at the epoch, the only one alive.
+    Built(Box<Run>),
+    /// The epoch was never opened.
+    NeverOpened,
+    /// Another handle at the epoch is alive in this process.
+    Held,
+}
+
 /// What `verify` found for one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyReport {
@@ -93,15 +137,15 @@ pub struct VerifyReport {
 impl Journal {
     /// Opens the sled database at `path`, creating it when missing.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Journal, OpenError> {
-        let store = SledStore::open(path, OpenMode::CreateIfMissing)?;
-        Journal::with_store(Arc::new(store), options)
+        let store = SledStore::open(path.as_ref(), OpenMode::CreateIfMissing)?;
+        Journal::start(Arc::new(store), options, Some(path.as_ref().to_path_buf()))
     }
 
     /// Opens the sled database at `path`; fails when there is none (for tools
     /// that only read and must not create a database).
     pub fn open_existing(path: impl AsRef<Path>, options: Options) -> Result<Journal, OpenError> {
-        let store = SledStore::open(path, OpenMode::MustExist)?;
-        Journal::with_store(Arc::new(store), options)
+        let store = SledStore::open(path.as_ref(), OpenMode::MustExist)?;
+        Journal::start(Arc::new(store), options, Some(path.as_ref().to_path_buf()))
     }
 
     /// A journal over any store (the in-memory one, a fault-injecting wrapper…).
@@ -111,6 +155,10 @@ impl Journal {
     /// keeps its own handle on `store` (a test inspecting what was stored) must
     /// only read through it.
     pub fn with_store(store: Arc<dyn Store>, options: Options) -> Result<Journal, OpenError> {
+        Journal::start(store, options, None)
+    }
+
+    fn start(store: Arc<dyn Store>, options: Options, path: Option<std::path::PathBuf>) -> Result<Journal, OpenError> {
         let hub = Arc::new(Hub::default());
         let writer =
             Writer::start(store.clone(), hub, options.durability, options.flush_interval).map_err(OpenError::Thread)?;
@@ -119,7 +167,9 @@ impl Journal {
                 store,
                 options,
                 writer,
+                path,
                 epochs: Mutex::new(HashMap::new()),
+                claims: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -258,11 +308,11 @@ impl Journal {
         self.resume_checked(key, &Expect::default(), opening)
     }
 
-    fn resume_checked(
+    pub(crate) fn resume_checked(
         &self,
         key: &RunKey,
         expect: &Expect,
-        opening: Vec<Event>,
+        mut opening: Vec<Event>,
     ) -> Result<(Run, ResumeState), ResumeError> {
         let found = self
             .store()
@@ -285,22 +335,99 @@ impl Journal {
             }
         };
         self.inner.epoch_cell(found.id, epoch);
-        let record = self.record_by_id(found.id, key)?;
-        refuse_unresumable(&record)?;
-        let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
-        if folded.stale_snapshot {
-            self.replace_snapshots(&record, Some(&folded.state))?;
+        // An older handle that passed its fence check just before the fence
+        // may still queue one append after the barrier: the `attached` then
+        // meets a conflict in the store (nothing written) and is tried again
+        // on the head that append left; the fence stops any further one.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            self.inner.barrier();
+            let record = self.record_by_id(found.id, key)?;
+            refuse_unresumable(&record)?;
+            let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
+            if folded.stale_snapshot {
+                self.replace_snapshots(&record, Some(&folded.state))?;
+            }
+            let run = Run::new(
+                &self.inner,
+                &record,
+                epoch.max(record.head.epoch.saturating_add(1)),
+                folded.state,
+                folded.tail_len,
+            );
+            let events = if attempts < RESUME_ATTEMPTS {
+                opening.clone()
+            } else {
+                std::mem::take(&mut opening)
+            };
+            match run.append_checked(None, events, Checks::Attach) {
+                Ok(_) => {
+                    let state = run.state();
+                    return Ok((run, state));
+                }
+                Err(crate::AppendError::Conflict { .. }) if attempts < RESUME_ATTEMPTS => {}
+                Err(error) => return Err(error.into()),
+            }
         }
-        let run = Run::new(
+    }
+
+    /// A handle writing `key` with `epoch` without appending anything (the
+    /// served API's appends): `epoch` must be the run's current one. An older
+    /// epoch is [`AppendError::Fenced`](crate::AppendError::Fenced); a newer
+    /// one was never opened; and while another handle at `epoch` is alive in
+    /// this process (it may have appends queued that the store does not show
+    /// yet) none is built.
+    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<HandleAt, crate::Error> {
+        let record = self.run_info(key)?;
+        let current = self
+            .inner
+            .epoch_cell(record.id, record.head.epoch)
+            .load(Ordering::Acquire)
+            .max(record.head.epoch);
+        if epoch < current {
+            return Err(crate::Error::Fenced {
+                run: key.clone(),
+                seq: record.head.next_seq,
+                epoch,
+                current,
+            });
+        }
+        if epoch > current {
+            return Ok(HandleAt::NeverOpened);
+        }
+        let Some(claim) = self.inner.claim(record.id, epoch, true) else {
+            return Ok(HandleAt::Held);
+        };
+        // Read again once what the last handle at this epoch queued is applied.
+        self.inner.barrier();
+        let record = self.record_by_id(record.id, key)?;
+        if record.head.epoch > epoch {
+            return Err(crate::Error::Fenced {
+                run: key.clone(),
+                seq: record.head.next_seq,
+                epoch,
+                current: record.head.epoch,
+            });
+        }
+        let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
+        let mut state = folded.state;
+        if record.status == RunStatus::Superseded {
+            state.status = RunStatus::Superseded;
+        }
+        Ok(HandleAt::Built(Box::new(Run::with_claim(
             &self.inner,
             &record,
-            epoch.max(record.head.epoch.saturating_add(1)),
-            folded.state,
+            epoch,
+            state,
             folded.tail_len,
-        );
-        run.append_checked(None, opening, Checks::Attach)?;
-        let state = run.state();
-        Ok((run, state))
+            claim,
+        ))))
+    }
+
+    /// The database directory, for a journal opened from a path.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
     }
 
     /// The run's stored record (key, head, status, lineage).
@@ -510,6 +637,10 @@ impl Journal {
     }
 }
 
+/// How often a resume tries its `attached` when an older handle's last
+/// append got in first.
+const RESUME_ATTEMPTS: u32 = 4;
+
 /// A store that answered a create with another number of runs than asked:
 /// it broke [`Store::create_runs`]'s contract, so what it stored is unknown.
 pub(crate) fn broken_create_contract(created: usize, asked: usize) -> WriteError {
@@ -614,7 +745,7 @@ impl Expect {
 }
 
 /// `host/pid` of this process, for `attached`.
-fn owner() -> String {
+pub(crate) fn owner() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
