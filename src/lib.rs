@@ -71,6 +71,7 @@ mod remote;
 mod run;
 mod scoped;
 mod subscription;
+pub mod wire;
 mod writer;
 
 pub use backend::Journal;

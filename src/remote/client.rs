@@ -19,8 +19,7 @@ use super::error::{Failure, RemoteError, WireFailure};
 use super::ConnectOptions;
 use crate::options::{Durability, Options};
 
-/// The socket a served database listens on, inside its directory.
-pub(crate) const SOCKET_NAME: &str = "runjournal.sock";
+use crate::wire::SOCKET_NAME;
 
 /// An idle connection older than this is dropped rather than reused: the
 /// server closes idle connections after 60 s, and a write sent on one it is
@@ -446,43 +445,11 @@ impl Shared {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
-
-/// `text` as one path segment: RFC 3986 unreserved characters as they are,
-/// every other byte `%XX`.
-pub(crate) fn encode_segment(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push('%');
-            encoded.push(char::from(HEX[usize::from(byte >> 4)]));
-            encoded.push(char::from(HEX[usize::from(byte & 0xF)]));
-        }
-    }
-    encoded
-}
-
-/// `/v1/runs/{goal}/{episode}/{agent}`.
-pub(crate) fn run_path(key: &runjournal_core::RunKey) -> String {
-    format!(
-        "/v1/runs/{}/{}/{}",
-        encode_segment(&key.goal),
-        key.episode,
-        encode_segment(&key.agent)
-    )
-}
+pub(crate) use crate::wire::{encode_segment, run_path};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_path_segment_keeps_unreserved_characters_and_encodes_the_rest() {
-        assert_eq!(encode_segment("fix-login_bug.v2~"), "fix-login_bug.v2~");
-        assert_eq!(encode_segment("a/b c%é"), "a%2Fb%20c%25%C3%A9");
-    }
 
     #[test]
     fn a_target_is_a_tcp_address_or_a_database_path() {

@@ -13,14 +13,12 @@ use std::sync::Arc;
 
 use hyper::Method;
 use runjournal_core::fold::ResumeState;
-use runjournal_core::{
-    ChainHash, Envelope, ForkBase, Head, RunFilter, RunKey, RunMeta, RunRecord, RunStatus, StoreError,
-};
+use runjournal_core::{ChainHash, Envelope, RunFilter, RunKey, RunMeta, RunRecord, RunStatus, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::{run_path, Client, Shared};
-use super::error::{status_named, Failure, RemoteError};
+use super::error::{Failure, RemoteError};
 use super::run::{Handle, RemoteRun};
 use super::subscription::RemoteSubscription;
 use crate::error::{BeginError, ReadError, RebuildError, ResumeError, WriteError};
@@ -30,6 +28,7 @@ use crate::lineage::{self, ExportItem, ForkError, PurgeError, PurgePolicy, Purge
 use crate::operator::{OperatorError, OperatorReport};
 use crate::run::Run;
 use crate::subscription::{AsyncSubscription, SubscribeError, Subscription};
+use crate::wire;
 
 /// The most events one page of a read asks for (the server's bound).
 const PAGE: u64 = 10_000;
@@ -340,26 +339,12 @@ impl Client {
     }
 
     pub(crate) fn import(&self, mut input: impl BufRead) -> Result<ImportReport, ImportError> {
-        #[derive(Deserialize)]
-        struct Imported {
-            key: RunKey,
-            events: u64,
-            status: RunStatus,
-            epoch: u64,
-            head: ChainHash,
-        }
-        #[derive(Deserialize)]
-        struct Report {
-            runs: Vec<Imported>,
-            events: u64,
-            lines: u64,
-        }
         let mut body = Vec::new();
         input
             .read_to_end(&mut body)
             .map_err(|source| ImportError::Read { line: 0, source })?;
         let shared = self.shared();
-        let report: Report = self
+        let report: wire::ImportReportBody = self
             .block(async move { shared.call_raw(Method::POST, "/v1/import", body.into()).await })
             .map_err(|failure| ImportError::Write(Box::new(failure.write())))?;
         Ok(ImportReport {
@@ -367,7 +352,7 @@ impl Client {
                 .runs
                 .into_iter()
                 .map(|run| ImportedRun {
-                    key: run.key,
+                    key: run.run,
                     events: run.events,
                     status: run.status,
                     epoch: run.epoch,
@@ -426,10 +411,10 @@ impl Client {
     }
 
     pub(crate) fn children(&self, key: &RunKey) -> Result<Vec<RunKey>, ReadError> {
-        let value: Value = self
+        let answer: wire::RunsResponse = self
             .get(format!("{}/children", run_path(key)))
             .map_err(|failure| failure.read(Some(key)))?;
-        let mut children = keys_of(&value, "children").map_err(|detail| self.protocol(detail).read(Some(key)))?;
+        let mut children: Vec<RunKey> = answer.runs.into_iter().map(|record| record.key).collect();
         children.sort();
         Ok(children)
     }
@@ -444,28 +429,13 @@ impl Client {
     }
 
     pub(crate) fn purge(&self, policy: &PurgePolicy, dry_run: bool) -> Result<PurgeReport, PurgeError> {
-        #[derive(Deserialize)]
-        struct Report {
-            dry_run: bool,
-            purged: Vec<(RunKey, u64)>,
-            kept: Vec<(RunKey, String)>,
-            freed_bytes: u64,
-        }
-        let body = json!({
-            "policy": {
-                "completed_older_than_ms": policy.completed_older_than.map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
-                "keep_newest_episodes": policy.keep_newest_episodes,
-                "explicit": policy.explicit,
-            },
-            "dry_run": dry_run,
-        });
-        let report: Report = self.post("/v1/purge".into(), body).map_err(Failure::purge)?;
-        Ok(PurgeReport {
-            dry_run: report.dry_run,
-            purged: report.purged,
-            kept: report.kept,
-            freed_bytes: report.freed_bytes,
+        let body = serde_json::to_value(wire::PurgeRequest {
+            policy: wire::PurgePolicyBody::from(policy),
+            dry_run,
         })
+        .map_err(|error| self.protocol(error.to_string()).purge())?;
+        let report: wire::PurgeReportBody = self.post("/v1/purge".into(), body).map_err(Failure::purge)?;
+        Ok(report.into())
     }
 
     pub(crate) fn descendants(&self, key: &RunKey) -> Result<Vec<RunKey>, ReadError> {
@@ -592,103 +562,13 @@ impl Client {
     }
 }
 
-/// A served run record: the serde form of [`RunRecord`] (`key`, `head`
-/// object, `fork` object) or the flat form (`run`, `next_seq`, `epoch`,
-/// `head` hex, `parent`, `forked_at`).
+/// A served run record (`RunRecord`'s serde form).
 pub(crate) fn record_of(value: &Value) -> Result<RunRecord, String> {
-    let field = |name: &str| value.get(name).filter(|field| !field.is_null());
-    let key_value = field("key")
-        .or_else(|| field("run"))
-        .ok_or("a run record without its key")?;
-    let key: RunKey = serde_json::from_value(key_value.clone()).map_err(|error| format!("run key: {error}"))?;
-    let u64_of = |name: &str| field(name).and_then(Value::as_u64);
-    let head = match field("head") {
-        Some(Value::Object(_)) => serde_json::from_value::<HeadForm>(field("head").cloned().unwrap_or_default())
-            .map(|head| Head {
-                next_seq: head.next_seq,
-                hash: head.hash,
-                epoch: head.epoch,
-                last_ts: head.last_ts,
-            })
-            .map_err(|error| format!("run {key}: head: {error}"))?,
-        Some(Value::String(hex)) => Head {
-            next_seq: u64_of("next_seq").ok_or_else(|| format!("run {key}: no next_seq"))?,
-            hash: ChainHash::from_hex(hex).ok_or_else(|| format!("run {key}: head {hex:?} is not a hash"))?,
-            epoch: u64_of("epoch").unwrap_or(0),
-            last_ts: u64_of("last_ts").or_else(|| u64_of("updated_ts")).unwrap_or(0),
-        },
-        _ => return Err(format!("run {key}: a record without its head")),
-    };
-    let status = field("status")
-        .and_then(Value::as_str)
-        .and_then(status_named)
-        .ok_or_else(|| format!("run {key}: no status"))?;
-    let fork = match field("fork") {
-        Some(fork) => Some(
-            serde_json::from_value::<ForkForm>(fork.clone())
-                .map(|fork| ForkBase {
-                    parent: fork.parent,
-                    parent_key: fork.parent_key,
-                    seq: fork.seq,
-                    hash: fork.hash,
-                })
-                .map_err(|error| format!("run {key}: fork: {error}"))?,
-        ),
-        None => match (field("parent"), u64_of("forked_at")) {
-            (Some(parent), Some(seq)) => Some(ForkBase {
-                parent: u64_of("parent_id").unwrap_or(0),
-                parent_key: serde_json::from_value(parent.clone())
-                    .map_err(|error| format!("run {key}: parent: {error}"))?,
-                seq,
-                hash: field("fork_hash")
-                    .and_then(Value::as_str)
-                    .and_then(ChainHash::from_hex)
-                    .unwrap_or(ChainHash::GENESIS),
-            }),
-            _ => None,
-        },
-    };
-    Ok(RunRecord {
-        id: u64_of("id").unwrap_or(0),
-        key,
-        created_ts: u64_of("created_ts").unwrap_or(0),
-        head,
-        status,
-        fork,
-    })
-}
-
-#[derive(Deserialize)]
-struct HeadForm {
-    next_seq: u64,
-    hash: ChainHash,
-    #[serde(default)]
-    epoch: u64,
-    #[serde(default)]
-    last_ts: u64,
-}
-
-#[derive(Deserialize)]
-struct ForkForm {
-    #[serde(default)]
-    parent: u64,
-    parent_key: RunKey,
-    seq: u64,
-    hash: ChainHash,
-}
-
-/// The keys under `field` (or the answer itself when it is a list).
-fn keys_of(value: &Value, field: &str) -> Result<Vec<RunKey>, String> {
-    let list = value.get(field).unwrap_or(value);
-    serde_json::from_value(list.clone()).map_err(|error| format!("{field}: {error}"))
+    serde_json::from_value(value.clone()).map_err(|error| format!("a run record that does not parse: {error}"))
 }
 
 fn operator_report_of(value: &Value) -> Option<OperatorReport> {
-    Some(OperatorReport {
-        run: serde_json::from_value(value.get("run")?.clone()).ok()?,
-        attached_seq: value.get("attached_seq")?.as_u64()?,
-        epoch: value.get("epoch")?.as_u64()?,
-        last_seq: value.get("last_seq")?.as_u64()?,
-        status: status_named(value.get("status")?.as_str()?)?,
-    })
+    serde_json::from_value::<wire::OperatorReportBody>(value.clone())
+        .ok()
+        .map(OperatorReport::from)
 }
