@@ -58,13 +58,22 @@ impl Journal {
         Journal::open_mode(path.as_ref(), OpenMode::MustExist, options)
     }
 
+    /// Opens the store; with `connect_if_held`, connects first when the
+    /// owner's socket answers (a stale socket of a killed owner does not, and
+    /// the store is opened), and once more when the store is held.
     fn open_mode(path: &Path, mode: OpenMode, options: Options) -> Result<Journal, OpenError> {
-        let connect = options.connect_if_held.then(|| ConnectOptions::from_options(&options));
+        let Some(connect) = options.connect_if_held.then(|| ConnectOptions::from_options(&options)) else {
+            return Local::open(path, mode, options).map(Journal::embedded);
+        };
+        if path.join(crate::wire::SOCKET_NAME).exists() {
+            if let Ok(journal) = Journal::connect(path, connect.clone()) {
+                return Ok(journal);
+            }
+        }
         match Local::open(path, mode, options) {
             Ok(local) => Ok(Journal::embedded(local)),
-            Err(OpenError::Store(StoreError::Locked { .. })) if connect.is_some() => {
-                let options = connect.unwrap_or_default();
-                Journal::connect(path, options).map_err(OpenError::Connect)
+            Err(OpenError::Store(StoreError::Locked { .. })) => {
+                Journal::connect(path, connect).map_err(OpenError::Connect)
             }
             Err(error) => Err(error),
         }
