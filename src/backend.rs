@@ -109,6 +109,37 @@ impl Journal {
         }
     }
 
+    /// A handle writing `key` with `epoch` (the served API's appends; see
+    /// `Local::handle_at`). A connected journal serves nothing.
+    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<Option<Run>, crate::Error> {
+        match &self.backend {
+            Backend::Embedded(local) => local.handle_at(key, epoch),
+            Backend::Remote(remote) => Err(crate::Error::Remote(not_served(remote))),
+        }
+    }
+
+    /// The database directory of a journal opened from a path (`None`
+    /// connected: the owner has it).
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Embedded(local) => local.path(),
+            Backend::Remote(_) => None,
+        }
+    }
+
+    /// [`Journal::resume_expecting`] writing `opening` (the served resume).
+    pub(crate) fn resume_checked(
+        &self,
+        key: &RunKey,
+        expect: &Expect,
+        opening: Vec<runjournal_core::Event>,
+    ) -> Result<(Run, ResumeState), ResumeError> {
+        match &self.backend {
+            Backend::Embedded(local) => local.resume_checked(key, expect, opening),
+            Backend::Remote(remote) => Err(ResumeError::Write(WriteError::Remote(not_served(remote)))),
+        }
+    }
+
     fn embedded(local: Local) -> Journal {
         Journal {
             backend: Backend::Embedded(local),
@@ -506,6 +537,14 @@ impl Journal {
             Backend::Embedded(local) => local.subscribe_all_async(buffer),
             Backend::Remote(remote) => Ok(remote.subscribe_all_async(buffer)),
         }
+    }
+}
+
+/// What a connected journal answers to what only an owner does (serving).
+fn not_served(remote: &Client) -> crate::RemoteError {
+    crate::RemoteError::Protocol {
+        endpoint: remote.endpoint(),
+        detail: "a journal connected to its owner cannot serve it; serve from the owner".into(),
     }
 }
 

@@ -41,6 +41,9 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) options: Options,
     pub(crate) writer: Writer,
+    /// The database directory, for a journal opened from a path (where its
+    /// served socket goes).
+    pub(crate) path: Option<std::path::PathBuf>,
     /// The newest epoch a handle of each run was opened with in this process,
     /// shared by all its handles: an older handle is fenced before it queues.
     epochs: Mutex<HashMap<RunId, Weak<AtomicU64>>>,
@@ -96,11 +99,15 @@ impl Local {
     /// Opens the sled database at `path` (see [`Journal::open`](crate::Journal::open)).
     pub(crate) fn open(path: &Path, mode: OpenMode, options: Options) -> Result<Local, OpenError> {
         let store = SledStore::open(path, mode)?;
-        Local::with_store(Arc::new(store), options)
+        Local::start(Arc::new(store), options, Some(path.to_path_buf()))
     }
 
     /// The embedded journal over `store` (see [`Journal::with_store`](crate::Journal::with_store)).
     pub(crate) fn with_store(store: Arc<dyn Store>, options: Options) -> Result<Local, OpenError> {
+        Local::start(store, options, None)
+    }
+
+    fn start(store: Arc<dyn Store>, options: Options, path: Option<std::path::PathBuf>) -> Result<Local, OpenError> {
         let hub = Arc::new(Hub::default());
         let writer =
             Writer::start(store.clone(), hub, options.durability, options.flush_interval).map_err(OpenError::Thread)?;
@@ -109,6 +116,7 @@ impl Local {
                 store,
                 options,
                 writer,
+                path,
                 epochs: Mutex::new(HashMap::new()),
             }),
         })
@@ -241,7 +249,7 @@ impl Local {
         self.resume_checked(key, &Expect::default(), opening)
     }
 
-    fn resume_checked(
+    pub(crate) fn resume_checked(
         &self,
         key: &RunKey,
         expect: &Expect,
@@ -284,6 +292,41 @@ impl Local {
         run.append_checked(None, opening, Checks::Attach)?;
         let state = run.state();
         Ok((Run::local(run), state))
+    }
+
+    /// A handle writing `key` with `epoch` without appending anything (the
+    /// served API's appends): `epoch` must be the run's current one. An older
+    /// epoch is [`AppendError::Fenced`](crate::AppendError::Fenced); a newer
+    /// one was never opened and is refused as `None`.
+    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<Option<Run>, crate::Error> {
+        let record = self.run_info(key)?;
+        let current = self
+            .inner
+            .epoch_cell(record.id, record.head.epoch)
+            .load(Ordering::Acquire)
+            .max(record.head.epoch);
+        if epoch < current {
+            return Err(crate::Error::Fenced {
+                run: key.clone(),
+                seq: record.head.next_seq,
+                epoch,
+                current,
+            });
+        }
+        if epoch > current {
+            return Ok(None);
+        }
+        let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
+        let mut state = folded.state;
+        if record.status == RunStatus::Superseded {
+            state.status = RunStatus::Superseded;
+        }
+        Ok(Some(Run::new(&self.inner, &record, epoch, state, folded.tail_len)))
+    }
+
+    /// The database directory, for a journal opened from a path.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
     }
 
     /// The embedded [`Journal::run_info`].

@@ -70,6 +70,7 @@ mod options;
 mod remote;
 mod run;
 mod scoped;
+mod serve;
 mod subscription;
 pub mod wire;
 mod writer;
@@ -89,6 +90,7 @@ pub use options::{Clock, Durability, Options};
 pub use remote::{ConnectOptions, Refusal, RemoteError};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
 pub use scoped::{ErrorOutcome, RunOutput, ScopedError};
+pub use serve::{Endpoint, Route, ServeError, ServeHandle, ServeOptions, ROUTES};
 pub use subscription::{AsyncSubscription, SubscribeError, Subscription};
 pub use writer::StoreFailure;
 
