@@ -41,12 +41,18 @@ fn a_connected_run_appends_and_its_state_is_the_owners() {
     assert_eq!(client.history(&run_key).unwrap(), owner.history(&run_key).unwrap());
     assert_eq!(client.run_info(&run_key).unwrap(), owner.run_info(&run_key).unwrap());
     assert_eq!(client.verify(&run_key).unwrap(), owner.verify(&run_key).unwrap());
-    assert_eq!(client.state_at(&run_key, 2).unwrap(), owner.state_at(&run_key, 2).unwrap());
+    assert_eq!(
+        client.state_at(&run_key, 2).unwrap(),
+        owner.state_at(&run_key, 2).unwrap()
+    );
     assert_eq!(
         client.runs(&RunFilter::default()).unwrap(),
         owner.runs(&RunFilter::default()).unwrap()
     );
-    run.finish(Outcome::Success { output: Some("done".into()) }).unwrap();
+    run.finish(Outcome::Success {
+        output: Some("done".into()),
+    })
+    .unwrap();
     assert_eq!(owner.run_info(&run_key).unwrap().status, RunStatus::Completed);
 }
 
@@ -62,12 +68,26 @@ fn a_connected_append_with_an_older_epoch_is_fenced_and_a_stale_seq_is_a_conflic
     let fenced = first.step(step("late")).unwrap_err();
     assert_eq!(fenced.code(), "fenced");
     assert!(
-        matches!(fenced, AppendError::Fenced { epoch: 0, current: 1, .. }),
+        matches!(
+            fenced,
+            AppendError::Fenced {
+                epoch: 0,
+                current: 1,
+                ..
+            }
+        ),
         "{fenced:?}"
     );
     let conflict = second.append_at(1, vec![Event::TurnCompleted]).unwrap_err();
     assert!(
-        matches!(conflict, AppendError::Conflict { expected: 1, actual: 3, .. }),
+        matches!(
+            conflict,
+            AppendError::Conflict {
+                expected: 1,
+                actual: 3,
+                ..
+            }
+        ),
         "{conflict:?}"
     );
     assert_eq!(second.append_at(3, vec![Event::TurnCompleted]).unwrap(), 3);
@@ -88,14 +108,25 @@ fn connected_errors_are_the_embedded_typed_errors() {
     let exists = client.begin(run_key.clone(), RunMeta::default()).unwrap_err();
     assert!(matches!(exists, BeginError::AlreadyExists { .. }), "{exists:?}");
     let out_of_order = run
-        .append(vec![Event::RunStarted { meta: RunMeta::default() }])
+        .append(vec![Event::RunStarted {
+            meta: RunMeta::default(),
+        }])
         .unwrap_err();
     assert_eq!(out_of_order.code(), "out_of_order");
     let refused = run.handoff_acked("h-1", "nobody").unwrap_err();
     assert_eq!(refused.code(), "refused");
     run.finish(Outcome::Success { output: None }).unwrap();
     let finished = client.resume(&run_key).unwrap_err();
-    assert!(matches!(finished, ResumeError::Finished { status: RunStatus::Completed, .. }), "{finished:?}");
+    assert!(
+        matches!(
+            finished,
+            ResumeError::Finished {
+                status: RunStatus::Completed,
+                ..
+            }
+        ),
+        "{finished:?}"
+    );
 }
 
 #[test]
@@ -144,7 +175,10 @@ fn open_connects_to_the_owner_of_a_held_database_when_asked() {
 #[test]
 fn connected_sync_methods_work_inside_a_runtime_and_async_ones_await() {
     let (_dir, _owner, _serving, client) = served();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let run_key = key("async", 0, "agent");
         let run = client.begin(run_key.clone(), RunMeta::default()).unwrap();
