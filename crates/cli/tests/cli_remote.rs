@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::{fresh, json, ok, rj, Command, Journal, Options, Path, RunKey, Value};
 use runjournal::{Message, Outcome, Role, RunMeta, ServeOptions};
 
 const OWNER: &str = "RUNJOURNAL_TEST_OWNER";
