@@ -479,7 +479,7 @@ impl Journal {
 
     /// Fails `key` for `operator` with `reason`: one atomic batch of
     /// `attached` (fencing the agent's handle) and `run_failed` with error
-    /// kind [`OPERATOR_FAILURE_KIND`] and a message naming the operator.
+    /// kind [`OPERATOR_FAILURE_KIND`](crate::OPERATOR_FAILURE_KIND) and a message naming the operator.
     /// Refused for a run that is completed, failed or superseded.
     pub fn fail_run(&self, key: &RunKey, operator: &str, reason: &str) -> Result<OperatorReport, OperatorError> {
         match &self.backend {
