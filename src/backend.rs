@@ -516,7 +516,7 @@ impl Journal {
     pub fn subscribe_all(&self, buffer: usize) -> Result<Subscription, SubscribeError> {
         match &self.backend {
             Backend::Embedded(local) => local.subscribe_all(buffer),
-            Backend::Remote(remote) => Ok(remote.subscribe_all(buffer)),
+            Backend::Remote(remote) => remote.subscribe_all(buffer),
         }
     }
 
@@ -537,7 +537,7 @@ impl Journal {
     pub fn subscribe_all_async(&self, buffer: usize) -> Result<AsyncSubscription, SubscribeError> {
         match &self.backend {
             Backend::Embedded(local) => local.subscribe_all_async(buffer),
-            Backend::Remote(remote) => Ok(remote.subscribe_all_async(buffer)),
+            Backend::Remote(remote) => remote.subscribe_all_async(buffer),
         }
     }
 }
