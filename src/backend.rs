@@ -113,7 +113,7 @@ impl Journal {
 
     /// A handle writing `key` with `epoch` (the served API's appends; see
     /// `Local::handle_at`). A connected journal serves nothing.
-    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<Option<Run>, crate::Error> {
+    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<crate::journal::HandleAt, crate::Error> {
         match &self.backend {
             Backend::Embedded(local) => local.handle_at(key, epoch),
             Backend::Remote(remote) => Err(crate::Error::Remote(not_served(remote))),
