@@ -29,7 +29,7 @@ fn main() {
         owner(Path::new(&db));
         return;
     }
-    let tests: [(&str, fn()); 3] = [
+    let tests: [(&str, fn()); 4] = [
         (
             "every_command_reads_a_run_while_another_process_appends_to_it",
             every_command_reads_a_run_while_another_process_appends_to_it,
@@ -41,6 +41,10 @@ fn main() {
         (
             "runs_watch_prints_one_json_document_per_refresh",
             runs_watch_prints_one_json_document_per_refresh,
+        ),
+        (
+            "writing_commands_work_through_the_socket",
+            writing_commands_work_through_the_socket,
         ),
     ];
     let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
@@ -160,4 +164,48 @@ fn runs_watch_prints_one_json_document_per_refresh() {
         assert_eq!(document[0]["goal"], "live");
     }
     owner.stop();
+}
+
+fn writing_commands_work_through_the_socket() {
+    let (dir, db) = fresh();
+    let mut owner = Owner::start(&db);
+    owner.wait_finished();
+    // fork, export, import, an operator action and purge, all while the owner holds the database.
+    let fork = json(&rj(
+        &db,
+        &[&["--json", "fork"][..], &RUN[..], &["--at", "3"][..]].concat(),
+    ));
+    let child = fork["id"].as_str().unwrap().to_string();
+    assert_eq!(fork["episode"], 1);
+    let exported = dir.path().join("live.jsonl");
+    ok(&rj(
+        &db,
+        &[&["export"][..], &RUN[..], &["-o", exported.to_str().unwrap()][..]].concat(),
+    ));
+    let lines = std::fs::read_to_string(&exported).unwrap();
+    assert_eq!(lines.lines().count() as u64, STEPS + 2);
+    // The same events under another goal; the import computes their hashes.
+    let renamed: Vec<String> = lines
+        .lines()
+        .map(|line| {
+            let mut envelope: Value = serde_json::from_str(line).unwrap();
+            envelope["run"]["goal"] = "copied".into();
+            envelope.as_object_mut().unwrap().remove("hash");
+            envelope.to_string()
+        })
+        .collect();
+    let copy = dir.path().join("copy.jsonl");
+    std::fs::write(&copy, renamed.join("\n") + "\n").unwrap();
+    let imported = json(&rj(&db, &["--json", "import", copy.to_str().unwrap()]));
+    assert_eq!(imported["events"].as_u64(), Some(STEPS + 2));
+    let interrupted = json(&rj(&db, &["--json", "interrupt", &child]));
+    assert_eq!(interrupted["status"], "interrupted");
+    let purge = json(&rj(&db, &["--json", "purge", "--run", &child, "--dry-run"]));
+    assert_eq!(purge["dry_run"], true);
+    let runs = json(&rj(&db, &["runs", "--json"]));
+    assert_eq!(runs.as_array().unwrap().len(), 3);
+    owner.stop();
+    // What the commands did is in the database the owner closed.
+    let journal = Journal::open_existing(&db, Options::default()).unwrap();
+    assert_eq!(journal.runs(&runjournal::RunFilter::default()).unwrap().len(), 3);
 }
