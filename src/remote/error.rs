@@ -96,6 +96,7 @@ const KNOWN_CODES: &[&str] = &[
     "out_of_order",
     "empty_batch",
     "refused",
+    "not_allowed",
     "deleted",
     "abandoned",
     "seq_out_of_range",
@@ -390,7 +391,7 @@ impl Failure {
         let run = answer.run_or(key);
         match answer.code.as_str() {
             "not_found" => OperatorError::NotFound { run },
-            "refused" if answer.detail_str("rule").is_some() => {
+            "not_allowed" | "refused" if answer.detail_str("rule").is_some() => {
                 match answer.detail_str("status").as_deref().and_then(status_named) {
                     Some(status) => OperatorError::Refused {
                         run,

@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fresh, json, ok, rj, Command, Journal, Options, Path, RunKey, Value};
+use common::{fails_json, fresh, json, ok, rj, Command, Journal, Options, Path, RunKey, Value};
 use runjournal::{Message, Outcome, Role, RunMeta, ServeOptions};
 
 const OWNER: &str = "RUNJOURNAL_TEST_OWNER";
@@ -200,6 +200,8 @@ fn writing_commands_work_through_the_socket() {
     assert_eq!(imported["events"].as_u64(), Some(STEPS + 2));
     let interrupted = json(&rj(&db, &["--json", "interrupt", &child]));
     assert_eq!(interrupted["status"], "interrupted");
+    // A refusal keeps its exit code through the socket: the live run is completed.
+    fails_json(&rj(&db, &[&["--json", "interrupt"][..], &RUN[..]].concat()), "finished");
     let purge = json(&rj(&db, &["--json", "purge", "--run", &child, "--dry-run"]));
     assert_eq!(purge["dry_run"], true);
     let runs = json(&rj(&db, &["runs", "--json"]));
