@@ -8,7 +8,8 @@
 //!   from its seq); `end` ends it: `shutdown` as a closed journal, `purged`
 //!   as the run not found. The every-run stream cannot resume without a gap:
 //!   a dropped connection ends it with the connection's error.
-//! - The receiving task runs on the client's runtime and stops when the
+//! - The receiving task runs on the client's runtime and stops (closing its
+//!   connection, so the owner's subscriber slot is freed) as soon as the
 //!   subscription is dropped.
 
 use std::sync::Arc;
@@ -252,7 +253,12 @@ async fn read_stream(
     let mut text = String::new();
     let mut pending = Vec::new();
     loop {
-        let frame = match body.frame().await {
+        // A dropped subscription closes its connection at once, not at the next event.
+        let next = tokio::select! {
+            next = body.frame() => next,
+            () = sender.closed() => return Ended::Done,
+        };
+        let frame = match next {
             Some(Ok(frame)) => frame,
             Some(Err(error)) => return Ended::Dropped(dropped(&error.to_string())),
             None => return Ended::Dropped(dropped("the stream ended without an end event")),
