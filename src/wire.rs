@@ -1046,6 +1046,12 @@ mod tests {
     }
 
     #[test]
+    fn the_socket_is_a_file_the_database_directory_may_hold() {
+        assert_eq!(SOCKET_NAME, runjournal_sled::files::SOCKET);
+        assert!(runjournal_sled::files::is_database_file(SOCKET_NAME));
+    }
+
+    #[test]
     fn codes_map_to_their_statuses() {
         let table = [
             ("invalid_request", 400),

@@ -41,7 +41,11 @@ pub(crate) fn bind(path: &Path) -> Result<(BoundSocket, std::os::unix::net::Unix
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let private = dir.join(format!(".runjournal-sock-{}", std::process::id()));
+    let private = dir.join(format!(
+        "{}{}",
+        runjournal_sled::files::SOCKET_STAGING_PREFIX,
+        std::process::id()
+    ));
     // A directory left by a killed process of the same pid is ours to reuse.
     if private.exists() {
         std::fs::remove_dir_all(&private).map_err(io("remove the leftover", &private))?;

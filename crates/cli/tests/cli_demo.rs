@@ -14,6 +14,7 @@ fn demo_crashes_resumes_and_leaves_a_database_to_explore() {
     for needle in [
         "the agent (process",
         "compaction ctx-e0 started",
+        "read live from the agent's socket while it runs: iteration 5, 2 completed phase(s), compaction in flight",
         "killed process",
         "signal 9, exit status 137",
         "attached in epoch 1",

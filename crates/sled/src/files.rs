@@ -31,12 +31,21 @@ pub const LOG: &str = "db";
 pub const BLOBS: &str = "blobs";
 /// The start of the names of sled's snapshot files.
 pub const SNAPSHOT_PREFIX: &str = "snap.";
+/// The served API's Unix socket, which the serving owner keeps in the
+/// database directory (a killed owner leaves it behind).
+pub const SOCKET: &str = "runjournal.sock";
+/// The start of the name of the private directory a socket is bound in
+/// before it is renamed to [`SOCKET`].
+pub const SOCKET_STAGING_PREFIX: &str = ".runjournal-sock-";
 /// sled 0.34's default log segment size: the unit its log is written in.
 pub const LOG_SEGMENT: u64 = 512 * 1024;
 
 /// Whether `name` is one of the files a database directory holds.
 pub fn is_database_file(name: &str) -> bool {
-    matches!(name, CONFIG | LOG | BLOBS) || name.starts_with(SNAPSHOT_PREFIX) || name.starts_with(GUARD_FILE)
+    matches!(name, CONFIG | LOG | BLOBS | SOCKET)
+        || name.starts_with(SNAPSHOT_PREFIX)
+        || name.starts_with(GUARD_FILE)
+        || name.starts_with(SOCKET_STAGING_PREFIX)
 }
 
 /// Whether `path` is a database directory: `conf` and `db`, and nothing but
@@ -66,7 +75,11 @@ pub fn copy_without_snapshot(from: &Path, to: &Path) -> io::Result<()> {
     for entry in fs::read_dir(from)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(SNAPSHOT_PREFIX) || name == GUARD_FILE {
+        if name.starts_with(SNAPSHOT_PREFIX)
+            || name == GUARD_FILE
+            || name == SOCKET
+            || name.starts_with(SOCKET_STAGING_PREFIX)
+        {
             continue;
         }
         copy_entry(&entry, &to.join(entry.file_name()))?;
@@ -140,6 +153,9 @@ mod tests {
         }
         fs::create_dir(dir.path().join(BLOBS)).unwrap();
         assert!(looks_like_database(dir.path()));
+        // A served database holds its socket (a killed owner leaves it).
+        drop(std::os::unix::net::UnixListener::bind(dir.path().join(SOCKET)).unwrap());
+        assert!(looks_like_database(dir.path()), "with the served API's socket");
         fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
         assert!(!looks_like_database(dir.path()), "a foreign file");
     }

@@ -127,6 +127,20 @@ fn crash_the_agent(say: &mut Narrator, exe: &Path, key: &RunKey) -> anyhow::Resu
         }
     };
 
+    let live =
+        match live_state(&say.cx.db, key) {
+            Ok(state) => {
+                format!(
+            "read live from the agent's socket while it runs: iteration {}, {} completed phase(s), compaction {}",
+            state["iteration"],
+            state["phases"]["completed"].as_array().map_or(0, Vec::len),
+            if state["compaction"]["active"] == true { "in flight" } else { "idle" }
+        )
+            }
+            Err(error) => format!("could not read the live state through the socket: {error:#}"),
+        };
+    say.line(&format!("  {} {live}", style.dim("serve │")))?;
+
     say.step(2, "crash: SIGKILL, mid-compaction")?;
     let pid = agent.id();
     agent.kill()?;
@@ -137,6 +151,32 @@ fn crash_the_agent(say: &mut Narrator, exe: &Path, key: &RunKey) -> anyhow::Resu
         child::describe(status)
     ))?;
     Ok((crash_seq, status))
+}
+
+/// The run's resume state, read through the serving agent's socket
+/// (`GET /v1/runs/{k}/state`, docs/http-api.md).
+fn live_state(db: &Path, key: &RunKey) -> anyhow::Result<serde_json::Value> {
+    use std::io::Read;
+    let socket = db.join(runjournal::wire::SOCKET_NAME);
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket)?;
+    stream.set_read_timeout(Some(CHILD_TIMEOUT))?;
+    write!(
+        stream,
+        "GET {}/state HTTP/1.1\r\nhost: runjournal\r\nconnection: close\r\n\r\n",
+        runjournal::wire::run_path(key)
+    )?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply)?;
+    let (head, body) = reply
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| fail("the socket's answer has no body"))?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(fail(format!(
+            "the socket answered {}",
+            head.lines().next().unwrap_or("")
+        )));
+    }
+    Ok(serde_json::from_str(body)?)
 }
 
 /// Step 3: a supervisor's process resumes the run, told how the agent died.

@@ -56,6 +56,8 @@ fn say(out: &mut Output, text: &str) -> anyhow::Result<()> {
 /// then waits to be killed.
 pub fn agent(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
     let journal = cx.open_or_create()?;
+    // The owner serves its database: the demo reads the live run through the socket.
+    let _server = journal.serve(runjournal::ServeOptions::default())?;
     let out = &mut *cx.out;
     let key = RunKey::new(args.goal.clone(), args.episode, AGENT)?;
     let meta = RunMeta {
