@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex};
 use runjournal_core::RunKey;
 
 use super::api::ApiError;
-use crate::journal::{HandleAt, Journal};
+use crate::journal::HandleAt;
 use crate::run::Run;
+use crate::Journal;
 
 /// How long a request waits for a handle another one is building.
 const HELD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -126,6 +126,12 @@ pub fn classify(error: &anyhow::Error) -> Code {
 
 /// The code of a library error, when `cause` is one.
 fn library_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
+    if let Some(error) = cause.downcast_ref::<runjournal::RemoteError>() {
+        return Some(remote_code(error));
+    }
+    if let Some(runjournal::WriteError::Remote(error)) = cause.downcast_ref::<runjournal::WriteError>() {
+        return Some(remote_code(error));
+    }
     if let Some(error) = cause.downcast_ref::<ReadError>() {
         return Some(read_code(error));
     }
@@ -169,6 +175,24 @@ fn read_code(error: &ReadError) -> Code {
             Code::Integrity
         }
         ReadError::Store(error) => store_code(error),
+        ReadError::Remote(error) => remote_code(error),
+        _ => Code::Other,
+    }
+}
+
+/// The code of a served journal's answer this client keeps as a wire code:
+/// the code the same error has embedded.
+fn remote_code(error: &runjournal::RemoteError) -> Code {
+    match error.code() {
+        "not_found" | "seq_out_of_range" => Code::NotFound,
+        "integrity" | "snapshot_corrupt" | "parent_missing" => Code::Integrity,
+        "fenced" => Code::Fenced,
+        "conflict" => Code::Conflict,
+        "finished" | "superseded" | "out_of_order" | "refused" | "not_allowed" => Code::Finished,
+        "invalid_event" | "invalid_key" | "too_large" | "unencodable" | "empty_batch" | "parse" | "seq_gap"
+        | "hash_mismatch" | "invalid_request" | "payload_too_large" => Code::Invalid,
+        "locked" => Code::Locked,
+        "io" => Code::Io,
         _ => Code::Other,
     }
 }
@@ -179,6 +203,7 @@ fn append_code(error: &AppendError) -> Code {
         AppendError::Conflict { .. } => Code::Conflict,
         AppendError::OutOfOrder { .. } | AppendError::Refused { .. } => Code::Finished,
         AppendError::InvalidEvent { .. } | AppendError::EventTooLarge { .. } => Code::Invalid,
+        AppendError::Remote(error) => remote_code(error),
         _ => Code::Other,
     }
 }
