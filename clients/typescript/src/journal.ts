@@ -142,6 +142,15 @@ export class Journal {
     return { run: this.run(answer.handle), state: answer.state };
   }
 
+  /**
+   * A writable run from a handle obtained elsewhere (another process, or
+   * `Run.toHandle()`): appends carry its epoch and expected seq like any
+   * other, so a stale one is fenced or conflicts.
+   */
+  attach(handle: Handle): Run {
+    return this.run(handle);
+  }
+
   /** The run's record. */
   record(key: RunKey): Promise<RunRecord> {
     return this.transport.json({ method: "GET", path: runPath(key) });

@@ -104,6 +104,11 @@ export class Run {
     return this.handle.head;
   }
 
+  /** The handle as of the last acknowledged write, to pass to another process (`Journal.attach`). */
+  toHandle(): Handle {
+    return { ...this.handle, run: { ...this.handle.run } };
+  }
+
   /** Appends `events` as one atomic batch at `nextSeq`; resolves with their envelopes. */
   append(events: Event[], options: AppendOptions = {}): Promise<Envelope[]> {
     return this.write("/events", options, (base) => ({ ...base, events, checks: options.checks }));
