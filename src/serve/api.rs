@@ -13,9 +13,9 @@ use serde::Serialize;
 use super::counters::Counters;
 use super::handles::HandleCache;
 use super::ServeOptions;
-use crate::journal::Journal;
 use crate::run::Run;
 use crate::wire::{self, ErrorBody, Handle};
+use crate::Journal;
 use runjournal_core::RunKey;
 
 /// Everything the handlers share.

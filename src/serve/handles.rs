@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use runjournal_core::RunKey;
 
 use super::api::ApiError;
-use crate::journal::Journal;
 use crate::run::Run;
+use crate::Journal;
 
 /// The handles kept for clients' runs.
 pub(crate) struct HandleCache {

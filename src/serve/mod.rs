@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::journal::Journal;
+use crate::Journal;
 
 pub use routes::{Endpoint, Route, ROUTES};
 
