@@ -14,6 +14,7 @@ fn demo_crashes_resumes_and_leaves_a_database_to_explore() {
     for needle in [
         "the agent (process",
         "compaction ctx-e0 started",
+        "runjournal.sock while process",
         "killed process",
         "signal 9, exit status 137",
         "attached in epoch 1",
@@ -55,6 +56,12 @@ fn demo_crashes_resumes_and_leaves_a_database_to_explore() {
     let at_crash = json(&rj(&db, &["state", "--json", &id, "--at", &crash.to_string()]));
     assert_eq!(at_crash["compaction"]["active"], true);
     assert_eq!(at_crash["phases"]["active"]["index"], 2);
+    // The state read live through the agent's socket is the state the crash left.
+    let live = format!(
+        "live  │ running · epoch 0 · last seq {} · iteration {} · 2 phases done, active 2 \"test\" · compaction in flight",
+        at_crash["last_seq"], at_crash["iteration"]
+    );
+    assert!(text.contains(&live), "{live:?} not in\n{text}");
     ok(&rj(&db, &["verify"]));
     // What the demo wrote survives export → import → export unchanged.
     let exported = ok(&rj(&db, &["export"]));

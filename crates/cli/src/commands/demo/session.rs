@@ -4,9 +4,13 @@
 //! (records the death, skips the completed phases, re-runs the active one
 //! from its start) and finishes it.
 //!
+//! Both serve the database while they hold it (on its owner-only Unix
+//! socket), so other processes can read the live run meanwhile; the
+//! resumer's server replaces the socket the killed agent left.
+//!
 //! Child protocol (stdout, one line each): `say TEXT` is narration for the
 //! demo to relay; `ready SEQ` means the agent has durably appended
-//! `compaction_started` at SEQ and waits to be killed.
+//! `compaction_started` at SEQ, is serving, and waits to be killed.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -14,7 +18,8 @@ use std::time::Duration;
 
 use clap::Args;
 use runjournal::{
-    CompactionInfo, CompactionSource, Handoff, Message, Outcome, ResumeState, Role, Run, RunKey, RunMeta, TaskResult,
+    CompactionInfo, CompactionSource, Handoff, Journal, Message, Outcome, ResumeState, Role, Run, RunKey, RunMeta,
+    ServeHandle, ServeOptions, TaskResult,
 };
 
 use super::{AGENT, CHILD_TIMEOUT};
@@ -56,6 +61,7 @@ fn say(out: &mut Output, text: &str) -> anyhow::Result<()> {
 /// then waits to be killed.
 pub fn agent(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
     let journal = cx.open_or_create()?;
+    let _server = serve(&journal)?;
     let out = &mut *cx.out;
     let key = RunKey::new(args.goal.clone(), args.episode, AGENT)?;
     let meta = RunMeta {
@@ -92,6 +98,7 @@ pub fn agent(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
 /// `demo-resume`: resumes the run as a supervisor would and finishes it.
 pub fn resume(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
     let journal = cx.open_existing()?;
+    let _server = serve(&journal)?;
     let out = &mut *cx.out;
     let key = RunKey::new(args.goal.clone(), args.episode, AGENT)?;
     let stranded = journal.state(&key)?.compaction.active;
@@ -140,6 +147,14 @@ pub fn resume(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
         }
         Flow::Crashed(_) => Err(fail("demo-resume: the resumed session crashed")),
     }
+}
+
+/// Serves `journal` on its database's socket until the handle is dropped
+/// (which removes the socket).
+fn serve(journal: &Journal) -> anyhow::Result<ServeHandle> {
+    journal
+        .serve(ServeOptions::default())
+        .map_err(|error| fail(format!("the demo's agent cannot serve its database: {error}")))
 }
 
 /// Where the simulated session stopped.
