@@ -44,19 +44,18 @@ export class Server {
   readonly db: string;
   readonly socketPath: string;
   readonly url: string | undefined;
-  private readonly child: ChildProcess;
+  private readonly args: string[];
+  private child: ChildProcess;
   private output = "";
   private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
-  private constructor(dir: string, db: string, child: ChildProcess, url: string | undefined) {
+  private constructor(dir: string, db: string, args: string[], url: string | undefined) {
     this.dir = dir;
     this.db = db;
     this.socketPath = join(db, SOCKET_NAME);
-    this.child = child;
+    this.args = args;
     this.url = url;
-    child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString("utf8")));
-    child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString("utf8")));
-    child.on("exit", (code, signal) => (this.exited = { code, signal }));
+    this.child = this.spawn();
   }
 
   /** Starts a server on a fresh database and waits until it answers. */
@@ -73,10 +72,36 @@ export class Server {
       url = `http://127.0.0.1:${port}`;
       args.push("--listen", `127.0.0.1:${port}`, "--token-file", tokenFile);
     }
-    const child = spawn(runjournalBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });
-    const server = new Server(dir, db, child, url);
+    const server = new Server(dir, db, args, url);
     await server.waitReady();
     return server;
+  }
+
+  /** Kills the server with `signal` and waits until it exited; returns how it exited. */
+  async kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    this.child.kill(signal);
+    const exited = await poll(() => this.exited !== undefined, STOP_DEADLINE_MS);
+    assertExited(exited, this.output);
+    return this.exited ?? { code: null, signal: null };
+  }
+
+  /** Starts the server again on the same database (after `kill`) and waits until it answers. */
+  async restart(): Promise<void> {
+    this.child = this.spawn();
+    await this.waitReady();
+  }
+
+  private spawn(): ChildProcess {
+    this.exited = undefined;
+    const child = spawn(runjournalBinary(), this.args, { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString("utf8")));
+    child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString("utf8")));
+    child.on("exit", (code, signal) => {
+      if (this.child === child) {
+        this.exited = { code, signal };
+      }
+    });
+    return child;
   }
 
   /** Everything the server printed so far. */
@@ -122,6 +147,12 @@ export class Server {
       this.child.kill("SIGKILL");
       throw new Error(`runjournal serve did not answer on ${this.socketPath} within ${START_DEADLINE_MS} ms:\n${this.output}`);
     }
+  }
+}
+
+function assertExited(exited: boolean, output: string): void {
+  if (!exited) {
+    throw new Error(`runjournal serve did not exit within ${STOP_DEADLINE_MS} ms:\n${output}`);
   }
 }
 
