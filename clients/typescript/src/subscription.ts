@@ -50,6 +50,7 @@ export class Subscription implements AsyncIterable<Envelope> {
   private delivered: number;
   private ended: EndReason | undefined;
   private connections = 0;
+  private lags = 0;
 
   /** @internal Built by `Journal.subscribe`. */
   constructor(transport: Transport, key: RunKey, options: SubscribeOptions) {
@@ -75,6 +76,11 @@ export class Subscription implements AsyncIterable<Envelope> {
   /** How many times it connected (1 + reconnects). */
   get connectionCount(): number {
     return this.connections;
+  }
+
+  /** How many times the server reported it lagged (each followed by a reconnect). */
+  get lagCount(): number {
+    return this.lags;
   }
 
   /** Stops it: iteration ends after the envelope being handled. */
@@ -161,6 +167,7 @@ export class Subscription implements AsyncIterable<Envelope> {
           yield envelope;
         } else if (message.event === "lagged") {
           // The stream ends; the reconnect resumes after the last delivered seq.
+          this.lags += 1;
           response.destroy();
           return;
         } else if (message.event === "end") {

@@ -214,3 +214,24 @@ test("purging a run ends its subscription with reason purged", async () => {
   assert.equal((await iterator.next()).done, true);
   assert.equal(subscription.endReason, "purged");
 });
+
+test("a subscriber that falls behind is told it lagged and resumes by itself, losing and repeating nothing", async () => {
+  const key = freshKey();
+  const run = await journal.begin(key);
+  const subscription = journal.subscribe(key);
+  const iterator = subscription[Symbol.asyncIterator]();
+  const seen = await take(iterator, 1);
+  // Far more than the server's buffer (1024 events) and the socket's hold, unread.
+  const batches = 20;
+  const batchSize = 500;
+  for (let batch = 0; batch < batches; batch += 1) {
+    await run.append(
+      Array.from({ length: batchSize }, (_, index) => ({ type: "custom" as const, kind: "n", data: `${batch}/${index}` })),
+    );
+  }
+  seen.push(...(await take(iterator, batches * batchSize)));
+  assert.deepEqual(seqs(seen), range(0, batches * batchSize + 1));
+  assert.ok(subscription.lagCount >= 1, "the subscriber never lagged: nothing was tested");
+  assert.equal(subscription.connectionCount, subscription.lagCount + 1);
+  subscription.close();
+});
