@@ -13,7 +13,7 @@
 
 import type { IncomingMessage } from "node:http";
 
-import { BusyError, ConnectionError, ProtocolError, RunjournalError } from "./errors.js";
+import { BusyError, ConnectionError, LaggedError, ProtocolError, RunjournalError } from "./errors.js";
 import { runPath, query } from "./paths.js";
 import { parseSse, type SseMessage } from "./sse.js";
 import type { Transport } from "./transport.js";
@@ -23,7 +23,10 @@ import type { Envelope, RunKey } from "./types.js";
 export interface SubscribeOptions {
   /** The first seq to deliver (default 0). */
   from?: number;
-  /** Reconnect when the stream is cut (default true). */
+  /**
+   * Reconnect when the stream is cut or lags (default true); when false, a
+   * cut is a `ConnectionError` and a lag a `LaggedError`.
+   */
   reconnect?: boolean;
   /** How long to keep trying to reconnect before failing with the last error (default 30 s). */
   reconnectTimeoutMs?: number;
@@ -99,14 +102,24 @@ export class Subscription implements AsyncIterable<Envelope> {
   }
 
   private async *envelopes(): AsyncGenerator<Envelope> {
+    let pause = FIRST_RETRY_MS;
     try {
       while (!this.closed) {
         const response = await this.connect();
         if (response === undefined) {
           return;
         }
+        const opened = Date.now();
+        const first = this.delivered;
         for await (const envelope of this.read(response)) {
           yield envelope;
+        }
+        // A stream that ends at once with nothing in it is not reopened in a hot loop.
+        if (this.delivered === first && Date.now() - opened < LONGEST_RETRY_MS && !this.closed) {
+          await new Promise((resolve) => setTimeout(resolve, pause));
+          pause = Math.min(pause * 2, LONGEST_RETRY_MS);
+        } else {
+          pause = FIRST_RETRY_MS;
         }
       }
     } finally {
@@ -169,6 +182,15 @@ export class Subscription implements AsyncIterable<Envelope> {
           // The stream ends; the reconnect resumes after the last delivered seq.
           this.lags += 1;
           response.destroy();
+          if (!this.reconnect) {
+            throw new LaggedError({
+              code: "lagged",
+              message: `subscription to ${describeKey(this.key)} lagged behind the server's buffer at seq ${this.delivered}`,
+              run: this.key,
+              seq: this.delivered,
+              details: { next_seq: this.delivered },
+            });
+          }
           return;
         } else if (message.event === "end") {
           this.ended = endReason(message);

@@ -6,7 +6,15 @@ import assert from "node:assert/strict";
 import * as http from "node:http";
 import { after, before, test } from "node:test";
 
-import { Journal, runPath, type Envelope, type RunKey, type Subscription } from "../src/index.js";
+import {
+  ConnectionError,
+  Journal,
+  LaggedError,
+  runPath,
+  type Envelope,
+  type RunKey,
+  type Subscription,
+} from "../src/index.js";
 import { CuttingProxy } from "./proxy.js";
 import { freshKey, poll, Server } from "./server.js";
 
@@ -234,4 +242,47 @@ test("a subscriber that falls behind is told it lagged and resumes by itself, lo
   assert.ok(subscription.lagCount >= 1, "the subscriber never lagged: nothing was tested");
   assert.equal(subscription.connectionCount, subscription.lagCount + 1);
   subscription.close();
+});
+
+test("without reconnect, a lag is LaggedError naming the next seq and a cut is ConnectionError", async () => {
+  const key = freshKey();
+  const run = await journal.begin(key);
+  const lagging = journal.subscribe(key, { reconnect: false });
+  const iterator = lagging[Symbol.asyncIterator]();
+  await take(iterator, 1);
+  for (let batch = 0; batch < 20; batch += 1) {
+    await run.append(Array.from({ length: 500 }, () => ({ type: "custom" as const, kind: "n", data: "x" })));
+  }
+  const lag = await (async () => {
+    for (;;) {
+      const next = await iterator.next();
+      assert.equal(next.done, false);
+    }
+  })().then(
+    () => assert.fail("the lagging subscription ended without an error"),
+    (caught: unknown) => caught,
+  );
+  assert.ok(lag instanceof LaggedError, `expected LaggedError, got ${String(lag)}`);
+  assert.equal(lag.code, "lagged");
+  assert.equal(lag.details.next_seq, lagging.nextSeq);
+
+  const proxy = await CuttingProxy.start(server.socketPath);
+  const viaProxy = await Journal.connect(proxy.socketPath);
+  try {
+    const cut = viaProxy.subscribe(key, { reconnect: false });
+    const cutIterator = cut[Symbol.asyncIterator]();
+    await take(cutIterator, 1);
+    proxy.cutAll();
+    await assert.rejects(
+      (async () => {
+        for (;;) {
+          await cutIterator.next();
+        }
+      })(),
+      ConnectionError,
+    );
+  } finally {
+    viaProxy.close();
+    await proxy.stop();
+  }
 });
