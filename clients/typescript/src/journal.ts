@@ -8,13 +8,15 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 
-import { ProtocolError } from "./errors.js";
+import { ConnectionError, ProtocolError } from "./errors.js";
 import { keyQuery, query, runPath } from "./paths.js";
 import { Run } from "./run.js";
+import { parseSse } from "./sse.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
 import { parseEndpoint, Transport } from "./transport.js";
 import type {
   Durability,
+  Envelope,
   EnvelopePage,
   Expect,
   Handle,
@@ -335,6 +337,41 @@ export class Journal {
    */
   subscribe(key: RunKey, options: SubscribeOptions = {}): Subscription {
     return new Subscription(this.transport, key, options);
+  }
+
+  /**
+   * Every run's live events from now on, as they are appended. It cannot
+   * resume: a cut connection is a `ConnectionError` (subscribe per run to
+   * resume exactly). It ends when the server sends `end` or the consumer stops.
+   */
+  async *subscribeAll(options: { signal?: AbortSignal } = {}): AsyncGenerator<Envelope> {
+    const response = await this.transport.open({
+      method: "GET",
+      path: "/v1/subscribe",
+      headers: { accept: "text/event-stream" },
+      signal: options.signal,
+    });
+    let ended = false;
+    try {
+      for await (const message of parseSse(response)) {
+        if (message.event === "envelope") {
+          yield JSON.parse(message.data) as Envelope;
+        } else if (message.event === "end") {
+          ended = true;
+          return;
+        }
+      }
+    } catch (cause) {
+      if (options.signal?.aborted === true) {
+        return;
+      }
+      throw new ConnectionError({ code: "connection", message: `GET /v1/subscribe: stream cut` }, null, { cause });
+    } finally {
+      response.destroy();
+    }
+    if (!ended) {
+      throw new ConnectionError({ code: "connection", message: "GET /v1/subscribe: stream ended without end" });
+    }
   }
 
   private run(handle: Handle): Run {

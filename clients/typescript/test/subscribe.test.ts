@@ -286,3 +286,37 @@ test("without reconnect, a lag is LaggedError naming the next seq and a cut is C
     await proxy.stop();
   }
 });
+
+test("subscribeAll yields every run's live events as they are appended", async () => {
+  const first = freshKey();
+  const second = freshKey();
+  const all = journal.subscribeAll();
+  const pending = all.next();
+  // The stream opens asynchronously: append until the subscription shows an event.
+  const runA = await journal.begin(first);
+  const runB = await journal.begin(second);
+  let appended = 0;
+  const writer = (async () => {
+    while (appended < 200) {
+      await runA.custom("a", String(appended));
+      await runB.custom("b", String(appended));
+      appended += 1;
+    }
+  })();
+  const seen: Envelope[] = [];
+  let next = await pending;
+  while (!next.done) {
+    seen.push(next.value);
+    if (seen.some((envelope) => envelope.run.goal === first.goal) && seen.some((envelope) => envelope.run.goal === second.goal)) {
+      break;
+    }
+    next = await all.next();
+  }
+  await all.return(undefined);
+  await writer;
+  for (const goal of [first.goal, second.goal]) {
+    const own = seen.filter((envelope) => envelope.run.goal === goal).map((envelope) => envelope.seq);
+    assert.ok(own.length > 0, `no event of ${goal}`);
+    assert.deepEqual(own, range(own[0] ?? 0, (own[0] ?? 0) + own.length), "a run's events arrive in seq order, gapless");
+  }
+});
