@@ -555,7 +555,7 @@ fn refuse_unresumable(record: &RunRecord) -> Result<(), ResumeError> {
 }
 
 /// What a caller expects of a run's `meta` when it resumes it
-/// ([`Journal::resume_expecting`]): every field that is set must equal the
+/// ([`Journal::resume_expecting`](crate::Journal::resume_expecting)): every field that is set must equal the
 /// stored one (a stored value that is absent differs from any expected one).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expect {
@@ -595,7 +595,7 @@ impl Expect {
     }
 
     /// Expects the `backend` and `model` that `meta` sets (what
-    /// [`Journal::scoped`] checks on a resume). `agent_name` is left out: it
+    /// [`Journal::scoped`](crate::Journal::scoped) checks on a resume). `agent_name` is left out: it
     /// may name the process (`orchestrator-0-18030`) and change at every resume.
     pub fn from_meta(meta: &RunMeta) -> Self {
         Expect {

@@ -344,7 +344,10 @@ pub fn serve_bytes(journal: &Journal, options: ServeOptions, input: &[u8]) -> Ve
         if writer.write_all(&input).await.is_ok() {
             drop(writer.shutdown().await);
         }
-        if tokio::time::timeout(Duration::from_millis(500), &mut serving).await.is_err() {
+        if tokio::time::timeout(Duration::from_millis(500), &mut serving)
+            .await
+            .is_err()
+        {
             shutdown.send_replace(true);
             drop(serving.await);
         }
