@@ -32,6 +32,11 @@ export interface SubscribeOptions {
   reconnectTimeoutMs?: number;
   /** Stops the subscription. */
   signal?: AbortSignal;
+  /**
+   * How long the stream may stay silent before it counts as cut and is
+   * reopened (default 45 s: three of the server's 15 s keep-alives).
+   */
+  idleTimeoutMs?: number;
 }
 
 /** Why a subscription ended. */
@@ -47,6 +52,7 @@ export class Subscription implements AsyncIterable<Envelope> {
   private readonly reconnect: boolean;
   private readonly reconnectTimeoutMs: number;
   private readonly signal: AbortSignal | undefined;
+  private readonly idleTimeoutMs: number;
   private response: IncomingMessage | undefined;
   private closed = false;
   private started = false;
@@ -63,6 +69,7 @@ export class Subscription implements AsyncIterable<Envelope> {
     this.reconnect = options.reconnect ?? true;
     this.reconnectTimeoutMs = options.reconnectTimeoutMs ?? 30_000;
     this.signal = options.signal;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 45_000;
     this.signal?.addEventListener("abort", () => this.close(), { once: true });
   }
 
@@ -143,6 +150,7 @@ export class Subscription implements AsyncIterable<Envelope> {
           path: runPath(this.key, `/subscribe${query({ from: this.delivered })}`),
           headers: this.resumeHeaders(),
           signal: this.signal,
+          idleTimeoutMs: this.idleTimeoutMs,
         });
         this.connections += 1;
         this.response = response;

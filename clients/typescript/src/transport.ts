@@ -28,6 +28,8 @@ export interface Request {
   rawBody?: { text: string; contentType: string };
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** How long the connection may stay silent before it is cut (default: the transport's timeout). */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -144,14 +146,14 @@ export class Transport {
         headers,
         agent: this.agent,
         signal: request.signal,
-        timeout: this.timeoutMs,
+        timeout: request.idleTimeoutMs ?? this.timeoutMs,
       });
       req.on("response", resolve);
       req.on("timeout", () => {
         req.destroy(
           new ConnectionError({
             code: "connection",
-            message: `${request.method} ${request.path}: no answer from ${this.describe()} within ${this.timeoutMs} ms`,
+            message: `${request.method} ${request.path}: ${this.describe()} was silent for ${request.idleTimeoutMs ?? this.timeoutMs} ms`,
           }),
         );
       });

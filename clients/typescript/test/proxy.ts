@@ -16,6 +16,7 @@ export class CuttingProxy {
   private readonly server: Server;
   private readonly open = new Set<Socket>();
   private readonly requests: string[] = [];
+  private readonly stalled = new Set<Socket>();
 
   private constructor(dir: string, server: Server) {
     this.dir = dir;
@@ -46,6 +47,17 @@ export class CuttingProxy {
     this.open.clear();
   }
 
+  /**
+   * Stops forwarding on every open connection without closing it, as a
+   * network that silently drops packets would; new connections still flow.
+   */
+  stallAll(): void {
+    for (const socket of this.open) {
+      socket.pause();
+      this.stalled.add(socket);
+    }
+  }
+
   /** Cuts everything, stops listening and removes the socket's directory. */
   async stop(): Promise<void> {
     this.cutAll();
@@ -60,10 +72,17 @@ export class CuttingProxy {
     this.open.add(client);
     this.open.add(upstream);
     client.on("data", (chunk: Buffer) => {
+      if (this.stalled.has(client)) {
+        return;
+      }
       this.requests[index] += chunk.toString("utf8");
       upstream.write(chunk);
     });
-    upstream.on("data", (chunk: Buffer) => client.write(chunk));
+    upstream.on("data", (chunk: Buffer) => {
+      if (!this.stalled.has(upstream)) {
+        client.write(chunk);
+      }
+    });
     const close = (): void => {
       client.destroy();
       upstream.destroy();

@@ -320,3 +320,26 @@ test("subscribeAll yields every run's live events as they are appended", async (
     assert.deepEqual(own, range(own[0] ?? 0, (own[0] ?? 0) + own.length), "a run's events arrive in seq order, gapless");
   }
 });
+
+test("a stream that goes silent past the idle timeout is reopened with nothing lost or repeated", async () => {
+  const proxy = await CuttingProxy.start(server.socketPath);
+  const viaProxy = await Journal.connect(proxy.socketPath);
+  try {
+    const key = freshKey();
+    const run = await journal.begin(key);
+    const subscription = viaProxy.subscribe(key, { idleTimeoutMs: 300 });
+    const iterator = subscription[Symbol.asyncIterator]();
+    const seen = await take(iterator, 1);
+    proxy.stallAll();
+    for (let index = 0; index < 5; index += 1) {
+      await run.custom("while silent", String(index));
+    }
+    seen.push(...(await take(iterator, 5)));
+    assert.deepEqual(seqs(seen), range(0, 6));
+    assert.ok(subscription.connectionCount >= 2, "the silent stream was never reopened");
+    subscription.close();
+  } finally {
+    viaProxy.close();
+    await proxy.stop();
+  }
+});
