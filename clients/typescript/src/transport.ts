@@ -34,7 +34,9 @@ export interface Request {
 
 /**
  * Resolves what `Journal.connect` was given: an `http://host:port` URL, a
- * socket file, or a database directory (whose `runjournal.sock` is used).
+ * socket file, or a database directory (whose `runjournal.sock` is used; a
+ * path that does not exist is taken as a database directory unless its name
+ * ends in `.sock`).
  */
 export function parseEndpoint(pathOrUrl: string): Endpoint {
   if (pathOrUrl.startsWith("http://")) {
@@ -45,15 +47,16 @@ export function parseEndpoint(pathOrUrl: string): Endpoint {
   if (pathOrUrl.startsWith("https://")) {
     throw new ConnectionError({ code: "connection", message: `TLS is not part of the served API: ${pathOrUrl}` });
   }
-  const socketPath = pathOrUrl.startsWith("unix:") ? pathOrUrl.slice("unix:".length) : pathOrUrl;
-  return { kind: "unix", socketPath: isDirectory(socketPath) ? join(socketPath, SOCKET_NAME) : socketPath };
+  const path = pathOrUrl.startsWith("unix:") ? pathOrUrl.slice("unix:".length) : pathOrUrl;
+  return { kind: "unix", socketPath: isSocketPath(path) ? path : join(path, SOCKET_NAME) };
 }
 
-function isDirectory(path: string): boolean {
+/** A socket file, or a path that is not there yet and is named like one; anything else is a database directory. */
+function isSocketPath(path: string): boolean {
   try {
-    return statSync(path).isDirectory();
+    return statSync(path).isSocket();
   } catch {
-    return false;
+    return path.endsWith(".sock");
   }
 }
 

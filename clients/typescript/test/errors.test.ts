@@ -142,3 +142,10 @@ test("a socket nobody serves is ConnectionError, not a hang", async () => {
   assert.equal(error.code, "connection");
   assert.equal(error.status, null);
 });
+
+test("a database directory nobody serves names its socket in the ConnectionError", async () => {
+  const error = await rejection(Journal.connect(`${server.dir}/missing.db`, { timeoutMs: 5_000 }));
+  assert.ok(error instanceof ConnectionError);
+  assert.equal(error.details.endpoint, `unix:${server.dir}/missing.db/runjournal.sock`);
+  assert.equal(error.details.errno, "ENOENT");
+});
