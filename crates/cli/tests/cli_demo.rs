@@ -76,6 +76,23 @@ fn demo_crashes_resumes_and_leaves_a_database_to_explore() {
 }
 
 #[test]
+fn demo_goes_on_unserved_and_says_so_when_its_socket_path_is_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    // Past the 108 bytes a Unix socket path may have.
+    let db = dir.path().join("d".repeat(120));
+    let output = run_in(dir.path(), Some(&db), &["demo", "--json"]);
+    let state = json(&output);
+    assert_eq!(state["status"], "completed");
+    let narration = stderr(&output);
+    assert!(
+        narration.contains("not serving the database to other processes"),
+        "{narration}"
+    );
+    assert!(narration.contains("no live state through"), "{narration}");
+    assert!(narration.contains("killed process"), "{narration}");
+}
+
+#[test]
 fn demo_keeps_an_explicit_database_and_refuses_foreign_directories() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("mine.db");

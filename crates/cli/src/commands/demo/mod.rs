@@ -149,13 +149,23 @@ fn crash_the_agent(say: &mut Narrator, exe: &Path, key: &RunKey) -> anyhow::Resu
 }
 
 /// End of step 1: the run's state, read through the socket of the agent
-/// process `pid` while it holds the database.
+/// process `pid` while it holds the database (or why it could not be).
 fn read_live_state(say: &mut Narrator, key: &RunKey, pid: u32) -> anyhow::Result<()> {
     let style = say.style;
-    let journal = Journal::connect(&say.cx.db, ConnectOptions::default())
-        .map_err(|error| fail(format!("cannot reach the agent's served database: {error}")))?;
-    let state = journal.state(key).map_err(|error| say.cx.read_error(error))?;
     let socket = say.cx.db.join(runjournal::wire::SOCKET_NAME);
+    let live = Journal::connect(&say.cx.db, ConnectOptions::default())
+        .map_err(|error| error.to_string())
+        .and_then(|journal| journal.state(key).map_err(|error| error.to_string()));
+    let state = match live {
+        Ok(state) => state,
+        Err(reason) => {
+            return say.line(&format!(
+                "  {} no live state through {}: {reason}",
+                style.dim("live  │"),
+                socket.display()
+            ))
+        }
+    };
     say.line(&format!(
         "  {} read through {} while process {pid} holds the database:",
         style.dim("live  │"),

@@ -61,8 +61,8 @@ fn say(out: &mut Output, text: &str) -> anyhow::Result<()> {
 /// then waits to be killed.
 pub fn agent(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
     let journal = cx.open_or_create()?;
-    let _server = serve(&journal)?;
     let out = &mut *cx.out;
+    let _server = serve(&journal, out)?;
     let key = RunKey::new(args.goal.clone(), args.episode, AGENT)?;
     let meta = RunMeta {
         agent_name: Some(format!("{AGENT}-{}", std::process::id())),
@@ -98,8 +98,8 @@ pub fn agent(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
 /// `demo-resume`: resumes the run as a supervisor would and finishes it.
 pub fn resume(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
     let journal = cx.open_existing()?;
-    let _server = serve(&journal)?;
     let out = &mut *cx.out;
+    let _server = serve(&journal, out)?;
     let key = RunKey::new(args.goal.clone(), args.episode, AGENT)?;
     let stranded = journal.state(&key)?.compaction.active;
     let (run, state) = journal.resume(&key)?;
@@ -150,11 +150,17 @@ pub fn resume(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Serves `journal` on its database's socket until the handle is dropped
-/// (which removes the socket).
-fn serve(journal: &Journal) -> anyhow::Result<ServeHandle> {
-    journal
-        .serve(ServeOptions::default())
-        .map_err(|error| fail(format!("the demo's agent cannot serve its database: {error}")))
+/// (which removes the socket). Serving is not what the session is about:
+/// when it cannot start (a socket path over the OS's length limit, say), the
+/// process says why and works unserved.
+fn serve(journal: &Journal, out: &mut Output) -> anyhow::Result<Option<ServeHandle>> {
+    match journal.serve(ServeOptions::default()) {
+        Ok(server) => Ok(Some(server)),
+        Err(error) => {
+            say(out, &format!("not serving the database to other processes: {error}"))?;
+            Ok(None)
+        }
+    }
 }
 
 /// Where the simulated session stopped.
