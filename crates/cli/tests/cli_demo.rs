@@ -14,7 +14,7 @@ fn demo_crashes_resumes_and_leaves_a_database_to_explore() {
     for needle in [
         "the agent (process",
         "compaction ctx-e0 started",
-        "read live from the agent's socket while it runs: iteration 5, 2 completed phase(s), compaction in flight",
+        "runjournal.sock while process",
         "killed process",
         "signal 9, exit status 137",
         "attached in epoch 1",
@@ -56,6 +56,12 @@ fn demo_crashes_resumes_and_leaves_a_database_to_explore() {
     let at_crash = json(&rj(&db, &["state", "--json", &id, "--at", &crash.to_string()]));
     assert_eq!(at_crash["compaction"]["active"], true);
     assert_eq!(at_crash["phases"]["active"]["index"], 2);
+    // The state read live through the agent's socket is the state the crash left.
+    let live = format!(
+        "live  │ running · epoch 0 · last seq {} · iteration {} · 2 phases done, active 2 \"test\" · compaction in flight",
+        at_crash["last_seq"], at_crash["iteration"]
+    );
+    assert!(text.contains(&live), "{live:?} not in\n{text}");
     ok(&rj(&db, &["verify"]));
     // What the demo wrote survives export → import → export unchanged.
     let exported = ok(&rj(&db, &["export"]));
@@ -67,6 +73,23 @@ fn demo_crashes_resumes_and_leaves_a_database_to_explore() {
     // Re-runnable: the default database starts fresh.
     ok(&run_in(dir.path(), None, &["demo", "--json"]));
     assert_eq!(json(&rj(&db, &["runs", "--json"])).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn demo_goes_on_unserved_and_says_so_when_its_socket_path_is_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    // Past the 108 bytes a Unix socket path may have.
+    let db = dir.path().join("d".repeat(120));
+    let output = run_in(dir.path(), Some(&db), &["demo", "--json"]);
+    let state = json(&output);
+    assert_eq!(state["status"], "completed");
+    let narration = stderr(&output);
+    assert!(
+        narration.contains("not serving the database to other processes"),
+        "{narration}"
+    );
+    assert!(narration.contains("no live state through"), "{narration}");
+    assert!(narration.contains("killed process"), "{narration}");
 }
 
 #[test]

@@ -7,7 +7,10 @@
 //! then resumes the run from the journal alone: the resume clears the stranded
 //! compaction (rule 5), it records the death, skips the completed phases, re-runs the
 //! active one from its start, continues the transcript and finishes the run.
-//! Finally the demo reconstructs the session with `show` and `state`.
+//! Before the kill, while the agent holds the database, the demo reads the
+//! run's live state through the socket the agent serves, as any other
+//! process would. Finally the demo reconstructs the session with `show` and
+//! `state`.
 //!
 //! Invariants: without `--db` the demo uses its own default database and
 //! replaces only a previous demo's database there (a sled directory; anything
@@ -23,7 +26,7 @@ use std::process::{ExitCode, ExitStatus};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use runjournal::RunKey;
+use runjournal::{ConnectOptions, Journal, ResumeState, RunKey};
 use runjournal_sled::files;
 
 use super::show::write_timeline;
@@ -86,7 +89,7 @@ pub fn run(cx: &mut Context) -> anyhow::Result<ExitCode> {
         style.bold("runjournal demo:")
     ))?;
     say.line(&format!(
-        "  database  {} (embedded sled, durable appends)",
+        "  database  {} (embedded sled, durable appends; its holder serves it to other processes)",
         say.cx.db.display()
     ))?;
     say.line(&format!("  run       {} {key}", key.short_id()))?;
@@ -127,22 +130,14 @@ fn crash_the_agent(say: &mut Narrator, exe: &Path, key: &RunKey) -> anyhow::Resu
         }
     };
 
-    let live =
-        match live_state(&say.cx.db, key) {
-            Ok(state) => {
-                format!(
-            "read live from the agent's socket while it runs: iteration {}, {} completed phase(s), compaction {}",
-            state["iteration"],
-            state["phases"]["completed"].as_array().map_or(0, Vec::len),
-            if state["compaction"]["active"] == true { "in flight" } else { "idle" }
-        )
-            }
-            Err(error) => format!("could not read the live state through the socket: {error:#}"),
-        };
-    say.line(&format!("  {} {live}", style.dim("serve │")))?;
+    let pid = agent.id();
+    if let Err(error) = read_live_state(say, key, pid) {
+        drop(agent.kill());
+        drop(agent.wait());
+        return Err(error);
+    }
 
     say.step(2, "crash: SIGKILL, mid-compaction")?;
-    let pid = agent.id();
     agent.kill()?;
     let status = agent.wait()?;
     say.line(&format!(
@@ -153,30 +148,47 @@ fn crash_the_agent(say: &mut Narrator, exe: &Path, key: &RunKey) -> anyhow::Resu
     Ok((crash_seq, status))
 }
 
-/// The run's resume state, read through the serving agent's socket
-/// (`GET /v1/runs/{k}/state`, docs/http-api.md).
-fn live_state(db: &Path, key: &RunKey) -> anyhow::Result<serde_json::Value> {
-    use std::io::Read;
-    let socket = db.join(runjournal::wire::SOCKET_NAME);
-    let mut stream = std::os::unix::net::UnixStream::connect(&socket)?;
-    stream.set_read_timeout(Some(CHILD_TIMEOUT))?;
-    write!(
-        stream,
-        "GET {}/state HTTP/1.1\r\nhost: runjournal\r\nconnection: close\r\n\r\n",
-        runjournal::wire::run_path(key)
-    )?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply)?;
-    let (head, body) = reply
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| fail("the socket's answer has no body"))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(fail(format!(
-            "the socket answered {}",
-            head.lines().next().unwrap_or("")
-        )));
-    }
-    Ok(serde_json::from_str(body)?)
+/// End of step 1: the run's state, read through the socket of the agent
+/// process `pid` while it holds the database (or why it could not be).
+fn read_live_state(say: &mut Narrator, key: &RunKey, pid: u32) -> anyhow::Result<()> {
+    let style = say.style;
+    let socket = say.cx.db.join(runjournal::wire::SOCKET_NAME);
+    let live = Journal::connect(&say.cx.db, ConnectOptions::default())
+        .map_err(|error| error.to_string())
+        .and_then(|journal| journal.state(key).map_err(|error| error.to_string()));
+    let state = match live {
+        Ok(state) => state,
+        Err(reason) => {
+            return say.line(&format!(
+                "  {} no live state through {}: {reason}",
+                style.dim("live  │"),
+                socket.display()
+            ))
+        }
+    };
+    say.line(&format!(
+        "  {} read through {} while process {pid} holds the database:",
+        style.dim("live  │"),
+        socket.display()
+    ))?;
+    say.line(&format!("  {} {}", style.dim("live  │"), live_summary(&state)))
+}
+
+/// One line of a live run's state: where it stands and what is in flight.
+fn live_summary(state: &ResumeState) -> String {
+    let last_seq = state.last_seq.map_or_else(|| "-".to_owned(), |seq| seq.to_string());
+    let phase = state.phases.active.as_ref().map_or_else(
+        || "none".to_owned(),
+        |active| format!("{} \"{}\"", active.index, active.name),
+    );
+    format!(
+        "{} · epoch {} · last seq {last_seq} · iteration {} · {} phases done, active {phase} · compaction {}",
+        state.status.as_str(),
+        state.epoch,
+        state.iteration,
+        state.phases.completed.len(),
+        if state.compaction.active { "in flight" } else { "idle" },
+    )
 }
 
 /// Step 3: a supervisor's process resumes the run, told how the agent died.

@@ -4,9 +4,13 @@
 //! (records the death, skips the completed phases, re-runs the active one
 //! from its start) and finishes it.
 //!
+//! Both serve the database while they hold it (on its owner-only Unix
+//! socket), so other processes can read the live run meanwhile; the
+//! resumer's server replaces the socket the killed agent left.
+//!
 //! Child protocol (stdout, one line each): `say TEXT` is narration for the
 //! demo to relay; `ready SEQ` means the agent has durably appended
-//! `compaction_started` at SEQ and waits to be killed.
+//! `compaction_started` at SEQ, is serving, and waits to be killed.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -14,7 +18,8 @@ use std::time::Duration;
 
 use clap::Args;
 use runjournal::{
-    CompactionInfo, CompactionSource, Handoff, Message, Outcome, ResumeState, Role, Run, RunKey, RunMeta, TaskResult,
+    CompactionInfo, CompactionSource, Handoff, Journal, Message, Outcome, ResumeState, Role, Run, RunKey, RunMeta,
+    ServeHandle, ServeOptions, TaskResult,
 };
 
 use super::{AGENT, CHILD_TIMEOUT};
@@ -56,9 +61,8 @@ fn say(out: &mut Output, text: &str) -> anyhow::Result<()> {
 /// then waits to be killed.
 pub fn agent(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
     let journal = cx.open_or_create()?;
-    // The owner serves its database: the demo reads the live run through the socket.
-    let _server = journal.serve(runjournal::ServeOptions::default())?;
     let out = &mut *cx.out;
+    let _server = serve(&journal, out)?;
     let key = RunKey::new(args.goal.clone(), args.episode, AGENT)?;
     let meta = RunMeta {
         agent_name: Some(format!("{AGENT}-{}", std::process::id())),
@@ -95,6 +99,7 @@ pub fn agent(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
 pub fn resume(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
     let journal = cx.open_existing()?;
     let out = &mut *cx.out;
+    let _server = serve(&journal, out)?;
     let key = RunKey::new(args.goal.clone(), args.episode, AGENT)?;
     let stranded = journal.state(&key)?.compaction.active;
     let (run, state) = journal.resume(&key)?;
@@ -141,6 +146,20 @@ pub fn resume(cx: &mut Context, args: &ChildArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Flow::Crashed(_) => Err(fail("demo-resume: the resumed session crashed")),
+    }
+}
+
+/// Serves `journal` on its database's socket until the handle is dropped
+/// (which removes the socket). Serving is not what the session is about:
+/// when it cannot start (a socket path over the OS's length limit, say), the
+/// process says why and works unserved.
+fn serve(journal: &Journal, out: &mut Output) -> anyhow::Result<Option<ServeHandle>> {
+    match journal.serve(ServeOptions::default()) {
+        Ok(server) => Ok(Some(server)),
+        Err(error) => {
+            say(out, &format!("not serving the database to other processes: {error}"))?;
+            Ok(None)
+        }
     }
 }
 
