@@ -22,6 +22,7 @@ mod progress;
 mod render;
 mod select;
 mod table;
+mod web;
 mod when;
 
 use std::path::PathBuf;
@@ -31,7 +32,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
     bench, completions, demo, diff, export, fork, import, operator, purge, rebuild_snapshots, recover, rewind, runs,
-    show, state, verify,
+    show, state, ui, verify,
 };
 use crate::context::Context;
 use crate::failure::Code;
@@ -117,6 +118,8 @@ enum Command {
     Fail(operator::FailArgs),
     /// Resume a run as an operator: attached in a new epoch, naming you (fences the agent).
     Resume(operator::ResumeArgs),
+    /// Serve the web timeline of the database: runs, timelines, states, lineage, live updates (docs/ui.md).
+    Ui(ui::UiArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// The throughput harness: the journal side by side with raw sled, fdatasync per event and SQLite.
@@ -198,6 +201,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Interrupt(args) => operator::interrupt(cx, &args),
         Command::Fail(args) => operator::fail(cx, &args),
         Command::Resume(args) => operator::resume(cx, &args),
+        Command::Ui(args) => ui::run(cx, &args),
         Command::Completions(args) => completions::run(cx, &mut Cli::command(), args),
         Command::Fork(args) => fork::run(cx, &args),
         Command::Rewind(args) => rewind::run(cx, &args),

@@ -21,6 +21,7 @@ pub mod runs;
 mod salvage;
 pub mod show;
 pub mod state;
+pub mod ui;
 pub mod verify;
 
 use runjournal::RunKey;
