@@ -290,9 +290,9 @@ function runView(key) {
       depth.set(phase.index, lane);
       const stop = phase.end_ts ?? end;
       nodes.push(el('div', {
-        class: 'bar' + (phase.end === null ? ' open' : ''), 'data-phase': phase.name,
+        class: 'bar' + (phase.end === null || phase.restarted ? ' open' : ''), 'data-phase': phase.name,
         style: `left:${x(phase.start_ts)};width:${width(phase.start_ts, stop)};top:${4 + (lane % 2) * 28}px`,
-        title: `${phase.name}: ${duration(stop - phase.start_ts)}${phase.end === null ? ' (not completed)' : ''}`,
+        title: `${phase.name}: ${duration(stop - phase.start_ts)}${phase.restarted ? ' (restarted after a resume)' : phase.end === null ? ' (not completed)' : ''}`,
         onclick: () => { timeline.scrollTop = phase.start * ROW; },
       }, `${phase.name} ${duration(stop - phase.start_ts)}`));
     });
@@ -300,6 +300,7 @@ function runView(key) {
       const kind = mark.type === 'agent_died' || mark.type === 'run_failed' ? 'death' : boundaryTypes.has(mark.type) ? 'boundary' : null;
       if (kind) nodes.push(el('div', { class: 'mark ' + kind, style: `left:${x(mark.ts)}`, title: `${mark.type} at seq ${mark.seq}`, onclick: () => { timeline.scrollTop = mark.pos * ROW; } }));
     }
+    if (!outline.phases.length) nodes.push(el('p', { class: 'hint', style: 'margin:.5rem' }, 'no phases in this run'));
     box.replaceChildren(...nodes);
   }
 

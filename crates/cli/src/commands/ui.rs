@@ -36,11 +36,18 @@ pub struct UiArgs {
 pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
     let token = match &args.token_file {
         Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|error| coded(Code::Io, format!("cannot read the token file {}: {error}", file.display())))?;
+            let text = std::fs::read_to_string(file).map_err(|error| {
+                coded(
+                    Code::Io,
+                    format!("cannot read the token file {}: {error}", file.display()),
+                )
+            })?;
             let token = text.trim().to_owned();
             if token.is_empty() {
-                return Err(coded(Code::Invalid, format!("the token file {} is empty", file.display())));
+                return Err(coded(
+                    Code::Invalid,
+                    format!("the token file {} is empty", file.display()),
+                ));
             }
             Some(token)
         }

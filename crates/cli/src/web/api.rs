@@ -85,6 +85,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 type Answer = Result<(StatusCode, Value), ApiError>;
 
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "the success answer of every handler, in one place"
+)]
 fn ok(value: Value) -> Answer {
     Ok((StatusCode::OK, value))
 }
@@ -117,7 +121,14 @@ pub fn handle(app: &App, method: &Method, path: &str, query: &str, body: &[u8]) 
     }
 }
 
-fn run_route(app: &App, method: &Method, key: &RunKey, rest: &[&str], pairs: &[(String, String)], body: &[u8]) -> Answer {
+fn run_route(
+    app: &App,
+    method: &Method,
+    key: &RunKey,
+    rest: &[&str],
+    pairs: &[(String, String)],
+    body: &[u8],
+) -> Answer {
     let journal = &app.journal;
     match (method, rest) {
         (&Method::GET, []) => {
@@ -153,7 +164,10 @@ fn run_route(app: &App, method: &Method, key: &RunKey, rest: &[&str], pairs: &[(
         (&Method::POST, ["resume"]) => resume(app, key),
         (&Method::POST, ["events"]) => append(app, key, body),
         (&Method::POST, ["fork"]) => fork(app, key, body),
-        _ => Err(ApiError::not_found_route(&format!("/v1/runs/{{run}}/{}", rest.join("/")))),
+        _ => Err(ApiError::not_found_route(&format!(
+            "/v1/runs/{{run}}/{}",
+            rest.join("/")
+        ))),
     }
 }
 
@@ -180,7 +194,10 @@ fn runs(app: &App, pairs: &[(String, String)]) -> Answer {
     let mut listed = Vec::new();
     for record in &records {
         let value = record_json(&app.journal, record).map_err(library)?;
-        if parent.as_ref().is_some_and(|parent| value["parent"] != key_json(parent)) {
+        if parent
+            .as_ref()
+            .is_some_and(|parent| value["parent"] != key_json(parent))
+        {
             continue;
         }
         listed.push(value);
@@ -196,7 +213,9 @@ fn events(journal: &Journal, key: &RunKey, pairs: &[(String, String)], history: 
     let from = query_number(pairs, "from")?.unwrap_or(0);
     let limit = query_number(pairs, "limit")?.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::invalid_request(format!("limit must be 1..={MAX_LIMIT}, not {limit}")));
+        return Err(ApiError::invalid_request(format!(
+            "limit must be 1..={MAX_LIMIT}, not {limit}"
+        )));
     }
     let mut envelopes = Vec::new();
     let mut more = false;
@@ -236,7 +255,10 @@ struct BeginBody {
     #[serde(default)]
     meta: RunMeta,
     #[serde(default)]
-    #[expect(dead_code, reason = "accepted per the wire contract; this server writes with the journal's durability")]
+    #[expect(
+        dead_code,
+        reason = "accepted per the wire contract; this server writes with the journal's durability"
+    )]
     durability: Option<String>,
 }
 
@@ -247,7 +269,10 @@ struct AppendBody {
     expected_seq: u64,
     events: Vec<Event>,
     #[serde(default)]
-    #[expect(dead_code, reason = "accepted per the wire contract; this server writes with the journal's durability")]
+    #[expect(
+        dead_code,
+        reason = "accepted per the wire contract; this server writes with the journal's durability"
+    )]
     durability: Option<String>,
     #[serde(default)]
     checks: Option<String>,
@@ -319,7 +344,10 @@ fn append(app: &App, key: &RunKey, body: &[u8]) -> Answer {
 /// `POST …/fork`: the child begins from the parent's seq; its handle is kept.
 fn fork(app: &App, key: &RunKey, body: &[u8]) -> Answer {
     let request: ForkBody = parse(body)?;
-    let run = app.journal.fork(key, request.at_seq, request.child.clone()).map_err(library)?;
+    let run = app
+        .journal
+        .fork(key, request.at_seq, request.child.clone())
+        .map_err(library)?;
     let handle = handle_json(&run, &head_of(&app.journal, &request.child)?);
     app.handles().insert(request.child, run);
     Ok((StatusCode::CREATED, json!({"handle": handle})))

@@ -23,9 +23,10 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut response = Response::new(full(value.to_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -38,7 +39,10 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
 pub fn asset(asset: &Asset) -> Response<Body> {
     let mut response = Response::new(full(asset.body));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(asset.content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(asset.content_type),
+    );
     headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
     response
 }

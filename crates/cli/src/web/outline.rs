@@ -1,5 +1,6 @@
 //! `GET /ui/outline/{run}`: one pass over a run's history giving the page its
-//! overview: phases (a Gantt), epochs (bands), marks (deaths, resumes,
+//! overview: phases (a Gantt; a phase started again while open ends the
+//! earlier try, marked `restarted`), epochs (bands), marks (deaths, resumes,
 //! compactions, segment rotations, handoffs, tasks, outcomes) and the final
 //! state's anomalies.
 //!
@@ -34,6 +35,13 @@ pub fn of(journal: &Journal, key: &RunKey) -> Result<Value, ApiError> {
             }
             match &envelope.event {
                 Event::PhaseStarted { index, name } => {
+                    // A restart of an open phase (after a resume) ends the earlier try.
+                    if let Some(at) = open.iter().rposition(|(open, _)| open == index) {
+                        let (_, phase) = open.remove(at);
+                        phases[phase]["end"] = json!(position.saturating_sub(1));
+                        phases[phase]["end_ts"] = json!(envelope.ts);
+                        phases[phase]["restarted"] = json!(true);
+                    }
                     open.push((*index, phases.len()));
                     phases.push(json!({
                         "index": index, "name": name, "start": position, "start_ts": envelope.ts,

@@ -16,11 +16,11 @@ pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
     /// The stable code.
-    pub code: String,
+    pub code: &'static str,
     /// One line for a person.
     pub message: String,
     /// The run it is about, if any.
-    pub run: Option<RunKey>,
+    pub run: Option<Box<RunKey>>,
     /// The seq it is about, if any.
     pub seq: Option<u64>,
     /// Fields a client needs to rebuild the typed error.
@@ -28,10 +28,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            code: code.to_owned(),
+            code,
             message: message.into(),
             run: None,
             seq: None,
@@ -88,9 +88,7 @@ impl ApiError {
 fn status_of(code: &str) -> StatusCode {
     match code {
         "not_found" | "seq_out_of_range" => StatusCode::NOT_FOUND,
-        "conflict" | "fenced" | "finished" | "superseded" | "already_exists" | "has_live_fork" => {
-            StatusCode::CONFLICT
-        }
+        "conflict" | "fenced" | "finished" | "superseded" | "already_exists" | "has_live_fork" => StatusCode::CONFLICT,
         "invalid_event" | "invalid_key" | "out_of_order" | "mismatch" | "too_large" | "refused" | "empty_batch"
         | "unencodable" => StatusCode::BAD_REQUEST,
         "poisoned" | "writer_stopped" => StatusCode::SERVICE_UNAVAILABLE,
@@ -109,19 +107,19 @@ impl From<runjournal::Error> for ApiError {
                 epoch,
                 current,
             } => {
-                api.run = Some(run.clone());
+                api.run = Some(Box::new(run.clone()));
                 api.seq = Some(*seq);
                 api.details = json!({"epoch": epoch, "current": current});
             }
             runjournal::Error::Conflict { run, expected, actual } => {
-                api.run = Some(run.clone());
+                api.run = Some(Box::new(run.clone()));
                 api.details = json!({"expected": expected, "actual": actual});
             }
             runjournal::Error::Integrity(problem) => {
-                api.run = Some(problem.run.clone());
+                api.run = Some(Box::new(problem.run.clone()));
                 api.seq = Some(problem.seq);
             }
-            runjournal::Error::NotFound { run, .. } => api.run = Some(run.clone()),
+            runjournal::Error::NotFound { run, .. } => api.run = Some(Box::new(run.clone())),
             _ => {}
         }
         api

@@ -52,7 +52,10 @@ pub fn subscribe(app: &App, path: &str, query: &str, last_event_id: Option<u64>)
     tokio::spawn(forward(subscription, sender, per_run));
     let mut response = Response::new(SseBody { receiver }.boxed());
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
     Ok(response)
 }
@@ -125,7 +128,10 @@ impl hyper::body::Body for SseBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.receiver
             .poll_recv(context)
             .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
