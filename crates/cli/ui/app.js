@@ -156,6 +156,9 @@ function runView(key) {
   const pending = new Set();    // pages being fetched
   let outline = null;
   let record = null;
+  let len = 0;                  // events in the whole history, grown by live events
+  let prefix = 0;               // positions before the run's own seq 0 (a fork's prefix)
+  const length = () => len;
   let selected = null;
   let closed = false;
   let source = null;
@@ -171,13 +174,14 @@ function runView(key) {
 
   const anomalyAt = () => {
     const map = new Map();
-    for (const a of outline.anomalies || []) map.set(outline.prefix_len + a.seq, a);
+    for (const a of outline.anomalies || []) map.set(prefix + a.seq, a);
     return map;
   };
   let anomalies = new Map();
 
   function phaseAt(pos) {
     let found = null;
+    if (!outline) return null;
     for (const p of outline.phases) {
       if (p.start > pos) break;
       if (p.end === null || p.end >= pos) found = p;
@@ -213,12 +217,19 @@ function runView(key) {
     el('span', { class: 'summary' }, summary(e), anomaly ? el('span', { class: 'rule' }, `⚠ ${anomaly.kind}`) : null));
   }
 
+  // Rows come from the cache at once; the pages they need are fetched once
+  // scrolling pauses, so a fast scroll through a large run asks only for
+  // the pages it stops at.
+  let fetchTimer = null;
   function render() {
-    if (!outline) return;
-    spacer.style.height = outline.len * ROW + 'px';
+    if (!record) return;
+    spacer.style.height = length() * ROW + 'px';
     const first = Math.max(0, Math.floor(timeline.scrollTop / ROW) - OVERSCAN);
-    const last = Math.min(outline.len, Math.ceil((timeline.scrollTop + timeline.clientHeight) / ROW) + OVERSCAN);
-    for (let page = Math.floor(first / PAGE); page * PAGE < last; page++) fetchPage(page);
+    const last = Math.min(length(), Math.ceil((timeline.scrollTop + timeline.clientHeight) / ROW) + OVERSCAN);
+    clearTimeout(fetchTimer);
+    fetchTimer = setTimeout(() => {
+      for (let page = Math.floor(first / PAGE); page * PAGE < last; page++) fetchPage(page);
+    }, cache.size ? 120 : 0);
     const rows = [];
     for (let pos = first; pos < last; pos++) rows.push(row(pos));
     spacer.replaceChildren(...rows);
@@ -226,7 +237,7 @@ function runView(key) {
 
   async function fetchPage(page) {
     const from = page * PAGE;
-    if (pending.has(page) || (cache.has(from) && cache.has(Math.min(outline.len - 1, from + PAGE - 1)))) return;
+    if (pending.has(page) || (cache.has(from) && cache.has(Math.min(length() - 1, from + PAGE - 1)))) return;
     pending.add(page);
     try {
       const { envelopes } = await api(`/v1/runs/${kp}/history?from=${from}&limit=${PAGE}`);
@@ -307,7 +318,7 @@ function runView(key) {
   function head() {
     $('#run-status').textContent = record.status;
     $('#run-status').className = 'status ' + record.status;
-    $('#event-count').textContent = `${outline ? outline.len : record.history_len} events · epoch ${record.epoch}`;
+    $('#event-count').textContent = `${len} events · epoch ${record.epoch}`;
     $('#run-meta').textContent = `last activity ${ago(record.updated_ts)}`;
   }
 
@@ -348,10 +359,26 @@ function runView(key) {
     } catch (error) { showError(error); }
   }
 
+  // The record alone lets the timeline open (its length and prefix); the
+  // outline (one pass over the history) fills in phases, bands and
+  // anomalies when it arrives.
   async function reload() {
     try {
-      [record, outline] = await Promise.all([api(`/v1/runs/${kp}`), api(`/ui/outline/${kp}`)]);
+      record = await api(`/v1/runs/${kp}`);
       if (closed) return;
+      len = Math.max(len, record.history_len);
+      prefix = record.history_len - record.next_seq;
+      head();
+      render();
+      loadOutline();
+    } catch (error) { showError(error); }
+  }
+
+  async function loadOutline() {
+    try {
+      outline = await api(`/ui/outline/${kp}`);
+      if (closed) return;
+      len = Math.max(len, outline.len);
       anomalies = anomalyAt();
       head();
       gantt();
@@ -361,11 +388,10 @@ function runView(key) {
 
   function onEnvelope(message) {
     const envelope = JSON.parse(message.data);
-    const pos = outline.prefix_len + envelope.seq;
+    const pos = prefix + envelope.seq;
     cache.set(pos, envelope);
-    if (pos >= outline.len) outline.len = pos + 1;
-    outline.end_ts = Math.max(outline.end_ts || 0, envelope.ts);
-    $('#event-count').textContent = `${outline.len} events · epoch ${envelope.epoch}`;
+    if (pos >= len) len = pos + 1;
+    $('#event-count').textContent = `${len} events · epoch ${envelope.epoch}`;
     render();
     if ($('#follow').checked) timeline.scrollTop = timeline.scrollHeight;
     clearTimeout(refresh);
@@ -389,7 +415,7 @@ function runView(key) {
     verify();
     lineage();
   })();
-  return () => { closed = true; if (source) source.close(); clearTimeout(refresh); timeline.onscroll = null; $('#live').className = 'badge off'; $('#live').textContent = 'not live'; };
+  return () => { closed = true; if (source) source.close(); clearTimeout(refresh); clearTimeout(fetchTimer); timeline.onscroll = null; $('#live').className = 'badge off'; $('#live').textContent = 'not live'; };
 }
 
 const PHASE_COLORS = ['#2f5fd0', '#1f8a4c', '#b7791f', '#8a3fb0', '#c23b32', '#127a8a'];
