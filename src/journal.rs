@@ -39,6 +39,9 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) options: Options,
     pub(crate) writer: Writer,
+    /// The database directory, for a journal opened from a path (where its
+    /// served socket goes).
+    pub(crate) path: Option<std::path::PathBuf>,
     /// The newest epoch a handle of each run was opened with in this process,
     /// shared by all its handles: an older handle is fenced before it queues.
     epochs: Mutex<HashMap<RunId, Weak<AtomicU64>>>,
@@ -93,15 +96,15 @@ pub struct VerifyReport {
 impl Journal {
     /// Opens the sled database at `path`, creating it when missing.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Journal, OpenError> {
-        let store = SledStore::open(path, OpenMode::CreateIfMissing)?;
-        Journal::with_store(Arc::new(store), options)
+        let store = SledStore::open(path.as_ref(), OpenMode::CreateIfMissing)?;
+        Journal::start(Arc::new(store), options, Some(path.as_ref().to_path_buf()))
     }
 
     /// Opens the sled database at `path`; fails when there is none (for tools
     /// that only read and must not create a database).
     pub fn open_existing(path: impl AsRef<Path>, options: Options) -> Result<Journal, OpenError> {
-        let store = SledStore::open(path, OpenMode::MustExist)?;
-        Journal::with_store(Arc::new(store), options)
+        let store = SledStore::open(path.as_ref(), OpenMode::MustExist)?;
+        Journal::start(Arc::new(store), options, Some(path.as_ref().to_path_buf()))
     }
 
     /// A journal over any store (the in-memory one, a fault-injecting wrapper…).
@@ -111,6 +114,10 @@ impl Journal {
     /// keeps its own handle on `store` (a test inspecting what was stored) must
     /// only read through it.
     pub fn with_store(store: Arc<dyn Store>, options: Options) -> Result<Journal, OpenError> {
+        Journal::start(store, options, None)
+    }
+
+    fn start(store: Arc<dyn Store>, options: Options, path: Option<std::path::PathBuf>) -> Result<Journal, OpenError> {
         let hub = Arc::new(Hub::default());
         let writer =
             Writer::start(store.clone(), hub, options.durability, options.flush_interval).map_err(OpenError::Thread)?;
@@ -119,6 +126,7 @@ impl Journal {
                 store,
                 options,
                 writer,
+                path,
                 epochs: Mutex::new(HashMap::new()),
             }),
         })
@@ -258,7 +266,7 @@ impl Journal {
         self.resume_checked(key, &Expect::default(), opening)
     }
 
-    fn resume_checked(
+    pub(crate) fn resume_checked(
         &self,
         key: &RunKey,
         expect: &Expect,
@@ -301,6 +309,41 @@ impl Journal {
         run.append_checked(None, opening, Checks::Attach)?;
         let state = run.state();
         Ok((run, state))
+    }
+
+    /// A handle writing `key` with `epoch` without appending anything (the
+    /// served API's appends): `epoch` must be the run's current one. An older
+    /// epoch is [`AppendError::Fenced`](crate::AppendError::Fenced); a newer
+    /// one was never opened and is refused as `None`.
+    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<Option<Run>, crate::Error> {
+        let record = self.run_info(key)?;
+        let current = self
+            .inner
+            .epoch_cell(record.id, record.head.epoch)
+            .load(Ordering::Acquire)
+            .max(record.head.epoch);
+        if epoch < current {
+            return Err(crate::Error::Fenced {
+                run: key.clone(),
+                seq: record.head.next_seq,
+                epoch,
+                current,
+            });
+        }
+        if epoch > current {
+            return Ok(None);
+        }
+        let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
+        let mut state = folded.state;
+        if record.status == RunStatus::Superseded {
+            state.status = RunStatus::Superseded;
+        }
+        Ok(Some(Run::new(&self.inner, &record, epoch, state, folded.tail_len)))
+    }
+
+    /// The database directory, for a journal opened from a path.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
     }
 
     /// The run's stored record (key, head, status, lineage).
@@ -614,7 +657,7 @@ impl Expect {
 }
 
 /// `host/pid` of this process, for `attached`.
-fn owner() -> String {
+pub(crate) fn owner() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

@@ -68,7 +68,9 @@ mod operator;
 mod options;
 mod run;
 mod scoped;
+mod serve;
 mod subscription;
+pub mod wire;
 mod writer;
 
 pub use error::{
@@ -84,6 +86,7 @@ pub use operator::{OperatorError, OperatorReport, OPERATOR_FAILURE_KIND};
 pub use options::{Clock, Durability, Options};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
 pub use scoped::{ErrorOutcome, RunOutput, ScopedError};
+pub use serve::{Endpoint, Route, ServeError, ServeHandle, ServeOptions, ROUTES};
 pub use subscription::{AsyncSubscription, SubscribeError, Subscription};
 pub use writer::StoreFailure;
 

@@ -71,7 +71,7 @@ impl Outcome {
         }
     }
 
-    fn into_event(self) -> Event {
+    pub(crate) fn into_event(self) -> Event {
         match self {
             Outcome::Success { output } => Event::RunCompleted { output },
             Outcome::Shutdown => Event::RunInterrupted {
@@ -171,6 +171,8 @@ pub(crate) enum Delivery {
 pub(crate) struct Queued {
     pub(crate) first_seq: u64,
     pub(crate) last_seq: u64,
+    /// The envelopes queued, when the caller asked to keep them.
+    pub(crate) envelopes: Option<Vec<Envelope>>,
 }
 
 /// Which checks an append gets beyond docs/format.md's ordering rules.
@@ -289,16 +291,53 @@ impl Run {
     ) -> Result<u64, AppendError> {
         let span = self.append_span(events.len());
         if self.may_detach(&events, checks) {
-            let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Detached))?;
+            let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Detached, false))?;
             span.record("seq", queued.first_seq);
             return Ok(queued.last_seq);
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Async(sender)))?;
+        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Async(sender), false))?;
         span.record("seq", queued.first_seq);
         // The writer drops a reply unanswered only when it panics.
         let outcome = receiver.await.map_err(|_| AppendError::WriterStopped)?;
         span.in_scope(|| self.settle(queued, outcome))
+    }
+
+    /// [`Run::append_at`] for a client of the served API: returns the
+    /// envelopes written, once the journal's durability mode is satisfied.
+    pub(crate) async fn append_for_client(
+        &self,
+        expected_seq: u64,
+        events: Vec<Event>,
+        checks: Checks,
+    ) -> Result<Vec<Envelope>, AppendError> {
+        let span = self.append_span(events.len());
+        if self.may_detach(&events, checks) {
+            let queued = span.in_scope(|| self.queue(Some(expected_seq), events, checks, Delivery::Detached, true))?;
+            return Ok(queued.envelopes.unwrap_or_default());
+        }
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let mut queued =
+            span.in_scope(|| self.queue(Some(expected_seq), events, checks, Delivery::Async(sender), true))?;
+        let envelopes = queued.envelopes.take().unwrap_or_default();
+        // The writer drops a reply unanswered only when it panics.
+        let outcome = receiver.await.map_err(|_| AppendError::WriterStopped)?;
+        span.in_scope(|| self.settle(queued, outcome))?;
+        Ok(envelopes)
+    }
+
+    /// The chain hash of the run's last event as this handle sees it.
+    pub(crate) fn head_hash(&self) -> runjournal_core::ChainHash {
+        self.view().writer.head().hash
+    }
+
+    /// Whether a failed append broke the handle (it writes nothing more).
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+            || self.latest_epoch.load(Ordering::Acquire) > self.epoch
     }
 
     /// The `append` span: the run, the batch size and (once queued) its first seq.
@@ -340,12 +379,12 @@ impl Run {
         let span = self.append_span(events.len());
         let _entered = span.enter();
         if self.may_detach(&events, checks) {
-            let queued = self.queue(expected_seq, events, checks, Delivery::Detached)?;
+            let queued = self.queue(expected_seq, events, checks, Delivery::Detached, false)?;
             span.record("seq", queued.first_seq);
             return Ok(queued.last_seq);
         }
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        let queued = self.queue(expected_seq, events, checks, Delivery::Blocking(sender))?;
+        let queued = self.queue(expected_seq, events, checks, Delivery::Blocking(sender), false)?;
         span.record("seq", queued.first_seq);
         // The writer drops a reply unanswered only when it panics.
         let outcome = receiver.recv().map_err(|_| AppendError::WriterStopped)?;
@@ -369,6 +408,7 @@ impl Run {
         events: Vec<Event>,
         checks: Checks,
         delivery: Delivery,
+        keep: bool,
     ) -> Result<Queued, AppendError> {
         let mut cursor = self.view();
         self.check_usable(&cursor)?;
@@ -419,6 +459,7 @@ impl Run {
                 self.detached_reply(first_seq, bytes)
             }
         };
+        let kept = keep.then(|| prepared.envelopes.clone());
         let command = Command::Append {
             batch,
             envelopes: prepared.envelopes,
@@ -430,7 +471,11 @@ impl Run {
             self.stale_view.store(true, Ordering::Release);
             return Err(AppendError::WriterStopped);
         }
-        Ok(Queued { first_seq, last_seq })
+        Ok(Queued {
+            first_seq,
+            last_seq,
+            envelopes: kept,
+        })
     }
 
     /// The answer for an append that returned before it was applied: counted
