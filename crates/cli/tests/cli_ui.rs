@@ -1,6 +1,7 @@
-//! `runjournal ui` (docs/ui.md): the page and the JSON routes it serves, their
-//! error shapes, the token rule and the subscription's resume, against the
-//! real binary over loopback.
+//! `runjournal ui` (docs/ui.md): the page, the served API forwarded from the
+//! owner's socket (its shapes and error codes), the outline, the token rule,
+//! the subscription's resume, and a second `ui` going through the first
+//! one's socket; against the real binary over loopback.
 #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
@@ -19,7 +20,8 @@ struct Server {
 }
 
 impl Server {
-    fn start(db: &Path, extra: &[&str]) -> Server {
+    /// The first line `ui` prints.
+    fn start_line(db: &Path, extra: &[&str]) -> (Server, String) {
         let mut child = Command::new(BIN)
             .arg("--db")
             .arg(db)
@@ -35,7 +37,11 @@ impl Server {
             .unwrap();
         let url = line.split(" at ").nth(1).unwrap().trim();
         let address = url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
-        Server { child, address }
+        (Server { child, address }, line)
+    }
+
+    fn start(db: &Path, extra: &[&str]) -> Server {
+        Server::start_line(db, extra).0
     }
 
     /// One request; returns the status and the body.
@@ -103,9 +109,8 @@ fn ui_read_routes_answer_records_states_and_event_ranges() {
     let (_, runs) = server.get("/v1/runs?status=running");
     assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
     let record = &runs["runs"][0];
-    assert_eq!(record["run"]["goal"], "fix-login-bug");
-    assert_eq!(record["history_len"], 7);
-    assert_eq!(record["next_seq"], 7);
+    assert_eq!(record["key"]["goal"], "fix-login-bug");
+    assert_eq!(record["head"]["next_seq"], 7);
     let (_, none) = server.get("/v1/runs?status=completed");
     assert_eq!(none["runs"].as_array().unwrap().len(), 0);
     let (_, state) = server.get(&format!("{SESSION}/state?at=2"));
@@ -249,4 +254,31 @@ fn ui_subscription_resumes_after_last_event_id_without_gap_or_duplicate() {
         6,
     );
     assert_eq!(ids, [5, 6], "Last-Event-ID overrides from and resumes after it");
+}
+
+#[test]
+fn ui_on_a_database_another_ui_holds_goes_through_its_socket() {
+    let (_dir, db) = session_db();
+    let owner = Server::start(&db, &[]);
+    let socket = db.join("runjournal.sock");
+    assert!(socket.exists(), "the owner serves the API on the database's socket");
+    let (second, line) = Server::start_line(&db, &[]);
+    assert!(line.contains("through the owner's socket"), "{line}");
+    let (status, runs) = second.get("/v1/runs");
+    assert_eq!(status, 200);
+    assert_eq!(runs["runs"][0]["key"]["goal"], "fix-login-bug");
+    let (_, outline) = second.get("/ui/outline/fix-login-bug/0/orchestrator-0");
+    assert_eq!(outline["len"], 7);
+    assert_eq!(
+        outline["marks"].as_array().unwrap().last().unwrap()["type"],
+        "agent_died"
+    );
+    // Both pages see a write made through either.
+    let run = serde_json::json!({"goal": "shared", "episode": 0, "agent": "a"});
+    let (status, _) = second.post("/v1/runs", &serde_json::json!({"run": run, "meta": {}}));
+    assert_eq!(status, 201);
+    let (_, record) = owner.get("/v1/runs/shared/0/a");
+    assert_eq!(record["head"]["next_seq"], 1);
+    drop(second);
+    drop(owner);
 }

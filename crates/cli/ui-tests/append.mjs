@@ -5,13 +5,13 @@
 const [url, goal, episode, agent, count] = process.argv.slice(2);
 const path = [goal, episode, agent].map(encodeURIComponent).join('/');
 const record = await (await fetch(`${url}v1/runs/${path}`)).json();
-let seq = record.next_seq;
+let seq = record.head.next_seq;
 for (let i = 0; i < Number(count); i++) {
   const response = await fetch(`${url}v1/runs/${path}/events`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
-      epoch: record.epoch,
+      epoch: record.head.epoch,
       expected_seq: seq,
       events: [{ type: 'step', messages: [{ role: 'assistant', content: `live step ${i}` }] }],
     }),

@@ -88,10 +88,10 @@ test('the page renders the run list', async () => {
   await rows.first().waitFor();
   const { runs } = await api('/v1/runs');
   assert.equal(await rows.count(), runs.length);
-  const demo = runs.find((r) => r.run.goal.startsWith('demo-'));
-  const row = page.locator(`#runs tbody tr[data-run="${demo.run.goal}/0/${demo.run.agent}"]`);
+  const demo = runs.find((r) => r.key.goal.startsWith('demo-'));
+  const row = page.locator(`#runs tbody tr[data-run="${demo.key.goal}/0/${demo.key.agent}"]`);
   assert.match(await row.innerText(), /completed/);
-  assert.match(await row.locator('td.events').innerText(), new RegExp(`^${demo.history_len}$`));
+  assert.match(await row.locator('td.events').innerText(), new RegExp(`^${demo.head.next_seq}$`));
   // Filters: by status and by a search on the key.
   await page.selectOption('#filter-status', 'completed');
   await until(async () => (await page.locator('#runs-count').innerText()).startsWith(`${runs.filter((r) => r.status === 'completed').length} of`), 5000, 'the status filter');
@@ -105,9 +105,9 @@ test('the page renders the run list', async () => {
 
 test('a timeline renders and clicking an event shows the state as of that seq', async () => {
   const { runs } = await api('/v1/runs');
-  const demo = runs.find((r) => r.run.goal.startsWith('demo-'));
+  const demo = runs.find((r) => r.key.goal.startsWith('demo-'));
   await page.goto(url);
-  await page.locator(`#runs tbody tr[data-run="${demo.run.goal}/0/${demo.run.agent}"]`).click();
+  await page.locator(`#runs tbody tr[data-run="${demo.key.goal}/0/${demo.key.agent}"]`).click();
   await page.locator('#spacer .ev[data-seq="0"]').waitFor();
   await until(async () => (await page.locator('#integrity').innerText()).includes('verified'), 10000, 'the integrity badge');
   assert.ok((await page.locator('#gantt .bar').count()) >= 3, 'phases drawn in the overview');
@@ -117,7 +117,7 @@ test('a timeline renders and clicking an event shows the state as of that seq', 
   const seq = 12;
   await page.locator(`#spacer .ev[data-seq="${seq}"]`).click();
   await page.locator(`#state[data-seq="${seq}"]`).waitFor();
-  const expected = await api(`/v1/runs/${runPath(demo.run)}/state?at=${seq}`);
+  const expected = await api(`/v1/runs/${runPath(demo.key)}/state?at=${seq}`);
   assert.equal(await page.locator('#state dd[data-field="last seq"]').innerText(), String(expected.last_seq));
   assert.equal(await page.locator('#state dd[data-field="iteration"]').innerText(), String(expected.iteration));
   assert.equal(await page.locator('#transcript .msg').count(), expected.transcript.length);

@@ -27,6 +27,29 @@ async function api(path, options = {}) {
   return body;
 }
 
+// ---- records ----
+// A run record of the served API (`RunRecord`: key, head, status, fork) in
+// the page's terms.
+function normal(r) {
+  return {
+    run: r.key, status: r.status, epoch: r.head.epoch, next_seq: r.head.next_seq,
+    created_ts: r.created_ts, updated_ts: r.head.last_ts,
+    parent: r.fork ? r.fork.parent_key : null, forked_at: r.fork ? r.fork.seq : null, fork: r.fork,
+  };
+}
+// Events in a run's whole history: its own log plus each ancestor's prefix.
+// `lookup(key)` gives an ancestor's normal record (from a list or the API).
+async function historyLength(record, lookup) {
+  let total = record.next_seq;
+  let fork = record.fork;
+  while (fork) {
+    total += fork.seq + 1;
+    const parent = await lookup(fork.parent_key);
+    fork = parent ? parent.fork : null;
+  }
+  return total;
+}
+
 // ---- helpers ----
 const $ = (selector) => document.querySelector(selector);
 function el(tag, attrs = {}, ...children) {
@@ -123,7 +146,12 @@ function runsView() {
     if (status) params.set('status', status);
     if (goal) params.set('goal', goal);
     try {
-      const { runs } = await api('/v1/runs?' + params);
+      const listed = await api('/v1/runs?' + params);
+      if (closed) return;
+      const runs = listed.runs.map(normal).sort((a, b) => b.updated_ts - a.updated_ts);
+      const known = new Map(runs.map((r) => [keyText(r.run), r]));
+      const lookup = async (k) => known.get(keyText(k)) || normal(await api(`/v1/runs/${keyPath(k)}`));
+      for (const r of runs) r.history_len = await historyLength(r, lookup);
       if (closed) return;
       const search = $('#filter-search').value.trim().toLowerCase();
       const since = Number($('#filter-since').value || 0);
@@ -235,13 +263,23 @@ function runView(key) {
     spacer.replaceChildren(...rows);
   }
 
+  // Positions in a fork's inherited prefix come from `history`, the run's
+  // own events from `events` (by seq), which streams from the store.
   async function fetchPage(page) {
     const from = page * PAGE;
-    if (pending.has(page) || (cache.has(from) && cache.has(Math.min(length() - 1, from + PAGE - 1)))) return;
+    const to = Math.min(length(), from + PAGE);
+    if (pending.has(page) || (cache.has(from) && cache.has(to - 1))) return;
     pending.add(page);
     try {
-      const { envelopes } = await api(`/v1/runs/${kp}/history?from=${from}&limit=${PAGE}`);
-      envelopes.forEach((envelope, i) => cache.set(from + i, envelope));
+      if (from < prefix) {
+        const { envelopes } = await api(`/v1/runs/${kp}/history?from=${from}&limit=${Math.min(PAGE, prefix - from)}`);
+        envelopes.forEach((envelope, i) => cache.set(from + i, envelope));
+      }
+      const own = Math.max(from, prefix);
+      if (own < to) {
+        const { envelopes } = await api(`/v1/runs/${kp}/events?from=${own - prefix}&limit=${to - own}`);
+        envelopes.forEach((envelope) => cache.set(prefix + envelope.seq, envelope));
+      }
       if (!closed) render();
     } catch (error) { showError(error); } finally { pending.delete(page); }
   }
@@ -338,7 +376,7 @@ function runView(key) {
 
   async function lineage() {
     try {
-      const { runs } = await api(`/v1/runs?goal=${encodeURIComponent(key.goal)}`);
+      const runs = (await api(`/v1/runs?goal=${encodeURIComponent(key.goal)}`)).runs.map(normal);
       const children = new Map();
       const known = new Set(runs.map((r) => keyText(r.run)));
       for (const r of runs) {
@@ -364,7 +402,8 @@ function runView(key) {
   // anomalies when it arrives.
   async function reload() {
     try {
-      record = await api(`/v1/runs/${kp}`);
+      record = normal(await api(`/v1/runs/${kp}`));
+      record.history_len = await historyLength(record, async (k) => normal(await api(`/v1/runs/${keyPath(k)}`)));
       if (closed) return;
       len = Math.max(len, record.history_len);
       prefix = record.history_len - record.next_seq;

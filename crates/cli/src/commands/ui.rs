@@ -1,9 +1,11 @@
 //! `ui`: serves the web timeline of the database (docs/ui.md) until stopped.
 //!
-//! Invariants: the database is opened by this process (its owner) for as
-//! long as it serves; an address that is not loopback is refused unless a
-//! token file is given; the first line printed is the page's URL, so a
-//! script can wait for it.
+//! Invariants: when no other process holds the database, this one opens it
+//! and serves the API on its socket (`Journal::serve`), so other processes
+//! can append while the page watches; when another process holds it, the
+//! page goes through that owner's socket; an address that is not loopback
+//! is refused unless a token file is given; the first line printed is the
+//! page's URL, so a script can wait for it.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -12,10 +14,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
+use runjournal::{wire, ServeOptions};
 
 use crate::context::Context;
-use crate::failure::{coded, Code};
-use crate::web::{self, App};
+use crate::failure::{classify, coded, Code};
+use crate::web::{self, App, Source};
 
 /// The arguments of `ui`.
 #[derive(Args, Debug)]
@@ -34,35 +37,34 @@ pub struct UiArgs {
 
 /// `ui`.
 pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
-    let token = match &args.token_file {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).map_err(|error| {
-                coded(
-                    Code::Io,
-                    format!("cannot read the token file {}: {error}", file.display()),
-                )
-            })?;
-            let token = text.trim().to_owned();
-            if token.is_empty() {
-                return Err(coded(
-                    Code::Invalid,
-                    format!("the token file {} is empty", file.display()),
-                ));
+    let token = token(args)?;
+    // Held for as long as the page is served: dropping it stops the served API.
+    let mut served = None;
+    let (socket, source, how) = match cx.open_existing() {
+        Ok(journal) => {
+            let handle = journal
+                .serve(ServeOptions::default())
+                .map_err(|error| coded(Code::Io, format!("cannot serve {}: {error}", cx.db.display())))?;
+            let socket = handle
+                .socket_path()
+                .map(std::path::Path::to_path_buf)
+                .ok_or_else(|| coded(Code::Other, "the served API has no socket"))?;
+            served = Some(handle);
+            (socket, Source::Local(journal), "")
+        }
+        Err(error) if classify(&error) == Code::Locked => {
+            let socket = cx.db.join(wire::SOCKET_NAME);
+            if !socket.exists() {
+                return Err(error.context(format!(
+                    "another process holds {} and serves no API on {}",
+                    cx.db.display(),
+                    socket.display()
+                )));
             }
-            Some(token)
+            (socket.clone(), Source::Socket(socket), " (through the owner's socket)")
         }
-        None if !web::is_loopback(&args.listen) => {
-            return Err(coded(
-                Code::Usage,
-                format!(
-                    "{} is not a loopback address: give --token-file FILE to serve it with a token",
-                    args.listen
-                ),
-            ));
-        }
-        None => None,
+        Err(error) => return Err(error),
     };
-    let journal = cx.open_existing()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -75,14 +77,48 @@ pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
         Some(token) => format!("http://{address}/#token={token}"),
         None => format!("http://{address}/"),
     };
-    writeln!(cx.out, "runjournal ui: serving {} at {url}", cx.db.display())?;
+    writeln!(cx.out, "runjournal ui: serving {} at {url}{how}", cx.db.display())?;
     cx.out.flush()?;
     if args.open {
         open_browser(&url);
     }
-    let app = Arc::new(App::new(journal, token));
+    let app = Arc::new(App { socket, source, token });
     runtime.block_on(web::serve(app, listener))?;
+    drop(runtime);
+    if let Some(handle) = served {
+        handle.close();
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The token of `--token-file`; none is refused for an address that is not loopback.
+fn token(args: &UiArgs) -> anyhow::Result<Option<String>> {
+    let Some(file) = &args.token_file else {
+        if web::is_loopback(&args.listen) {
+            return Ok(None);
+        }
+        return Err(coded(
+            Code::Usage,
+            format!(
+                "{} is not a loopback address: give --token-file FILE to serve it with a token",
+                args.listen
+            ),
+        ));
+    };
+    let text = std::fs::read_to_string(file).map_err(|error| {
+        coded(
+            Code::Io,
+            format!("cannot read the token file {}: {error}", file.display()),
+        )
+    })?;
+    let token = text.trim().to_owned();
+    if token.is_empty() {
+        return Err(coded(
+            Code::Invalid,
+            format!("the token file {} is empty", file.display()),
+        ));
+    }
+    Ok(Some(token))
 }
 
 /// Asks the desktop to open `url`; says so on stderr when it cannot.

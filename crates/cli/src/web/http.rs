@@ -1,27 +1,35 @@
 //! Response building: JSON, embedded assets, errors, and the boxed body type
-//! every route answers with.
-
-use std::convert::Infallible;
+//! every route answers with (a forwarded answer streams through as it is).
 
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{header, Response, StatusCode};
+use runjournal::wire::ErrorBody;
 
 use super::assets::Asset;
-use super::shapes::ApiError;
+
+/// A failed request's answer (boxed: the error body is large).
+pub type Failure = Box<ErrorBody>;
+
+/// A failure with a transport code.
+pub fn transport(code: &str, message: impl Into<String>) -> Failure {
+    Box::new(ErrorBody::transport(code, message))
+}
 
 /// The body of every response.
-pub type Body = BoxBody<Bytes, Infallible>;
+pub type Body = BoxBody<Bytes, hyper::Error>;
 
 /// A whole body.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed()
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
 }
 
 /// A JSON response.
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(full(value.to_string()));
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    // Serializing plain data with string keys cannot fail.
+    let text = serde_json::to_string(value).unwrap_or_else(|error| unreachable!("answer serializes: {error}"));
+    let mut response = Response::new(full(text));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -31,8 +39,9 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
 }
 
 /// The error's status and `{"error": {...}}` body.
-pub fn error_response(error: &ApiError) -> Response<Body> {
-    json(error.status, &error.body())
+pub fn error_response(error: &ErrorBody) -> Response<Body> {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(status, error)
 }
 
 /// An embedded asset.

@@ -1,36 +1,79 @@
-//! `runjournal ui`: the web timeline. One hyper HTTP/1.1 server on tokio
-//! serves the page (static assets embedded in the binary, [`assets`]), the
-//! served API's JSON routes of docs/ui.md ([`api`]) and its Server-Sent
-//! Events subscriptions ([`sse`]), over the journal this process owns.
+//! `runjournal ui`: the web timeline (docs/ui.md). One hyper HTTP/1.1 server
+//! on tokio serves the page (static assets embedded in the binary,
+//! [`assets`]) and the page's outline route ([`outline`]), and forwards every
+//! `/v1` request to the served API on the owner's Unix socket ([`proxy`]):
+//! this process's own `Journal::serve` when it opened the database, or the
+//! process that holds it.
 //!
 //! Invariants: loopback addresses only unless a token file is given; with a
 //! token every `/v1` and `/ui` request carries it (`Authorization: Bearer`,
-//! or `access_token=` for an `EventSource`), compared in constant time;
-//! journal calls run on tokio's blocking pool, never on a reactor thread;
-//! request bodies are bounded ([`MAX_BODY`]).
+//! or `access_token=` for an `EventSource`), compared in constant time, and
+//! neither is forwarded; the served API answers every `/v1` route, so the
+//! page sees exactly the wire contract, subscriptions streamed through.
 
-pub mod api;
 mod assets;
 mod http;
-mod outline;
-mod shapes;
-mod sse;
+pub mod outline;
+mod proxy;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response};
+use hyper::{HeaderMap, Method, Request, Response};
 use hyper_util::rt::TokioIo;
+use runjournal::wire::{self, ErrorBody};
 
-use self::http::{error_response, Body};
-use self::shapes::ApiError;
-pub use api::App;
+use self::http::{error_response, transport, Body, Failure};
+pub use outline::Source;
 
-/// The largest request body accepted (a batch of events).
-pub const MAX_BODY: usize = 64 * 1024 * 1024;
+/// What the server holds: where the API is and the token.
+pub struct App {
+    /// The owner's Unix socket.
+    pub socket: PathBuf,
+    /// Where outlines are read from.
+    pub source: Source,
+    /// The bearer token every API request needs, when set.
+    pub token: Option<String>,
+}
+
+impl App {
+    /// Checks the request's token when one is required.
+    fn authorize(&self, headers: &HeaderMap, query: &str) -> Result<(), Failure> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        let from_header = headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let from_query = || proxy::query_token(query);
+        match from_header.or_else(from_query) {
+            Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
+            _ => Err(transport(
+                wire::UNAUTHORIZED,
+                "this server needs `Authorization: Bearer <token>`",
+            )),
+        }
+    }
+}
+
+/// Whether `given` equals `expected`, in time that depends only on their lengths.
+fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    let mut difference = given.len() ^ expected.len();
+    for (index, byte) in expected.iter().enumerate() {
+        difference |= usize::from(byte ^ given.get(index).copied().unwrap_or(!byte));
+    }
+    difference == 0
+}
+
+/// Whether `address` may be served without a token.
+pub fn is_loopback(address: &SocketAddr) -> bool {
+    address.ip().is_loopback()
+}
 
 /// Serves `app` on `listener` until the process is stopped (ctrl-c or SIGTERM).
 pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
@@ -45,7 +88,7 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io:
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(route(app, request).await) }
+                async move { Ok::<_, Infallible>(route(&app, request).await) }
             });
             // A client that goes away mid-request is its own business.
             drop(
@@ -73,12 +116,7 @@ async fn shutdown_signal() {
     drop(tokio::signal::ctrl_c().await);
 }
 
-/// Whether `address` may be served without a token.
-pub fn is_loopback(address: &SocketAddr) -> bool {
-    address.ip().is_loopback()
-}
-
-async fn route(app: Arc<App>, request: Request<Incoming>) -> Response<Body> {
+async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or("").to_owned();
     if request.method() == Method::GET {
@@ -86,41 +124,22 @@ async fn route(app: Arc<App>, request: Request<Incoming>) -> Response<Body> {
             return http::asset(asset);
         }
     }
-    if !(path.starts_with("/v1/") || path.starts_with("/ui/") || path == "/metrics") {
-        return error_response(&ApiError::not_found_route(&path));
+    let api = path.starts_with("/v1/") || path == "/metrics";
+    if !(api || path.starts_with("/ui/")) {
+        return error_response(&ErrorBody::transport(wire::UNKNOWN_ROUTE, format!("no route {path}")));
     }
     if let Err(error) = app.authorize(request.headers(), &query) {
         return error_response(&error);
     }
-    let method = request.method().clone();
-    let last_event_id = request
-        .headers()
-        .get("last-event-id")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok());
-    if method == Method::GET && (path == "/v1/subscribe" || path.ends_with("/subscribe")) {
-        return match sse::subscribe(&app, &path, &query, last_event_id) {
-            Ok(response) => response,
-            Err(error) => error_response(&error),
-        };
-    }
-    let body = match read_body(request.into_body()).await {
-        Ok(body) => body,
-        Err(error) => return error_response(&error),
+    let answer = if api {
+        proxy::forward(&app.socket, request).await
+    } else if request.method() == Method::GET {
+        outline::route(app, &path).await
+    } else {
+        Err(transport(
+            wire::METHOD_NOT_ALLOWED,
+            format!("{} is not served on {path}", request.method()),
+        ))
     };
-    let answer = tokio::task::spawn_blocking(move || api::handle(&app, &method, &path, &query, &body)).await;
-    match answer {
-        Ok(Ok((status, value))) => http::json(status, &value),
-        Ok(Err(error)) => error_response(&error),
-        Err(join) => error_response(&ApiError::internal(format!("the request's handler failed: {join}"))),
-    }
-}
-
-async fn read_body(body: Incoming) -> Result<Vec<u8>, ApiError> {
-    let limited = http_body_util::Limited::new(body, MAX_BODY);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(ApiError::payload_too_large(MAX_BODY)),
-        Err(error) => Err(ApiError::invalid_request(format!("reading the request body: {error}"))),
-    }
+    answer.unwrap_or_else(|error| error_response(&error))
 }
