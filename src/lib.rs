@@ -87,6 +87,8 @@ pub use options::{Clock, Durability, Options};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
 pub use scoped::{ErrorOutcome, RunOutput, ScopedError};
 pub use serve::{Endpoint, Route, ServeError, ServeHandle, ServeOptions, ROUTES};
+#[doc(hidden)]
+pub use serve::serve_bytes;
 pub use subscription::{AsyncSubscription, SubscribeError, Subscription};
 pub use writer::StoreFailure;
 

@@ -32,7 +32,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
     bench, completions, demo, diff, export, fork, import, operator, purge, rebuild_snapshots, recover, rewind, runs,
-    show, state, ui, verify,
+    serve, show, state, ui, verify,
 };
 use crate::context::Context;
 use crate::failure::Code;
@@ -118,6 +118,8 @@ enum Command {
     Fail(operator::FailArgs),
     /// Resume a run as an operator: attached in a new epoch, naming you (fences the agent).
     Resume(operator::ResumeArgs),
+    /// Serve the database to other processes (HTTP on its owner-only Unix socket; TCP with --listen and a token) until SIGINT/SIGTERM.
+    Serve(serve::ServeArgs),
     /// Serve the web timeline of the database: runs, timelines, states, lineage, live updates (docs/ui.md).
     Ui(ui::UiArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -201,6 +203,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Interrupt(args) => operator::interrupt(cx, &args),
         Command::Fail(args) => operator::fail(cx, &args),
         Command::Resume(args) => operator::resume(cx, &args),
+        Command::Serve(args) => serve::run(cx, &args),
         Command::Ui(args) => ui::run(cx, &args),
         Command::Completions(args) => completions::run(cx, &mut Cli::command(), args),
         Command::Fork(args) => fork::run(cx, &args),
