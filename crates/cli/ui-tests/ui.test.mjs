@@ -58,13 +58,26 @@ function largeRun(n) {
   return lines.join('\n') + '\n';
 }
 
+/** A short run whose seq 2 the fold records as an anomaly (a compaction_done with none started). */
+function anomalousRun() {
+  const run = { goal: 'odd-run', episode: 0, agent: 'a' };
+  const events = [
+    { type: 'run_started', meta: {} },
+    { type: 'step', messages: [{ role: 'user', content: 'go' }] },
+    { type: 'compaction_done', source: 'structured', summary: 'nothing was compacting' },
+  ];
+  return events.map((event, seq) => JSON.stringify({ run, seq, event })).join('\n') + '\n';
+}
+
 before(async () => {
   const demo = spawnSync(BIN, ['--db', db, 'demo'], { encoding: 'utf8' });
   assert.equal(demo.status, 0, demo.stderr);
-  const file = join(dir, 'large.jsonl');
-  writeFileSync(file, largeRun(LARGE));
-  const imported = spawnSync(BIN, ['--db', db, 'import', file], { encoding: 'utf8' });
-  assert.equal(imported.status, 0, imported.stderr);
+  for (const [name, text] of [['large.jsonl', largeRun(LARGE)], ['odd.jsonl', anomalousRun()]]) {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    const imported = spawnSync(BIN, ['--db', db, 'import', file], { encoding: 'utf8' });
+    assert.equal(imported.status, 0, imported.stderr);
+  }
   server = spawn(BIN, ['--db', db, 'ui', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   server.stdout.on('data', (chunk) => { out += chunk; });
@@ -87,7 +100,7 @@ test('the page renders the run list', async () => {
   const rows = page.locator('#runs tbody tr');
   await rows.first().waitFor();
   const { runs } = await api('/v1/runs');
-  assert.equal(await rows.count(), runs.length);
+  await until(async () => (await rows.count()) === runs.length, 5000, 'every run listed');
   const demo = runs.find((r) => r.key.goal.startsWith('demo-'));
   const row = page.locator(`#runs tbody tr[data-run="${demo.key.goal}/0/${demo.key.agent}"]`);
   assert.match(await row.innerText(), /completed/);
@@ -152,7 +165,20 @@ test('a fork appears in the lineage', async () => {
   // The child's timeline starts with the parent's prefix (positions 0..3), then its own events.
   await page.locator('#spacer .ev.inherited').first().waitFor();
   assert.equal(await page.locator('#spacer .ev.inherited').count(), 4);
+  // Side by side with its parent: four shared events, then the parent goes on.
+  const compared = page.locator('#compare [data-common="4"]');
+  await compared.waitFor({ timeout: 10000 });
+  assert.match(await page.locator('#compare .side').nth(1).innerText(), /seq 4 · step/);
   await page.screenshot({ path: join(SHOTS, 'lineage.png') });
+});
+
+test('an anomaly is highlighted with its rule', async () => {
+  const run = { goal: 'odd-run', episode: 0, agent: 'a' };
+  await page.goto(`${url}#/run/${runPath(run)}`);
+  const row = page.locator('#spacer .ev.anomaly[data-seq="2"]');
+  await row.waitFor({ timeout: 10000 });
+  assert.match(await row.innerText(), /compaction_done_without_start/);
+  assert.equal(await page.locator('#spacer .ev.anomaly').count(), 1);
 });
 
 test('a large run opens fast and scrolls by fetching ranges', async () => {

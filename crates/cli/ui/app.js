@@ -199,6 +199,7 @@ function runView(key) {
   $('#run-key').textContent = keyText(key);
   $('#gantt').replaceChildren();
   $('#lineage').replaceChildren();
+  $('#compare').replaceChildren();
 
   const anomalyAt = () => {
     const map = new Map();
@@ -393,13 +394,46 @@ function runView(key) {
           r.forked_at != null ? el('span', { class: 'fork-at' }, ` fork @${r.forked_at}`) : null,
           tree(keyText(r.run)))));
       };
-      if (!closed) $('#lineage').replaceChildren(tree('') || el('p', { class: 'hint' }, 'no other runs of this goal'));
+      if (closed) return;
+      $('#lineage').replaceChildren(tree('') || el('p', { class: 'hint' }, 'no other runs of this goal'));
+      const picker = $('#compare-with');
+      const chosen = picker.value;
+      const others = runs.filter((r) => !sameKey(r.run, key));
+      picker.replaceChildren(el('option', { value: '' }, 'another run…'),
+        ...others.map((r) => el('option', { value: keyPath(r.run) }, keyText(r.run))));
+      const parent = record && record.parent ? keyPath(record.parent) : '';
+      picker.value = chosen || (others.some((r) => keyPath(r.run) === parent) ? parent : '');
+      if (picker.value && picker.value !== compared) compare(picker.value);
     } catch (error) { showError(error); }
   }
 
   // The record alone lets the timeline open (its length and prefix); the
   // outline (one pass over the history) fills in phases, bands and
   // anomalies when it arrives.
+  // Two runs side by side: their shared history, the first event of each
+  // after it, and the state fields that differ (`/v1/diff`).
+  let compared = '';
+  async function compare(other) {
+    compared = other;
+    const box = $('#compare');
+    if (!other) { box.replaceChildren(); return; }
+    try {
+      const diff = await api(`/v1/diff?a=${kp}&b=${other}`);
+      if (closed || compared !== other) return;
+      const otherKey = other.split('/').map(decodeURIComponent).join('/');
+      const side = (title, envelope) => el('div', { class: 'side' }, el('h4', {}, title),
+        envelope ? [el('div', {}, `seq ${envelope.seq} · ${envelope.event.type}`), el('div', {}, clip(summary(envelope.event), 120))] : el('div', { class: 'hint' }, '(history ends)'));
+      box.replaceChildren(
+        el('div', { 'data-common': diff.common }, `shared history: ${diff.common} events; first divergence at position ${diff.common}`),
+        el('div', { class: 'sides' }, side(keyText(key), diff.a), side(otherKey, diff.b)),
+        diff.state_differences.length
+          ? el('table', {}, el('tr', {}, el('th', {}, 'state field'), el('th', {}, 'this run'), el('th', {}, 'other')),
+            diff.state_differences.map((d) => el('tr', {}, el('td', {}, d.field), el('td', { title: JSON.stringify(d.a) }, clip(JSON.stringify(d.a), 40)), el('td', { title: JSON.stringify(d.b) }, clip(JSON.stringify(d.b), 40)))))
+          : el('p', { class: 'hint' }, 'the states agree'));
+    } catch (error) { showError(error); }
+  }
+  $('#compare-with').onchange = (e) => compare(e.target.value);
+
   async function reload() {
     try {
       record = normal(await api(`/v1/runs/${kp}`));
