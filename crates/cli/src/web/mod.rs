@@ -143,3 +143,17 @@ async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
     };
     answer.unwrap_or_else(|error| error_response(&error))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secreT", b"secret"));
+        assert!(!constant_time_eq(b"secre", b"secret"));
+        assert!(!constant_time_eq(b"secrets", b"secret"));
+        assert!(!constant_time_eq(b"", b"secret"));
+    }
+}

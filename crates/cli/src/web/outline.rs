@@ -157,3 +157,70 @@ impl Outline {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runjournal::core::ChainHash;
+
+    fn envelope(seq: u64, epoch: u64, event: Event) -> Envelope {
+        Envelope {
+            run: RunKey::new("g", 0, "a").unwrap(),
+            seq,
+            epoch,
+            ts: 1000 + seq,
+            hash: ChainHash::default(),
+            event,
+        }
+    }
+
+    fn started(index: u32) -> Event {
+        Event::PhaseStarted {
+            index,
+            name: format!("p{index}"),
+        }
+    }
+
+    #[test]
+    fn a_phase_started_again_while_open_ends_the_earlier_try() {
+        let mut outline = Outline::default();
+        outline.push(&envelope(0, 0, started(0)));
+        outline.push(&envelope(
+            1,
+            0,
+            Event::AgentDied {
+                reason: "oom".into(),
+                exit_code: None,
+            },
+        ));
+        outline.push(&envelope(2, 1, Event::Attached { owner: "h/1".into() }));
+        outline.push(&envelope(3, 1, started(0)));
+        outline.push(&envelope(
+            4,
+            1,
+            Event::PhaseCompleted {
+                index: 0,
+                name: "p0".into(),
+                output: "ok".into(),
+            },
+        ));
+        assert_eq!(outline.phases.len(), 2);
+        assert_eq!(outline.phases[0]["end"], 2);
+        assert_eq!(outline.phases[0]["restarted"], true);
+        assert_eq!(outline.phases[1]["start"], 3);
+        assert_eq!(outline.phases[1]["end"], 4);
+        assert!(outline.phases[1].get("restarted").is_none());
+        let epochs: Vec<u64> = outline
+            .epochs
+            .iter()
+            .map(|epoch| epoch["start"].as_u64().unwrap())
+            .collect();
+        assert_eq!(epochs, [0, 2], "an epoch band starts at each new epoch");
+        let marks: Vec<&str> = outline
+            .marks
+            .iter()
+            .map(|mark| mark["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(marks, ["agent_died", "attached"], "steps and phases are not marks");
+    }
+}

@@ -107,3 +107,20 @@ pub async fn get_json<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<
     serde_json::from_slice(&bytes)
         .map_err(|error| transport(UNAVAILABLE, format!("{path}: undecodable answer: {error}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_browsers_token_is_not_forwarded() {
+        assert_eq!(
+            without_token("/v1/runs", Some("access_token=abc&goal=g")),
+            "/v1/runs?goal=g"
+        );
+        assert_eq!(without_token("/v1/runs", Some("access_token=abc")), "/v1/runs");
+        assert_eq!(without_token("/v1/runs", None), "/v1/runs");
+        assert_eq!(query_token("from=3&access_token=a%2Fb"), Some("a/b".to_owned()));
+        assert_eq!(query_token("from=3"), None);
+    }
+}
