@@ -282,3 +282,28 @@ fn otlp_endpoint_refusal_is_an_io_error_naming_the_status() {
     let line = fails_with(&rj(&db, &["export", &id, "--otlp-endpoint", &endpoint]), "io");
     assert!(line.contains("answered 503: busy"), "{line}");
 }
+
+#[test]
+fn otlp_trace_of_a_fork_holds_the_parents_prefix_and_names_its_fork_point() {
+    let (_dir, db, id) = traced_db();
+    ok(&rj(&db, &["fork", &id, "--at", "3"]));
+    let child = RunKey::new(GOAL, 1, "a").unwrap().short_id();
+    let request = parse(&ok(&rj(&db, &["export", &child, "--format", "otlp-json"])));
+    let spans = spans(&request);
+    let root = span(&spans, "invoke_agent a");
+    assert_eq!(string(root, "runjournal.forked_from"), "otlp-goal/0/a");
+    assert_eq!(integer(root, "runjournal.forked_at"), 3);
+    assert_eq!(integer(root, "runjournal.episode"), 1);
+    // The inherited model step and its usage are part of the child's trace.
+    let chat = span(&spans, "chat m-large");
+    assert_eq!(integer(chat, "gen_ai.usage.input_tokens"), 120);
+    let plan = span(&spans, "phase plan");
+    assert_eq!(plan.parent_span_id, root.span_id);
+    // The fork's own trace: other ids than the parent's.
+    let parent = parse(&ok(&rj(&db, &["export", &id, "--format", "otlp-json"])));
+    assert_ne!(spans[0].trace_id, parse_first_trace(&parent));
+}
+
+fn parse_first_trace(request: &ExportTraceServiceRequest) -> Vec<u8> {
+    spans(request)[0].trace_id.clone()
+}

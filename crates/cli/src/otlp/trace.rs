@@ -381,9 +381,14 @@ impl<'a> Builder<'a> {
     }
 
     /// `run_started`: the run's own start names the agent and model on the
-    /// root; an inherited one (a fork's prefix) is only a span event.
+    /// root; an inherited one (a fork's prefix) is a span event. Either sets
+    /// the model that names the `chat` spans after it.
     fn started(&mut self, envelope: &Envelope, meta: &RunMeta) {
         if envelope.run != *self.key {
+            // An ancestor's model names the chat spans of the inherited prefix.
+            if meta.model.is_some() {
+                self.model.clone_from(&meta.model);
+            }
             self.mark(
                 envelope,
                 "runjournal.run_started",
@@ -412,7 +417,9 @@ impl<'a> Builder<'a> {
         {
             self.spans[0].attributes.push(prompt);
         }
-        self.model.clone_from(&meta.model);
+        if meta.model.is_some() {
+            self.model.clone_from(&meta.model);
+        }
     }
 
     /// A `step`: a `chat` span for its model messages, an `execute_tool`
