@@ -90,7 +90,7 @@ after(async () => {
   if (browser) await browser.close();
   if (server) {
     server.kill('SIGTERM');
-    await until(() => server.exitCode !== null || server.signalCode !== null, 10000, 'the ui to stop');
+    await until(() => server.exitCode !== null || server.signalCode !== null, 30000, 'the ui to stop');
   }
   rmSync(dir, { recursive: true, force: true });
 });

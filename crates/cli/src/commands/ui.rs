@@ -84,7 +84,8 @@ pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
     }
     let app = Arc::new(App { socket, source, token });
     runtime.block_on(web::serve(app, listener))?;
-    drop(runtime);
+    // An outline still being read is abandoned, not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     if let Some(handle) = served {
         handle.close();
     }
