@@ -86,9 +86,9 @@ pub use operator::{OperatorError, OperatorReport, OPERATOR_FAILURE_KIND};
 pub use options::{Clock, Durability, Options};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
 pub use scoped::{ErrorOutcome, RunOutput, ScopedError};
-pub use serve::{Endpoint, Route, ServeError, ServeHandle, ServeOptions, ROUTES};
 #[doc(hidden)]
 pub use serve::serve_bytes;
+pub use serve::{Endpoint, Route, ServeError, ServeHandle, ServeOptions, ROUTES};
 pub use subscription::{AsyncSubscription, SubscribeError, Subscription};
 pub use writer::StoreFailure;
 

@@ -130,6 +130,8 @@ pub struct Run {
     /// and is refolded from the store before it is next used.
     stale_view: Arc<AtomicBool>,
     finished: AtomicBool,
+    /// This handle's registration at its epoch (see [`Inner::claim`]).
+    _claim: Arc<()>,
 }
 
 struct Cursor {
@@ -194,6 +196,19 @@ impl Run {
         state: ResumeState,
         since_snapshot: u64,
     ) -> Run {
+        let claim = inner.claim(record.id, epoch, false).unwrap_or_default();
+        Run::with_claim(inner, record, epoch, state, since_snapshot, claim)
+    }
+
+    /// [`Run::new`] with a registration already made.
+    pub(crate) fn with_claim(
+        inner: &Arc<Inner>,
+        record: &RunRecord,
+        epoch: u64,
+        state: ResumeState,
+        since_snapshot: u64,
+        claim: Arc<()>,
+    ) -> Run {
         Run {
             inner: inner.clone(),
             id: record.id,
@@ -208,6 +223,7 @@ impl Run {
             broken: Arc::new(Mutex::new(None)),
             stale_view: Arc::new(AtomicBool::new(false)),
             finished: AtomicBool::new(false),
+            _claim: claim,
         }
     }
 

@@ -29,8 +29,14 @@ fn every_registered_route_is_in_the_openapi_document_and_nothing_else() {
     let registered = registered();
     let undocumented: Vec<_> = registered.difference(&documented).collect();
     let unregistered: Vec<_> = documented.difference(&registered).collect();
-    assert!(undocumented.is_empty(), "registered but not in docs/openapi.json: {undocumented:?}");
-    assert!(unregistered.is_empty(), "in docs/openapi.json but not registered: {unregistered:?}");
+    assert!(
+        undocumented.is_empty(),
+        "registered but not in docs/openapi.json: {undocumented:?}"
+    );
+    assert!(
+        unregistered.is_empty(),
+        "in docs/openapi.json but not registered: {unregistered:?}"
+    );
 }
 
 #[test]

@@ -302,20 +302,6 @@ pub(crate) fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
     difference == 0
 }
 
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn tokens_compare_equal_only_when_identical() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secreT", b"secret"));
-        assert!(!constant_time_eq(b"secre", b"secret"));
-        assert!(!constant_time_eq(b"secrets", b"secret"));
-        assert!(!constant_time_eq(b"", b"secret"));
-    }
-}
-
 /// Serves one in-memory connection whose client sends `input` and then
 /// closes its side, and returns every byte the server answered: the request
 /// handling without a socket, for the fuzz target. A subscription still
@@ -344,11 +330,28 @@ pub fn serve_bytes(journal: &Journal, options: ServeOptions, input: &[u8]) -> Ve
         if writer.write_all(&input).await.is_ok() {
             drop(writer.shutdown().await);
         }
-        if tokio::time::timeout(Duration::from_millis(500), &mut serving).await.is_err() {
+        if tokio::time::timeout(Duration::from_millis(500), &mut serving)
+            .await
+            .is_err()
+        {
             shutdown.send_replace(true);
             drop(serving.await);
         }
         drop(writer);
         reading.await.unwrap_or_default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secreT", b"secret"));
+        assert!(!constant_time_eq(b"secre", b"secret"));
+        assert!(!constant_time_eq(b"secrets", b"secret"));
+        assert!(!constant_time_eq(b"", b"secret"));
+    }
 }
