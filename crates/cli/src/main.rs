@@ -16,11 +16,13 @@ mod events;
 mod export_file;
 mod failure;
 mod leftovers;
+mod otlp;
 mod output;
 mod progress;
 mod render;
 mod select;
 mod table;
+mod web;
 mod when;
 
 use std::path::PathBuf;
@@ -30,7 +32,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
     bench, completions, demo, diff, export, fork, import, operator, purge, rebuild_snapshots, recover, rewind, runs,
-    serve, show, state, verify,
+    serve, show, state, ui, verify,
 };
 use crate::context::Context;
 use crate::failure::Code;
@@ -118,6 +120,8 @@ enum Command {
     Resume(operator::ResumeArgs),
     /// Serve the database to other processes (HTTP on its owner-only Unix socket; TCP with --listen and a token) until SIGINT/SIGTERM.
     Serve(serve::ServeArgs),
+    /// Serve the web timeline of the database: runs, timelines, states, lineage, live updates (docs/ui.md).
+    Ui(ui::UiArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// The throughput harness: the journal side by side with raw sled, fdatasync per event and SQLite.
@@ -200,6 +204,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Fail(args) => operator::fail(cx, &args),
         Command::Resume(args) => operator::resume(cx, &args),
         Command::Serve(args) => serve::run(cx, &args),
+        Command::Ui(args) => ui::run(cx, &args),
         Command::Completions(args) => completions::run(cx, &mut Cli::command(), args),
         Command::Fork(args) => fork::run(cx, &args),
         Command::Rewind(args) => rewind::run(cx, &args),

@@ -22,6 +22,7 @@ mod salvage;
 pub mod serve;
 pub mod show;
 pub mod state;
+pub mod ui;
 pub mod verify;
 
 use runjournal::RunKey;
