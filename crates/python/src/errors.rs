@@ -1,0 +1,142 @@
+//! Rust errors as Python exceptions: the class is chosen by the error's
+//! stable `code()`, and every exception carries `code`, `run` (a
+//! `(goal, episode, agent)` tuple or `None`) and `seq` (or `None`).
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use runjournal::{Error, RunKey};
+
+create_exception!(_native, RunjournalError, PyException, "Every runjournal error.");
+create_exception!(_native, FencedError, RunjournalError, "The run was resumed by a newer handle.");
+create_exception!(_native, ConflictError, RunjournalError, "The run's next seq is not the expected one.");
+create_exception!(_native, NotFoundError, RunjournalError, "No such run.");
+create_exception!(_native, AlreadyExistsError, RunjournalError, "The run exists already.");
+create_exception!(_native, FinishedError, RunjournalError, "The run is finished or superseded.");
+create_exception!(_native, MismatchError, RunjournalError, "The run's meta differs from the expected one.");
+create_exception!(_native, IntegrityError, RunjournalError, "Stored data is corrupt or missing.");
+create_exception!(_native, InvalidError, RunjournalError, "A key, an event or a batch breaks the format's rules.");
+create_exception!(_native, OutOfOrderError, RunjournalError, "An event breaks the run's ordering rules.");
+create_exception!(_native, RefusedError, RunjournalError, "A typed append the fold would ignore.");
+create_exception!(_native, StorageError, RunjournalError, "Storage failed, or the journal is poisoned or stopped.");
+create_exception!(_native, ClosedError, RunjournalError, "The journal is closed.");
+create_exception!(_native, LaggedError, RunjournalError, "A subscriber fell behind.");
+create_exception!(_native, ForkedProcessError, RunjournalError, "The journal was opened by another process (os.fork()).");
+
+/// Adds the exception classes to the module.
+pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
+    module.add("Error", py.get_type::<RunjournalError>())?;
+    module.add("FencedError", py.get_type::<FencedError>())?;
+    module.add("ConflictError", py.get_type::<ConflictError>())?;
+    module.add("NotFoundError", py.get_type::<NotFoundError>())?;
+    module.add("AlreadyExistsError", py.get_type::<AlreadyExistsError>())?;
+    module.add("FinishedError", py.get_type::<FinishedError>())?;
+    module.add("MismatchError", py.get_type::<MismatchError>())?;
+    module.add("IntegrityError", py.get_type::<IntegrityError>())?;
+    module.add("InvalidError", py.get_type::<InvalidError>())?;
+    module.add("OutOfOrderError", py.get_type::<OutOfOrderError>())?;
+    module.add("RefusedError", py.get_type::<RefusedError>())?;
+    module.add("StorageError", py.get_type::<StorageError>())?;
+    module.add("ClosedError", py.get_type::<ClosedError>())?;
+    module.add("LaggedError", py.get_type::<LaggedError>())?;
+    module.add("ForkedProcessError", py.get_type::<ForkedProcessError>())?;
+    Ok(())
+}
+
+/// A Python exception for a runjournal error.
+pub(crate) fn to_py(error: impl Into<Error>) -> PyErr {
+    let error = error.into();
+    let code = error.code();
+    let message = error.to_string();
+    let err = match code {
+        "fenced" => FencedError::new_err(message),
+        "conflict" => ConflictError::new_err(message),
+        "not_found" => NotFoundError::new_err(message),
+        "already_exists" => AlreadyExistsError::new_err(message),
+        "finished" | "superseded" => FinishedError::new_err(message),
+        "mismatch" => MismatchError::new_err(message),
+        "integrity" | "snapshot_corrupt" | "parent_missing" => IntegrityError::new_err(message),
+        "invalid_key" | "invalid_event" | "too_large" | "unencodable" | "empty_batch" | "seq_out_of_range"
+        | "exhausted" => InvalidError::new_err(message),
+        "out_of_order" => OutOfOrderError::new_err(message),
+        "refused" => RefusedError::new_err(message),
+        "closed" => ClosedError::new_err(message),
+        "lagged" => LaggedError::new_err(message),
+        _ if matches!(error, Error::Integrity(_)) => IntegrityError::new_err(message),
+        _ => StorageError::new_err(message),
+    };
+    Python::attach(|py| {
+        annotate(py, &err, code, run_of(&error), seq_of(&error));
+    });
+    err
+}
+
+/// A Python exception of class `E` with a code and no run.
+pub(crate) fn plain<E: pyo3::PyTypeInfo>(code: &str, message: String) -> PyErr {
+    let err = PyErr::new::<E, _>(message);
+    Python::attach(|py| annotate(py, &err, code, None, None));
+    err
+}
+
+/// Sets `code`, `run` and `seq` on the exception (best effort: an exception
+/// object refusing attributes keeps its message).
+fn annotate(py: Python<'_>, err: &PyErr, code: &str, run: Option<&RunKey>, seq: Option<u64>) {
+    let value = err.value(py);
+    let run = run.map(|run| (run.goal.clone(), run.episode, run.agent.clone()));
+    drop(value.setattr("code", code));
+    drop(value.setattr("run", run));
+    drop(value.setattr("seq", seq));
+}
+
+/// The run an error names, if any.
+fn run_of(error: &Error) -> Option<&RunKey> {
+    match error {
+        Error::InvalidEvent { run, .. }
+        | Error::EventTooLarge { run, .. }
+        | Error::Unencodable { run, .. }
+        | Error::OutOfOrder { run, .. }
+        | Error::EmptyBatch { run, .. }
+        | Error::Refused { run, .. }
+        | Error::AlreadyExists { run }
+        | Error::NotFound { run, .. }
+        | Error::Finished { run, .. }
+        | Error::EpochExhausted { run, .. }
+        | Error::Superseded { run }
+        | Error::Mismatch { run, .. }
+        | Error::Deleted { run, .. }
+        | Error::SeqOutOfRange { run, .. }
+        | Error::HasLiveFork { run, .. }
+        | Error::Fenced { run, .. }
+        | Error::Conflict { run, .. }
+        | Error::Abandoned { run, .. }
+        | Error::SnapshotCorrupt { run, .. }
+        | Error::ParentMissing { run, .. } => Some(run),
+        Error::Storage { run, .. } => run.as_ref(),
+        Error::Lagged(point) => Some(&point.run),
+        Error::Integrity(integrity) => Some(&integrity.run),
+        _ => None,
+    }
+}
+
+/// The seq an error names, if any (for a conflict: the seq the run is at).
+fn seq_of(error: &Error) -> Option<u64> {
+    match error {
+        Error::InvalidEvent { seq, .. }
+        | Error::EventTooLarge { seq, .. }
+        | Error::Unencodable { seq, .. }
+        | Error::OutOfOrder { seq, .. }
+        | Error::EmptyBatch { seq, .. }
+        | Error::Refused { seq, .. }
+        | Error::Deleted { seq, .. }
+        | Error::SeqOutOfRange { seq, .. }
+        | Error::Fenced { seq, .. }
+        | Error::Abandoned { seq, .. }
+        | Error::SnapshotCorrupt { seq, .. } => Some(*seq),
+        Error::Conflict { actual, .. } => Some(*actual),
+        Error::Storage { seq, .. } => *seq,
+        Error::Lagged(point) => Some(point.seq),
+        Error::Integrity(integrity) => Some(integrity.seq),
+        _ => None,
+    }
+}
