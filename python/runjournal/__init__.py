@@ -331,12 +331,12 @@ class Run:
         from_: str,
         to: str,
         *,
+        content_hash: str,
         generation: int = 0,
         version: str = "1.0.0",
-        content_hash: str = "",
         timeout_ms: int = 60_000,
     ) -> int:
-        """Records a handoff sent to agent ``to``."""
+        """Records a handoff sent to agent ``to`` (``content_hash``: hex digest of the payload)."""
         return self._typed(
             {
                 "type": "handoff_sent",
