@@ -354,7 +354,7 @@ class RunjournalSaver(BaseCheckpointSaver[str]):
                 if (
                     isinstance(previous, list)
                     and previous is not _MISSING
-                    and 0 < len(previous) <= len(value)
+                    and len(previous) <= len(value)
                     and value[: len(previous)] == previous
                 ):
                     type_, payload = self.serde.dumps_typed(value[len(previous) :])
