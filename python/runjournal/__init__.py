@@ -558,6 +558,11 @@ class Journal:
 
     # Reads: every one verifies the chain.
 
+    def head(self, key: Any) -> tuple:
+        """``(next_seq, epoch)`` of the run as stored, without reading its events
+        (:class:`NotFoundError` when there is no such run)."""
+        return tuple(self._native.head(_key(key)))
+
     def state(self, key: Any) -> ResumeState:
         """The run's resume state as of its last event."""
         return _state(self._native.state(_key(key)))

@@ -229,9 +229,11 @@ class RunjournalSaver(BaseCheckpointSaver[str]):
 
     def _refresh(self, index: _Index, next_seq: Optional[int] = None) -> None:
         """Reads the run's events the index has not seen (none when `next_seq` says so)."""
-        if next_seq is not None and next_seq == index.next_seq:
-            return
         try:
+            if next_seq is None:
+                next_seq = self.journal.head(index.key)[0]
+            if next_seq == index.next_seq:
+                return
             envelopes = self.journal.read(index.key, index.next_seq)
         except NotFoundError:
             return

@@ -82,6 +82,8 @@ class RunjournalSession:
 
     def _refresh(self) -> None:
         try:
+            if self.journal.head(self.key)[0] == self._next_seq:
+                return
             envelopes = self.journal.read(self.key, self._next_seq)
         except NotFoundError:
             return

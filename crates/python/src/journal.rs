@@ -180,6 +180,15 @@ impl Journal {
         py.detach(|| journal.latest_episode(goal, agent)).map_err(to_py)
     }
 
+    /// The run's stored head: `(next_seq, epoch)`, without reading its events.
+    fn head(&self, py: Python<'_>, key: PyKey) -> PyResult<(u64, u64)> {
+        let journal = self.get()?;
+        let key = key_of(key)?;
+        py.detach(|| journal.run_info(&key))
+            .map(|record| (record.head.next_seq, record.head.epoch))
+            .map_err(to_py)
+    }
+
     /// The run's resume state (JSON).
     fn state(&self, py: Python<'_>, key: PyKey) -> PyResult<String> {
         let journal = self.get()?;
