@@ -8,20 +8,70 @@ use pyo3::prelude::*;
 use runjournal::{Error, RunKey};
 
 create_exception!(_native, RunjournalError, PyException, "Every runjournal error.");
-create_exception!(_native, FencedError, RunjournalError, "The run was resumed by a newer handle.");
-create_exception!(_native, ConflictError, RunjournalError, "The run's next seq is not the expected one.");
+create_exception!(
+    _native,
+    FencedError,
+    RunjournalError,
+    "The run was resumed by a newer handle."
+);
+create_exception!(
+    _native,
+    ConflictError,
+    RunjournalError,
+    "The run's next seq is not the expected one."
+);
 create_exception!(_native, NotFoundError, RunjournalError, "No such run.");
 create_exception!(_native, AlreadyExistsError, RunjournalError, "The run exists already.");
-create_exception!(_native, FinishedError, RunjournalError, "The run is finished or superseded.");
-create_exception!(_native, MismatchError, RunjournalError, "The run's meta differs from the expected one.");
-create_exception!(_native, IntegrityError, RunjournalError, "Stored data is corrupt or missing.");
-create_exception!(_native, InvalidError, RunjournalError, "A key, an event or a batch breaks the format's rules.");
-create_exception!(_native, OutOfOrderError, RunjournalError, "An event breaks the run's ordering rules.");
-create_exception!(_native, RefusedError, RunjournalError, "A typed append the fold would ignore.");
-create_exception!(_native, StorageError, RunjournalError, "Storage failed, or the journal is poisoned or stopped.");
+create_exception!(
+    _native,
+    FinishedError,
+    RunjournalError,
+    "The run is finished or superseded."
+);
+create_exception!(
+    _native,
+    MismatchError,
+    RunjournalError,
+    "The run's meta differs from the expected one."
+);
+create_exception!(
+    _native,
+    IntegrityError,
+    RunjournalError,
+    "Stored data is corrupt or missing."
+);
+create_exception!(
+    _native,
+    InvalidError,
+    RunjournalError,
+    "A key, an event or a batch breaks the format's rules."
+);
+create_exception!(
+    _native,
+    OutOfOrderError,
+    RunjournalError,
+    "An event breaks the run's ordering rules."
+);
+create_exception!(
+    _native,
+    RefusedError,
+    RunjournalError,
+    "A typed append the fold would ignore."
+);
+create_exception!(
+    _native,
+    StorageError,
+    RunjournalError,
+    "Storage failed, or the journal is poisoned or stopped."
+);
 create_exception!(_native, ClosedError, RunjournalError, "The journal is closed.");
 create_exception!(_native, LaggedError, RunjournalError, "A subscriber fell behind.");
-create_exception!(_native, ForkedProcessError, RunjournalError, "The journal was opened by another process (os.fork()).");
+create_exception!(
+    _native,
+    ForkedProcessError,
+    RunjournalError,
+    "The journal was opened by another process (os.fork())."
+);
 
 /// Adds the exception classes to the module.
 pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {

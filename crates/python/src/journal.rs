@@ -24,7 +24,8 @@ pub(crate) fn py_key(key: &RunKey) -> PyKey {
 
 /// Parses JSON text the Python layer produced into a Rust value.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> PyResult<T> {
-    serde_json::from_str(text).map_err(|error| plain::<InvalidError>("invalid_json", format!("invalid {what}: {error}")))
+    serde_json::from_str(text)
+        .map_err(|error| plain::<InvalidError>("invalid_json", format!("invalid {what}: {error}")))
 }
 
 /// JSON text of a Rust value.
@@ -76,7 +77,10 @@ impl Drop for Journal {
         if std::process::id() != self.pid {
             // A forked child has no writer thread: closing would wait for it
             // forever. The parent owns the store; the child lets go of it.
-            let journal = self.journal.get_mut().map(Option::take).unwrap_or_else(|poisoned| poisoned.into_inner().take());
+            let journal = self
+                .journal
+                .get_mut()
+                .map_or_else(|poisoned| poisoned.into_inner().take(), Option::take);
             std::mem::forget(journal);
         }
     }
@@ -87,7 +91,7 @@ impl Journal {
     /// Opens (creating when missing) the sled database at `path`.
     #[staticmethod]
     #[pyo3(signature = (path, durability = "durable"))]
-    fn open(py: Python<'_>, path: std::path::PathBuf, durability: &str) -> PyResult<Journal> {
+    fn open(py: Python<'_>, path: &str, durability: &str) -> PyResult<Journal> {
         let durability = match durability {
             "durable" => Durability::Durable,
             "buffered" => Durability::Buffered,
@@ -99,7 +103,7 @@ impl Journal {
             }
         };
         let journal = py
-            .detach(|| runjournal::Journal::open(&path, Options::with_durability(durability)))
+            .detach(|| runjournal::Journal::open(path, Options::with_durability(durability)))
             .map_err(to_py)?;
         Ok(Journal {
             journal: Mutex::new(Some(journal)),
@@ -110,7 +114,11 @@ impl Journal {
     /// Lets go of the journal; the store closes once no run handle holds it.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         check_pid(self.pid)?;
-        let journal = self.journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let journal = self
+            .journal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         py.detach(move || drop(journal));
         Ok(())
     }
@@ -126,7 +134,7 @@ impl Journal {
     fn durability(&self) -> PyResult<&'static str> {
         Ok(match self.get()?.options().durability {
             Durability::Buffered => "buffered",
-            _ => "durable",
+            Durability::Durable => "durable",
         })
     }
 
@@ -193,21 +201,24 @@ impl Journal {
     fn state(&self, py: Python<'_>, key: PyKey) -> PyResult<String> {
         let journal = self.get()?;
         let key = key_of(key)?;
-        py.detach(|| journal.state(&key).map(|state| to_json(&state))).map_err(to_py)
+        py.detach(|| journal.state(&key).map(|state| to_json(&state)))
+            .map_err(to_py)
     }
 
     /// The run's resume state as of its own seq `seq` (JSON).
     fn state_at(&self, py: Python<'_>, key: PyKey, seq: u64) -> PyResult<String> {
         let journal = self.get()?;
         let key = key_of(key)?;
-        py.detach(|| journal.state_at(&key, seq).map(|state| to_json(&state))).map_err(to_py)
+        py.detach(|| journal.state_at(&key, seq).map(|state| to_json(&state)))
+            .map_err(to_py)
     }
 
     /// The run's whole history, verified (JSON list of envelopes).
     fn history(&self, py: Python<'_>, key: PyKey) -> PyResult<String> {
         let journal = self.get()?;
         let key = key_of(key)?;
-        py.detach(|| journal.history(&key).map(|events| to_json(&events))).map_err(to_py)
+        py.detach(|| journal.history(&key).map(|events| to_json(&events)))
+            .map_err(to_py)
     }
 
     /// The run's own events from `from_seq`, verified (JSON list of envelopes).
@@ -215,7 +226,8 @@ impl Journal {
     fn read(&self, py: Python<'_>, key: PyKey, from_seq: u64) -> PyResult<String> {
         let journal = self.get()?;
         let key = key_of(key)?;
-        py.detach(|| journal.read(&key, from_seq).map(|events| to_json(&events))).map_err(to_py)
+        py.detach(|| journal.read(&key, from_seq).map(|events| to_json(&events)))
+            .map_err(to_py)
     }
 
     /// Verifies the run's chain: `(events, head hash hex)`.
@@ -229,7 +241,13 @@ impl Journal {
 
     /// The runs passing the filter (JSON list of run records).
     #[pyo3(signature = (goal = None, agent = None, status = None))]
-    fn runs(&self, py: Python<'_>, goal: Option<String>, agent: Option<String>, status: Option<&str>) -> PyResult<String> {
+    fn runs(
+        &self,
+        py: Python<'_>,
+        goal: Option<String>,
+        agent: Option<String>,
+        status: Option<&str>,
+    ) -> PyResult<String> {
         let journal = self.get()?;
         let status: Option<RunStatus> = status
             .map(|status| from_json("status", &serde_json::Value::String(status.into()).to_string()))
@@ -260,7 +278,8 @@ impl Journal {
     /// The recoverable runs' resume states (JSON list).
     fn recoverable(&self, py: Python<'_>) -> PyResult<String> {
         let journal = self.get()?;
-        py.detach(|| journal.recoverable().map(|states| to_json(&states))).map_err(to_py)
+        py.detach(|| journal.recoverable().map(|states| to_json(&states)))
+            .map_err(to_py)
     }
 
     /// The write path's counters.
@@ -378,7 +397,9 @@ impl Subscription {
         let timeout = Duration::from_secs_f64(timeout.max(0.0));
         py.detach(|| {
             let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            inner.recv_timeout(timeout).map(|envelope| envelope.map(|envelope| to_json(&envelope)))
+            inner
+                .recv_timeout(timeout)
+                .map(|envelope| envelope.map(|envelope| to_json(&envelope)))
         })
         .map_err(to_py)
     }
