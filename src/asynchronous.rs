@@ -8,8 +8,9 @@
 use runjournal_core::fold::ResumeState;
 use runjournal_core::{Envelope, RunFilter, RunKey, RunMeta, RunRecord};
 
+use crate::backend::Journal;
 use crate::error::{BeginError, ReadError, ResumeError, WriteError};
-use crate::journal::{Expect, Journal, VerifyReport};
+use crate::journal::{Expect, VerifyReport};
 use crate::run::Run;
 use crate::writer::{Command, Operation, Reply};
 
@@ -98,11 +99,14 @@ impl Journal {
 
     /// [`Journal::sync`], awaiting the writer without blocking the runtime.
     pub async fn sync_async(&self) -> Result<(), WriteError> {
-        if let Some(source) = self.inner.writer.health.failure() {
+        let Some(inner) = self.embedded_inner() else {
+            return blocking(self, |journal| journal.sync()).await;
+        };
+        if let Some(source) = inner.writer.health.failure() {
             return Err(WriteError::Poisoned { source });
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        if !self.inner.writer.send(Command::Apply(Operation::Sync {
+        if !inner.writer.send(Command::Apply(Operation::Sync {
             reply: Reply::Async(sender),
         })) {
             return Err(WriteError::WriterStopped);

@@ -31,6 +31,7 @@ use runjournal_core::{
 };
 
 use crate::hub::LagPoint;
+pub use crate::remote::RemoteError;
 use crate::writer::StoreFailure;
 
 /// The remedy a resume's `NotFound` names: never a silent fresh start.
@@ -46,6 +47,10 @@ pub enum OpenError {
     /// The writer thread could not be started.
     #[error("could not start the journal's writer thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// The database is held by another process and connecting to it failed
+    /// (`Options::connect_if_held`).
+    #[error(transparent)]
+    Connect(RemoteError),
 }
 
 impl OpenError {
@@ -54,6 +59,7 @@ impl OpenError {
         match self {
             OpenError::Store(error) => error.code(),
             OpenError::Thread(_) => "thread",
+            OpenError::Connect(error) => error.code(),
         }
     }
 }
@@ -191,6 +197,11 @@ pub enum AppendError {
     /// written until the journal is reopened.
     #[error("the journal's writer thread has stopped; reopen the journal")]
     WriterStopped,
+    /// Connected: the owner's answer has no typed counterpart here, or the
+    /// connection failed (when after the request was sent, the outcome is
+    /// unknown: [`RemoteError::OutcomeUnknown`]).
+    #[error(transparent)]
+    Remote(RemoteError),
 }
 
 /// Why a buffered append that already returned was not stored.
@@ -233,6 +244,7 @@ impl AppendError {
             AppendError::Poisoned { .. } => "poisoned",
             AppendError::Abandoned { .. } => "abandoned",
             AppendError::WriterStopped => "writer_stopped",
+            AppendError::Remote(error) => error.code(),
         }
     }
 }
@@ -281,6 +293,11 @@ pub enum WriteError {
     /// The journal's writer thread is gone (it panicked).
     #[error("the journal's writer thread has stopped; reopen the journal")]
     WriterStopped,
+    /// Connected: the owner's answer has no typed counterpart here, or the
+    /// connection failed (when after the request was sent, the outcome is
+    /// unknown: [`RemoteError::OutcomeUnknown`]).
+    #[error(transparent)]
+    Remote(RemoteError),
 }
 
 impl WriteError {
@@ -290,6 +307,7 @@ impl WriteError {
             WriteError::Storage { .. } => "storage",
             WriteError::Poisoned { .. } => "poisoned",
             WriteError::WriterStopped => "writer_stopped",
+            WriteError::Remote(error) => error.code(),
         }
     }
 }
@@ -344,6 +362,10 @@ pub enum ReadError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Connected: the owner's answer has no typed counterpart here, or the
+    /// connection failed.
+    #[error(transparent)]
+    Remote(RemoteError),
 }
 
 impl ReadError {
@@ -357,6 +379,7 @@ impl ReadError {
             ReadError::ParentMissing { .. } => "parent_missing",
             ReadError::EpisodesExhausted { .. } => "exhausted",
             ReadError::Store(error) => error.code(),
+            ReadError::Remote(error) => error.code(),
         }
     }
 }
@@ -826,6 +849,10 @@ pub enum Error {
     /// failure, and its `source` says why.
     #[error(transparent)]
     Finish(Box<FinishError>),
+    /// Connected to the journal's owner: an answer with no typed counterpart,
+    /// or a failed connection (a write's outcome may be unknown).
+    #[error(transparent)]
+    Remote(RemoteError),
 }
 
 fn describe_storage(run: Option<&RunKey>, seq: Option<u64>, source: &StoreFailure) -> String {
@@ -878,6 +905,7 @@ impl Error {
             Error::Store(error) => error.code(),
             Error::Import(error) => error.code(),
             Error::Finish(error) => error.code(),
+            Error::Remote(error) => error.code(),
         }
     }
 }
@@ -914,6 +942,7 @@ impl From<OpenError> for Error {
                 thread: "journal's writer",
                 source,
             },
+            OpenError::Connect(error) => Error::Remote(error),
         }
     }
 }
@@ -958,6 +987,7 @@ impl From<AppendError> for Error {
             AppendError::Poisoned { source } => Error::Poisoned { source },
             AppendError::Abandoned { run, seq, reason } => Error::Abandoned { run, seq, reason },
             AppendError::WriterStopped => Error::WriterStopped,
+            AppendError::Remote(error) => Error::Remote(error),
         }
     }
 }
@@ -972,6 +1002,7 @@ impl From<WriteError> for Error {
             },
             WriteError::Poisoned { source } => Error::Poisoned { source },
             WriteError::WriterStopped => Error::WriterStopped,
+            WriteError::Remote(error) => Error::Remote(error),
         }
     }
 }
@@ -986,6 +1017,7 @@ impl From<ReadError> for Error {
             ReadError::ParentMissing { run, parent } => Error::ParentMissing { run, parent },
             ReadError::EpisodesExhausted { goal } => Error::EpisodesExhausted { goal },
             ReadError::Store(error) => Error::Store(error),
+            ReadError::Remote(error) => Error::Remote(error),
         }
     }
 }

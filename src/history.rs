@@ -10,14 +10,11 @@ use runjournal_core::snapshot::{decode_snapshot, DecodedSnapshot};
 use runjournal_core::{ChainHash, ChainReader, Envelope, IntegrityError, RunKey, RunRecord, ScanControl, Store};
 
 use crate::error::ReadError;
-use crate::journal::Journal;
+use crate::journal::Local;
 
-impl Journal {
-    /// Visits the run's whole history (a fork's ancestors' prefixes, then its
-    /// own events), verified as it goes, without holding it: memory stays
-    /// bounded whatever the run's length. `visit` may stop the walk; the
-    /// events it saw were verified, the rest are not read.
-    pub fn for_each_in_history(
+impl Local {
+    /// The embedded [`Journal::for_each_in_history`].
+    pub(crate) fn for_each_in_history(
         &self,
         key: &RunKey,
         mut visit: impl FnMut(Envelope) -> ControlFlow<()>,

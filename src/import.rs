@@ -27,7 +27,7 @@ use runjournal_core::{
 };
 
 use crate::error::{ReadError, WriteError};
-use crate::journal::Journal;
+use crate::journal::Local;
 use crate::options::Clock;
 
 /// What an import stored.
@@ -283,7 +283,7 @@ const STAGE_BYTES: usize = 8 << 20;
 
 /// The runs of one import, staged as they are read.
 struct Staging<'a> {
-    journal: &'a Journal,
+    journal: &'a Local,
     runs: Vec<Pending>,
     index: HashMap<RunKey, usize>,
     buffered: usize,
@@ -351,24 +351,9 @@ fn store_failed(error: StoreError) -> ImportError {
     ImportError::Staging(Box::new(error))
 }
 
-impl Journal {
-    /// Imports the JSON lines of docs/format.md (as `export` writes them) into new runs.
-    ///
-    /// Each line parses as an envelope (unknown event types and fields are
-    /// errors), keys and event fields are valid, each run's seqs are gapless
-    /// from 0 starting with `run_started`, nothing follows a terminal event in
-    /// its epoch (except an `attached` with a higher epoch after
-    /// `run_interrupted`), and epochs start at 0 and only rise at an
-    /// `attached`. A missing `epoch` is the run's current epoch (one more at
-    /// an `attached`), a missing `ts` is now, a missing `hash` is computed; a
-    /// present `hash` must equal the chain hash. Lines may interleave runs;
-    /// blank lines are skipped. Runs that exist in the database are refused; a
-    /// fork's parent must be earlier in the input or in the database.
-    ///
-    /// The input streams (memory stays bounded whatever its size); its runs
-    /// are staged invisibly and published in one atomic step once every line
-    /// passed. The first bad line refuses the whole input, and nothing is stored.
-    pub fn import(&self, input: impl BufRead) -> Result<ImportReport, ImportError> {
+impl Local {
+    /// The embedded [`Journal::import`].
+    pub(crate) fn import(&self, input: impl BufRead) -> Result<ImportReport, ImportError> {
         let mut staging = Staging {
             journal: self,
             runs: Vec::new(),
@@ -750,6 +735,7 @@ mod tests {
 
     use super::*;
     use crate::options::Options;
+    use crate::Journal;
 
     fn memory_journal() -> Journal {
         Journal::with_store(Arc::new(MemoryStore::new()), Options::default()).unwrap()

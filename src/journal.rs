@@ -1,4 +1,5 @@
-//! [`Journal`]: opening a store, creating and resuming runs, verified reads.
+//! The embedded [`Journal`](crate::Journal): opening a store, creating and
+//! resuming runs, verified reads.
 //!
 //! Invariants:
 //! - Every write goes through the one writer thread (group commit, fail-stop).
@@ -25,13 +26,14 @@ use crate::error::{BeginError, OpenError, ReadError, RebuildError, ResumeError, 
 use crate::history::{fold_state, walk_history, walk_own};
 use crate::hub::Hub;
 use crate::options::Options;
-use crate::run::{Checks, Run};
+use crate::run::{Checks, LocalRun, Run};
 use crate::writer::{Command, Operation, Reply, StoreFailure, Writer};
 
-/// An open journal. Cheap to clone; the store closes when the last clone and
-/// the last [`Run`] are dropped (after a final sync).
+/// The embedded backend of a [`Journal`](crate::Journal): this process holds
+/// the store. Cheap to clone; the store closes when the last clone and the
+/// last [`Run`] are dropped (after a final sync).
 #[derive(Clone)]
-pub struct Journal {
+pub(crate) struct Local {
     pub(crate) inner: Arc<Inner>,
 }
 
@@ -39,6 +41,9 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) options: Options,
     pub(crate) writer: Writer,
+    /// The database directory, for a journal opened from a path (where its
+    /// served socket goes).
+    pub(crate) path: Option<std::path::PathBuf>,
     /// The newest epoch a handle of each run was opened with in this process,
     /// shared by all its handles: an older handle is fenced before it queues.
     epochs: Mutex<HashMap<RunId, Weak<AtomicU64>>>,
@@ -90,42 +95,35 @@ pub struct VerifyReport {
     pub head: ChainHash,
 }
 
-impl Journal {
-    /// Opens the sled database at `path`, creating it when missing.
-    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Journal, OpenError> {
-        let store = SledStore::open(path, OpenMode::CreateIfMissing)?;
-        Journal::with_store(Arc::new(store), options)
+impl Local {
+    /// Opens the sled database at `path` (see [`Journal::open`](crate::Journal::open)).
+    pub(crate) fn open(path: &Path, mode: OpenMode, options: Options) -> Result<Local, OpenError> {
+        let store = SledStore::open(path, mode)?;
+        Local::start(Arc::new(store), options, Some(path.to_path_buf()))
     }
 
-    /// Opens the sled database at `path`; fails when there is none (for tools
-    /// that only read and must not create a database).
-    pub fn open_existing(path: impl AsRef<Path>, options: Options) -> Result<Journal, OpenError> {
-        let store = SledStore::open(path, OpenMode::MustExist)?;
-        Journal::with_store(Arc::new(store), options)
+    /// The embedded journal over `store` (see [`Journal::with_store`](crate::Journal::with_store)).
+    pub(crate) fn with_store(store: Arc<dyn Store>, options: Options) -> Result<Local, OpenError> {
+        Local::start(store, options, None)
     }
 
-    /// A journal over any store (the in-memory one, a fault-injecting wrapper…).
-    ///
-    /// The journal must be the store's only writer: its writer thread is what
-    /// keeps group commit, fencing before queuing and fail-stop. A caller that
-    /// keeps its own handle on `store` (a test inspecting what was stored) must
-    /// only read through it.
-    pub fn with_store(store: Arc<dyn Store>, options: Options) -> Result<Journal, OpenError> {
+    fn start(store: Arc<dyn Store>, options: Options, path: Option<std::path::PathBuf>) -> Result<Local, OpenError> {
         let hub = Arc::new(Hub::default());
         let writer =
             Writer::start(store.clone(), hub, options.durability, options.flush_interval).map_err(OpenError::Thread)?;
-        Ok(Journal {
+        Ok(Local {
             inner: Arc::new(Inner {
                 store,
                 options,
                 writer,
+                path,
                 epochs: Mutex::new(HashMap::new()),
             }),
         })
     }
 
     /// The options the journal was opened with.
-    pub fn options(&self) -> &Options {
+    pub(crate) fn options(&self) -> &Options {
         &self.inner.options
     }
 
@@ -136,8 +134,8 @@ impl Journal {
         self.inner.read_store()
     }
 
-    /// Creates the run `key` with `run_started` at seq 0, epoch 0.
-    pub fn begin(&self, key: RunKey, meta: RunMeta) -> Result<Run, BeginError> {
+    /// The embedded [`Journal::begin`].
+    pub(crate) fn begin(&self, key: RunKey, meta: RunMeta) -> Result<Run, BeginError> {
         key.validate()?;
         let (record, state) = self.create_one(key, Event::RunStarted { meta }, None)?;
         Ok(Run::new(&self.inner, &record, 0, state, 1))
@@ -213,25 +211,18 @@ impl Journal {
         Ok(state)
     }
 
-    /// Resumes `key` in a new epoch: appends `attached` and returns the handle
-    /// and the resume state (completed phases to skip, the phase to re-run, the
-    /// current segment's transcript, the iteration). Older handles are fenced.
-    pub fn resume(&self, key: &RunKey) -> Result<(Run, ResumeState), ResumeError> {
+    /// The embedded [`Journal::resume`].
+    pub(crate) fn resume(&self, key: &RunKey) -> Result<(Run, ResumeState), ResumeError> {
         self.resume_with(key, vec![Event::Attached { owner: owner() }])
     }
 
-    /// [`Journal::resume`], refused with [`ResumeError::Mismatch`] (naming the
-    /// field, the stored and the expected value) when the run's `meta`
-    /// differs from what `expect` names; a refusal appends nothing.
-    pub fn resume_expecting(&self, key: &RunKey, expect: &Expect) -> Result<(Run, ResumeState), ResumeError> {
+    /// The embedded [`Journal::resume_expecting`].
+    pub(crate) fn resume_expecting(&self, key: &RunKey, expect: &Expect) -> Result<(Run, ResumeState), ResumeError> {
         self.resume_checked(key, expect, vec![Event::Attached { owner: owner() }])
     }
 
-    /// Resumes the newest *recoverable* episode (running or interrupted) of
-    /// `(goal, agent)`, whatever newer ones are finished. When none is
-    /// recoverable: [`ResumeError::NotFound`] naming the episode to begin (one
-    /// more than the newest, 0 when the agent has none).
-    pub fn resume_latest(&self, goal: &str, agent: &str) -> Result<(Run, ResumeState), ResumeError> {
+    /// The embedded [`Journal::resume_latest`].
+    pub(crate) fn resume_latest(&self, goal: &str, agent: &str) -> Result<(Run, ResumeState), ResumeError> {
         let filter = RunFilter {
             goal: Some(goal.to_string()),
             agent: Some(agent.to_string()),
@@ -258,7 +249,7 @@ impl Journal {
         self.resume_checked(key, &Expect::default(), opening)
     }
 
-    fn resume_checked(
+    pub(crate) fn resume_checked(
         &self,
         key: &RunKey,
         expect: &Expect,
@@ -291,7 +282,7 @@ impl Journal {
         if folded.stale_snapshot {
             self.replace_snapshots(&record, Some(&folded.state))?;
         }
-        let run = Run::new(
+        let run = LocalRun::new(
             &self.inner,
             &record,
             epoch.max(record.head.epoch.saturating_add(1)),
@@ -300,18 +291,53 @@ impl Journal {
         );
         run.append_checked(None, opening, Checks::Attach)?;
         let state = run.state();
-        Ok((run, state))
+        Ok((Run::local(run), state))
     }
 
-    /// The run's stored record (key, head, status, lineage).
-    pub fn run_info(&self, key: &RunKey) -> Result<RunRecord, ReadError> {
+    /// A handle writing `key` with `epoch` without appending anything (the
+    /// served API's appends): `epoch` must be the run's current one. An older
+    /// epoch is [`AppendError::Fenced`](crate::AppendError::Fenced); a newer
+    /// one was never opened and is refused as `None`.
+    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<Option<Run>, crate::Error> {
+        let record = self.run_info(key)?;
+        let current = self
+            .inner
+            .epoch_cell(record.id, record.head.epoch)
+            .load(Ordering::Acquire)
+            .max(record.head.epoch);
+        if epoch < current {
+            return Err(crate::Error::Fenced {
+                run: key.clone(),
+                seq: record.head.next_seq,
+                epoch,
+                current,
+            });
+        }
+        if epoch > current {
+            return Ok(None);
+        }
+        let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
+        let mut state = folded.state;
+        if record.status == RunStatus::Superseded {
+            state.status = RunStatus::Superseded;
+        }
+        Ok(Some(Run::new(&self.inner, &record, epoch, state, folded.tail_len)))
+    }
+
+    /// The database directory, for a journal opened from a path.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// The embedded [`Journal::run_info`].
+    pub(crate) fn run_info(&self, key: &RunKey) -> Result<RunRecord, ReadError> {
         self.store()
             .find(key)?
             .ok_or_else(|| ReadError::NotFound { run: key.clone() })
     }
 
-    /// The run's own events from `from_seq`, verified from seq 0.
-    pub fn read(&self, key: &RunKey, from_seq: u64) -> Result<Vec<Envelope>, ReadError> {
+    /// The embedded [`Journal::read`].
+    pub(crate) fn read(&self, key: &RunKey, from_seq: u64) -> Result<Vec<Envelope>, ReadError> {
         let mut envelopes = Vec::new();
         self.for_each_event(key, from_seq, |envelope| {
             envelopes.push(envelope);
@@ -320,8 +346,8 @@ impl Journal {
         Ok(envelopes)
     }
 
-    /// Visits the run's own events from `from_seq`, verified, without holding them all.
-    pub fn for_each_event(
+    /// The embedded [`Journal::for_each_event`].
+    pub(crate) fn for_each_event(
         &self,
         key: &RunKey,
         from_seq: u64,
@@ -338,8 +364,8 @@ impl Journal {
         .map(|_| ())
     }
 
-    /// The run's whole history: a fork's ancestor prefixes, then its own events.
-    pub fn history(&self, key: &RunKey) -> Result<Vec<Envelope>, ReadError> {
+    /// The embedded [`Journal::history`].
+    pub(crate) fn history(&self, key: &RunKey) -> Result<Vec<Envelope>, ReadError> {
         let record = self.run_info(key)?;
         let mut envelopes = Vec::new();
         walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut |envelope| {
@@ -349,10 +375,8 @@ impl Journal {
         Ok(envelopes)
     }
 
-    /// Verifies the run's chain: every seq present, decodable and chained, the
-    /// chain ending at the head (and a fork's parent prefix ending at the fork
-    /// hash). The error names the first bad seq.
-    pub fn verify(&self, key: &RunKey) -> Result<VerifyReport, ReadError> {
+    /// The embedded [`Journal::verify`].
+    pub(crate) fn verify(&self, key: &RunKey) -> Result<VerifyReport, ReadError> {
         let record = self.run_info(key)?;
         walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut |_| {
             ControlFlow::Continue(())
@@ -364,9 +388,8 @@ impl Journal {
         })
     }
 
-    /// The run's resume state as of its last event. A run a rewind superseded
-    /// has status `superseded` (from its run record: no event says so).
-    pub fn state(&self, key: &RunKey) -> Result<ResumeState, ReadError> {
+    /// The embedded [`Journal::state`].
+    pub(crate) fn state(&self, key: &RunKey) -> Result<ResumeState, ReadError> {
         let record = self.run_info(key)?;
         let mut state = fold_state(self.store().as_ref(), &record, record.head.next_seq)?.state;
         if record.status == RunStatus::Superseded {
@@ -388,8 +411,8 @@ impl Journal {
         Ok(meta)
     }
 
-    /// The run's resume state as of its own seq `seq` (time travel).
-    pub fn state_at(&self, key: &RunKey, seq: u64) -> Result<ResumeState, ReadError> {
+    /// The embedded [`Journal::state_at`].
+    pub(crate) fn state_at(&self, key: &RunKey, seq: u64) -> Result<ResumeState, ReadError> {
         let record = self.run_info(key)?;
         if seq >= record.head.next_seq {
             return Err(ReadError::SeqOutOfRange {
@@ -401,14 +424,13 @@ impl Journal {
         Ok(fold_state(self.store().as_ref(), &record, seq + 1)?.state)
     }
 
-    /// The runs passing `filter`, ordered by key.
-    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, ReadError> {
+    /// The embedded [`Journal::runs`].
+    pub(crate) fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, ReadError> {
         Ok(self.store().list(filter)?)
     }
 
-    /// Exactly the runs whose status is running or interrupted, each with its
-    /// resume state, ordered by key.
-    pub fn recoverable(&self) -> Result<Vec<ResumeState>, ReadError> {
+    /// The embedded [`Journal::recoverable`].
+    pub(crate) fn recoverable(&self) -> Result<Vec<ResumeState>, ReadError> {
         let mut states = Vec::new();
         for record in self.store().list(&RunFilter::default())? {
             if record.status.is_recoverable() {
@@ -418,16 +440,13 @@ impl Journal {
         Ok(states)
     }
 
-    /// The highest episode of `(goal, agent)`: the attempt to resume after a crash.
-    pub fn latest_episode(&self, goal: &str, agent: &str) -> Result<Option<u32>, ReadError> {
+    /// The embedded [`Journal::latest_episode`].
+    pub(crate) fn latest_episode(&self, goal: &str, agent: &str) -> Result<Option<u32>, ReadError> {
         Ok(self.store().max_episode(goal, Some(agent))?)
     }
 
-    /// One more than the highest episode of `goal` (0 for a new goal): a fresh
-    /// attempt for best-of-N. Two callers racing get the same number; the
-    /// loser's `begin` fails with `AlreadyExists`.
-    /// After episode `u32::MAX` there is none: `ReadError::EpisodesExhausted`.
-    pub fn next_episode(&self, goal: &str) -> Result<u32, ReadError> {
+    /// The embedded [`Journal::next_episode`].
+    pub(crate) fn next_episode(&self, goal: &str) -> Result<u32, ReadError> {
         match self.store().max_episode(goal, None)? {
             None => Ok(0),
             Some(max) => max
@@ -438,12 +457,12 @@ impl Journal {
 
     /// The write path's counters: batches, events and bytes applied, groups
     /// committed, syncs and their latency.
-    pub fn metrics(&self) -> crate::MetricsSnapshot {
+    pub(crate) fn metrics(&self) -> crate::MetricsSnapshot {
         self.inner.writer.health.metrics.snapshot()
     }
 
-    /// Syncs everything applied so far to stable storage.
-    pub fn sync(&self) -> Result<(), WriteError> {
+    /// The embedded [`Journal::sync`].
+    pub(crate) fn sync(&self) -> Result<(), WriteError> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         self.call(
             Command::Apply(Operation::Sync {
@@ -453,8 +472,8 @@ impl Journal {
         )
     }
 
-    /// Replaces the run's snapshots with one rebuilt from a full verified replay.
-    pub fn rebuild_snapshots(&self, key: &RunKey) -> Result<(), RebuildError> {
+    /// The embedded [`Journal::rebuild_snapshots`].
+    pub(crate) fn rebuild_snapshots(&self, key: &RunKey) -> Result<(), RebuildError> {
         let record = self.run_info(key)?;
         let mut state = ResumeState::new(key.clone());
         walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut |envelope| {
@@ -614,7 +633,7 @@ impl Expect {
 }
 
 /// `host/pid` of this process, for `attached`.
-fn owner() -> String {
+pub(crate) fn owner() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -624,9 +643,9 @@ fn owner() -> String {
     format!("{host}/{}", std::process::id())
 }
 
-impl std::fmt::Debug for Journal {
+impl std::fmt::Debug for Local {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Journal")
+        f.debug_struct("Local")
             .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }

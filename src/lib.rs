@@ -56,6 +56,7 @@
 #![deny(missing_docs)]
 
 mod asynchronous;
+mod backend;
 mod close;
 mod error;
 mod history;
@@ -66,24 +67,30 @@ mod lineage;
 mod metrics;
 mod operator;
 mod options;
+mod remote;
 mod run;
 mod scoped;
+mod serve;
 mod subscription;
+pub mod wire;
 mod writer;
 
+pub use backend::Journal;
 pub use error::{
     AbandonReason, AppendError, BeginError, Error, FinishError, OpenError, ReadError, RebuildError, ResumeError,
     WriteError,
 };
 pub use hub::LagPoint;
 pub use import::{line_limit as import_line_limit, ImportError, ImportReport, ImportedRun};
-pub use journal::{Expect, Journal, VerifyReport};
+pub use journal::{Expect, VerifyReport};
 pub use lineage::{ExportItem, ForkError, PurgeError, PurgePolicy, PurgeReport, RunDiff};
 pub use metrics::MetricsSnapshot;
 pub use operator::{OperatorError, OperatorReport, OPERATOR_FAILURE_KIND};
 pub use options::{Clock, Durability, Options};
+pub use remote::{ConnectOptions, Refusal, RemoteError};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
 pub use scoped::{ErrorOutcome, RunOutput, ScopedError};
+pub use serve::{Endpoint, Route, ServeError, ServeHandle, ServeOptions, ROUTES};
 pub use subscription::{AsyncSubscription, SubscribeError, Subscription};
 pub use writer::StoreFailure;
 

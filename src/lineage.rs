@@ -18,9 +18,10 @@ use runjournal_core::{
 
 use crate::error::{BeginError, ReadError, WriteError};
 use crate::history::walk_own;
-use crate::journal::{broken_create_contract, Journal};
+use crate::journal::{broken_create_contract, Local};
 use crate::run::Run;
 use crate::writer::{Command, Operation, Reply};
+use runjournal_core::fold::ResumeState;
 
 /// A fork or fanout could not be created; nothing was created.
 #[derive(Debug, thiserror::Error)]
@@ -177,19 +178,15 @@ pub struct RunDiff {
     pub state_differences: Vec<(String, serde_json::Value, serde_json::Value)>,
 }
 
-impl Journal {
-    /// Forks `parent` after its own seq `at_seq` into the new run `child`. The
-    /// child's history is the parent's up to `at_seq` followed by its own; the
-    /// parent is not changed, and both stay live ([`Journal::rewind`] also
-    /// supersedes the parent).
-    pub fn fork(&self, parent: &RunKey, at_seq: u64, child: RunKey) -> Result<Run, ForkError> {
+impl Local {
+    /// The embedded [`Journal::fork`].
+    pub(crate) fn fork(&self, parent: &RunKey, at_seq: u64, child: RunKey) -> Result<Run, ForkError> {
         let mut runs = self.fork_all(parent, at_seq, vec![child], None)?;
         runs.pop().ok_or_else(|| ForkError::from(broken_create_contract(0, 1)))
     }
 
-    /// Forks `parent` at `at_seq` into `n` children in fresh episodes of the
-    /// same goal (same agent), for best-of-N, created in one atomic step.
-    pub fn fanout(&self, parent: &RunKey, at_seq: u64, n: u32) -> Result<Vec<Run>, ForkError> {
+    /// The embedded [`Journal::fanout`].
+    pub(crate) fn fanout(&self, parent: &RunKey, at_seq: u64, n: u32) -> Result<Vec<Run>, ForkError> {
         let first = self.next_episode(&parent.goal)?;
         let children = (0..n)
             .map(|offset| RunKey {
@@ -201,12 +198,8 @@ impl Journal {
         self.fork_all(parent, at_seq, children, None)
     }
 
-    /// Rewinds `run` to its own seq `at_seq`: forks it into a fresh episode of
-    /// the same goal and agent (`next_episode(goal)`) and, in the same atomic
-    /// step, marks the original `superseded`: it is no longer recoverable,
-    /// `resume` refuses it, and its open handles are fenced. Returns the
-    /// handle of the branch that goes on.
-    pub fn rewind(&self, run: &RunKey, at_seq: u64) -> Result<Run, ForkError> {
+    /// The embedded [`Journal::rewind`].
+    pub(crate) fn rewind(&self, run: &RunKey, at_seq: u64) -> Result<Run, ForkError> {
         let child = RunKey {
             goal: run.goal.clone(),
             episode: self.next_episode(&run.goal)?,
@@ -273,13 +266,13 @@ impl Journal {
             .collect())
     }
 
-    /// The run a run was forked from, if any.
-    pub fn parent(&self, key: &RunKey) -> Result<Option<RunKey>, ReadError> {
+    /// The embedded [`Journal::parent`].
+    pub(crate) fn parent(&self, key: &RunKey) -> Result<Option<RunKey>, ReadError> {
         Ok(self.run_info(key)?.fork.map(|fork| fork.parent_key))
     }
 
-    /// The runs forked from `key`, ordered by key.
-    pub fn children(&self, key: &RunKey) -> Result<Vec<RunKey>, ReadError> {
+    /// The embedded [`Journal::children`].
+    pub(crate) fn children(&self, key: &RunKey) -> Result<Vec<RunKey>, ReadError> {
         let record = self.run_info(key)?;
         let mut children = Vec::new();
         for id in self.store().children(record.id)? {
@@ -291,38 +284,18 @@ impl Journal {
         Ok(children)
     }
 
-    /// Compares two runs' whole histories (fork prefixes included): the first
-    /// position where they diverge, both events there, and which state fields differ.
-    pub fn diff(&self, a: &RunKey, b: &RunKey) -> Result<RunDiff, ReadError> {
-        let history_a = without_fork_markers(self.history(a)?);
-        let history_b = without_fork_markers(self.history(b)?);
-        let common = history_a
-            .iter()
-            .zip(&history_b)
-            .take_while(|(left, right)| left.event == right.event)
-            .count();
-        let state_a = self.state(a)?.to_json();
-        let state_b = self.state(b)?.to_json();
-        let ignored = ["run", "head", "last_seq", "epoch"];
-        let mut state_differences = Vec::new();
-        if let (Some(fields_a), Some(fields_b)) = (state_a.as_object(), state_b.as_object()) {
-            for (field, value_a) in fields_a {
-                let value_b = fields_b.get(field).cloned().unwrap_or(serde_json::Value::Null);
-                if !ignored.contains(&field.as_str()) && *value_a != value_b {
-                    state_differences.push((field.clone(), value_a.clone(), value_b));
-                }
-            }
-        }
-        Ok(RunDiff {
-            common,
-            a: history_a.get(common).cloned(),
-            b: history_b.get(common).cloned(),
-            state_differences,
-        })
+    /// The embedded [`Journal::diff`].
+    pub(crate) fn diff(&self, a: &RunKey, b: &RunKey) -> Result<RunDiff, ReadError> {
+        Ok(diff_of(
+            self.history(a)?,
+            self.history(b)?,
+            &self.state(a)?,
+            &self.state(b)?,
+        ))
     }
 
-    /// Removes runs by `policy`; with `dry_run`, only reports what would go.
-    pub fn purge(&self, policy: &PurgePolicy, dry_run: bool) -> Result<PurgeReport, PurgeError> {
+    /// The embedded [`Journal::purge`].
+    pub(crate) fn purge(&self, policy: &PurgePolicy, dry_run: bool) -> Result<PurgeReport, PurgeError> {
         let runs = self.runs(&RunFilter::default())?;
         let mut report = PurgeReport {
             dry_run,
@@ -373,6 +346,52 @@ pub struct ExportItem {
     pub key: RunKey,
     /// Export its own events before this seq.
     pub end_seq: u64,
+}
+
+/// Where two histories part, and which state fields differ (the diff of
+/// both backends).
+pub(crate) fn diff_of(
+    history_a: Vec<Envelope>,
+    history_b: Vec<Envelope>,
+    state_a: &ResumeState,
+    state_b: &ResumeState,
+) -> RunDiff {
+    let history_a = without_fork_markers(history_a);
+    let history_b = without_fork_markers(history_b);
+    let common = history_a
+        .iter()
+        .zip(&history_b)
+        .take_while(|(left, right)| left.event == right.event)
+        .count();
+    let state_a = state_a.to_json();
+    let state_b = state_b.to_json();
+    let ignored = ["run", "head", "last_seq", "epoch"];
+    let mut state_differences = Vec::new();
+    if let (Some(fields_a), Some(fields_b)) = (state_a.as_object(), state_b.as_object()) {
+        for (field, value_a) in fields_a {
+            let value_b = fields_b.get(field).cloned().unwrap_or(serde_json::Value::Null);
+            if !ignored.contains(&field.as_str()) && *value_a != value_b {
+                state_differences.push((field.clone(), value_a.clone(), value_b));
+            }
+        }
+    }
+    RunDiff {
+        common,
+        a: history_a.get(common).cloned(),
+        b: history_b.get(common).cloned(),
+        state_differences,
+    }
+}
+
+/// The order an export writes every run in: each run after its ancestors.
+pub(crate) fn order_for_export(records: &[RunRecord]) -> Vec<ExportItem> {
+    let by_key: HashMap<&RunKey, &RunRecord> = records.iter().map(|record| (&record.key, record)).collect();
+    let mut order = Vec::with_capacity(records.len());
+    let mut placed = BTreeSet::new();
+    for record in records {
+        place_after_ancestors(record, &by_key, &mut placed, &mut order);
+    }
+    order
 }
 
 /// A history without the `run_started` a fork begins its own log with: the
@@ -449,7 +468,7 @@ fn select_for_purge<'a>(
     selected
 }
 
-impl Journal {
+impl Local {
     /// A purge candidate with a child that survives the purge, and that child.
     fn first_blocked(
         &self,
@@ -467,8 +486,8 @@ impl Journal {
         Ok(None)
     }
 
-    /// Every run whose history includes `key`'s events: its fork descendants.
-    pub fn descendants(&self, key: &RunKey) -> Result<Vec<RunKey>, ReadError> {
+    /// The embedded [`Journal::descendants`].
+    pub(crate) fn descendants(&self, key: &RunKey) -> Result<Vec<RunKey>, ReadError> {
         let mut found = Vec::new();
         let mut frontier = vec![key.clone()];
         while let Some(next) = frontier.pop() {
@@ -481,20 +500,10 @@ impl Journal {
         Ok(found)
     }
 
-    /// What an export must write so that an import elsewhere recreates the
-    /// runs with their lineage, parents before children. For one run: its
-    /// ancestors' prefixes up to their fork points, then the run. For all:
-    /// every run whole, each after its parent.
-    pub fn export_order(&self, run: Option<&RunKey>) -> Result<Vec<ExportItem>, ReadError> {
+    /// The embedded [`Journal::export_order`].
+    pub(crate) fn export_order(&self, run: Option<&RunKey>) -> Result<Vec<ExportItem>, ReadError> {
         let Some(key) = run else {
-            let records = self.runs(&RunFilter::default())?;
-            let by_key: HashMap<&RunKey, &RunRecord> = records.iter().map(|record| (&record.key, record)).collect();
-            let mut order = Vec::with_capacity(records.len());
-            let mut placed = BTreeSet::new();
-            for record in &records {
-                place_after_ancestors(record, &by_key, &mut placed, &mut order);
-            }
-            return Ok(order);
+            return Ok(order_for_export(&self.runs(&RunFilter::default())?));
         };
         let mut chain = vec![ExportItem {
             key: key.clone(),

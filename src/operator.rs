@@ -17,7 +17,7 @@ use runjournal_core::fold::ResumeState;
 use runjournal_core::{ErrorInfo, Event, InterruptCause, RunKey, RunStatus};
 
 use crate::error::{AppendError, ReadError, ResumeError};
-use crate::journal::Journal;
+use crate::journal::Local;
 use crate::run::Run;
 
 /// The error kind of a `run_failed` an operator records.
@@ -91,13 +91,9 @@ fn refusal(action: &'static str, status: RunStatus) -> Option<String> {
     }
 }
 
-impl Journal {
-    /// Interrupts `key` for `operator` (`user@host`): one atomic batch of
-    /// `attached` (a new epoch, fencing the agent's handle) and
-    /// `run_interrupted` (cause `shutdown`), leaving the run for recovery.
-    /// Refused for a run that is completed, failed, superseded or already
-    /// interrupted.
-    pub fn interrupt(&self, key: &RunKey, operator: &str) -> Result<OperatorReport, OperatorError> {
+impl Local {
+    /// The embedded [`Journal::interrupt`].
+    pub(crate) fn interrupt(&self, key: &RunKey, operator: &str) -> Result<OperatorReport, OperatorError> {
         let events = vec![Event::RunInterrupted {
             cause: InterruptCause::Shutdown,
         }];
@@ -105,11 +101,8 @@ impl Journal {
             .map(|(report, _)| report)
     }
 
-    /// Fails `key` for `operator` with `reason`: one atomic batch of
-    /// `attached` (fencing the agent's handle) and `run_failed` with error
-    /// kind [`OPERATOR_FAILURE_KIND`] and a message naming the operator.
-    /// Refused for a run that is completed, failed or superseded.
-    pub fn fail_run(&self, key: &RunKey, operator: &str, reason: &str) -> Result<OperatorReport, OperatorError> {
+    /// The embedded [`Journal::fail_run`].
+    pub(crate) fn fail_run(&self, key: &RunKey, operator: &str, reason: &str) -> Result<OperatorReport, OperatorError> {
         let events = vec![Event::RunFailed {
             error: ErrorInfo::new(OPERATOR_FAILURE_KIND, format!("{reason} (failed by {operator})")),
             cleanup_errors: Vec::new(),
@@ -118,11 +111,8 @@ impl Journal {
             .map(|(report, _)| report)
     }
 
-    /// Resumes `key` for `operator`: `attached` in a new epoch, naming the
-    /// operator (the agent's handle is fenced). Returns the handle, to write
-    /// with, and the resume state. Refused for a run that is completed,
-    /// failed or superseded.
-    pub fn resume_as_operator(
+    /// The embedded [`Journal::resume_as_operator`].
+    pub(crate) fn resume_as_operator(
         &self,
         key: &RunKey,
         operator: &str,

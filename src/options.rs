@@ -40,6 +40,11 @@ pub struct Options {
     /// The time events are stamped with (`ts`) and purges measure age by
     /// (default: the system clock).
     pub clock: Clock,
+    /// When the database is held by another process that serves it,
+    /// [`Journal::open`](crate::Journal::open) connects to it
+    /// ([`Journal::connect`](crate::Journal::connect)) instead of failing
+    /// with `Locked` (default off; the CLI turns it on).
+    pub connect_if_held: bool,
 }
 
 /// Where a journal reads the time: unix milliseconds. The system clock by
@@ -91,6 +96,7 @@ impl Default for Options {
             snapshot_every: 1000,
             flush_interval: Duration::from_millis(200),
             clock: Clock::system(),
+            connect_if_held: false,
         }
     }
 }

@@ -34,6 +34,7 @@ use runjournal_core::{Envelope, RunRecord};
 use crate::error::{AbandonReason, AppendError, FinishError, ReadError};
 use crate::history::fold_state;
 use crate::journal::Inner;
+use crate::remote::RemoteRun;
 use crate::writer::{AppendOutcome, Command, Reply};
 
 /// How a run ended, for [`Run::finish`].
@@ -64,14 +65,14 @@ impl Outcome {
         }
     }
 
-    fn failure_parts(&self) -> (Option<ErrorInfo>, Vec<ErrorInfo>) {
+    pub(crate) fn failure_parts(&self) -> (Option<ErrorInfo>, Vec<ErrorInfo>) {
         match self {
             Outcome::Failure { error, cleanup_errors } => (Some(error.clone()), cleanup_errors.clone()),
             _ => (None, Vec::new()),
         }
     }
 
-    fn into_event(self) -> Event {
+    pub(crate) fn into_event(self) -> Event {
         match self {
             Outcome::Success { output } => Event::RunCompleted { output },
             Outcome::Shutdown => Event::RunInterrupted {
@@ -114,8 +115,23 @@ pub struct Handoff {
     pub timeout_ms: u64,
 }
 
-/// A handle on one run, writing with one epoch.
+/// A handle on one run, writing with one epoch: the embedded journal's, or a
+/// connection's to the journal's owner ([`Journal::connect`](crate::Journal::connect)).
 pub struct Run {
+    backend: RunBackend,
+}
+
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the embedded handle stays inline: boxing it would add an allocation and an indirection to every embedded append"
+)]
+enum RunBackend {
+    Local(LocalRun),
+    Remote(RemoteRun),
+}
+
+/// The embedded backend of a [`Run`].
+pub(crate) struct LocalRun {
     inner: Arc<Inner>,
     id: RunId,
     key: RunKey,
@@ -171,6 +187,8 @@ pub(crate) enum Delivery {
 pub(crate) struct Queued {
     pub(crate) first_seq: u64,
     pub(crate) last_seq: u64,
+    /// The envelopes queued, when the caller asked to keep them.
+    pub(crate) envelopes: Option<Vec<Envelope>>,
 }
 
 /// Which checks an append gets beyond docs/format.md's ordering rules.
@@ -185,6 +203,7 @@ pub(crate) enum Checks {
 }
 
 impl Run {
+    /// An embedded handle (see [`LocalRun::new`]).
     pub(crate) fn new(
         inner: &Arc<Inner>,
         record: &RunRecord,
@@ -192,7 +211,174 @@ impl Run {
         state: ResumeState,
         since_snapshot: u64,
     ) -> Run {
+        Run::local(LocalRun::new(inner, record, epoch, state, since_snapshot))
+    }
+
+    pub(crate) fn local(run: LocalRun) -> Run {
         Run {
+            backend: RunBackend::Local(run),
+        }
+    }
+
+    pub(crate) fn remote(run: RemoteRun) -> Run {
+        Run {
+            backend: RunBackend::Remote(run),
+        }
+    }
+
+    /// The run's key.
+    pub fn key(&self) -> &RunKey {
+        match &self.backend {
+            RunBackend::Local(run) => run.key(),
+            RunBackend::Remote(run) => run.key(),
+        }
+    }
+
+    /// The epoch this handle writes with.
+    pub fn epoch(&self) -> u64 {
+        match &self.backend {
+            RunBackend::Local(run) => run.epoch(),
+            RunBackend::Remote(run) => run.epoch(),
+        }
+    }
+
+    /// The seq the next append gets. After a failed append: the run's next
+    /// seq as stored.
+    pub fn next_seq(&self) -> u64 {
+        match &self.backend {
+            RunBackend::Local(run) => run.next_seq(),
+            RunBackend::Remote(run) => run.next_seq(),
+        }
+    }
+
+    /// The run's resume state including every append made through this handle.
+    /// After a failed append (a conflict, a fence, a storage failure, also one
+    /// reported after a `Buffered` append returned): the state as stored,
+    /// without what was not stored.
+    pub fn state(&self) -> ResumeState {
+        match &self.backend {
+            RunBackend::Local(run) => run.state(),
+            RunBackend::Remote(run) => run.state(),
+        }
+    }
+
+    /// Appends `events` as one atomic batch at the run's next seq; returns the
+    /// last seq written. The fold records anomalies for events it ignores.
+    pub fn append(&self, events: Vec<Event>) -> Result<u64, AppendError> {
+        match &self.backend {
+            RunBackend::Local(run) => run.append(events),
+            RunBackend::Remote(run) => run.append(None, events, Checks::Raw),
+        }
+    }
+
+    /// Appends `events` as one atomic batch that must start at `expected_seq`;
+    /// a mismatch is [`AppendError::Conflict`] and writes nothing.
+    pub fn append_at(&self, expected_seq: u64, events: Vec<Event>) -> Result<u64, AppendError> {
+        match &self.backend {
+            RunBackend::Local(run) => run.append_at(expected_seq, events),
+            RunBackend::Remote(run) => run.append(Some(expected_seq), events, Checks::Raw),
+        }
+    }
+
+    /// Records the run's outcome: `run_completed`, `run_interrupted` or
+    /// `run_failed`. When storing a failure fails, the error carries both the
+    /// run's failure and the storage failure.
+    pub fn finish(self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
+        match self.backend {
+            RunBackend::Local(run) => run.finish(outcome),
+            RunBackend::Remote(run) => run.finish(&outcome),
+        }
+    }
+
+    /// Records the run's outcome like [`Run::finish`] but keeps the handle, so
+    /// that `teardown` may follow: resources are released after the outcome
+    /// (docs/format.md). Every other event after it is `OutOfOrder`.
+    pub fn conclude(&self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
+        match &self.backend {
+            RunBackend::Local(run) => run.conclude(outcome),
+            RunBackend::Remote(run) => run.finish(&outcome),
+        }
+    }
+
+    /// [`Run::append`], resolving once the journal's durability mode is satisfied.
+    pub async fn append_async(&self, events: Vec<Event>) -> Result<u64, AppendError> {
+        match &self.backend {
+            RunBackend::Local(run) => run.append_async(events).await,
+            RunBackend::Remote(run) => run.append_async(None, events, Checks::Raw).await,
+        }
+    }
+
+    /// [`Run::append_at`], resolving once the journal's durability mode is satisfied.
+    pub async fn append_at_async(&self, expected_seq: u64, events: Vec<Event>) -> Result<u64, AppendError> {
+        match &self.backend {
+            RunBackend::Local(run) => run.append_at_async(expected_seq, events).await,
+            RunBackend::Remote(run) => run.append_async(Some(expected_seq), events, Checks::Raw).await,
+        }
+    }
+
+    /// [`Run::finish`], resolving once the outcome is stored.
+    pub async fn finish_async(self, outcome: Outcome) -> Result<u64, Box<FinishError>> {
+        match self.backend {
+            RunBackend::Local(run) => run.finish_async(outcome).await,
+            RunBackend::Remote(run) => run.finish_async(&outcome).await,
+        }
+    }
+
+    /// The served API's append (see `LocalRun::append_for_client`); a
+    /// connected handle is never served.
+    pub(crate) async fn append_for_client(
+        &self,
+        expected_seq: u64,
+        events: Vec<Event>,
+        checks: Checks,
+    ) -> Result<Vec<Envelope>, AppendError> {
+        match &self.backend {
+            RunBackend::Local(run) => run.append_for_client(expected_seq, events, checks).await,
+            RunBackend::Remote(_) => Err(AppendError::WriterStopped),
+        }
+    }
+
+    /// The chain hash of the run's last event as an embedded handle sees it
+    /// (connected: the genesis hash; the owner checks the chain).
+    pub(crate) fn head_hash(&self) -> runjournal_core::ChainHash {
+        match &self.backend {
+            RunBackend::Local(run) => run.head_hash(),
+            RunBackend::Remote(_) => runjournal_core::ChainHash::GENESIS,
+        }
+    }
+
+    /// Whether a failed append broke the embedded handle.
+    pub(crate) fn is_broken(&self) -> bool {
+        match &self.backend {
+            RunBackend::Local(run) => run.is_broken(),
+            RunBackend::Remote(_) => true,
+        }
+    }
+
+    fn typed(&self, event: Event) -> Result<u64, AppendError> {
+        match &self.backend {
+            RunBackend::Local(run) => run.typed(event),
+            RunBackend::Remote(run) => run.append(None, vec![event], Checks::Typed),
+        }
+    }
+
+    async fn typed_async(&self, event: Event) -> Result<u64, AppendError> {
+        match &self.backend {
+            RunBackend::Local(run) => run.typed_async(event).await,
+            RunBackend::Remote(run) => run.append_async(None, vec![event], Checks::Typed).await,
+        }
+    }
+}
+
+impl LocalRun {
+    pub(crate) fn new(
+        inner: &Arc<Inner>,
+        record: &RunRecord,
+        epoch: u64,
+        state: ResumeState,
+        since_snapshot: u64,
+    ) -> LocalRun {
+        LocalRun {
             inner: inner.clone(),
             id: record.id,
             key: record.key.clone(),
@@ -289,16 +475,53 @@ impl Run {
     ) -> Result<u64, AppendError> {
         let span = self.append_span(events.len());
         if self.may_detach(&events, checks) {
-            let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Detached))?;
+            let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Detached, false))?;
             span.record("seq", queued.first_seq);
             return Ok(queued.last_seq);
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Async(sender)))?;
+        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Async(sender), false))?;
         span.record("seq", queued.first_seq);
         // The writer drops a reply unanswered only when it panics.
         let outcome = receiver.await.map_err(|_| AppendError::WriterStopped)?;
         span.in_scope(|| self.settle(queued, outcome))
+    }
+
+    /// [`Run::append_at`] for a client of the served API: returns the
+    /// envelopes written, once the journal's durability mode is satisfied.
+    pub(crate) async fn append_for_client(
+        &self,
+        expected_seq: u64,
+        events: Vec<Event>,
+        checks: Checks,
+    ) -> Result<Vec<Envelope>, AppendError> {
+        let span = self.append_span(events.len());
+        if self.may_detach(&events, checks) {
+            let queued = span.in_scope(|| self.queue(Some(expected_seq), events, checks, Delivery::Detached, true))?;
+            return Ok(queued.envelopes.unwrap_or_default());
+        }
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let mut queued =
+            span.in_scope(|| self.queue(Some(expected_seq), events, checks, Delivery::Async(sender), true))?;
+        let envelopes = queued.envelopes.take().unwrap_or_default();
+        // The writer drops a reply unanswered only when it panics.
+        let outcome = receiver.await.map_err(|_| AppendError::WriterStopped)?;
+        span.in_scope(|| self.settle(queued, outcome))?;
+        Ok(envelopes)
+    }
+
+    /// The chain hash of the run's last event as this handle sees it.
+    pub(crate) fn head_hash(&self) -> runjournal_core::ChainHash {
+        self.view().writer.head().hash
+    }
+
+    /// Whether a failed append broke the handle (it writes nothing more).
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+            || self.latest_epoch.load(Ordering::Acquire) > self.epoch
     }
 
     /// The `append` span: the run, the batch size and (once queued) its first seq.
@@ -340,12 +563,12 @@ impl Run {
         let span = self.append_span(events.len());
         let _entered = span.enter();
         if self.may_detach(&events, checks) {
-            let queued = self.queue(expected_seq, events, checks, Delivery::Detached)?;
+            let queued = self.queue(expected_seq, events, checks, Delivery::Detached, false)?;
             span.record("seq", queued.first_seq);
             return Ok(queued.last_seq);
         }
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        let queued = self.queue(expected_seq, events, checks, Delivery::Blocking(sender))?;
+        let queued = self.queue(expected_seq, events, checks, Delivery::Blocking(sender), false)?;
         span.record("seq", queued.first_seq);
         // The writer drops a reply unanswered only when it panics.
         let outcome = receiver.recv().map_err(|_| AppendError::WriterStopped)?;
@@ -369,6 +592,7 @@ impl Run {
         events: Vec<Event>,
         checks: Checks,
         delivery: Delivery,
+        keep: bool,
     ) -> Result<Queued, AppendError> {
         let mut cursor = self.view();
         self.check_usable(&cursor)?;
@@ -419,6 +643,7 @@ impl Run {
                 self.detached_reply(first_seq, bytes)
             }
         };
+        let kept = keep.then(|| prepared.envelopes.clone());
         let command = Command::Append {
             batch,
             envelopes: prepared.envelopes,
@@ -430,7 +655,11 @@ impl Run {
             self.stale_view.store(true, Ordering::Release);
             return Err(AppendError::WriterStopped);
         }
-        Ok(Queued { first_seq, last_seq })
+        Ok(Queued {
+            first_seq,
+            last_seq,
+            envelopes: kept,
+        })
     }
 
     /// The answer for an append that returned before it was applied: counted
@@ -756,7 +985,7 @@ typed_methods! {
         Event::Custom { kind: kind.into(), data: data.into() };
 }
 
-impl Drop for Run {
+impl Drop for LocalRun {
     fn drop(&mut self) {
         if std::thread::panicking() && !self.finished.swap(true, Ordering::SeqCst) {
             let outcome = Outcome::failure("panic", "the thread panicked while the run was open");
@@ -770,8 +999,9 @@ impl Drop for Run {
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Run")
-            .field("key", &self.key)
-            .field("epoch", &self.epoch)
+            .field("key", self.key())
+            .field("epoch", &self.epoch())
+            .field("remote", &matches!(self.backend, RunBackend::Remote(_)))
             .finish_non_exhaustive()
     }
 }

@@ -23,8 +23,9 @@ use std::task::Poll;
 use runjournal_core::fold::ResumeState;
 use runjournal_core::{RunKey, RunMeta, RunStatus};
 
+use crate::backend::Journal;
 use crate::error::{AppendError, FinishError, ResumeError};
-use crate::journal::{Expect, Journal};
+use crate::journal::Expect;
 use crate::run::{Outcome, Run};
 
 /// How an error that ends a scoped run is recorded: `run_interrupted` when it

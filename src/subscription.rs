@@ -24,7 +24,8 @@ use runjournal_core::{ChainReader, Envelope, RunKey, RunRecord, Store};
 use crate::error::{ReadError, WriteError};
 use crate::history::{own_chain_reader, walk_from};
 use crate::hub::{LagPoint, Scope, Slot};
-use crate::journal::Journal;
+use crate::journal::Local;
+use crate::remote::RemoteSubscription;
 use crate::writer::{Command, Health, Reply, StoreFailure};
 
 /// How many events are read from the store per catch-up step.
@@ -78,12 +79,28 @@ impl From<WriteError> for SubscribeError {
         match error {
             WriteError::Storage { source } | WriteError::Poisoned { source } => SubscribeError::Poisoned { source },
             WriteError::WriterStopped => SubscribeError::WriterStopped,
+            WriteError::Remote(error) => SubscribeError::Read(ReadError::Remote(error)),
         }
     }
 }
 
-/// A blocking subscription. Also an [`Iterator`] that ends when the journal closes.
+/// A blocking subscription. Also an [`Iterator`] that ends when the journal
+/// closes (or, connected, when the owner ends the stream).
 pub struct Subscription {
+    backend: SubscriptionBackend,
+}
+
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the embedded subscription stays inline: boxing it would add an indirection to every embedded receive"
+)]
+enum SubscriptionBackend {
+    Local(LocalSubscription),
+    Remote(RemoteSubscription),
+}
+
+/// The embedded backend of a [`Subscription`].
+pub(crate) struct LocalSubscription {
     store: Arc<dyn Store>,
     catch_up: Option<CatchUp>,
     queue: VecDeque<Envelope>,
@@ -101,16 +118,15 @@ struct CatchUp {
     end_seq: u64,
 }
 
-impl Journal {
-    /// Subscribes to `key` from `from_seq`: its stored events first (verified),
-    /// then live ones. `buffer` bounds the live events held for a slow subscriber.
-    pub fn subscribe(&self, key: &RunKey, from_seq: u64, buffer: usize) -> Result<Subscription, SubscribeError> {
+impl Local {
+    /// The embedded [`Journal::subscribe`].
+    pub(crate) fn subscribe(&self, key: &RunKey, from_seq: u64, buffer: usize) -> Result<Subscription, SubscribeError> {
         let record = self.run_info(key)?;
         self.register(Scope::Run(key.clone()), Some(record), from_seq, buffer)
     }
 
-    /// Subscribes to the live events of every run, from now on.
-    pub fn subscribe_all(&self, buffer: usize) -> Result<Subscription, SubscribeError> {
+    /// The embedded [`Journal::subscribe_all`].
+    pub(crate) fn subscribe_all(&self, buffer: usize) -> Result<Subscription, SubscribeError> {
         self.register(Scope::All, None, 0, buffer)
     }
 
@@ -149,7 +165,7 @@ impl Journal {
             }
             _ => None,
         };
-        Ok(Subscription {
+        Ok(Subscription::local(LocalSubscription {
             store: self.inner.store.clone(),
             catch_up,
             queue: VecDeque::new(),
@@ -157,11 +173,11 @@ impl Journal {
             lag,
             health: self.inner.writer.health.clone(),
             ended: false,
-        })
+        }))
     }
 
-    /// Subscribes to a run like [`Journal::subscribe`], as an async `Stream`.
-    pub fn subscribe_async(
+    /// The embedded [`Journal::subscribe_async`].
+    pub(crate) fn subscribe_async(
         &self,
         key: &RunKey,
         from_seq: u64,
@@ -170,23 +186,58 @@ impl Journal {
         Ok(AsyncSubscription::forward(self.subscribe(key, from_seq, buffer)?))
     }
 
-    /// Subscribes to every run's live events, as an async `Stream`.
-    pub fn subscribe_all_async(&self, buffer: usize) -> Result<AsyncSubscription, SubscribeError> {
+    /// The embedded [`Journal::subscribe_all_async`].
+    pub(crate) fn subscribe_all_async(&self, buffer: usize) -> Result<AsyncSubscription, SubscribeError> {
         Ok(AsyncSubscription::forward(self.subscribe_all(buffer)?))
     }
 }
 
 impl Subscription {
+    fn local(subscription: LocalSubscription) -> Subscription {
+        Subscription {
+            backend: SubscriptionBackend::Local(subscription),
+        }
+    }
+
+    pub(crate) fn remote(subscription: RemoteSubscription) -> Subscription {
+        Subscription {
+            backend: SubscriptionBackend::Remote(subscription),
+        }
+    }
+
     /// The next event, waiting for it.
     pub fn recv(&mut self) -> Result<Envelope, SubscribeError> {
+        match &mut self.backend {
+            SubscriptionBackend::Local(subscription) => subscription.recv(),
+            SubscriptionBackend::Remote(subscription) => subscription.recv(),
+        }
+    }
+
+    /// The next event, waiting at most `timeout`; `None` when none came.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Envelope>, SubscribeError> {
+        match &mut self.backend {
+            SubscriptionBackend::Local(subscription) => subscription.recv_timeout(timeout),
+            SubscriptionBackend::Remote(subscription) => subscription.recv_timeout(timeout),
+        }
+    }
+
+    fn ended(&self) -> bool {
+        match &self.backend {
+            SubscriptionBackend::Local(subscription) => subscription.ended,
+            SubscriptionBackend::Remote(subscription) => subscription.ended(),
+        }
+    }
+}
+
+impl LocalSubscription {
+    fn recv(&mut self) -> Result<Envelope, SubscribeError> {
         if let Some(envelope) = self.next_ready()? {
             return Ok(envelope);
         }
         self.receiver.recv().map_err(|_| self.end())
     }
 
-    /// The next event, waiting at most `timeout`; `None` when none came.
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Envelope>, SubscribeError> {
+    fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Envelope>, SubscribeError> {
         if let Some(envelope) = self.next_ready()? {
             return Ok(Some(envelope));
         }
@@ -254,7 +305,7 @@ impl Iterator for Subscription {
     type Item = Result<Envelope, SubscribeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.ended {
+        if self.ended() {
             return None;
         }
         match self.recv() {
@@ -295,6 +346,13 @@ impl AsyncSubscription {
             drop(sender.try_send(Err(SubscribeError::Thread(error))));
             return AsyncSubscription { receiver };
         }
+        AsyncSubscription { receiver }
+    }
+
+    /// An async subscription reading `receiver` (fed by a connection's task).
+    pub(crate) fn from_receiver(
+        receiver: tokio::sync::mpsc::Receiver<Result<Envelope, SubscribeError>>,
+    ) -> AsyncSubscription {
         AsyncSubscription { receiver }
     }
 

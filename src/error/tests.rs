@@ -121,21 +121,23 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
     ));
     codes.extend(check_family(
         "OpenError",
-        2,
+        3,
         vec![
             OpenError::Store(StoreError::Locked { path: "/db".into() }),
             OpenError::Thread(std::io::Error::other("no threads")),
+            OpenError::Connect(unreachable()),
         ],
         |error| match error {
             OpenError::Store(_) => 0,
             OpenError::Thread(_) => 1,
+            OpenError::Connect(_) => 2,
         },
         OpenError::code,
         Error::from,
     ));
     codes.extend(check_family(
         "AppendError",
-        13,
+        14,
         append_errors(),
         |error| match error {
             AppendError::Fenced { .. } => 0,
@@ -151,25 +153,27 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
             AppendError::Poisoned { .. } => 10,
             AppendError::Abandoned { .. } => 11,
             AppendError::WriterStopped => 12,
+            AppendError::Remote(_) => 13,
         },
         AppendError::code,
         Error::from,
     ));
     codes.extend(check_family(
         "WriteError",
-        3,
+        4,
         write_errors(),
         |error| match error {
             WriteError::Storage { .. } => 0,
             WriteError::Poisoned { .. } => 1,
             WriteError::WriterStopped => 2,
+            WriteError::Remote(_) => 3,
         },
         WriteError::code,
         Error::from,
     ));
     codes.extend(check_family(
         "ReadError",
-        7,
+        8,
         read_errors(),
         |error| match error {
             ReadError::NotFound { .. } => 0,
@@ -179,6 +183,7 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
             ReadError::ParentMissing { .. } => 4,
             ReadError::Store(_) => 5,
             ReadError::EpisodesExhausted { .. } => 6,
+            ReadError::Remote(_) => 7,
         },
         ReadError::code,
         Error::from,
@@ -473,7 +478,18 @@ fn append_errors() -> Vec<AppendError> {
             reason: AbandonReason::Conflict { expected: 1, actual: 2 },
         },
         AppendError::WriterStopped,
+        AppendError::Remote(RemoteError::OutcomeUnknown {
+            endpoint: "unix:/db/runjournal.sock".into(),
+            detail: "connection reset".into(),
+        }),
     ]
+}
+
+fn unreachable() -> RemoteError {
+    RemoteError::Unreachable {
+        endpoint: "unix:/db/runjournal.sock".into(),
+        detail: "connection refused".into(),
+    }
 }
 
 fn write_errors() -> Vec<WriteError> {
@@ -481,6 +497,14 @@ fn write_errors() -> Vec<WriteError> {
         WriteError::Storage { source: failure() },
         WriteError::Poisoned { source: failure() },
         WriteError::WriterStopped,
+        WriteError::Remote(RemoteError::Refused(Box::new(crate::Refusal {
+            endpoint: "http://127.0.0.1:7070".into(),
+            status: 401,
+            code: "unauthorized".into(),
+            message: "no token".into(),
+            run: None,
+            seq: None,
+        }))),
     ]
 }
 
@@ -503,6 +527,7 @@ fn read_errors() -> Vec<ReadError> {
             parent: Box::new(run()),
         },
         ReadError::EpisodesExhausted { goal: "g".into() },
+        ReadError::Remote(unreachable()),
     ];
     errors.extend(store_errors().into_iter().map(ReadError::Store));
     errors

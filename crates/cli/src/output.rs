@@ -93,6 +93,11 @@ impl Output {
         Ok(())
     }
 
+    /// Whether stdout is a terminal.
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
     /// Flushes the output and, with a pager, closes its input and waits for
     /// the reader to quit it.
     pub fn finish(&mut self) -> io::Result<()> {

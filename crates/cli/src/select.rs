@@ -47,12 +47,21 @@ impl RunArg {
 
 /// Opens an existing database for a command that must not create one.
 pub fn open_existing(db: &Path) -> anyhow::Result<Journal> {
-    Journal::open_existing(db, Options::default()).map_err(|error| open_error(db, error))
+    Journal::open_existing(db, connecting()).map_err(|error| open_error(db, error))
+}
+
+/// The options every command opens with: a database another process holds
+/// and serves is used through its socket.
+fn connecting() -> Options {
+    Options {
+        connect_if_held: true,
+        ..Options::default()
+    }
 }
 
 /// Opens the database, creating it when missing (`import`, `demo`).
 pub fn open_or_create(db: &Path) -> anyhow::Result<Journal> {
-    Journal::open(db, Options::default()).map_err(|error| open_error(db, error))
+    Journal::open(db, connecting()).map_err(|error| open_error(db, error))
 }
 
 /// One clear line for a database that cannot be opened.
@@ -69,10 +78,14 @@ pub fn open_error(db: &Path, error: OpenError) -> anyhow::Error {
         OpenError::Store(StoreError::Locked { .. }) => coded(
             Code::Locked,
             format!(
-            "database {path} is locked by another process (a running agent, or another runjournal command): sled lets \
-             one process open a database at a time; wait for that process to exit or stop it, or work on a copy of \
-             the directory"
+            "database {path} is locked by another process (a running agent, or another runjournal command) that does \
+             not serve it: sled lets one process open a database at a time; serve it from its owner (`runjournal \
+             serve --db {path}`), wait for that process to exit, or work on a copy of the directory"
         ),
+        ),
+        OpenError::Connect(error) => coded(
+            Code::Locked,
+            format!("database {path} is held by another process, and its socket does not answer: {error}"),
         ),
         OpenError::Store(error @ (StoreError::Corrupt { .. } | StoreError::Io { .. } | StoreError::Backend { .. })) => {
             let code = match error {

@@ -28,7 +28,7 @@ pub use crate::rules::RunStatus;
 pub type RunId = u64;
 
 /// The end of a run's log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode, serde::Serialize, serde::Deserialize)]
 pub struct Head {
     /// The seq the next event gets (the number of events in the run's own log).
     pub next_seq: u64,
@@ -41,7 +41,7 @@ pub struct Head {
 }
 
 /// The parent prefix a forked run's history starts with.
-#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode, serde::Serialize, serde::Deserialize)]
 pub struct ForkBase {
     /// The parent's id in this store.
     pub parent: RunId,
@@ -54,7 +54,7 @@ pub struct ForkBase {
 }
 
 /// What a store keeps about a run besides its events.
-#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode, serde::Serialize, serde::Deserialize)]
 pub struct RunRecord {
     /// The store's id of the run.
     pub id: RunId,

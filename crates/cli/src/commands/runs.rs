@@ -5,12 +5,14 @@ use std::cmp::Reverse;
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use runjournal::{Event, Journal, RunFilter, RunKey, RunRecord, RunStatus};
 use serde::Serialize;
 
 use crate::context::Context;
+use crate::failure::{coded, Code};
 use crate::output::{one_line, plural};
 use crate::render::status_text;
 use crate::select::RunArg;
@@ -44,6 +46,16 @@ pub struct RunsArgs {
     /// At most N runs (after sorting).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    /// Refresh the list every --interval until Ctrl-C (on a terminal the screen is redrawn; with --json one JSON
+    /// document per line per refresh).
+    #[arg(long)]
+    watch: bool,
+    /// Seconds between refreshes of --watch.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, requires = "watch")]
+    interval: f64,
+    /// Stop --watch after N refreshes (for scripts; default: until Ctrl-C).
+    #[arg(long, value_name = "N", requires = "watch")]
+    count: Option<u64>,
 }
 
 fn parse_status(text: &str) -> Result<RunStatus, runjournal::core::UnknownStatus> {
@@ -97,8 +109,37 @@ const STATUS_COLUMN: usize = 4;
 )]
 pub fn run(cx: &mut Context, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let journal = cx.open_existing()?;
+    if !args.watch {
+        return list(cx, &journal, &args, false);
+    }
+    if !(args.interval.is_finite() && args.interval > 0.0) {
+        return Err(coded(
+            Code::Usage,
+            format!("--interval {} is not a positive number of seconds", args.interval),
+        ));
+    }
+    let interval = Duration::from_secs_f64(args.interval);
+    let mut refreshes = 0u64;
+    loop {
+        if cx.out.is_terminal() && !cx.json {
+            // Home the cursor and clear the screen: each refresh redraws it.
+            write!(cx.out, "\x1b[H\x1b[2J")?;
+        }
+        list(cx, &journal, &args, true)?;
+        cx.out.flush()?;
+        refreshes += 1;
+        if args.count.is_some_and(|count| refreshes >= count) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        // The refresh period itself, not a wait for another process.
+        std::thread::sleep(interval);
+    }
+}
+
+/// One listing; `watching` prints JSON on one line (one document per refresh).
+fn list(cx: &mut Context, journal: &Journal, args: &RunsArgs, watching: bool) -> anyhow::Result<ExitCode> {
     let parent_wanted = match &args.parent {
-        Some(id) => Some(cx.resolve(&journal, &RunArg::id(id))?.key),
+        Some(id) => Some(cx.resolve(journal, &RunArg::id(id))?.key),
         None => None,
     };
     let filter = RunFilter {
@@ -123,7 +164,7 @@ pub fn run(cx: &mut Context, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let mut listed: Vec<(RunRecord, Option<RunKey>)> = records
         .into_iter()
         .map(|record| {
-            let parent = parent_of(&journal, &record);
+            let parent = parent_of(journal, &record);
             (record, parent)
         })
         .filter(|(_, parent)| {
@@ -152,7 +193,11 @@ pub fn run(cx: &mut Context, args: RunsArgs) -> anyhow::Result<ExitCode> {
                 parent: parent.as_ref(),
             })
             .collect();
-        cx.print_json(&rows)?;
+        if watching {
+            writeln!(cx.out, "{}", serde_json::to_string(&rows)?)?;
+        } else {
+            cx.print_json(&rows)?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if records.is_empty() {

@@ -17,7 +17,7 @@ use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use clap::Args;
-use runjournal::{Envelope, Event, Journal, ResumeState, RunRecord};
+use runjournal::{Envelope, Event, Journal, ResumeState, RunRecord, RunStatus};
 
 use crate::context::Context;
 use crate::failure::{coded, Code};
@@ -30,6 +30,7 @@ use crate::select::{self, RunArg};
     clippy::doc_markdown,
     reason = "clap prints these doc comments as --help text, where backticks would show"
 )]
+#[expect(clippy::struct_excessive_bools, reason = "each bool is one command-line flag")]
 pub struct ShowArgs {
     #[command(flatten)]
     run: RunArg,
@@ -60,6 +61,10 @@ pub struct ShowArgs {
     /// Write straight to stdout, never through $PAGER (a pager is used only on a terminal, never with --json).
     #[arg(long)]
     no_pager: bool,
+    /// Keep following the run: print its events as they are appended (through the owner's socket when another
+    /// process holds the database) until it completes or fails, or Ctrl-C.
+    #[arg(long, conflicts_with_all = ["to", "limit", "tail", "with_prefix"])]
+    follow: bool,
 }
 
 fn parse_type(text: &str) -> Result<&'static str, String> {
@@ -141,11 +146,89 @@ pub fn run(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             ),
         ));
     }
+    if args.follow {
+        return follow(cx, &journal, &record, &selection);
+    }
     if !cx.json && !args.no_pager {
         cx.out.page()?;
     }
     write_selection(cx, &journal, &record, &selection, last)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The live events a follower holds before it falls behind (then it lags
+/// and resumes from where it stopped).
+const FOLLOW_BUFFER: usize = 4096;
+
+/// `show --follow`: the run's events from `--from` through its subscription
+/// (stored ones first, then live ones, each once), each line written out at
+/// once, until the run completes or fails.
+fn follow(cx: &mut Context, journal: &Journal, record: &RunRecord, selection: &Selection) -> anyhow::Result<ExitCode> {
+    let style = cx.style();
+    let timeline = Timeline::new(u64::from(u32::MAX), false, selection.full, style);
+    if !cx.json {
+        writeln!(cx.out, "{}", timeline::run_heading(record, false, style))?;
+        writeln!(cx.out, "{}", timeline.header())?;
+        cx.out.flush()?;
+    }
+    let mut fold = ResumeState::new(record.key.clone());
+    let mut from = 0;
+    loop {
+        let mut lagged = false;
+        let subscription = journal
+            .subscribe(&record.key, from, FOLLOW_BUFFER)
+            .map_err(|error| subscribe_error(cx, error))?;
+        for item in subscription {
+            let envelope = match item {
+                Ok(envelope) => envelope,
+                // Fell behind: catch up from the first missed event.
+                Err(runjournal::SubscribeError::Lagged(point)) => {
+                    from = point.seq;
+                    lagged = true;
+                    break;
+                }
+                Err(error) => return Err(subscribe_error(cx, error)),
+            };
+            from = envelope.seq + 1;
+            let anomalies = annotate(&mut fold, &envelope);
+            if envelope.seq >= selection.from && selection.matches(&envelope.event) {
+                let shown = Shown {
+                    seq: envelope.seq,
+                    envelope,
+                    anomalies,
+                };
+                write_shown(&mut *cx.out, cx.json, &timeline, &shown)?;
+                cx.out.flush()?;
+            }
+            if ended(fold.status) {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        if !lagged {
+            // The journal closed (its owner shut down) before the run ended.
+            return Err(coded(
+                Code::Other,
+                format!(
+                    "run {}: the journal closed before the run ended (followed to seq {})",
+                    record.key,
+                    from.saturating_sub(1)
+                ),
+            ));
+        }
+    }
+}
+
+/// Whether nothing more will be appended to a run with this status.
+fn ended(status: RunStatus) -> bool {
+    matches!(status, RunStatus::Completed | RunStatus::Failed | RunStatus::Superseded)
+}
+
+/// One clear line for a subscription that failed.
+fn subscribe_error(cx: &Context, error: runjournal::SubscribeError) -> anyhow::Error {
+    match error {
+        runjournal::SubscribeError::Read(error) => cx.read_error(error),
+        other => coded(Code::Other, format!("following the run failed: {other}")),
+    }
 }
 
 /// The number of events a fork inherits: its ancestors' prefixes.

@@ -72,7 +72,7 @@ mod usage;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use self::resources::ResourceState;
 pub use self::segments::{Segment, SegmentEnd, MAX_SEGMENTS};
@@ -97,7 +97,7 @@ pub const FOLD_VERSION: u32 = 2;
 /// Its JSON form ([`ResumeState::to_json`], or serde) has exactly the keys of
 /// docs/resume-state.md, in that order; the fold's own bookkeeping is left out of it but is
 /// part of the bincode snapshot.
-#[derive(Clone, Debug, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ResumeState {
     /// The run's key.
     pub run: RunKey,
@@ -165,7 +165,7 @@ pub struct ResumeState {
 }
 
 /// Compaction tracking (rule 3 (docs/resume-state.md)–5).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct CompactionState {
     /// A compaction has started and not yet finished.
     pub active: bool,
@@ -176,7 +176,7 @@ pub struct CompactionState {
 }
 
 /// Completed and active phases (rule 6 (docs/resume-state.md)).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct Phases {
     /// Completed phases, ordered by index, one per index.
     pub completed: Vec<CompletedPhase>,
@@ -185,7 +185,7 @@ pub struct Phases {
 }
 
 /// A completed phase.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct CompletedPhase {
     /// Its position in the plan.
     pub index: u32,
@@ -196,7 +196,7 @@ pub struct CompletedPhase {
 }
 
 /// A phase that started and has not completed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ActivePhase {
     /// Its position in the plan.
     pub index: u32,
@@ -205,7 +205,7 @@ pub struct ActivePhase {
 }
 
 /// A handoff and where it stands (rule 7 (docs/resume-state.md)).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct HandoffState {
     /// The handoff's id.
     pub id: String,
@@ -223,7 +223,7 @@ pub struct HandoffState {
 }
 
 /// Where a handoff stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum HandoffStatus {
     /// Sent, not yet answered.
@@ -254,7 +254,7 @@ impl HandoffStatus {
 }
 
 /// A task and who holds it (rule 8 (docs/resume-state.md)).
-#[derive(Clone, Debug, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct TaskState {
     /// The task.
     pub task: String,
@@ -273,7 +273,7 @@ pub struct TaskState {
 }
 
 /// Where a task stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     /// Held by `claimed_by`.
@@ -296,7 +296,7 @@ impl TaskStatus {
 }
 
 /// The agent's process died (rule 9 (docs/resume-state.md)).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct Died {
     /// Why.
     pub reason: String,
@@ -305,7 +305,7 @@ pub struct Died {
 }
 
 /// The run's failure (rule 10 (docs/resume-state.md)).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct Failure {
     /// The primary failure; never replaced by a cleanup failure.
     pub error: ErrorInfo,
@@ -315,7 +315,7 @@ pub struct Failure {
 
 /// Something the fold found odd: an ignored event, or one applied despite a
 /// missing predecessor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct Anomaly {
     /// The seq of the event.
     pub seq: u64,

@@ -11,12 +11,12 @@
 //!   how it ended); a teardown of a name never acquired adds it, torn down, with
 //!   no `acquired_seq`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ResumeState;
 
 /// A resource of the run and whether it was released.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ResourceState {
     /// The resource.
     pub resource: String,

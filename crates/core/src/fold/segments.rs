@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ResumeState;
 use crate::event::RotationReason;
@@ -22,7 +22,7 @@ use crate::event::RotationReason;
 pub const MAX_SEGMENTS: usize = 64;
 
 /// A closed context segment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct Segment {
     /// Its number (the state's `segment` while it was current).
     pub index: u64,
@@ -35,7 +35,7 @@ pub struct Segment {
 }
 
 /// Why a context segment ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum SegmentEnd {
     /// An effective `compaction_done`.

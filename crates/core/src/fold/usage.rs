@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The sums of every `usage` event of a run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct UsageTotals {
     /// Input (prompt) tokens.
     pub input_tokens: u64,

@@ -1,0 +1,141 @@
+//! The server's own counters and the Prometheus text of `GET /metrics`
+//! (the journal's write-path counters plus these). Relaxed atomics: each
+//! counter is exact, a page of several is not one instant.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::MetricsSnapshot;
+
+/// Connections, requests, rejections by code, subscribers.
+#[derive(Default)]
+pub(crate) struct Counters {
+    connections_total: AtomicU64,
+    connections_open: AtomicU64,
+    requests: AtomicU64,
+    subscribers_open: AtomicU64,
+    subscribers_total: AtomicU64,
+    rejections: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Counters {
+    pub(crate) fn connection_opened(&self) {
+        self.connections_total.fetch_add(1, Ordering::Relaxed);
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rejected(&self, code: &'static str) {
+        let mut rejections = self
+            .rejections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *rejections.entry(code).or_default() += 1;
+    }
+
+    pub(crate) fn subscriber_opened(&self) {
+        self.subscribers_total.fetch_add(1, Ordering::Relaxed);
+        self.subscribers_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn subscriber_closed(&self) {
+        self.subscribers_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text format (version 0.0.4) of `journal` and these counters.
+    pub(crate) fn prometheus(&self, journal: &MetricsSnapshot) -> String {
+        let mut text = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            // Writing to a String cannot fail.
+            let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        };
+        metric(
+            "runjournal_append_batches_total",
+            "counter",
+            "Append batches applied.",
+            journal.batches,
+        );
+        metric("runjournal_events_total", "counter", "Events applied.", journal.events);
+        metric(
+            "runjournal_bytes_total",
+            "counter",
+            "Bytes of encoded records applied.",
+            journal.bytes,
+        );
+        metric(
+            "runjournal_groups_total",
+            "counter",
+            "Groups the writer committed.",
+            journal.groups,
+        );
+        metric(
+            "runjournal_syncs_total",
+            "counter",
+            "Syncs to stable storage.",
+            journal.flushes,
+        );
+        metric(
+            "runjournal_sync_micros_total",
+            "counter",
+            "Time spent in syncs, in microseconds.",
+            journal.flush_micros_total,
+        );
+        metric(
+            "runjournal_sync_micros_max",
+            "gauge",
+            "The longest sync, in microseconds.",
+            journal.flush_micros_max,
+        );
+        metric(
+            "runjournal_connections_total",
+            "counter",
+            "Connections accepted.",
+            self.connections_total.load(Ordering::Relaxed),
+        );
+        metric(
+            "runjournal_connections_open",
+            "gauge",
+            "Connections open now.",
+            self.connections_open.load(Ordering::Relaxed),
+        );
+        metric(
+            "runjournal_requests_total",
+            "counter",
+            "Requests received.",
+            self.requests.load(Ordering::Relaxed),
+        );
+        metric(
+            "runjournal_subscribers_total",
+            "counter",
+            "Subscriptions opened.",
+            self.subscribers_total.load(Ordering::Relaxed),
+        );
+        metric(
+            "runjournal_subscribers_open",
+            "gauge",
+            "Subscriptions open now.",
+            self.subscribers_open.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            text,
+            "# HELP runjournal_rejections_total Requests answered with an error, by code.\n# TYPE runjournal_rejections_total counter"
+        );
+        let rejections = self
+            .rejections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (code, count) in rejections.iter() {
+            let _ = writeln!(text, "runjournal_rejections_total{{code=\"{code}\"}} {count}");
+        }
+        text
+    }
+}
