@@ -35,6 +35,7 @@ from ._native import (
     NotFoundError,
     OutOfOrderError,
     RefusedError,
+    RemoteError,
     StorageError,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "NotFoundError",
     "OutOfOrderError",
     "RefusedError",
+    "RemoteError",
     "ResumeState",
     "Run",
     "RunDiff",
@@ -492,8 +494,40 @@ class Journal:
 
         return cls(_native.Journal.open(os.fspath(path), durability))
 
+    @classmethod
+    def connect(cls, target: Any, token: Optional[str] = None, *, durability: Optional[str] = None) -> "Journal":
+        """Connects to the process that serves a journal (:meth:`serve`, or
+        ``runjournal serve``): ``target`` is the database path (its socket
+        ``<path>/runjournal.sock``) or an ``http://host:port`` address with the
+        server's bearer ``token``. The handle has the same API as an opened
+        one; many processes (``multiprocessing`` workers) share one database
+        this way. ``durability`` overrides the owner's for this handle's writes.
+        An unreachable server or a write whose outcome is unknown is a
+        :class:`RemoteError`."""
+        import os
+
+        if not isinstance(target, str):
+            target = os.fspath(target)
+        return cls(_native.Journal.connect(target, token, durability))
+
+    def serve(self) -> str:
+        """Serves this journal on its Unix socket so other processes can
+        :meth:`connect`; returns the socket's path. Serving stops at
+        :meth:`stop_serving` or :meth:`close`."""
+        return self._native.serve()
+
+    def stop_serving(self) -> None:
+        """Stops serving this journal to other processes."""
+        self._native.stop_serving()
+
+    @property
+    def connected(self) -> bool:
+        """Whether this handle is connected to another process's journal."""
+        return self._native.connected
+
     def close(self) -> None:
-        """Lets go of the journal (the store closes once no run handle holds it)."""
+        """Lets go of the journal (the store closes once no run handle holds it;
+        serving stops)."""
         self._native.close()
 
     def __enter__(self) -> "Journal":
@@ -735,6 +769,11 @@ class AsyncJournal:
     async def open(cls, path: Any, durability: str = "durable") -> "AsyncJournal":
         """Opens the database at ``path`` (see :meth:`Journal.open`)."""
         return cls(await _in_thread(Journal.open, path, durability))
+
+    @classmethod
+    async def connect(cls, target: Any, token: Optional[str] = None, **kwargs: Any) -> "AsyncJournal":
+        """Connects to a served journal (see :meth:`Journal.connect`)."""
+        return cls(await _in_thread(Journal.connect, target, token, **kwargs))
 
     async def close(self) -> None:
         """See :meth:`Journal.close`."""

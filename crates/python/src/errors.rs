@@ -68,6 +68,12 @@ create_exception!(_native, ClosedError, RunjournalError, "The journal is closed.
 create_exception!(_native, LaggedError, RunjournalError, "A subscriber fell behind.");
 create_exception!(
     _native,
+    RemoteError,
+    RunjournalError,
+    "The journal's server could not be reached, or a write's outcome is unknown."
+);
+create_exception!(
+    _native,
     ForkedProcessError,
     RunjournalError,
     "The journal was opened by another process (os.fork())."
@@ -91,6 +97,7 @@ pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("ClosedError", py.get_type::<ClosedError>())?;
     module.add("LaggedError", py.get_type::<LaggedError>())?;
     module.add("ForkedProcessError", py.get_type::<ForkedProcessError>())?;
+    module.add("RemoteError", py.get_type::<RemoteError>())?;
     Ok(())
 }
 
@@ -113,6 +120,9 @@ pub(crate) fn to_py(error: impl Into<Error>) -> PyErr {
         "refused" => RefusedError::new_err(message),
         "closed" => ClosedError::new_err(message),
         "lagged" => LaggedError::new_err(message),
+        "unreachable" | "outcome_unknown" | "protocol" | "unauthorized" | "busy" | "timeout" => {
+            RemoteError::new_err(message)
+        }
         _ if matches!(error, Error::Integrity(_)) => IntegrityError::new_err(message),
         _ => StorageError::new_err(message),
     };
@@ -165,6 +175,7 @@ fn run_of(error: &Error) -> Option<&RunKey> {
         Error::Storage { run, .. } => run.as_ref(),
         Error::Lagged(point) => Some(&point.run),
         Error::Integrity(integrity) => Some(&integrity.run),
+        Error::Remote(runjournal::RemoteError::Refused(refusal)) => refusal.run.as_ref(),
         _ => None,
     }
 }
@@ -187,6 +198,7 @@ fn seq_of(error: &Error) -> Option<u64> {
         Error::Storage { seq, .. } => *seq,
         Error::Lagged(point) => Some(point.seq),
         Error::Integrity(integrity) => Some(integrity.seq),
+        Error::Remote(runjournal::RemoteError::Refused(refusal)) => refusal.seq,
         _ => None,
     }
 }

@@ -4,7 +4,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use runjournal::{Durability, Expect, Options, RunFilter, RunKey, RunMeta, RunStatus};
+use runjournal::{
+    ConnectOptions, Durability, Expect, Options, RunFilter, RunKey, RunMeta, RunStatus, ServeHandle, ServeOptions,
+};
 
 use crate::errors::{plain, to_py, ClosedError, ForkedProcessError, InvalidError};
 use crate::run::Run;
@@ -52,15 +54,29 @@ pub(crate) fn check_pid(pid: u32) -> PyResult<()> {
 /// An open journal (`runjournal.Journal` wraps it).
 #[pyclass(frozen, module = "runjournal._native")]
 pub(crate) struct Journal {
-    journal: Mutex<Option<runjournal::Journal>>,
+    handle: Mutex<Option<runjournal::Journal>>,
+    /// Serving the journal to other processes, while `serve` is on.
+    server: Mutex<Option<ServeHandle>>,
     pid: u32,
+}
+
+/// `"durable"` or `"buffered"`.
+fn parse_durability(durability: &str) -> PyResult<Durability> {
+    match durability {
+        "durable" => Ok(Durability::Durable),
+        "buffered" => Ok(Durability::Buffered),
+        other => Err(plain::<InvalidError>(
+            "invalid_durability",
+            format!("durability must be \"durable\" or \"buffered\", not {other:?}"),
+        )),
+    }
 }
 
 impl Journal {
     /// The Rust journal, when this process opened it and it is not closed.
     fn get(&self) -> PyResult<runjournal::Journal> {
         check_pid(self.pid)?;
-        self.journal
+        self.handle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -77,8 +93,13 @@ impl Drop for Journal {
         if std::process::id() != self.pid {
             // A forked child has no writer thread: closing would wait for it
             // forever. The parent owns the store; the child lets go of it.
+            let server = self
+                .server
+                .get_mut()
+                .map_or_else(|poisoned| poisoned.into_inner().take(), Option::take);
+            std::mem::forget(server);
             let journal = self
-                .journal
+                .handle
                 .get_mut()
                 .map_or_else(|poisoned| poisoned.into_inner().take(), Option::take);
             std::mem::forget(journal);
@@ -92,30 +113,83 @@ impl Journal {
     #[staticmethod]
     #[pyo3(signature = (path, durability = "durable"))]
     fn open(py: Python<'_>, path: &str, durability: &str) -> PyResult<Journal> {
-        let durability = match durability {
-            "durable" => Durability::Durable,
-            "buffered" => Durability::Buffered,
-            other => {
-                return Err(plain::<InvalidError>(
-                    "invalid_durability",
-                    format!("durability must be \"durable\" or \"buffered\", not {other:?}"),
-                ))
-            }
-        };
+        let durability = parse_durability(durability)?;
         let journal = py
             .detach(|| runjournal::Journal::open(path, Options::with_durability(durability)))
             .map_err(to_py)?;
         Ok(Journal {
-            journal: Mutex::new(Some(journal)),
+            handle: Mutex::new(Some(journal)),
+            server: Mutex::new(None),
             pid: std::process::id(),
         })
+    }
+
+    /// Connects to the process that serves a journal: `target` is a database
+    /// path (its socket `<path>/runjournal.sock`) or an `http://host:port`
+    /// address (with `token`).
+    #[staticmethod]
+    #[pyo3(signature = (target, token = None, durability = None))]
+    fn connect(py: Python<'_>, target: &str, token: Option<String>, durability: Option<&str>) -> PyResult<Journal> {
+        let durability_override = durability.map(parse_durability).transpose()?;
+        let options = ConnectOptions {
+            token,
+            durability_override,
+            ..ConnectOptions::default()
+        };
+        let journal = py
+            .detach(|| runjournal::Journal::connect(target, options))
+            .map_err(|error| to_py(runjournal::Error::Remote(error)))?;
+        Ok(Journal {
+            handle: Mutex::new(Some(journal)),
+            server: Mutex::new(None),
+            pid: std::process::id(),
+        })
+    }
+
+    /// Serves this (embedded) journal on its Unix socket
+    /// `<database>/runjournal.sock`, so other processes `connect` to it;
+    /// returns the socket's path. Serving stops at `stop_serving` or `close`.
+    fn serve(&self, py: Python<'_>) -> PyResult<String> {
+        let journal = self.get()?;
+        let handle = py.detach(|| journal.serve(ServeOptions::default())).map_err(|error| {
+            plain::<crate::errors::StorageError>(error.code(), format!("could not serve the journal: {error}"))
+        })?;
+        let path = handle
+            .socket_path()
+            .map(|path| path.display().to_string())
+            .unwrap_or_default();
+        let previous = self
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(handle);
+        py.detach(move || drop(previous));
+        Ok(path)
+    }
+
+    /// Stops serving (connected clients get `unreachable` from then on).
+    fn stop_serving(&self, py: Python<'_>) -> PyResult<()> {
+        check_pid(self.pid)?;
+        let handle = self
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        py.detach(move || drop(handle));
+        Ok(())
+    }
+
+    /// Whether this handle is connected to another process's journal.
+    #[getter]
+    fn connected(&self) -> PyResult<bool> {
+        Ok(self.get()?.is_remote())
     }
 
     /// Lets go of the journal; the store closes once no run handle holds it.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         check_pid(self.pid)?;
         let journal = self
-            .journal
+            .handle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
