@@ -12,7 +12,10 @@
    RunjournalSession (durable) and the SDK's SQLiteSession (WAL,
    synchronous=FULL).
 
-Prints one JSON object (and a Markdown table with --markdown).
+Each pair runs `--rounds` times, alternating which goes first (this
+machine's fsync latency drifts with the other work on it); the round with
+the median total is reported, with every round's total. Prints one JSON
+object (and a Markdown table with --markdown).
 """
 
 import argparse
@@ -103,26 +106,51 @@ def run_graph(saver, steps: int, message_bytes: int) -> dict:
     }
 
 
-def bench_langgraph(directory: str, steps: int, message_bytes: int) -> dict:
-    results = {}
-    path = os.path.join(directory, "lg-runjournal.db")
+def lg_runjournal(directory: str, steps: int, message_bytes: int, round_: int) -> dict:
+    path = os.path.join(directory, f"lg-runjournal-{round_}.db")
     journal = runjournal.Journal.open(path, durability="durable")
-    results["RunjournalSaver"] = run_graph(RunjournalSaver(journal), steps, message_bytes)
+    result = run_graph(RunjournalSaver(journal), steps, message_bytes)
     journal.close()
     del journal
-    results["RunjournalSaver"]["bytes_on_disk"] = disk_bytes(path)
+    result["bytes_on_disk"] = disk_bytes(path)
+    return result
 
-    path = os.path.join(directory, "lg-sqlite.db")
+
+def lg_sqlite(directory: str, steps: int, message_bytes: int, round_: int) -> dict:
+    path = os.path.join(directory, f"lg-sqlite-{round_}.db")
     connection = sqlite3.connect(path, check_same_thread=False)
     saver = SqliteSaver(connection)
     saver.setup()
     connection.execute("PRAGMA synchronous=FULL")
-    results["SqliteSaver"] = run_graph(saver, steps, message_bytes)
-    results["SqliteSaver"]["synchronous"] = connection.execute("PRAGMA synchronous").fetchone()[0]
-    results["SqliteSaver"]["journal_mode"] = connection.execute("PRAGMA journal_mode").fetchone()[0]
+    result = run_graph(saver, steps, message_bytes)
+    result["synchronous"] = connection.execute("PRAGMA synchronous").fetchone()[0]
+    result["journal_mode"] = connection.execute("PRAGMA journal_mode").fetchone()[0]
     connection.close()
-    results["SqliteSaver"]["bytes_on_disk"] = disk_bytes(path)
+    result["bytes_on_disk"] = disk_bytes(path)
+    return result
+
+
+def alternate(rounds: int, first: tuple, second: tuple, *args) -> dict:
+    """Runs both `rounds` times, alternating which goes first (the machine's
+    fsync latency drifts); reports the round with the median total of each."""
+    runs: dict = {first[0]: [], second[0]: []}
+    for round_ in range(rounds):
+        order = (first, second) if round_ % 2 == 0 else (second, first)
+        for name, function in order:
+            runs[name].append(function(*args, round_))
+    results = {}
+    for name, measured in runs.items():
+        measured.sort(key=lambda result: result.get("put_total_s", result.get("total_s")))
+        median = dict(measured[(len(measured) - 1) // 2])
+        median["rounds_total_s"] = [m.get("put_total_s", m.get("total_s")) for m in measured]
+        results[name] = median
     return results
+
+
+def bench_langgraph(directory: str, steps: int, message_bytes: int, rounds: int) -> dict:
+    return alternate(
+        rounds, ("RunjournalSaver", lg_runjournal), ("SqliteSaver", lg_sqlite), directory, steps, message_bytes
+    )
 
 
 async def add_items(session, items: int) -> dict:
@@ -143,25 +171,31 @@ async def add_items(session, items: int) -> dict:
     }
 
 
-def bench_agents(directory: str, items: int) -> dict:
-    results = {}
-    path = os.path.join(directory, "agents-runjournal.db")
+def agents_runjournal(directory: str, items: int, round_: int) -> dict:
+    path = os.path.join(directory, f"agents-runjournal-{round_}.db")
     journal = runjournal.Journal.open(path, durability="durable")
-    results["RunjournalSession"] = asyncio.run(add_items(RunjournalSession("bench", journal), items))
+    result = asyncio.run(add_items(RunjournalSession("bench", journal), items))
     journal.close()
     del journal
-    results["RunjournalSession"]["bytes_on_disk"] = disk_bytes(path)
+    result["bytes_on_disk"] = disk_bytes(path)
+    return result
 
-    path = os.path.join(directory, "agents-sqlite.db")
+
+def agents_sqlite(directory: str, items: int, round_: int) -> dict:
+    path = os.path.join(directory, f"agents-sqlite-{round_}.db")
     session = SQLiteSession("bench", path)
-    results["SQLiteSession"] = asyncio.run(add_items(session, items))
+    result = asyncio.run(add_items(session, items))
     check = sqlite3.connect(path)
-    results["SQLiteSession"]["synchronous"] = check.execute("PRAGMA synchronous").fetchone()[0]
-    results["SQLiteSession"]["journal_mode"] = check.execute("PRAGMA journal_mode").fetchone()[0]
+    result["synchronous"] = check.execute("PRAGMA synchronous").fetchone()[0]
+    result["journal_mode"] = check.execute("PRAGMA journal_mode").fetchone()[0]
     check.close()
     session.close()
-    results["SQLiteSession"]["bytes_on_disk"] = disk_bytes(path)
-    return results
+    result["bytes_on_disk"] = disk_bytes(path)
+    return result
+
+
+def bench_agents(directory: str, items: int, rounds: int) -> dict:
+    return alternate(rounds, ("RunjournalSession", agents_runjournal), ("SQLiteSession", agents_sqlite), directory, items)
 
 
 def markdown(results: dict) -> str:
@@ -185,14 +219,15 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--message-bytes", type=int, default=500)
     parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of each pair, alternating which goes first")
     parser.add_argument("--dir", default=None, help="where the databases go (default: a temporary directory)")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as directory:
         results = {
-            "params": {"steps": args.steps, "message_bytes": args.message_bytes, "items": args.items},
-            "langgraph": bench_langgraph(directory, args.steps, args.message_bytes),
-            "agents": bench_agents(directory, args.items),
+            "params": {"steps": args.steps, "message_bytes": args.message_bytes, "items": args.items, "rounds": args.rounds},
+            "langgraph": bench_langgraph(directory, args.steps, args.message_bytes, args.rounds),
+            "agents": bench_agents(directory, args.items, args.rounds),
         }
     print(json.dumps(results, indent=2))
     if args.markdown:
