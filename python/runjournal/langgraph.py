@@ -267,7 +267,10 @@ class RunjournalSaver(BaseCheckpointSaver[str]):
         folds them in; on a conflict or a fence, reads the log and retries."""
         for attempt in range(3):
             with index.lock:
-                self._refresh(index)
+                # A live handle that appended last needs no read: any other
+                # writer resumed the run first, which fences this handle.
+                if index.run is None or index.run.next_seq != index.next_seq:
+                    self._refresh(index)
                 events = build(index)
                 if not events:
                     return

@@ -98,7 +98,10 @@ class RunjournalSession:
         at the next seq and folds it in; returns `result`."""
         for attempt in range(4):
             with self._lock:
-                self._refresh()
+                # A live handle that appended last needs no read: any other
+                # writer resumed the run first, which fences this handle.
+                if self._run is None or self._run.next_seq != self._next_seq:
+                    self._refresh()
                 change = build()
                 if change is None:
                     return None
