@@ -40,3 +40,23 @@ async def test_conformance_every_capability_passes(name, make):
         assert result.passed, f"{name}: {capability.value} failed: {result.failures}"
     assert report.passed_all_base(), results
     assert report.passed_all(), results
+
+
+async def test_conformance_over_a_connected_journal():
+    """The saver built from a connected journal (another process's, here this
+    one serving itself) passes the same suite."""
+
+    @checkpointer_test(name="RunjournalSaver (connected)")
+    async def factory():
+        with tempfile.TemporaryDirectory() as directory:
+            owner = runjournal.Journal.open(f"{directory}/journal.db", durability="buffered")
+            owner.serve()
+            client = runjournal.Journal.connect(f"{directory}/journal.db")
+            assert client.connected
+            yield RunjournalSaver(client)
+            client.close()
+            owner.close()
+
+    report = await validate(factory, progress=ProgressCallbacks.quiet())
+    report.print_report()
+    assert report.passed_all(), report.to_dict()
