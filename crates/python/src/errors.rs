@@ -5,84 +5,64 @@
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use runjournal::{Error, RunKey};
+use runjournal::{Error as JournalError, RunKey};
 
-create_exception!(_native, RunjournalError, PyException, "Every runjournal error.");
+create_exception!(runjournal, Error, PyException, "Every runjournal error.");
+create_exception!(runjournal, FencedError, Error, "The run was resumed by a newer handle.");
 create_exception!(
-    _native,
-    FencedError,
-    RunjournalError,
-    "The run was resumed by a newer handle."
-);
-create_exception!(
-    _native,
+    runjournal,
     ConflictError,
-    RunjournalError,
+    Error,
     "The run's next seq is not the expected one."
 );
-create_exception!(_native, NotFoundError, RunjournalError, "No such run.");
-create_exception!(_native, AlreadyExistsError, RunjournalError, "The run exists already.");
+create_exception!(runjournal, NotFoundError, Error, "No such run.");
+create_exception!(runjournal, AlreadyExistsError, Error, "The run exists already.");
+create_exception!(runjournal, FinishedError, Error, "The run is finished or superseded.");
 create_exception!(
-    _native,
-    FinishedError,
-    RunjournalError,
-    "The run is finished or superseded."
-);
-create_exception!(
-    _native,
+    runjournal,
     MismatchError,
-    RunjournalError,
+    Error,
     "The run's meta differs from the expected one."
 );
+create_exception!(runjournal, IntegrityError, Error, "Stored data is corrupt or missing.");
 create_exception!(
-    _native,
-    IntegrityError,
-    RunjournalError,
-    "Stored data is corrupt or missing."
-);
-create_exception!(
-    _native,
+    runjournal,
     InvalidError,
-    RunjournalError,
+    Error,
     "A key, an event or a batch breaks the format's rules."
 );
 create_exception!(
-    _native,
+    runjournal,
     OutOfOrderError,
-    RunjournalError,
+    Error,
     "An event breaks the run's ordering rules."
 );
+create_exception!(runjournal, RefusedError, Error, "A typed append the fold would ignore.");
 create_exception!(
-    _native,
-    RefusedError,
-    RunjournalError,
-    "A typed append the fold would ignore."
-);
-create_exception!(
-    _native,
+    runjournal,
     StorageError,
-    RunjournalError,
+    Error,
     "Storage failed, or the journal is poisoned or stopped."
 );
-create_exception!(_native, ClosedError, RunjournalError, "The journal is closed.");
-create_exception!(_native, LaggedError, RunjournalError, "A subscriber fell behind.");
+create_exception!(runjournal, ClosedError, Error, "The journal is closed.");
+create_exception!(runjournal, LaggedError, Error, "A subscriber fell behind.");
 create_exception!(
-    _native,
+    runjournal,
     RemoteError,
-    RunjournalError,
+    Error,
     "The journal's server could not be reached, or a write's outcome is unknown."
 );
 create_exception!(
-    _native,
+    runjournal,
     ForkedProcessError,
-    RunjournalError,
+    Error,
     "The journal was opened by another process (os.fork())."
 );
 
 /// Adds the exception classes to the module.
 pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
-    module.add("Error", py.get_type::<RunjournalError>())?;
+    module.add("Error", py.get_type::<Error>())?;
     module.add("FencedError", py.get_type::<FencedError>())?;
     module.add("ConflictError", py.get_type::<ConflictError>())?;
     module.add("NotFoundError", py.get_type::<NotFoundError>())?;
@@ -102,7 +82,7 @@ pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// A Python exception for a runjournal error.
-pub(crate) fn to_py(error: impl Into<Error>) -> PyErr {
+pub(crate) fn to_py(error: impl Into<JournalError>) -> PyErr {
     let error = error.into();
     let code = error.code();
     let message = error.to_string();
@@ -123,7 +103,7 @@ pub(crate) fn to_py(error: impl Into<Error>) -> PyErr {
         "unreachable" | "outcome_unknown" | "protocol" | "unauthorized" | "busy" | "timeout" => {
             RemoteError::new_err(message)
         }
-        _ if matches!(error, Error::Integrity(_)) => IntegrityError::new_err(message),
+        _ if matches!(error, JournalError::Integrity(_)) => IntegrityError::new_err(message),
         _ => StorageError::new_err(message),
     };
     Python::attach(|py| {
@@ -150,55 +130,55 @@ fn annotate(py: Python<'_>, err: &PyErr, code: &str, run: Option<&RunKey>, seq: 
 }
 
 /// The run an error names, if any.
-fn run_of(error: &Error) -> Option<&RunKey> {
+fn run_of(error: &JournalError) -> Option<&RunKey> {
     match error {
-        Error::InvalidEvent { run, .. }
-        | Error::EventTooLarge { run, .. }
-        | Error::Unencodable { run, .. }
-        | Error::OutOfOrder { run, .. }
-        | Error::EmptyBatch { run, .. }
-        | Error::Refused { run, .. }
-        | Error::AlreadyExists { run }
-        | Error::NotFound { run, .. }
-        | Error::Finished { run, .. }
-        | Error::EpochExhausted { run, .. }
-        | Error::Superseded { run }
-        | Error::Mismatch { run, .. }
-        | Error::Deleted { run, .. }
-        | Error::SeqOutOfRange { run, .. }
-        | Error::HasLiveFork { run, .. }
-        | Error::Fenced { run, .. }
-        | Error::Conflict { run, .. }
-        | Error::Abandoned { run, .. }
-        | Error::SnapshotCorrupt { run, .. }
-        | Error::ParentMissing { run, .. } => Some(run),
-        Error::Storage { run, .. } => run.as_ref(),
-        Error::Lagged(point) => Some(&point.run),
-        Error::Integrity(integrity) => Some(&integrity.run),
-        Error::Remote(runjournal::RemoteError::Refused(refusal)) => refusal.run.as_ref(),
+        JournalError::InvalidEvent { run, .. }
+        | JournalError::EventTooLarge { run, .. }
+        | JournalError::Unencodable { run, .. }
+        | JournalError::OutOfOrder { run, .. }
+        | JournalError::EmptyBatch { run, .. }
+        | JournalError::Refused { run, .. }
+        | JournalError::AlreadyExists { run }
+        | JournalError::NotFound { run, .. }
+        | JournalError::Finished { run, .. }
+        | JournalError::EpochExhausted { run, .. }
+        | JournalError::Superseded { run }
+        | JournalError::Mismatch { run, .. }
+        | JournalError::Deleted { run, .. }
+        | JournalError::SeqOutOfRange { run, .. }
+        | JournalError::HasLiveFork { run, .. }
+        | JournalError::Fenced { run, .. }
+        | JournalError::Conflict { run, .. }
+        | JournalError::Abandoned { run, .. }
+        | JournalError::SnapshotCorrupt { run, .. }
+        | JournalError::ParentMissing { run, .. } => Some(run),
+        JournalError::Storage { run, .. } => run.as_ref(),
+        JournalError::Lagged(point) => Some(&point.run),
+        JournalError::Integrity(integrity) => Some(&integrity.run),
+        JournalError::Remote(runjournal::RemoteError::Refused(refusal)) => refusal.run.as_ref(),
         _ => None,
     }
 }
 
 /// The seq an error names, if any (for a conflict: the seq the run is at).
-fn seq_of(error: &Error) -> Option<u64> {
+fn seq_of(error: &JournalError) -> Option<u64> {
     match error {
-        Error::InvalidEvent { seq, .. }
-        | Error::EventTooLarge { seq, .. }
-        | Error::Unencodable { seq, .. }
-        | Error::OutOfOrder { seq, .. }
-        | Error::EmptyBatch { seq, .. }
-        | Error::Refused { seq, .. }
-        | Error::Deleted { seq, .. }
-        | Error::SeqOutOfRange { seq, .. }
-        | Error::Fenced { seq, .. }
-        | Error::Abandoned { seq, .. }
-        | Error::SnapshotCorrupt { seq, .. } => Some(*seq),
-        Error::Conflict { actual, .. } => Some(*actual),
-        Error::Storage { seq, .. } => *seq,
-        Error::Lagged(point) => Some(point.seq),
-        Error::Integrity(integrity) => Some(integrity.seq),
-        Error::Remote(runjournal::RemoteError::Refused(refusal)) => refusal.seq,
+        JournalError::InvalidEvent { seq, .. }
+        | JournalError::EventTooLarge { seq, .. }
+        | JournalError::Unencodable { seq, .. }
+        | JournalError::OutOfOrder { seq, .. }
+        | JournalError::EmptyBatch { seq, .. }
+        | JournalError::Refused { seq, .. }
+        | JournalError::Deleted { seq, .. }
+        | JournalError::SeqOutOfRange { seq, .. }
+        | JournalError::Fenced { seq, .. }
+        | JournalError::Abandoned { seq, .. }
+        | JournalError::SnapshotCorrupt { seq, .. } => Some(*seq),
+        JournalError::Conflict { actual, .. } => Some(*actual),
+        JournalError::Storage { seq, .. } => *seq,
+        JournalError::Lagged(point) => Some(point.seq),
+        JournalError::Integrity(integrity) => Some(integrity.seq),
+        JournalError::Remote(runjournal::RemoteError::Refused(refusal)) => refusal.seq,
         _ => None,
     }
 }
