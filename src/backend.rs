@@ -60,19 +60,21 @@ impl Journal {
 
     /// Opens the store; with `connect_if_held`, connects first when the
     /// owner's socket answers (a stale socket of a killed owner does not, and
-    /// the store is opened), and once more when the store is held.
+    /// the store is opened), and once more when the store is held and the
+    /// socket is there (an owner that serves nothing stays `Locked`).
     fn open_mode(path: &Path, mode: OpenMode, options: Options) -> Result<Journal, OpenError> {
         let Some(connect) = options.connect_if_held.then(|| ConnectOptions::from_options(&options)) else {
             return Local::open(path, mode, options).map(Journal::embedded);
         };
-        if path.join(crate::wire::SOCKET_NAME).exists() {
+        let socket = path.join(crate::wire::SOCKET_NAME);
+        if socket.exists() {
             if let Ok(journal) = Journal::connect(path, connect.clone()) {
                 return Ok(journal);
             }
         }
         match Local::open(path, mode, options) {
             Ok(local) => Ok(Journal::embedded(local)),
-            Err(OpenError::Store(StoreError::Locked { .. })) => {
+            Err(OpenError::Store(StoreError::Locked { .. })) if socket.exists() => {
                 Journal::connect(path, connect).map_err(OpenError::Connect)
             }
             Err(error) => Err(error),
@@ -111,7 +113,7 @@ impl Journal {
 
     /// A handle writing `key` with `epoch` (the served API's appends; see
     /// `Local::handle_at`). A connected journal serves nothing.
-    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<Option<Run>, crate::Error> {
+    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<crate::journal::HandleAt, crate::Error> {
         match &self.backend {
             Backend::Embedded(local) => local.handle_at(key, epoch),
             Backend::Remote(remote) => Err(crate::Error::Remote(not_served(remote))),
@@ -477,7 +479,7 @@ impl Journal {
 
     /// Fails `key` for `operator` with `reason`: one atomic batch of
     /// `attached` (fencing the agent's handle) and `run_failed` with error
-    /// kind [`OPERATOR_FAILURE_KIND`] and a message naming the operator.
+    /// kind [`OPERATOR_FAILURE_KIND`](crate::OPERATOR_FAILURE_KIND) and a message naming the operator.
     /// Refused for a run that is completed, failed or superseded.
     pub fn fail_run(&self, key: &RunKey, operator: &str, reason: &str) -> Result<OperatorReport, OperatorError> {
         match &self.backend {
@@ -514,7 +516,7 @@ impl Journal {
     pub fn subscribe_all(&self, buffer: usize) -> Result<Subscription, SubscribeError> {
         match &self.backend {
             Backend::Embedded(local) => local.subscribe_all(buffer),
-            Backend::Remote(remote) => Ok(remote.subscribe_all(buffer)),
+            Backend::Remote(remote) => remote.subscribe_all(buffer),
         }
     }
 
@@ -535,7 +537,7 @@ impl Journal {
     pub fn subscribe_all_async(&self, buffer: usize) -> Result<AsyncSubscription, SubscribeError> {
         match &self.backend {
             Backend::Embedded(local) => local.subscribe_all_async(buffer),
-            Backend::Remote(remote) => Ok(remote.subscribe_all_async(buffer)),
+            Backend::Remote(remote) => remote.subscribe_all_async(buffer),
         }
     }
 }

@@ -47,6 +47,10 @@ pub(crate) struct Inner {
     /// The newest epoch a handle of each run was opened with in this process,
     /// shared by all its handles: an older handle is fenced before it queues.
     epochs: Mutex<HashMap<RunId, Weak<AtomicU64>>>,
+    /// The live handles per run and epoch: a handle built for an epoch that
+    /// is already open ([`Journal::handle_at`]) must be the only one, or two
+    /// cursors would chain the same seqs.
+    claims: Mutex<HashMap<(RunId, u64), Weak<()>>>,
 }
 
 impl Inner {
@@ -67,6 +71,33 @@ impl Inner {
         cell
     }
 
+    /// Registers a handle of `run` at `epoch`; `exclusive` refuses (`None`)
+    /// while another handle at that epoch is alive.
+    pub(crate) fn claim(&self, run: RunId, epoch: u64, exclusive: bool) -> Option<Arc<()>> {
+        let mut claims = self.claims.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if exclusive && claims.get(&(run, epoch)).is_some_and(|claim| claim.strong_count() > 0) {
+            return None;
+        }
+        if claims.len() >= 1024 && claims.len().is_power_of_two() {
+            claims.retain(|_, claim| claim.strong_count() > 0);
+        }
+        let claim = Arc::new(());
+        claims.insert((run, epoch), Arc::downgrade(&claim));
+        Some(claim)
+    }
+
+    /// Waits until the writer applied everything queued before this call
+    /// (durable appends still waiting for their group included).
+    pub(crate) fn barrier(&self) {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        if self.writer.send(Command::Apply(Operation::Barrier {
+            reply: Reply::Blocking(sender),
+        })) {
+            // A failed writer answers with its failure: the caller reads what the store holds.
+            drop(receiver.recv());
+        }
+    }
+
     /// The store, once every buffered append that already returned to its
     /// caller is applied: reads see every append that returned.
     pub(crate) fn read_store(&self) -> &Arc<dyn Store> {
@@ -82,6 +113,16 @@ impl Inner {
         }
         &self.store
     }
+}
+
+/// What [`Journal::handle_at`] found.
+pub(crate) enum HandleAt {
+    /// A handle at the epoch, the only one alive.
+    Built(Box<Run>),
+    /// The epoch was never opened.
+    NeverOpened,
+    /// Another handle at the epoch is alive in this process.
+    Held,
 }
 
 /// What `verify` found for one run.
@@ -118,6 +159,7 @@ impl Local {
                 writer,
                 path,
                 epochs: Mutex::new(HashMap::new()),
+                claims: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -276,6 +318,7 @@ impl Local {
             }
         };
         self.inner.epoch_cell(found.id, epoch);
+        self.inner.barrier();
         let record = self.record_by_id(found.id, key)?;
         refuse_unresumable(&record)?;
         let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
@@ -297,8 +340,10 @@ impl Local {
     /// A handle writing `key` with `epoch` without appending anything (the
     /// served API's appends): `epoch` must be the run's current one. An older
     /// epoch is [`AppendError::Fenced`](crate::AppendError::Fenced); a newer
-    /// one was never opened and is refused as `None`.
-    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<Option<Run>, crate::Error> {
+    /// one was never opened; and while another handle at `epoch` is alive in
+    /// this process (it may have appends queued that the store does not show
+    /// yet) none is built.
+    pub(crate) fn handle_at(&self, key: &RunKey, epoch: u64) -> Result<HandleAt, crate::Error> {
         let record = self.run_info(key)?;
         let current = self
             .inner
@@ -314,14 +359,35 @@ impl Local {
             });
         }
         if epoch > current {
-            return Ok(None);
+            return Ok(HandleAt::NeverOpened);
+        }
+        let Some(claim) = self.inner.claim(record.id, epoch, true) else {
+            return Ok(HandleAt::Held);
+        };
+        // Read again once what the last handle at this epoch queued is applied.
+        self.inner.barrier();
+        let record = self.record_by_id(record.id, key)?;
+        if record.head.epoch > epoch {
+            return Err(crate::Error::Fenced {
+                run: key.clone(),
+                seq: record.head.next_seq,
+                epoch,
+                current: record.head.epoch,
+            });
         }
         let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
         let mut state = folded.state;
         if record.status == RunStatus::Superseded {
             state.status = RunStatus::Superseded;
         }
-        Ok(Some(Run::new(&self.inner, &record, epoch, state, folded.tail_len)))
+        Ok(HandleAt::Built(Box::new(Run::with_claim(
+            &self.inner,
+            &record,
+            epoch,
+            state,
+            folded.tail_len,
+            claim,
+        ))))
     }
 
     /// The database directory, for a journal opened from a path.
@@ -555,7 +621,7 @@ fn refuse_unresumable(record: &RunRecord) -> Result<(), ResumeError> {
 }
 
 /// What a caller expects of a run's `meta` when it resumes it
-/// ([`Journal::resume_expecting`]): every field that is set must equal the
+/// ([`Journal::resume_expecting`](crate::Journal::resume_expecting)): every field that is set must equal the
 /// stored one (a stored value that is absent differs from any expected one).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expect {
@@ -595,7 +661,7 @@ impl Expect {
     }
 
     /// Expects the `backend` and `model` that `meta` sets (what
-    /// [`Journal::scoped`] checks on a resume). `agent_name` is left out: it
+    /// [`Journal::scoped`](crate::Journal::scoped) checks on a resume). `agent_name` is left out: it
     /// may name the process (`orchestrator-0-18030`) and change at every resume.
     pub fn from_meta(meta: &RunMeta) -> Self {
         Expect {

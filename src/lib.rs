@@ -90,6 +90,8 @@ pub use options::{Clock, Durability, Options};
 pub use remote::{ConnectOptions, Refusal, RemoteError};
 pub use run::{CompactionInfo, Handoff, Outcome, Run};
 pub use scoped::{ErrorOutcome, RunOutput, ScopedError};
+#[doc(hidden)]
+pub use serve::serve_bytes;
 pub use serve::{Endpoint, Route, ServeError, ServeHandle, ServeOptions, ROUTES};
 pub use subscription::{AsyncSubscription, SubscribeError, Subscription};
 pub use writer::StoreFailure;

@@ -146,6 +146,8 @@ pub(crate) struct LocalRun {
     /// and is refolded from the store before it is next used.
     stale_view: Arc<AtomicBool>,
     finished: AtomicBool,
+    /// This handle's registration at its epoch (see [`Inner::claim`]).
+    _claim: Arc<()>,
 }
 
 struct Cursor {
@@ -212,6 +214,18 @@ impl Run {
         since_snapshot: u64,
     ) -> Run {
         Run::local(LocalRun::new(inner, record, epoch, state, since_snapshot))
+    }
+
+    /// [`Run::new`] with a registration already made (see `Inner::claim`).
+    pub(crate) fn with_claim(
+        inner: &Arc<Inner>,
+        record: &RunRecord,
+        epoch: u64,
+        state: ResumeState,
+        since_snapshot: u64,
+        claim: Arc<()>,
+    ) -> Run {
+        Run::local(LocalRun::with_claim(inner, record, epoch, state, since_snapshot, claim))
     }
 
     pub(crate) fn local(run: LocalRun) -> Run {
@@ -378,6 +392,19 @@ impl LocalRun {
         state: ResumeState,
         since_snapshot: u64,
     ) -> LocalRun {
+        let claim = inner.claim(record.id, epoch, false).unwrap_or_default();
+        LocalRun::with_claim(inner, record, epoch, state, since_snapshot, claim)
+    }
+
+    /// [`LocalRun::new`] with a registration already made.
+    pub(crate) fn with_claim(
+        inner: &Arc<Inner>,
+        record: &RunRecord,
+        epoch: u64,
+        state: ResumeState,
+        since_snapshot: u64,
+        claim: Arc<()>,
+    ) -> LocalRun {
         LocalRun {
             inner: inner.clone(),
             id: record.id,
@@ -392,6 +419,7 @@ impl LocalRun {
             broken: Arc::new(Mutex::new(None)),
             stale_view: Arc::new(AtomicBool::new(false)),
             finished: AtomicBool::new(false),
+            _claim: claim,
         }
     }
 

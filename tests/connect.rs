@@ -194,3 +194,46 @@ fn connecting_where_nothing_serves_is_unreachable() {
     let error = Journal::connect(&path, ConnectOptions::default()).unwrap_err();
     assert_eq!(error.code(), "unreachable");
 }
+
+#[test]
+fn a_connected_journal_over_tcp_sends_its_bearer_token_and_a_wrong_one_is_unauthorized() {
+    let (dir, path) = temp_db();
+    let owner = Journal::open(&path, Options::default()).unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "s3cret-token\n").unwrap();
+    let serving = owner
+        .serve(ServeOptions::default().with_tcp("127.0.0.1:0".parse().unwrap(), &token_file))
+        .unwrap();
+    let address = format!("http://{}", serving.tcp_addr().unwrap());
+    let client = Journal::connect(&address, ConnectOptions::default().with_token("s3cret-token")).unwrap();
+    let run = client.begin(key("tcp", 0, "agent"), RunMeta::default()).unwrap();
+    assert_eq!(run.step(step("over tcp")).unwrap(), 1);
+    let refused = match Journal::connect(&address, ConnectOptions::default().with_token("wrong")) {
+        Ok(journal) => journal.run_info(&key("tcp", 0, "agent")).unwrap_err().code(),
+        Err(error) => error.code(),
+    };
+    assert_eq!(refused, "unauthorized");
+    assert_eq!(owner.run_info(&key("tcp", 0, "agent")).unwrap().head.next_seq, 2);
+}
+
+#[test]
+fn a_connected_subscription_to_every_run_sees_live_events_of_each() {
+    let (_dir, _owner, _serving, client) = served();
+    // Once subscribe_all returns, the owner delivers every event written after it.
+    let mut all = client.subscribe_all(64).unwrap();
+    let first = client.begin(key("all", 0, "a"), RunMeta::default()).unwrap();
+    let second = client.begin(key("all", 1, "b"), RunMeta::default()).unwrap();
+    first.step(step("a")).unwrap();
+    second.step(step("b")).unwrap();
+    let mut seen: Vec<(String, u64)> = (0..4)
+        .map(|_| {
+            let envelope = all.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+            (envelope.run.agent, envelope.seq)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![("a".into(), 0), ("a".into(), 1), ("b".into(), 0), ("b".into(), 1)]
+    );
+}

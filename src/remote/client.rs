@@ -161,12 +161,7 @@ impl Client {
     /// [`Client::block`] for any answer; `None` when the task never finished
     /// (the runtime stopped).
     pub(crate) fn block_raw<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Option<T> {
-        let (sender, receiver) = crossbeam_channel::bounded(1);
-        self.shared.handle.spawn(async move {
-            // The caller waits on the receiver; it is gone only if it panicked.
-            drop(sender.send(work.await));
-        });
-        receiver.recv().ok()
+        self.shared.block_raw(work)
     }
 
     /// Runs `work` on the client's runtime and awaits it (from any runtime);
@@ -193,6 +188,17 @@ impl Drop for Client {
 }
 
 impl Shared {
+    /// Runs `work` on the client's runtime and waits for it on this thread;
+    /// `None` when the task never finished (the runtime stopped).
+    pub(crate) fn block_raw<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Option<T> {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        self.handle.spawn(async move {
+            // The caller waits on the receiver; it is gone only if it panicked.
+            drop(sender.send(work.await));
+        });
+        receiver.recv().ok()
+    }
+
     /// The failure of a call whose task did not finish (the runtime stopped).
     pub(crate) fn stopped(&self) -> Failure {
         Failure::Transport(RemoteError::OutcomeUnknown {

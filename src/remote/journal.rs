@@ -535,11 +535,16 @@ impl Client {
             Some(key.clone()),
             from_seq,
             buffer,
-        )))
+        )?))
     }
 
-    pub(crate) fn subscribe_all(&self, buffer: usize) -> Subscription {
-        Subscription::remote(RemoteSubscription::start(self.shared(), None, 0, buffer))
+    pub(crate) fn subscribe_all(&self, buffer: usize) -> Result<Subscription, SubscribeError> {
+        Ok(Subscription::remote(RemoteSubscription::start(
+            self.shared(),
+            None,
+            0,
+            buffer,
+        )?))
     }
 
     pub(crate) fn subscribe_async(
@@ -549,15 +554,10 @@ impl Client {
         buffer: usize,
     ) -> Result<AsyncSubscription, SubscribeError> {
         self.run_info(key)?;
-        Ok(RemoteSubscription::start_async(
-            &self.shared,
-            Some(key.clone()),
-            from_seq,
-            buffer,
-        ))
+        RemoteSubscription::start_async(&self.shared, Some(key.clone()), from_seq, buffer)
     }
 
-    pub(crate) fn subscribe_all_async(&self, buffer: usize) -> AsyncSubscription {
+    pub(crate) fn subscribe_all_async(&self, buffer: usize) -> Result<AsyncSubscription, SubscribeError> {
         RemoteSubscription::start_async(&self.shared, None, 0, buffer)
     }
 }

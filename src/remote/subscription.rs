@@ -37,16 +37,26 @@ pub(crate) struct RemoteSubscription {
 }
 
 impl RemoteSubscription {
-    /// Subscribes to `key` from `from_seq` (every run from now when `None`).
-    pub(crate) fn start(shared: Arc<Shared>, key: Option<RunKey>, from_seq: u64, buffer: usize) -> RemoteSubscription {
+    /// Subscribes to `key` from `from_seq` (every run from now when `None`):
+    /// returns once the owner answered the subscription (so "from now"
+    /// starts before this returns), or with the owner's refusal.
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        key: Option<RunKey>,
+        from_seq: u64,
+        buffer: usize,
+    ) -> Result<RemoteSubscription, SubscribeError> {
         let (sender, receiver) = tokio::sync::mpsc::channel(buffer.max(1));
-        let task = shared.handle.spawn(receive(shared.clone(), key, from_seq, sender));
-        RemoteSubscription {
+        let first = open_first(&shared, key.as_ref(), from_seq)?;
+        let task = shared
+            .handle
+            .spawn(receive(shared.clone(), key, from_seq, sender, first));
+        Ok(RemoteSubscription {
             shared,
             receiver: Arc::new(tokio::sync::Mutex::new(receiver)),
             task,
             ended: false,
-        }
+        })
     }
 
     /// The same, as an async stream (the task stops when it is dropped).
@@ -55,10 +65,13 @@ impl RemoteSubscription {
         key: Option<RunKey>,
         from_seq: u64,
         buffer: usize,
-    ) -> AsyncSubscription {
+    ) -> Result<AsyncSubscription, SubscribeError> {
         let (sender, receiver) = tokio::sync::mpsc::channel(buffer.max(1));
-        shared.handle.spawn(receive(shared.clone(), key, from_seq, sender));
-        AsyncSubscription::from_receiver(receiver)
+        let first = open_first(shared, key.as_ref(), from_seq)?;
+        shared
+            .handle
+            .spawn(receive(shared.clone(), key, from_seq, sender, first));
+        Ok(AsyncSubscription::from_receiver(receiver))
     }
 
     pub(crate) fn ended(&self) -> bool {
@@ -160,12 +173,36 @@ enum Ended {
     Dropped(RemoteError),
 }
 
-/// Receives the stream, reconnecting a run's subscription where it stopped.
-async fn receive(shared: Arc<Shared>, key: Option<RunKey>, from_seq: u64, sender: tokio::sync::mpsc::Sender<Item>) {
+/// Opens the stream (on this thread's behalf, on the client's runtime).
+fn open_first(shared: &Arc<Shared>, key: Option<&RunKey>, from_seq: u64) -> Result<Response, SubscribeError> {
+    let opener = shared.clone();
+    let owned = key.cloned();
+    shared
+        .block_raw(async move { connect(&opener, owned.as_ref(), from_seq, None).await })
+        .unwrap_or_else(|| Err(shared.stopped()))
+        .map_err(|failure| failure.subscribe(key))
+}
+
+type Response = hyper::Response<hyper::body::Incoming>;
+
+/// Receives the stream from its `first` answer, reconnecting a run's
+/// subscription where it stopped.
+async fn receive(
+    shared: Arc<Shared>,
+    key: Option<RunKey>,
+    from_seq: u64,
+    sender: tokio::sync::mpsc::Sender<Item>,
+    first: Response,
+) {
     let mut last: Option<u64> = None;
     let mut dropped_at: Option<Instant> = None;
+    let mut first = Some(first);
     loop {
-        let ended = match connect(&shared, key.as_ref(), from_seq, last).await {
+        let opened = match first.take() {
+            Some(response) => Ok(response),
+            None => connect(&shared, key.as_ref(), from_seq, last).await,
+        };
+        let ended = match opened {
             Ok(response) => {
                 dropped_at = None;
                 read_stream(response, key.as_ref(), &mut last, &sender).await
@@ -190,12 +227,7 @@ async fn receive(shared: Arc<Shared>, key: Option<RunKey>, from_seq: u64, sender
     }
 }
 
-async fn connect(
-    shared: &Shared,
-    key: Option<&RunKey>,
-    from_seq: u64,
-    last: Option<u64>,
-) -> Result<hyper::Response<hyper::body::Incoming>, Failure> {
+async fn connect(shared: &Shared, key: Option<&RunKey>, from_seq: u64, last: Option<u64>) -> Result<Response, Failure> {
     let mut headers = vec![("accept", "text/event-stream".to_string())];
     let path = match key {
         Some(key) => {
@@ -211,7 +243,7 @@ async fn connect(
 
 /// Reads one connection's events into `sender`.
 async fn read_stream(
-    response: hyper::Response<hyper::body::Incoming>,
+    response: Response,
     key: Option<&RunKey>,
     last: &mut Option<u64>,
     sender: &tokio::sync::mpsc::Sender<Item>,

@@ -4,9 +4,11 @@
 //! Invariants:
 //! - A client never gets a handle at an epoch other than the one it names:
 //!   an older one is `fenced`, a newer one (never opened) is refused.
-//! - A cached handle is used only while it is unbroken and at the client's
-//!   epoch; a failed append evicts it, and one behind the store is rebuilt
-//!   from the store, so an error is always the store's truth.
+//! - At most one handle per run and epoch is alive in the owner process
+//!   (`Journal::handle_at` refuses to build a second): two cursors at one
+//!   epoch would chain the same seqs differently. A cached handle is used
+//!   while it is unbroken and at the client's epoch; its cursor (queued
+//!   appends included) is the truth an expected seq is checked against.
 //! - At most `capacity` handles are kept; an evicted one is rebuilt on demand.
 
 use std::collections::HashMap;
@@ -15,13 +17,20 @@ use std::sync::{Arc, Mutex};
 use runjournal_core::RunKey;
 
 use super::api::ApiError;
+use crate::journal::HandleAt;
 use crate::run::Run;
 use crate::Journal;
+
+/// How long a request waits for a handle another one is building.
+const HELD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The handles kept for clients' runs.
 pub(crate) struct HandleCache {
     capacity: usize,
     handles: Mutex<HashMap<RunKey, Arc<Run>>>,
+    /// Woken at every insertion: a request that found the epoch held by a
+    /// handle not cached yet (a resume or begin finishing) waits for it.
+    inserted: tokio::sync::Notify,
 }
 
 impl HandleCache {
@@ -29,6 +38,7 @@ impl HandleCache {
         HandleCache {
             capacity: capacity.max(1),
             handles: Mutex::new(HashMap::new()),
+            inserted: tokio::sync::Notify::new(),
         }
     }
 
@@ -47,6 +57,8 @@ impl HandleCache {
             }
         }
         handles.insert(run.key().clone(), run.clone());
+        drop(handles);
+        self.inserted.notify_waiters();
         run
     }
 
@@ -66,38 +78,62 @@ impl HandleCache {
         }
     }
 
-    /// The handle writing `key` at `epoch`, expecting to write `expected_seq`
-    /// next: the cached one when it is usable and there, else one built from the store.
-    pub(crate) async fn get(
-        &self,
-        journal: &Journal,
-        key: &RunKey,
-        epoch: u64,
-        expected_seq: u64,
-    ) -> Result<Arc<Run>, ApiError> {
-        let cached = self.lock().get(key).cloned();
-        if let Some(run) = cached {
-            if run.epoch() == epoch && !run.is_broken() && run.next_seq() == expected_seq {
+    /// The handle writing `key` at `epoch`: the cached one while it is at
+    /// that epoch and unbroken (its cursor is the truth, queued appends
+    /// included), else one built from the store.
+    pub(crate) async fn get(&self, journal: &Journal, key: &RunKey, epoch: u64) -> Result<Arc<Run>, ApiError> {
+        let deadline = tokio::time::Instant::now() + HELD_WAIT;
+        loop {
+            let inserted = self.inserted.notified();
+            tokio::pin!(inserted);
+            inserted.as_mut().enable();
+            if let Some(run) = self.cached(key, epoch)? {
                 return Ok(run);
             }
-            if run.epoch() > epoch {
-                return Err(crate::Error::Fenced {
-                    run: key.clone(),
-                    seq: run.next_seq(),
-                    epoch,
-                    current: run.epoch(),
+            let journal = journal.clone();
+            let owned_key = key.clone();
+            let built = super::api::blocking(move || journal.handle_at(&owned_key, epoch)).await??;
+            match built {
+                HandleAt::Built(run) => return Ok(self.insert(*run)),
+                HandleAt::NeverOpened => {
+                    return Err(ApiError::invalid(format!(
+                        "run {key}: epoch {epoch} was never opened (resume the run to get an epoch)"
+                    )))
                 }
-                .into());
+                // Another request is building it, a resume is finishing, or
+                // the owner itself writes at this epoch: wait for an insertion.
+                HandleAt::Held => {
+                    if tokio::time::timeout_at(deadline, inserted).await.is_err() {
+                        return Err(ApiError::transport(
+                            crate::wire::BUSY,
+                            format!(
+                                "run {key}: another handle of the owner writes at epoch {epoch}; retry, or resume the run"
+                            ),
+                        ));
+                    }
+                }
             }
         }
-        let journal = journal.clone();
-        let owned_key = key.clone();
-        let built = super::api::blocking(move || journal.handle_at(&owned_key, epoch)).await??;
-        match built {
-            Some(run) => Ok(self.insert(run)),
-            None => Err(ApiError::invalid(format!(
-                "run {key}: epoch {epoch} was never opened (resume the run to get an epoch)"
-            ))),
+    }
+
+    fn cached(&self, key: &RunKey, epoch: u64) -> Result<Option<Arc<Run>>, ApiError> {
+        let Some(run) = self.lock().get(key).cloned() else {
+            return Ok(None);
+        };
+        if run.epoch() > epoch {
+            return Err(crate::Error::Fenced {
+                run: key.clone(),
+                seq: run.next_seq(),
+                epoch,
+                current: run.epoch(),
+            }
+            .into());
         }
+        if run.epoch() == epoch && !run.is_broken() {
+            return Ok(Some(run));
+        }
+        // Older or broken: forget it; a new one is built once it is dropped.
+        self.evict(&run);
+        Ok(None)
     }
 }

@@ -302,6 +302,46 @@ pub(crate) fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
     difference == 0
 }
 
+/// Serves one in-memory connection whose client sends `input` and then
+/// closes its side, and returns every byte the server answered: the request
+/// handling without a socket, for the fuzz target. A subscription still
+/// streaming half a second after the input is ended as at shutdown.
+#[doc(hidden)]
+pub fn serve_bytes(journal: &Journal, options: ServeOptions, input: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return Vec::new();
+    };
+    let input = input.to_vec();
+    runtime.block_on(async move {
+        let (shutdown, shutdown_receiver) = tokio::sync::watch::channel(false);
+        let state = Arc::new(api::ServerState::new(journal.clone(), options, None, shutdown_receiver));
+        let router = routes::router(state.clone());
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let mut serving = tokio::spawn(connection::serve_connection(state, router, server, false));
+        let (mut reader, mut writer) = tokio::io::split(client);
+        let reading = tokio::spawn(async move {
+            let mut output = Vec::new();
+            // A connection the server cut off ends the output; that is an answer too.
+            drop(reader.read_to_end(&mut output).await);
+            output
+        });
+        // The server may close before reading everything: what it wrote is the answer.
+        if writer.write_all(&input).await.is_ok() {
+            drop(writer.shutdown().await);
+        }
+        if tokio::time::timeout(Duration::from_millis(500), &mut serving)
+            .await
+            .is_err()
+        {
+            shutdown.send_replace(true);
+            drop(serving.await);
+        }
+        drop(writer);
+        reading.await.unwrap_or_default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::constant_time_eq;

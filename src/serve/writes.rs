@@ -103,8 +103,8 @@ fn handle_after(key: &runjournal_core::RunKey, epoch: u64, expected_seq: u64, en
     }
 }
 
-/// Appends through the run's handle at `epoch`; a failure evicts the handle,
-/// and a durable request on a buffered journal waits for a sync.
+/// Appends through the run's handle at `epoch`; a failure that broke the
+/// handle evicts it, and a durable request on a buffered journal waits for a sync.
 async fn write(
     state: &ServerState,
     key: &runjournal_core::RunKey,
@@ -114,7 +114,7 @@ async fn write(
     checks: Checks,
     durability: Option<WireDurability>,
 ) -> Result<Vec<crate::Envelope>, ApiError> {
-    let run = state.handles.get(&state.journal, key, epoch, expected_seq).await?;
+    let run = state.handles.get(&state.journal, key, epoch).await?;
     let written = run.append_for_client(expected_seq, events, checks).await;
     match written {
         Ok(envelopes) => {
@@ -122,13 +122,12 @@ async fn write(
             if buffered_journal && durability == Some(WireDurability::Durable) {
                 state.journal.sync_async().await?;
             }
-            if envelopes.last().is_some_and(|envelope| envelope.event.is_terminal()) {
-                state.handles.evict(&run);
-            }
             Ok(envelopes)
         }
         Err(error) => {
-            state.handles.evict(&run);
+            if run.is_broken() {
+                state.handles.evict(&run);
+            }
             Err(error.into())
         }
     }

@@ -30,7 +30,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
     bench, completions, demo, diff, export, fork, import, operator, purge, rebuild_snapshots, recover, rewind, runs,
-    show, state, verify,
+    serve, show, state, verify,
 };
 use crate::context::Context;
 use crate::failure::Code;
@@ -116,6 +116,8 @@ enum Command {
     Fail(operator::FailArgs),
     /// Resume a run as an operator: attached in a new epoch, naming you (fences the agent).
     Resume(operator::ResumeArgs),
+    /// Serve the database to other processes (HTTP on its owner-only Unix socket; TCP with --listen and a token) until SIGINT/SIGTERM.
+    Serve(serve::ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// The throughput harness: the journal side by side with raw sled, fdatasync per event and SQLite.
@@ -197,6 +199,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Interrupt(args) => operator::interrupt(cx, &args),
         Command::Fail(args) => operator::fail(cx, &args),
         Command::Resume(args) => operator::resume(cx, &args),
+        Command::Serve(args) => serve::run(cx, &args),
         Command::Completions(args) => completions::run(cx, &mut Cli::command(), args),
         Command::Fork(args) => fork::run(cx, &args),
         Command::Rewind(args) => rewind::run(cx, &args),

@@ -19,6 +19,7 @@ pub mod recover;
 pub mod rewind;
 pub mod runs;
 mod salvage;
+pub mod serve;
 pub mod show;
 pub mod state;
 pub mod verify;
