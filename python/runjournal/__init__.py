@@ -157,6 +157,34 @@ class ResumeState(Record):
 
     __slots__ = ()
 
+    # The fields (docs/resume-state.md), for type checkers: values come from
+    # the JSON through ``__getattr__``.
+    run: RunKey
+    status: str
+    recoverable: bool
+    meta: Record
+    active_ms: int
+    wall_ms: int
+    last_seq: Optional[int]
+    head: str
+    epoch: int
+    iteration: int
+    segment: int
+    transcript: list
+    compaction: Record
+    phases: Record
+    handoffs: list
+    handoff_success_rate: Optional[float]
+    tasks: list
+    died: Optional[Record]
+    output: Optional[str]
+    failure: Optional[Record]
+    usage: Record
+    segments: list
+    provenance: Record
+    resources: list
+    anomalies: list
+
     def completed_phase_indices(self) -> list:
         """The indices of completed phases, in order: the phases to skip."""
         return [phase["index"] for phase in self._data["phases"]["completed"]]
@@ -167,6 +195,13 @@ class Envelope(Record):
     (its ``type`` and fields)."""
 
     __slots__ = ()
+
+    run: RunKey
+    seq: int
+    epoch: int
+    ts: int
+    hash: str
+    event: Record
 
 
 class RunRecord(Record):
