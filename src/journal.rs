@@ -19,7 +19,6 @@ use runjournal_core::{
     ChainHash, ChainWriter, Envelope, Event, NewRun, RunFilter, RunId, RunKey, RunMeta, RunRecord, RunStatus,
     SnapshotRecord, Store,
 };
-use runjournal_sled::{OpenMode, SledStore};
 
 use crate::error::{BeginError, OpenError, ReadError, RebuildError, ResumeError, WriteError};
 use crate::history::{fold_state, walk_history, walk_own};
@@ -91,17 +90,23 @@ pub struct VerifyReport {
 }
 
 impl Journal {
-    /// Opens the sled database at `path`, creating it when missing.
+    /// Opens the journal at `path`, creating it when missing: the sled
+    /// database in that directory, or, for a `postgres://` or
+    /// `postgresql://` URL, the PostgreSQL database it names (its schema
+    /// created or migrated).
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Journal, OpenError> {
-        let store = SledStore::open(path, OpenMode::CreateIfMissing)?;
-        Journal::with_store(Arc::new(store), options)
+        let store = crate::location::open_store(path.as_ref(), true)?;
+        Journal::with_store(store, options)
     }
 
-    /// Opens the sled database at `path`; fails when there is none (for tools
-    /// that only read and must not create a database).
+    /// Opens the journal at `path` (a sled directory or a PostgreSQL URL, as
+    /// [`Journal::open`]); fails with [`StoreError::Missing`] when there is
+    /// none, creating nothing (for tools that only read).
+    ///
+    /// [`StoreError::Missing`]: runjournal_core::StoreError::Missing
     pub fn open_existing(path: impl AsRef<Path>, options: Options) -> Result<Journal, OpenError> {
-        let store = SledStore::open(path, OpenMode::MustExist)?;
-        Journal::with_store(Arc::new(store), options)
+        let store = crate::location::open_store(path.as_ref(), false)?;
+        Journal::with_store(store, options)
     }
 
     /// A journal over any store (the in-memory one, a fault-injecting wrapper…).

@@ -63,6 +63,7 @@ mod hub;
 mod import;
 mod journal;
 mod lineage;
+pub mod location;
 mod metrics;
 mod operator;
 mod options;

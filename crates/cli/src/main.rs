@@ -48,7 +48,7 @@ const DEFAULT_DB: &str = "./runjournal.db";
     reason = "clap prints these doc comments as --help text, where backticks would show"
 )]
 struct Cli {
-    /// The sled database directory [default: ./runjournal.db; ./runjournal-demo.db for `demo`].
+    /// The journal: a sled database directory, or a postgres:// URL [default: ./runjournal.db; ./runjournal-demo.db for `demo`].
     #[arg(long, global = true, value_name = "PATH", env = "RUNJOURNAL_DB")]
     db: Option<PathBuf>,
     /// Print machine-readable JSON instead of text (errors too: a JSON object on stderr).
@@ -179,7 +179,7 @@ fn usage_error(error: &clap::Error, json: bool) -> ExitCode {
 fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
     let mut context = Context {
         db_given: cli.db.is_some(),
-        db: cli.db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB)),
+        db: context::Db(cli.db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB))),
         json: cli.json,
         out,
     };

@@ -43,18 +43,51 @@ impl PostgresStore {
     /// unix socket directory), creates or migrates its schema, and refuses a
     /// schema newer than this build knows.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let config: postgres::Config = url.parse().map_err(|error: postgres::Error| StoreError::Backend {
-            operation: "parse the database URL",
-            detail: failure::describe(&error),
-        })?;
-        let store = PostgresStore {
-            connections: Connections::new(config),
-        };
+        let store = PostgresStore::connect(url)?;
         let database = store.connections.label.clone();
         store
             .connections
             .with_client("open", |client| schema::migrate(client, &database))?;
         Ok(store)
+    }
+
+    /// Connects to the database at `url` for a tool that must not create a
+    /// journal: a database without the runjournal schema (or none at all) is
+    /// [`StoreError::Missing`], and nothing is created in it. An existing
+    /// schema of an older version is migrated, as [`PostgresStore::open`] does.
+    pub fn open_existing(url: &str) -> Result<Self, StoreError> {
+        let store = PostgresStore::connect(url)?;
+        let database = store.connections.label.clone();
+        let missing = || StoreError::Missing {
+            path: database.clone(),
+        };
+        let present = store.connections.with_client("open", |client| {
+            schema::present(client).map_err(|error| {
+                failure::before_commit("look for the runjournal schema", &error)
+            })
+        });
+        match present {
+            Ok(true) => {}
+            Ok(false) => return Err(missing()),
+            Err(StoreError::Disconnected { detail, .. }) if detail.contains("SQLSTATE 3D000") => {
+                return Err(missing())
+            }
+            Err(error) => return Err(error),
+        }
+        store
+            .connections
+            .with_client("open", |client| schema::migrate(client, &database))?;
+        Ok(store)
+    }
+
+    fn connect(url: &str) -> Result<Self, StoreError> {
+        let config: postgres::Config = url.parse().map_err(|error: postgres::Error| StoreError::Backend {
+            operation: "parse the database URL",
+            detail: failure::describe(&error),
+        })?;
+        Ok(PostgresStore {
+            connections: Connections::new(config),
+        })
     }
 
     /// The database, named without credentials.

@@ -355,3 +355,26 @@ pub fn with_dbname(url: &str, name: &str) -> String {
         format!("{url} dbname={name}")
     }
 }
+
+/// `conninfo` as a `postgres://` URL (what `Journal::open` and `--db`
+/// take): a URL is returned as it is; the key-value form (`host=/dir
+/// port=5432 user=postgres dbname=db`, values without spaces) becomes
+/// `postgres://user@/db?host=/dir&port=5432`.
+pub fn as_url(conninfo: &str) -> String {
+    if conninfo.starts_with("postgres://") || conninfo.starts_with("postgresql://") {
+        return conninfo.to_owned();
+    }
+    let mut user = String::new();
+    let mut dbname = String::new();
+    let mut parameters = Vec::new();
+    for pair in conninfo.split_whitespace() {
+        match pair.split_once('=') {
+            Some(("user", value)) => value.clone_into(&mut user),
+            Some(("dbname", value)) => value.clone_into(&mut dbname),
+            Some((name, value)) => parameters.push(format!("{name}={value}")),
+            None => {}
+        }
+    }
+    let user = if user.is_empty() { String::new() } else { format!("{user}@") };
+    format!("postgres://{user}/{dbname}?{}", parameters.join("&"))
+}

@@ -66,7 +66,7 @@ impl Narrator<'_, '_> {
 pub fn run(cx: &mut Context) -> anyhow::Result<ExitCode> {
     let style = if cx.json { Style::PLAIN } else { cx.style() };
     if !cx.db_given {
-        cx.db = PathBuf::from(DEFAULT_DB);
+        cx.db = crate::context::Db(PathBuf::from(DEFAULT_DB));
         clear_previous_demo(&cx.db)?;
     }
     let goal = format!("demo-{}", SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs());
@@ -185,7 +185,7 @@ fn reconstruct(say: &mut Narrator, key: &RunKey) -> anyhow::Result<()> {
     if say.cx.json {
         return write_state(say.cx, &state, None, TranscriptShown::DEFAULT);
     }
-    let db = shell_word(&say.cx.db);
+    let db = shell_word(Path::new(&say.cx.db.display()));
     let id = key.short_id();
     say.line(&format!(
         "\n{}",
@@ -201,7 +201,7 @@ fn reconstruct(say: &mut Narrator, key: &RunKey) -> anyhow::Result<()> {
 
 /// The commands to explore the database the demo left.
 fn try_next(say: &mut Narrator, key: &RunKey, crash_seq: Option<u64>) -> anyhow::Result<()> {
-    let prefix = format!("runjournal --db {}", shell_word(&say.cx.db));
+    let prefix = format!("runjournal --db {}", shell_word(Path::new(&say.cx.db.display())));
     let id = key.short_id();
     say.line(&format!(
         "\n{} (on the database the demo left)",
