@@ -28,7 +28,9 @@ impl Db {
 
     /// The sled directory, or `None` for a PostgreSQL URL.
     pub fn sled_path(&self) -> Option<&Path> {
-        runjournal::location::postgres_url(&self.0).is_none().then_some(self.0.as_path())
+        runjournal::location::postgres_url(&self.0)
+            .is_none()
+            .then_some(self.0.as_path())
     }
 }
 

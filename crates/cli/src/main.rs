@@ -29,8 +29,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    bench, completions, demo, diff, export, fork, import, operator, purge, rebuild_snapshots, recover, rewind, runs,
-    show, state, verify,
+    bench, completions, copy, demo, diff, export, fork, import, operator, purge, rebuild_snapshots, recover, rewind,
+    runs, show, state, verify,
 };
 use crate::context::Context;
 use crate::failure::Code;
@@ -95,6 +95,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Create runs from JSON lines; refuses the whole file on its first bad line.
     Import(import::ImportArgs),
+    /// Copy every run (or RUN with its ancestors) from one journal to another: sled or postgres://, either way.
+    Copy(copy::CopyArgs),
     /// The runs a supervisor should resume (running or interrupted), with their resume state.
     Recover,
     /// A simulated agent session that is killed mid-compaction and resumed by a new process.
@@ -191,6 +193,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(cx, &args),
         Command::Export(args) => export::run(cx, &args),
         Command::Import(args) => import::run(cx, &args),
+        Command::Copy(args) => copy::run(cx, &args),
         Command::Recover => recover::run(cx),
         Command::Demo => demo::run(cx),
         Command::Bench(args) => bench::run(cx, args),

@@ -58,20 +58,14 @@ impl PostgresStore {
     pub fn open_existing(url: &str) -> Result<Self, StoreError> {
         let store = PostgresStore::connect(url)?;
         let database = store.connections.label.clone();
-        let missing = || StoreError::Missing {
-            path: database.clone(),
-        };
+        let missing = || StoreError::Missing { path: database.clone() };
         let present = store.connections.with_client("open", |client| {
-            schema::present(client).map_err(|error| {
-                failure::before_commit("look for the runjournal schema", &error)
-            })
+            schema::present(client).map_err(|error| failure::before_commit("look for the runjournal schema", &error))
         });
         match present {
             Ok(true) => {}
             Ok(false) => return Err(missing()),
-            Err(StoreError::Disconnected { detail, .. }) if detail.contains("SQLSTATE 3D000") => {
-                return Err(missing())
-            }
+            Err(StoreError::Disconnected { detail, .. }) if detail.contains("SQLSTATE 3D000") => return Err(missing()),
             Err(error) => return Err(error),
         }
         store

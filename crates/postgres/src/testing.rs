@@ -375,6 +375,10 @@ pub fn as_url(conninfo: &str) -> String {
             None => {}
         }
     }
-    let user = if user.is_empty() { String::new() } else { format!("{user}@") };
+    let user = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
     format!("postgres://{user}/{dbname}?{}", parameters.join("&"))
 }
