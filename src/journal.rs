@@ -20,12 +20,16 @@ use runjournal_core::{
     SnapshotRecord, Store,
 };
 
-use crate::error::{BeginError, OpenError, ReadError, RebuildError, ResumeError, WriteError};
+use crate::error::{AppendError, BeginError, OpenError, ReadError, RebuildError, ResumeError, WriteError};
 use crate::history::{fold_state, walk_history, walk_own};
 use crate::hub::Hub;
 use crate::options::Options;
 use crate::run::{Checks, Run};
 use crate::writer::{Command, Operation, Reply, StoreFailure, Writer};
+
+/// How many times a resume reads the head again when another process
+/// appended between its read and its `attached`.
+const RESUME_ATTEMPTS: u32 = 16;
 
 /// An open journal. Cheap to clone; the store closes when the last clone and
 /// the last [`Run`] are dropped (after a final sync).
@@ -267,7 +271,7 @@ impl Journal {
         &self,
         key: &RunKey,
         expect: &Expect,
-        opening: Vec<Event>,
+        mut opening: Vec<Event>,
     ) -> Result<(Run, ResumeState), ResumeError> {
         let found = self
             .store()
@@ -290,22 +294,42 @@ impl Journal {
             }
         };
         self.inner.epoch_cell(found.id, epoch);
-        let record = self.record_by_id(found.id, key)?;
-        refuse_unresumable(&record)?;
-        let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
-        if folded.stale_snapshot {
-            self.replace_snapshots(&record, Some(&folded.state))?;
+        // On a store several processes write, the epoch is raised in the
+        // store first: a writer elsewhere is fenced from here on, so the
+        // head read next stays put. (Not through the writer thread: it
+        // changes only the epoch, which no queued append can lower.)
+        let claimed = self.inner.store.claim_epoch(found.id, epoch).map_err(ReadError::from)?;
+        // A writer in another process (sharing a database server) may append
+        // between the read of the head and the `attached`: that is a
+        // conflict, and the resume reads the head again (bounded).
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let record = self.record_by_id(found.id, key)?;
+            refuse_unresumable(&record)?;
+            let folded = fold_state(self.store().as_ref(), &record, record.head.next_seq)?;
+            if folded.stale_snapshot {
+                self.replace_snapshots(&record, Some(&folded.state))?;
+            }
+            let run_epoch = if claimed && record.head.epoch == epoch {
+                epoch
+            } else {
+                epoch.max(record.head.epoch.saturating_add(1))
+            };
+            let run = Run::new(&self.inner, &record, run_epoch, folded.state, folded.tail_len);
+            let events = if attempts == RESUME_ATTEMPTS {
+                std::mem::take(&mut opening)
+            } else {
+                opening.clone()
+            };
+            match run.append_checked(None, events, Checks::Attach) {
+                Err(AppendError::Conflict { .. }) if attempts < RESUME_ATTEMPTS => continue,
+                Err(error) => return Err(error.into()),
+                Ok(_) => {}
+            }
+            let state = run.state();
+            return Ok((run, state));
         }
-        let run = Run::new(
-            &self.inner,
-            &record,
-            epoch.max(record.head.epoch.saturating_add(1)),
-            folded.state,
-            folded.tail_len,
-        );
-        run.append_checked(None, opening, Checks::Attach)?;
-        let state = run.state();
-        Ok((run, state))
     }
 
     /// The run's stored record (key, head, status, lineage).

@@ -477,4 +477,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the staged events of unpublished runs.
     fn discard_staged(&self, runs: &[RunId]) -> Result<(), StoreError>;
+
+    /// Raises the run's epoch to `epoch` in one atomic step, unless it is
+    /// already `epoch` or newer; returns whether this call raised it. A
+    /// resume claims its epoch this way before it reads the head, so that a
+    /// writer of an older epoch in another process is fenced at its next
+    /// append and the head the resume reads stays put. Nothing else of the
+    /// run changes.
+    ///
+    /// Only a store several processes write at once (PostgreSQL) needs it:
+    /// in a store one journal writes, the journal fences its own older
+    /// handles before they queue. The default changes nothing and returns
+    /// `false` (the resume then takes the epoch after the head's).
+    fn claim_epoch(&self, run: RunId, epoch: u64) -> Result<bool, StoreError> {
+        let _ = (run, epoch);
+        Ok(false)
+    }
 }

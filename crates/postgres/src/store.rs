@@ -151,6 +151,21 @@ impl Store for PostgresStore {
         outcome.map_err(|key| corrupt(format!("append reported a taken key {}", key.0)))
     }
 
+    fn claim_epoch(&self, run: RunId, epoch: u64) -> Result<bool, StoreError> {
+        let Some(id) = id_param(run) else {
+            return Ok(false);
+        };
+        let epoch = checked(epoch, "epoch", run)?;
+        let outcome = self.connections.transact("claim an epoch", |transaction| {
+            let updated = transaction.execute(
+                "UPDATE runjournal_runs SET epoch = $2 WHERE id = $1 AND epoch < $2",
+                &[&id, &epoch],
+            )?;
+            Ok(updated == 1)
+        })?;
+        outcome.map_err(|key| corrupt(format!("claiming an epoch reported a taken key {}", key.0)))
+    }
+
     /// Every commit already waited for the server's stable storage
     /// (`synchronous_commit = on`): nothing is left to make durable.
     fn sync(&self) -> Result<(), StoreError> {

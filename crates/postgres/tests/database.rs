@@ -337,3 +337,51 @@ fn stored_records_are_byte_identical_to_the_memory_store() {
     }
     assert_eq!(stored[0], stored[1]);
 }
+
+#[test]
+fn claiming_an_epoch_fences_a_writer_of_another_store_and_changes_nothing_else() {
+    let database = database();
+    let writer = PostgresStore::open(database.url()).unwrap();
+    let resumer = PostgresStore::open(database.url()).unwrap();
+    let record = create(&writer, &new_run(&key("claim", 0)));
+    assert!(
+        resumer.claim_epoch(record.id, 1).unwrap(),
+        "the first claim of epoch 1 raises it"
+    );
+    assert!(
+        !resumer.claim_epoch(record.id, 1).unwrap(),
+        "a second claim of the same epoch is refused"
+    );
+    assert!(
+        !resumer.claim_epoch(record.id, 0).unwrap(),
+        "an older epoch is never claimed"
+    );
+    let claimed = resumer.run(record.id).unwrap().unwrap();
+    assert_eq!(claimed.head.epoch, 1);
+    assert_eq!(
+        RunRecord {
+            head: record.head,
+            ..claimed.clone()
+        },
+        record,
+        "only the epoch changed"
+    );
+    assert_eq!(claimed.head.next_seq, record.head.next_seq);
+    let stale = batch(&record, 1, 0, 2);
+    assert_eq!(
+        writer.append(&[stale]).unwrap(),
+        vec![Err(AppendRejection::Fenced { epoch: 0, current: 1 })],
+        "the older writer is fenced at its next append"
+    );
+    assert_eq!(seqs(&resumer, &claimed), vec![0], "and wrote nothing");
+    let attach = batch(&claimed, 1, 1, 1);
+    assert_eq!(
+        resumer.append(&[attach]).unwrap(),
+        vec![Ok(())],
+        "the claimer appends in its epoch"
+    );
+    assert!(
+        !resumer.claim_epoch(u64::MAX, 5).unwrap(),
+        "no such run: nothing to claim"
+    );
+}
