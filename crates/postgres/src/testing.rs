@@ -145,6 +145,42 @@ impl TempServer {
         &self.dir
     }
 
+    /// Restarts the server with `pg_ctl restart -m fast`: every session is
+    /// terminated (open transactions roll back), the server shuts down
+    /// cleanly and starts again; returns once it accepts connections.
+    pub fn restart_fast(&self) -> Result<(), TempServerError> {
+        let bin = find_bin_dir().ok_or(TempServerError::NoServerBinaries)?;
+        let pg_ctl = bin.join("pg_ctl");
+        let data = self.dir.join("data");
+        let log = self.dir.join("server.log");
+        let mut command = if running_as_root() {
+            let user = std::env::var(USER_VARIABLE).unwrap_or_else(|_| "postgres".into());
+            let mut command = Command::new("runuser");
+            command.args(["-u", &user, "--"]).arg(&pg_ctl);
+            command
+        } else {
+            Command::new(&pg_ctl)
+        };
+        command
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-m", "fast", "-w", "-t", "120", "restart"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let status = command.status().map_err(|source| TempServerError::Spawn {
+            command: format!("{command:?}"),
+            source,
+        })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(start_failure(&self.dir, logs(&self.dir)))
+        }
+    }
+
     /// A process-wide server, started on first use and stopped when the
     /// process exits (its watchdog sees the pipe close).
     pub fn shared() -> Result<&'static TempServer, String> {
