@@ -58,6 +58,7 @@
 mod asynchronous;
 mod close;
 mod error;
+mod follow;
 mod history;
 mod hub;
 mod import;

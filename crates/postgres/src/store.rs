@@ -34,7 +34,7 @@ const RUN_COLUMNS: &str = "id, goal, episode, agent, created_ts, next_seq, head_
 /// The storage trait on PostgreSQL 15 or newer, shared by every process
 /// that connects to the same database.
 pub struct PostgresStore {
-    connections: Connections,
+    connections: std::sync::Arc<Connections>,
 }
 
 impl PostgresStore {
@@ -80,7 +80,7 @@ impl PostgresStore {
             detail: failure::describe(&error),
         })?;
         Ok(PostgresStore {
-            connections: Connections::new(config),
+            connections: std::sync::Arc::new(Connections::new(config)),
         })
     }
 
@@ -164,6 +164,12 @@ impl Store for PostgresStore {
             Ok(updated == 1)
         })?;
         outcome.map_err(|key| corrupt(format!("claiming an epoch reported a taken key {}", key.0)))
+    }
+
+    fn watch(&self) -> Result<Option<Box<dyn runjournal_core::Watch>>, StoreError> {
+        Ok(Some(Box::new(crate::watch::PostgresWatch::listen(
+            self.connections.clone(),
+        )?)))
     }
 
     /// Every commit already waited for the server's stable storage
@@ -361,6 +367,7 @@ impl PostgresStore {
 
 /// Creates `runs` in order; a taken key (stored, or named twice) refuses all.
 fn create_in(transaction: &mut Transaction<'_>, runs: &[NewRun]) -> Result<Vec<RunRecord>, TxError> {
+    crate::watch::notify(transaction, &[])?;
     let mut created = Vec::with_capacity(runs.len());
     let mut ids = HashMap::new();
     for run in runs {
@@ -435,6 +442,7 @@ fn insert_run_row(
 /// staged events into `runjournal_events`, in the caller's transaction: all
 /// of them, or none when a key is taken.
 fn publish_in(transaction: &mut Transaction<'_>, runs: &[RunRecord]) -> Result<(), TxError> {
+    crate::watch::notify(transaction, &[])?;
     for record in runs {
         let as_new = NewRun {
             key: record.key.clone(),
@@ -559,6 +567,15 @@ fn append_in(
             )?;
         }
         outcomes.push(Ok(()));
+    }
+    let moved: Vec<RunId> = batches
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(batch, _)| batch.run)
+        .collect();
+    if !moved.is_empty() {
+        crate::watch::notify(transaction, &moved)?;
     }
     Ok(outcomes)
 }
