@@ -11,7 +11,8 @@
 //!   [`RebuildError`], [`ForkError`](crate::ForkError),
 //!   [`PurgeError`](crate::PurgeError),
 //!   [`SubscribeError`](crate::SubscribeError),
-//!   [`ImportError`](crate::ImportError)). No family stands in for another.
+//!   [`ImportError`](crate::ImportError),
+//!   [`OperatorError`](crate::OperatorError)). No family stands in for another.
 //! - The umbrella is flat: `From` maps each family variant by variant, so a
 //!   caller matches one level (`Error::Fenced { .. }`, `Error::NotFound { .. }`),
 //!   two at most (a store error, an integrity problem, a finish's cause, an
@@ -826,6 +827,19 @@ pub enum Error {
     /// failure, and its `source` says why.
     #[error(transparent)]
     Finish(Box<FinishError>),
+    /// An operator action (interrupt, fail, resume) the run's status
+    /// refuses; `rule` names the rule. Nothing was written.
+    #[error("cannot {action} run {run}: {rule}; nothing was written")]
+    ActionRefused {
+        /// The run.
+        run: RunKey,
+        /// The action refused (`interrupt`, `fail`, `resume`).
+        action: &'static str,
+        /// The run's status.
+        status: RunStatus,
+        /// The rule, in words, with where it is documented.
+        rule: String,
+    },
 }
 
 fn describe_storage(run: Option<&RunKey>, seq: Option<u64>, source: &StoreFailure) -> String {
@@ -878,6 +892,7 @@ impl Error {
             Error::Store(error) => error.code(),
             Error::Import(error) => error.code(),
             Error::Finish(error) => error.code(),
+            Error::ActionRefused { .. } => "action_refused",
         }
     }
 }
@@ -1085,6 +1100,29 @@ impl From<crate::SubscribeError> for Error {
                 source,
             },
             SubscribeError::Read(error) => error.into(),
+        }
+    }
+}
+
+impl From<crate::OperatorError> for Error {
+    fn from(error: crate::OperatorError) -> Self {
+        use crate::OperatorError;
+        match error {
+            OperatorError::NotFound { run } => Error::NotFound { run, remedy: "" },
+            OperatorError::Refused {
+                run,
+                action,
+                status,
+                rule,
+            } => Error::ActionRefused {
+                run,
+                action,
+                status,
+                rule,
+            },
+            OperatorError::Read(error) => error.into(),
+            OperatorError::Append(error) => error.into(),
+            OperatorError::Resume(error) => (*error).into(),
         }
     }
 }

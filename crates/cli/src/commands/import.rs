@@ -130,10 +130,10 @@ fn import_into(journal: &Journal, input: Box<dyn Read>, size: u64, file: &Path) 
     let result = journal.import(reader);
     bar.finish_and_clear();
     result.map_err(|error| {
-        fail(format!(
-            "import of {} refused, nothing was stored: {error}",
-            file.display()
-        ))
+        crate::failure::coded(
+            crate::failure::import_code(&error),
+            format!("import of {} refused, nothing was stored: {error}", file.display()),
+        )
     })
 }
 
