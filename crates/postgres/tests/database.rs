@@ -385,3 +385,43 @@ fn claiming_an_epoch_fences_a_writer_of_another_store_and_changes_nothing_else()
         "no such run: nothing to claim"
     );
 }
+
+#[test]
+fn a_group_over_distinct_runs_applies_the_matching_batches_and_rejects_the_rest() {
+    let database = database();
+    let store = PostgresStore::open(database.url()).unwrap();
+    let runs: Vec<RunRecord> = (0..4)
+        .map(|episode| create(&store, &new_run(&key("group", episode))))
+        .collect();
+    let fenced = store.claim_epoch(runs[3].id, 2).unwrap();
+    assert!(fenced);
+    let group = [
+        batch(&runs[0], 1, 0, 3),
+        batch(&runs[1], 5, 0, 2),
+        batch(&runs[2], 1, 0, 1),
+        batch(&runs[3], 1, 0, 2),
+    ];
+    let outcomes = store.append(&group).unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            Ok(()),
+            Err(AppendRejection::Conflict { expected: 5, actual: 1 }),
+            Ok(()),
+            Err(AppendRejection::Fenced { epoch: 0, current: 2 }),
+        ]
+    );
+    assert_eq!(seqs(&store, &runs[0]), vec![0, 1, 2, 3]);
+    assert_eq!(seqs(&store, &runs[1]), vec![0], "a rejected batch writes nothing");
+    assert_eq!(seqs(&store, &runs[2]), vec![0, 1]);
+    assert_eq!(seqs(&store, &runs[3]), vec![0]);
+    assert_eq!(store.run(runs[0].id).unwrap().unwrap(), after(&runs[0], &group[0]));
+    assert_eq!(store.run(runs[2].id).unwrap().unwrap(), after(&runs[2], &group[2]));
+    assert_eq!(
+        store.run(runs[1].id).unwrap().unwrap(),
+        runs[1],
+        "its head is untouched"
+    );
+    let stored = records(&store, runs[0].id);
+    assert_eq!(stored[1..], group[0].records[..], "the records as given");
+}
