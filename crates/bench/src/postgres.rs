@@ -9,6 +9,10 @@
 //! [`ROUNDS`] rounds; the raw tables are the bench's own (`bench_raw_*`),
 //! created and dropped by it; the journal's runs are under a goal unique to
 //! the invocation.
+#![expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts far below 2^52 become floats for display"
+)]
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -103,6 +107,7 @@ fn sized(base: f64, scale: f64) -> u64 {
 }
 
 /// Runs the PostgreSQL bench.
+#[expect(clippy::too_many_lines, reason = "one workload after another, in report order")]
 pub fn run_postgres(
     config: &PostgresBenchConfig,
     progress: &mut dyn FnMut(&str),
@@ -299,7 +304,7 @@ fn insert_per_commit(client: &mut Client, records: &[Vec<u8>], round: usize) -> 
         .query_one("SELECT count(*) FROM bench_raw_inserts", &[])
         .map_err(sql_error("count"))?
         .get(0);
-    check("one INSERT per commit", count as usize == records.len(), || {
+    check("one INSERT per commit", usize::try_from(count).ok() == Some(records.len()), || {
         format!("{count} rows of {}", records.len())
     })?;
     Ok(elapsed)
@@ -334,7 +339,7 @@ fn copy_in(client: &mut Client, records: &[Vec<u8>], round: usize) -> Result<f64
         .query_one("SELECT count(*) FROM bench_raw_copy", &[])
         .map_err(sql_error("count"))?
         .get(0);
-    check("COPY", count as usize == records.len(), || {
+    check("COPY", usize::try_from(count).ok() == Some(records.len()), || {
         format!("{count} rows of {}", records.len())
     })?;
     Ok(elapsed)
