@@ -241,10 +241,8 @@ impl Store for PostgresStore {
             return Ok(());
         };
         let end = bigint_bound(end_seq);
-        let mut next = bigint_bound(from_seq);
-        let mut limit = SCAN_FIRST_PAGE;
-        while next < end {
-            let page: Vec<(i64, Vec<u8>)> = self.connections.with_client("read events", |client| {
+        let fetch = |next: i64, limit: i64| -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+            self.connections.with_client("read events", |client| {
                 client
                     .query(
                         "SELECT seq, record FROM runjournal_events \
@@ -253,25 +251,44 @@ impl Store for PostgresStore {
                     )
                     .map(|rows| rows.iter().map(|row| (row.get(0), row.get(1))).collect())
                     .map_err(|error| failure::before_commit("read events", &error))
-            })?;
+            })
+        };
+        let mut limit = SCAN_FIRST_PAGE;
+        let next = bigint_bound(from_seq);
+        if next >= end {
+            return Ok(());
+        }
+        let mut page = fetch(next, limit)?;
+        // While one page is visited, the next is read (on another session),
+        // so verifying and reading overlap.
+        loop {
             let full = i64::try_from(page.len()).is_ok_and(|len| len == limit);
             let bytes: usize = page.iter().map(|(_, record)| record.len()).sum();
             let per_row = (bytes / page.len().max(1)).max(1);
             limit = i64::try_from(SCAN_PAGE_BYTES / per_row)
                 .unwrap_or(SCAN_MAX_PAGE)
                 .clamp(SCAN_FIRST_PAGE, SCAN_MAX_PAGE);
-            for (seq, record) in page {
-                let seq = unsigned(seq, "event seq", run)?;
-                if visit(seq, &record) == ScanControl::Stop {
-                    return Ok(());
+            let after = page.last().map_or(end, |(seq, _)| seq.saturating_add(1));
+            let more = full && after < end;
+            let visited = std::thread::scope(|scope| {
+                let prefetch = more.then(|| scope.spawn(|| fetch(after, limit)));
+                for (seq, record) in &page {
+                    let seq = unsigned(*seq, "event seq", run)?;
+                    if visit(seq, record) == ScanControl::Stop {
+                        return Ok(None);
+                    }
                 }
-                next = bigint_bound(seq + 1);
-            }
-            if !full {
-                break;
+                match prefetch.map(std::thread::ScopedJoinHandle::join) {
+                    None => Ok(None),
+                    Some(Ok(next)) => next.map(Some),
+                    Some(Err(panic)) => std::panic::resume_unwind(panic),
+                }
+            })?;
+            match visited {
+                Some(next) => page = next,
+                None => return Ok(()),
             }
         }
-        Ok(())
     }
 
     fn latest_snapshot(&self, run: RunId, at_most_seq: u64) -> Result<Option<SnapshotRecord>, StoreError> {
