@@ -3,7 +3,8 @@
 //! serialization failures and deadlocks, its commit classified).
 //!
 //! Invariants:
-//! - every session runs `SET synchronous_commit = on` before its first use;
+//! - every session runs `SET synchronous_commit = on` (and `enable_bitmapscan
+//!   = off`: its statements are key and key-range reads) before its first use;
 //! - a session goes back to the pool only when it is open, did not just
 //!   lose its connection, and is outside any transaction (a failed body's
 //!   transaction is rolled back when dropped);
@@ -58,7 +59,13 @@ impl Connections {
             detail: format!("connecting to {}: {}", self.label, failure::describe(&error)),
         };
         let mut client = off_runtime(|| self.config.connect(NoTls)).map_err(lost)?;
-        off_runtime(|| client.batch_execute("SET synchronous_commit = on")).map_err(lost)?;
+        // Every statement of the store reads by key or by a key range of the
+        // primary key, in its order: an index scan. With the statistics of a
+        // run still being written (a few rows estimated, thousands there)
+        // the planner otherwise picks a bitmap scan and sorts every remaining
+        // event of the run for each page of a scan.
+        off_runtime(|| client.batch_execute("SET synchronous_commit = on; SET enable_bitmapscan = off"))
+            .map_err(lost)?;
         Ok(client)
     }
 
