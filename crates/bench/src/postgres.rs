@@ -304,9 +304,11 @@ fn insert_per_commit(client: &mut Client, records: &[Vec<u8>], round: usize) -> 
         .query_one("SELECT count(*) FROM bench_raw_inserts", &[])
         .map_err(sql_error("count"))?
         .get(0);
-    check("one INSERT per commit", usize::try_from(count).ok() == Some(records.len()), || {
-        format!("{count} rows of {}", records.len())
-    })?;
+    check(
+        "one INSERT per commit",
+        usize::try_from(count).ok() == Some(records.len()),
+        || format!("{count} rows of {}", records.len()),
+    )?;
     Ok(elapsed)
 }
 

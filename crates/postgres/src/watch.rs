@@ -29,7 +29,7 @@ pub(crate) fn notify(transaction: &mut Transaction<'_>, runs: &[RunId]) -> Resul
     Ok(())
 }
 
-/// A session listening on [`CHANNEL`]; reconnects after a lost session.
+/// A session listening on the `runjournal_changes` channel; reconnects after a lost session.
 pub struct PostgresWatch {
     connections: std::sync::Arc<Connections>,
     client: Option<Client>,
