@@ -11,7 +11,8 @@
 //!   [`RebuildError`], [`ForkError`](crate::ForkError),
 //!   [`PurgeError`](crate::PurgeError),
 //!   [`SubscribeError`](crate::SubscribeError),
-//!   [`ImportError`](crate::ImportError)). No family stands in for another.
+//!   [`ImportError`](crate::ImportError),
+//!   [`OperatorError`](crate::OperatorError)). No family stands in for another.
 //! - The umbrella is flat: `From` maps each family variant by variant, so a
 //!   caller matches one level (`Error::Fenced { .. }`, `Error::NotFound { .. }`),
 //!   two at most (a store error, an integrity problem, a finish's cause, an
@@ -853,6 +854,19 @@ pub enum Error {
     /// or a failed connection (a write's outcome may be unknown).
     #[error(transparent)]
     Remote(RemoteError),
+    /// An operator action (interrupt, fail, resume) the run's status
+    /// refuses; `rule` names the rule. Nothing was written.
+    #[error("cannot {action} run {run}: {rule}; nothing was written")]
+    ActionRefused {
+        /// The run.
+        run: RunKey,
+        /// The action refused (`interrupt`, `fail`, `resume`).
+        action: &'static str,
+        /// The run's status.
+        status: RunStatus,
+        /// The rule, in words, with where it is documented.
+        rule: String,
+    },
 }
 
 fn describe_storage(run: Option<&RunKey>, seq: Option<u64>, source: &StoreFailure) -> String {
@@ -906,6 +920,7 @@ impl Error {
             Error::Import(error) => error.code(),
             Error::Finish(error) => error.code(),
             Error::Remote(error) => error.code(),
+            Error::ActionRefused { .. } => "not_allowed",
         }
     }
 }
@@ -1117,6 +1132,29 @@ impl From<crate::SubscribeError> for Error {
                 source,
             },
             SubscribeError::Read(error) => error.into(),
+        }
+    }
+}
+
+impl From<crate::OperatorError> for Error {
+    fn from(error: crate::OperatorError) -> Self {
+        use crate::OperatorError;
+        match error {
+            OperatorError::NotFound { run } => Error::NotFound { run, remedy: "" },
+            OperatorError::Refused {
+                run,
+                action,
+                status,
+                rule,
+            } => Error::ActionRefused {
+                run,
+                action,
+                status,
+                rule,
+            },
+            OperatorError::Read(error) => error.into(),
+            OperatorError::Append(error) => error.into(),
+            OperatorError::Resume(error) => (*error).into(),
         }
     }
 }

@@ -20,7 +20,6 @@ use runjournal_core::{
     ChainHash, ChainWriter, Envelope, Event, NewRun, RunFilter, RunId, RunKey, RunMeta, RunRecord, RunStatus,
     SnapshotRecord, Store,
 };
-use runjournal_sled::{OpenMode, SledStore};
 
 use crate::error::{BeginError, OpenError, ReadError, RebuildError, ResumeError, WriteError};
 use crate::history::{fold_state, walk_history, walk_own};
@@ -28,6 +27,11 @@ use crate::hub::Hub;
 use crate::options::Options;
 use crate::run::{Checks, LocalRun, Run};
 use crate::writer::{Command, Operation, Reply, StoreFailure, Writer};
+use runjournal_sled::OpenMode;
+
+/// How many times a resume reads the head again when another handle or
+/// process appended between its read and its `attached`.
+const RESUME_ATTEMPTS: u32 = 16;
 
 /// The embedded backend of a [`Journal`](crate::Journal): this process holds
 /// the store. Cheap to clone; the store closes when the last clone and the
@@ -137,10 +141,15 @@ pub struct VerifyReport {
 }
 
 impl Local {
-    /// Opens the sled database at `path` (see [`Journal::open`](crate::Journal::open)).
+    /// Opens the journal at `path` (see [`Journal::open`](crate::Journal::open)):
+    /// the sled database in that directory, or the PostgreSQL database a
+    /// `postgres://` URL names.
     pub(crate) fn open(path: &Path, mode: OpenMode, options: Options) -> Result<Local, OpenError> {
-        let store = SledStore::open(path, mode)?;
-        Local::start(Arc::new(store), options, Some(path.to_path_buf()))
+        let store = crate::location::open_store(path, matches!(mode, OpenMode::CreateIfMissing))?;
+        let dir = crate::location::postgres_url(path)
+            .is_none()
+            .then(|| path.to_path_buf());
+        Local::start(store, options, dir)
     }
 
     /// The embedded journal over `store` (see [`Journal::with_store`](crate::Journal::with_store)).
@@ -318,10 +327,17 @@ impl Local {
             }
         };
         self.inner.epoch_cell(found.id, epoch);
+        // On a store several processes write, the epoch is raised in the
+        // store first: a writer elsewhere is fenced from here on, so the
+        // head read next stays put. (Not through the writer thread: it
+        // changes only the epoch, which no queued append can lower.)
+        let claimed = self.inner.store.claim_epoch(found.id, epoch).map_err(ReadError::from)?;
         // An older handle that passed its fence check just before the fence
-        // may still queue one append after the barrier: the `attached` then
-        // meets a conflict in the store (nothing written) and is tried again
-        // on the head that append left; the fence stops any further one.
+        // may still queue one append after the barrier, and a writer in
+        // another process (sharing a database server) may append between the
+        // read of the head and the `attached`: the `attached` then meets a
+        // conflict in the store (nothing written) and is tried again on the
+        // new head (bounded); the fence stops any further one.
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -332,13 +348,12 @@ impl Local {
             if folded.stale_snapshot {
                 self.replace_snapshots(&record, Some(&folded.state))?;
             }
-            let run = LocalRun::new(
-                &self.inner,
-                &record,
-                epoch.max(record.head.epoch.saturating_add(1)),
-                folded.state,
-                folded.tail_len,
-            );
+            let run_epoch = if claimed && record.head.epoch == epoch {
+                epoch
+            } else {
+                epoch.max(record.head.epoch.saturating_add(1))
+            };
+            let run = LocalRun::new(&self.inner, &record, run_epoch, folded.state, folded.tail_len);
             let events = if attempts < RESUME_ATTEMPTS {
                 opening.clone()
             } else {
@@ -612,10 +627,6 @@ impl Local {
         }
     }
 }
-
-/// How often a resume tries its `attached` when an older handle's last
-/// append got in first.
-const RESUME_ATTEMPTS: u32 = 4;
 
 /// A store that answered a create with another number of runs than asked:
 /// it broke [`Store::create_runs`]'s contract, so what it stored is unknown.

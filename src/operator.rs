@@ -73,6 +73,19 @@ pub enum OperatorError {
     Resume(Box<ResumeError>),
 }
 
+impl OperatorError {
+    /// The error's stable machine code (see [`Error::code`](crate::Error::code)).
+    pub fn code(&self) -> &'static str {
+        match self {
+            OperatorError::NotFound { .. } => "not_found",
+            OperatorError::Refused { .. } => "not_allowed",
+            OperatorError::Read(error) => error.code(),
+            OperatorError::Append(error) => error.code(),
+            OperatorError::Resume(error) => error.code(),
+        }
+    }
+}
+
 /// Why an action is refused for a run of this status, if it is.
 fn refusal(action: &'static str, status: RunStatus) -> Option<String> {
     const RULES: &str = "(docs/format.md#ordering-rules)";

@@ -11,6 +11,9 @@
 //!   naming the first event it missed.
 //! - A subscription says why it ended: lagged, the journal poisoned, its
 //!   writer stopped, or the journal closed.
+//! - On a store other processes write too (one with a [`Store::watch`]),
+//!   a subscription follows the store instead ([`crate::follow`]): every
+//!   event, from this process or another, is read from the store by seq.
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -22,6 +25,7 @@ use std::time::Duration;
 use runjournal_core::{ChainReader, Envelope, RunKey, RunRecord, Store};
 
 use crate::error::{ReadError, WriteError};
+use crate::follow::Follow;
 use crate::history::{own_chain_reader, walk_from};
 use crate::hub::{LagPoint, Scope, Slot};
 use crate::journal::Local;
@@ -109,6 +113,8 @@ pub(crate) struct LocalSubscription {
     /// The writer's health: why live delivery ended, when it did.
     health: Arc<Health>,
     ended: bool,
+    /// Set on a store other processes write: everything comes from the store.
+    follow: Option<Follow>,
 }
 
 struct CatchUp {
@@ -122,12 +128,31 @@ impl Local {
     /// The embedded [`Journal::subscribe`].
     pub(crate) fn subscribe(&self, key: &RunKey, from_seq: u64, buffer: usize) -> Result<Subscription, SubscribeError> {
         let record = self.run_info(key)?;
+        if let Some(follow) = Follow::run(&self.inner, record.clone(), from_seq)? {
+            return Ok(self.following(follow));
+        }
         self.register(Scope::Run(key.clone()), Some(record), from_seq, buffer)
     }
 
     /// The embedded [`Journal::subscribe_all`].
     pub(crate) fn subscribe_all(&self, buffer: usize) -> Result<Subscription, SubscribeError> {
+        if let Some(follow) = Follow::all(&self.inner)? {
+            return Ok(self.following(follow));
+        }
         self.register(Scope::All, None, 0, buffer)
+    }
+
+    fn following(&self, follow: Follow) -> Subscription {
+        Subscription::local(LocalSubscription {
+            store: self.inner.store.clone(),
+            catch_up: None,
+            queue: VecDeque::new(),
+            receiver: crossbeam_channel::never(),
+            lag: Arc::new(Mutex::new(None)),
+            health: self.inner.writer.health.clone(),
+            ended: false,
+            follow: Some(follow),
+        })
     }
 
     fn register(
@@ -173,6 +198,7 @@ impl Local {
             lag,
             health: self.inner.writer.health.clone(),
             ended: false,
+            follow: None,
         }))
     }
 
@@ -231,6 +257,16 @@ impl Subscription {
 
 impl LocalSubscription {
     fn recv(&mut self) -> Result<Envelope, SubscribeError> {
+        if let Some(follow) = &mut self.follow {
+            return match follow.recv_timeout(None) {
+                Ok(Some(envelope)) => Ok(envelope),
+                Ok(None) => Err(SubscribeError::Closed),
+                Err(error) => {
+                    self.ended = true;
+                    Err(error)
+                }
+            };
+        }
         if let Some(envelope) = self.next_ready()? {
             return Ok(envelope);
         }
@@ -238,6 +274,11 @@ impl LocalSubscription {
     }
 
     fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Envelope>, SubscribeError> {
+        if let Some(follow) = &mut self.follow {
+            let received = follow.recv_timeout(Some(timeout));
+            self.ended = received.is_err();
+            return received;
+        }
         if let Some(envelope) = self.next_ready()? {
             return Ok(Some(envelope));
         }

@@ -785,6 +785,20 @@ impl From<&Error> for ErrorBody {
                     ("detail", json!(anomaly.detail)),
                 ]),
             ),
+            Error::ActionRefused {
+                run,
+                action,
+                status,
+                rule,
+            } => (
+                Some(run.clone()),
+                None,
+                details([
+                    ("action", json!(action)),
+                    ("status", json!(status.as_str())),
+                    ("rule", json!(rule)),
+                ]),
+            ),
             Error::AlreadyExists { run } | Error::Superseded { run } => {
                 (Some(run.clone()), None, serde_json::Map::new())
             }

@@ -15,7 +15,7 @@ use runjournal_core::{
 };
 
 use super::*;
-use crate::{ForkError, ImportError, LagPoint, PurgeError, SubscribeError};
+use crate::{ForkError, ImportError, LagPoint, OperatorError, PurgeError, SubscribeError};
 
 fn run() -> RunKey {
     RunKey::new("g", 0, "a").unwrap()
@@ -364,7 +364,22 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
         ImportError::code,
         Error::from,
     ));
+    codes.extend(check_family(
+        "OperatorError",
+        5,
+        operator_errors(),
+        |error| match error {
+            OperatorError::NotFound { .. } => 0,
+            OperatorError::Refused { .. } => 1,
+            OperatorError::Read(_) => 2,
+            OperatorError::Append(_) => 3,
+            OperatorError::Resume(_) => 4,
+        },
+        OperatorError::code,
+        Error::from,
+    ));
     for expected in [
+        "not_allowed",
         "fenced",
         "conflict",
         "not_found",
@@ -626,5 +641,28 @@ fn import_errors() -> Vec<ImportError> {
         },
         ImportError::LineTooLong { line: 1, limit: 64 },
         ImportError::Staging(Box::new(StoreError::Missing { path: "/db".into() })),
+    ]
+}
+
+fn operator_errors() -> Vec<OperatorError> {
+    vec![
+        OperatorError::NotFound { run: run() },
+        OperatorError::Refused {
+            run: run(),
+            action: "interrupt",
+            status: RunStatus::Completed,
+            rule: "run is completed: nothing may follow run_completed (docs/format.md#ordering-rules)".into(),
+        },
+        OperatorError::Read(ReadError::NotFound { run: run() }),
+        OperatorError::Append(AppendError::Fenced {
+            run: run(),
+            seq: 4,
+            epoch: 1,
+            current: 2,
+        }),
+        OperatorError::Resume(Box::new(ResumeError::EpochExhausted {
+            run: run(),
+            epoch: u64::MAX - 1,
+        })),
     ]
 }

@@ -86,35 +86,6 @@ impl<E: Into<crate::Error>> From<E> for ApiError {
     }
 }
 
-impl From<crate::OperatorError> for ApiError {
-    fn from(error: crate::OperatorError) -> Self {
-        match error {
-            crate::OperatorError::NotFound { run } => crate::Error::NotFound { run, remedy: "" }.into(),
-            crate::OperatorError::Read(error) => error.into(),
-            crate::OperatorError::Append(error) => error.into(),
-            crate::OperatorError::Resume(error) => (*error).into(),
-            refused @ crate::OperatorError::Refused { .. } => {
-                let message = refused.to_string();
-                let crate::OperatorError::Refused {
-                    run,
-                    action,
-                    status,
-                    rule,
-                } = refused
-                else {
-                    return ApiError::invalid(message);
-                };
-                let mut body = ErrorBody::transport("not_allowed", message);
-                body.error.run = Some(run);
-                body.error.details.insert("action".into(), action.into());
-                body.error.details.insert("status".into(), status.as_str().into());
-                body.error.details.insert("rule".into(), rule.into());
-                ApiError(Box::new(body))
-            }
-        }
-    }
-}
-
 /// The code as a `&'static str` for the counters (codes are a closed set;
 /// an unknown one is counted as `other`).
 fn static_code(code: &str) -> &'static str {

@@ -53,6 +53,7 @@ mod error;
 mod machine;
 mod measure;
 mod payload;
+mod postgres;
 mod report;
 mod sizes;
 mod workloads;
@@ -61,6 +62,7 @@ use std::path::PathBuf;
 
 pub use error::BenchError;
 pub use machine::Machine;
+pub use postgres::{run_postgres, PostgresBenchConfig, PostgresReport, PostgresRow, PostgresTarget};
 pub use report::{BenchReport, Comparison, RatioOf, Row, Target};
 pub use sizes::Sizes;
 

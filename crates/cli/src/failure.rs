@@ -9,7 +9,7 @@
 use std::fmt;
 use std::io;
 
-use runjournal::{AppendError, OpenError, OperatorError, ReadError, ResumeError, StoreError};
+use runjournal::{AppendError, ImportError, OpenError, OperatorError, ReadError, ResumeError, StoreError};
 
 /// What kind of failure an error is: its stable code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,6 +156,9 @@ fn library_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
             _ => Code::Other,
         });
     }
+    if let Some(error) = cause.downcast_ref::<ImportError>() {
+        return Some(import_code(error));
+    }
     if let Some(OpenError::Store(error)) = cause.downcast_ref::<OpenError>() {
         return Some(store_code(error));
     }
@@ -166,6 +169,19 @@ fn library_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
         return Some(Code::Invalid);
     }
     cause.downcast_ref::<io::Error>().map(|_| Code::Io)
+}
+
+/// The code of a refused import: a bad line of the input is `invalid`.
+pub fn import_code(error: &ImportError) -> Code {
+    match error {
+        ImportError::Read { .. } => Code::Io,
+        ImportError::AlreadyExists { .. } => Code::Conflict,
+        ImportError::Database(error) => read_code(error),
+        ImportError::Staging(error) => store_code(error),
+        ImportError::Write(_) => Code::Other,
+        // Every other refusal names a line of the input that is wrong.
+        _ => Code::Invalid,
+    }
 }
 
 fn read_code(error: &ReadError) -> Code {

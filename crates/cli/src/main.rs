@@ -31,8 +31,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    bench, completions, demo, diff, export, fork, import, operator, purge, rebuild_snapshots, recover, rewind, runs,
-    serve, show, state, ui, verify,
+    bench, completions, copy, demo, diff, export, fork, import, operator, purge, rebuild_snapshots, recover, rewind,
+    runs, serve, show, state, ui, verify,
 };
 use crate::context::Context;
 use crate::failure::Code;
@@ -50,7 +50,7 @@ const DEFAULT_DB: &str = "./runjournal.db";
     reason = "clap prints these doc comments as --help text, where backticks would show"
 )]
 struct Cli {
-    /// The sled database directory [default: ./runjournal.db; ./runjournal-demo.db for `demo`].
+    /// The journal: a sled database directory, or a postgres:// URL [default: ./runjournal.db; ./runjournal-demo.db for `demo`].
     #[arg(long, global = true, value_name = "PATH", env = "RUNJOURNAL_DB")]
     db: Option<PathBuf>,
     /// Print machine-readable JSON instead of text (errors too: a JSON object on stderr).
@@ -97,6 +97,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Create runs from JSON lines; refuses the whole file on its first bad line.
     Import(import::ImportArgs),
+    /// Copy every run (or RUN with its ancestors) from one journal to another: sled or postgres://, either way.
+    Copy(copy::CopyArgs),
     /// The runs a supervisor should resume (running or interrupted), with their resume state.
     Recover,
     /// A simulated agent session that is killed mid-compaction and resumed by a new process.
@@ -185,7 +187,7 @@ fn usage_error(error: &clap::Error, json: bool) -> ExitCode {
 fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
     let mut context = Context {
         db_given: cli.db.is_some(),
-        db: cli.db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB)),
+        db: context::Db(cli.db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB))),
         json: cli.json,
         out,
     };
@@ -197,6 +199,7 @@ fn run(cli: Cli, out: &mut Output) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(cx, &args),
         Command::Export(args) => export::run(cx, &args),
         Command::Import(args) => import::run(cx, &args),
+        Command::Copy(args) => copy::run(cx, &args),
         Command::Recover => recover::run(cx),
         Command::Demo => demo::run(cx),
         Command::Bench(args) => bench::run(cx, args),

@@ -66,7 +66,7 @@ pub fn open_or_create(db: &Path) -> anyhow::Result<Journal> {
 
 /// One clear line for a database that cannot be opened.
 pub fn open_error(db: &Path, error: OpenError) -> anyhow::Error {
-    let path = db.display();
+    let path = runjournal::location::redacted(db);
     match error {
         OpenError::Store(StoreError::Missing { .. }) => coded(
             Code::NotFound,
@@ -143,7 +143,7 @@ fn resolve_id(journal: &Journal, db: &Path, id: &str) -> anyhow::Result<RunRecor
             Code::NotFound,
             format!(
                 "no run has id {id} in {} (list the runs with `runjournal runs`)",
-                db.display()
+                runjournal::location::redacted(db)
             ),
         )),
         1 => Ok(matches.remove(0)),
@@ -172,7 +172,7 @@ pub fn read_error(db: &Path, error: ReadError) -> anyhow::Error {
             Code::NotFound,
             format!(
                 "run {run} not found in {} (list the runs with `runjournal runs`)",
-                db.display()
+                runjournal::location::redacted(db)
             ),
         ),
         ReadError::Integrity(error) => coded(

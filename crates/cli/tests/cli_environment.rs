@@ -168,3 +168,22 @@ fn help_documents_the_exit_statuses_and_the_environment() {
         );
     }
 }
+
+#[test]
+fn import_refusals_use_code_invalid_and_exit_9() {
+    let (dir, db) = fresh();
+    let mut lines = rich_run("bad-import");
+    lines.push("{not json".to_owned());
+    let bad = write(dir.path(), "bad.jsonl", &lines);
+    let error = fails_with(&import(&db, &bad), "invalid");
+    assert!(
+        error.contains(&format!("line {}", lines.len())),
+        "the line is named: {error}"
+    );
+    let message = fails_json(&rj(&db, &["--json", "import", bad.to_str().unwrap()]), "invalid");
+    assert!(message.contains("nothing was stored"), "{message}");
+    assert!(!db.exists() || json(&rj(&db, &["--json", "runs"])) == Value::Array(Vec::new()));
+    ok(&import(&db, &example("session.jsonl")));
+    let again = fails_with(&import(&db, &example("session.jsonl")), "conflict");
+    assert!(again.contains("already exists"), "{again}");
+}

@@ -48,5 +48,5 @@ pub use memory::MemoryStore;
 pub use rules::{Arrival, OrderViolation, RunStatus, UnknownStatus};
 pub use store::{
     AppendBatch, AppendRejection, ForkBase, Head, KeyExists, NewRun, RunFilter, RunId, RunRecord, ScanControl,
-    SnapshotRecord, Store, StoreError,
+    SnapshotRecord, Store, StoreError, Watch,
 };

@@ -399,6 +399,21 @@ impl StoreError {
     }
 }
 
+/// Notifications of changes to a store that other processes write too: a
+/// journal's subscriptions use them to deliver events it did not write.
+///
+/// A notification only says where to look: it may come late, twice, or
+/// (a lost connection) not at all. A subscriber reads the runs' heads and
+/// catches up by seq from what it delivered last, so nothing is missed or
+/// delivered twice, and treats a `wait` that timed out as its cue to look
+/// anyway.
+pub trait Watch: Send {
+    /// Waits at most `timeout` for a change committed by any process. `Some`
+    /// names the runs whose heads moved; `None` means the timeout passed, or
+    /// runs of unknown ids changed (created, published): look at every run.
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<Option<Vec<RunId>>, StoreError>;
+}
+
 /// A key that exists already, refusing a create.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyExists(pub RunKey);
@@ -477,4 +492,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the staged events of unpublished runs.
     fn discard_staged(&self, runs: &[RunId]) -> Result<(), StoreError>;
+
+    /// Raises the run's epoch to `epoch` in one atomic step, unless it is
+    /// already `epoch` or newer; returns whether this call raised it. A
+    /// resume claims its epoch this way before it reads the head, so that a
+    /// writer of an older epoch in another process is fenced at its next
+    /// append and the head the resume reads stays put. Nothing else of the
+    /// run changes.
+    ///
+    /// Only a store several processes write at once (PostgreSQL) needs it:
+    /// in a store one journal writes, the journal fences its own older
+    /// handles before they queue. The default changes nothing and returns
+    /// `false` (the resume then takes the epoch after the head's).
+    fn claim_epoch(&self, run: RunId, epoch: u64) -> Result<bool, StoreError> {
+        let _ = (run, epoch);
+        Ok(false)
+    }
+
+    /// A [`Watch`] on changes any process commits, for a store other
+    /// processes write too (PostgreSQL). `None` (the default): only this
+    /// process writes the store, and its journal delivers its own appends
+    /// to its subscribers directly.
+    fn watch(&self) -> Result<Option<Box<dyn Watch>>, StoreError> {
+        Ok(None)
+    }
 }

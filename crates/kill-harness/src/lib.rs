@@ -21,6 +21,8 @@ use runjournal::RunKey;
 
 /// The goal of every run the child writes.
 pub const GOAL: &str = "kill-harness";
+/// The goal of the run the fencing test's writers share.
+pub const FENCE_GOAL: &str = "fence-harness";
 /// How many runs the child writes.
 pub const RUNS: usize = 8;
 /// How many threads the child writes from.

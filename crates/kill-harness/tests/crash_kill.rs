@@ -53,6 +53,7 @@ use std::time::{Duration, Instant};
 
 use runjournal::{Envelope, Event, Journal, Options, RunFilter, RunKey, RunStatus};
 use runjournal_kill_harness::{Rng, GOAL, RUNS};
+use runjournal_postgres::testing::{as_url, test_server_url, TempServer, TestDatabase};
 
 // ---------------------------------------------------------------------------
 // The parent.
@@ -114,18 +115,22 @@ fn parse_boundary(line: &str) -> Option<(String, u64, String)> {
     }
 }
 
-/// Spawns a child, kills it at a random moment, returns what it acknowledged.
-fn run_child(path: &Path, logs: &Path, iteration: usize, buffered: bool, rng: &mut Rng) -> ChildOutput {
-    let stderr_path = logs.join(format!("child-{iteration}.stderr"));
-    let mode = if buffered { "buffered" } else { "durable" };
+/// Spawns a child in `mode`; returns it, its stdout's complete lines and
+/// the thread reading them.
+fn spawn_child(
+    path: &Path,
+    mode: &str,
+    seed: u64,
+    stderr_path: &Path,
+) -> (std::process::Child, mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kill-child"))
         .arg(path)
-        .arg(rng.next_u64().to_string())
+        .arg(seed.to_string())
         .arg(mode)
         .env_remove("RUNJOURNAL_KILLS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .stderr(std::fs::File::create(stderr_path).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -148,6 +153,14 @@ fn run_child(path: &Path, logs: &Path, iteration: usize, buffered: bool, rng: &m
             }
         }
     });
+    (child, lines_rx, reader)
+}
+
+/// Spawns a child, kills it at a random moment, returns what it acknowledged.
+fn run_child(path: &Path, logs: &Path, iteration: usize, buffered: bool, rng: &mut Rng) -> ChildOutput {
+    let stderr_path = logs.join(format!("child-{iteration}.stderr"));
+    let mode = if buffered { "buffered" } else { "durable" };
+    let (mut child, lines_rx, reader) = spawn_child(path, mode, rng.next_u64(), &stderr_path);
     let spawned = Instant::now();
     let mut lines = Vec::new();
     // The delay counts from the spawn (kills land in process start and sled's
@@ -361,13 +374,28 @@ struct Stats {
 
 #[test]
 fn kill_harness() {
-    let seed = seed();
-    let kills = kills();
-    println!("kill harness seed: {seed} (replay with RUNJOURNAL_KILL_SEED={seed})");
-    eprintln!("kill harness seed: {seed} (replay with RUNJOURNAL_KILL_SEED={seed})");
-    let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("db");
+    harness(&path, dir.path(), kills(), "kill harness");
+}
+
+/// The same kills with the journal on PostgreSQL: `kill-child` opens the
+/// `postgres://` URL; a killed child's open transaction rolls back.
+#[test]
+fn kill_harness_on_postgres() {
+    let server = test_server_url().unwrap_or_else(|error| panic!("{error}"));
+    let database = TestDatabase::create(&server).unwrap();
+    let url = as_url(database.url());
+    let dir = tempfile::tempdir().unwrap();
+    let kills = std::env::var("RUNJOURNAL_KILLS").map_or(30, |kills| kills.parse().unwrap());
+    harness(Path::new(&url), dir.path(), kills, "kill harness on PostgreSQL");
+}
+
+fn harness(path: &Path, logs: &Path, kills: usize, label: &str) {
+    let seed = seed();
+    println!("{label} seed: {seed} (replay with RUNJOURNAL_KILL_SEED={seed})");
+    eprintln!("{label} seed: {seed} (replay with RUNJOURNAL_KILL_SEED={seed})");
+    let mut rng = Rng::new(seed);
     let started = Instant::now();
     let mut acks: Acks = BTreeMap::new();
     let mut boundaries: Boundaries = BTreeMap::new();
@@ -377,7 +405,7 @@ fn kill_harness() {
         // One child in five runs `Buffered`: its acknowledged writes may be
         // lost, so they are not required later, but batches stay whole.
         let buffered = rng.below(5) == 0;
-        let output = run_child(&path, dir.path(), iteration, buffered, &mut rng);
+        let output = run_child(path, logs, iteration, buffered, &mut rng);
         if !output.ready {
             stats.kills_before_ready += 1;
         }
@@ -400,7 +428,7 @@ fn kill_harness() {
         if buffered {
             stats.buffered_kills += 1;
             stats.buffered_acks += output.acks.len() as u64;
-            checked = check(&path, &acks, &boundaries, &output.acks, iteration, &mut stats);
+            checked = check(path, &acks, &boundaries, &output.acks, iteration, &mut stats);
             continue;
         }
         for (agent, last_seq, len) in output.acks {
@@ -410,14 +438,14 @@ fn kill_harness() {
                 "{agent}: seq {last_seq} acknowledged twice with different lengths"
             );
         }
-        checked = check(&path, &acks, &boundaries, &[], iteration, &mut stats);
+        checked = check(path, &acks, &boundaries, &[], iteration, &mut stats);
     }
     let line = format!(
-        "kill harness: {kills} kills, {checked} acknowledged events checked, {} runs",
+        "{label}: {kills} kills, {checked} acknowledged events checked, {} runs",
         stats.runs
     );
     let detail = format!(
-        "kill harness: seed {seed}, {:.1}s, {} kills before the journal opened, {} before the first ack; {} \
+        "{label}: seed {seed}, {:.1}s, {} kills before the journal opened, {} before the first ack; {} \
          children ran Buffered ({} of their {} acknowledged batches survived, the rest were not synced yet; all \
          {} of their boundaries survived); {} batches in the final log were never acknowledged durably (in flight \
          at a kill) and are whole; {} boundary checks over all kills",
@@ -437,4 +465,101 @@ fn kill_harness() {
     eprintln!("{detail}");
     assert!(checked > 0, "nothing was acknowledged");
     assert_eq!(stats.runs, RUNS);
+}
+
+/// The storage failures a call may meet while the server restarts under it:
+/// the lost connection (before or during a commit; a fresh connection the
+/// server refuses while it shuts down or starts is lost too).
+const RESTART_CODES: [&str; 2] = ["disconnected", "outcome_unknown"];
+
+/// A fast restart of the PostgreSQL server (`pg_ctl restart -m fast`) while
+/// a child appends from four threads, twice per child, then a SIGKILL: the
+/// child's calls fail with typed errors (a lost connection, an unknown
+/// commit outcome, then a poisoned journal), it reopens the journal once the
+/// server is back and goes on; after each child every acknowledged durable
+/// event is there, every batch is whole and every run verifies and resumes.
+#[test]
+fn kill_harness_through_fast_server_restarts_on_postgres() {
+    let server = TempServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let database = TestDatabase::create(server.url()).unwrap();
+    let url = as_url(database.url());
+    let path = Path::new(&url);
+    let logs = tempfile::tempdir().unwrap();
+    let seed = seed();
+    eprintln!("kill harness through restarts seed: {seed} (replay with RUNJOURNAL_KILL_SEED={seed})");
+    let mut rng = Rng::new(seed);
+    let mut acks: Acks = BTreeMap::new();
+    let mut boundaries: Boundaries = BTreeMap::new();
+    let mut stats = Stats::default();
+    let mut checked = 0;
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let children = 3;
+    let restarts_per_child = 2;
+    for iteration in 0..children {
+        let stderr_path = logs.path().join(format!("restart-child-{iteration}.stderr"));
+        let (mut child, lines_rx, reader) = spawn_child(path, "reconnect", rng.next_u64(), &stderr_path);
+        let mut lines: Vec<String> = Vec::new();
+        let wait_for = |lines: &mut Vec<String>, prefix: &str, count: usize| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while lines.iter().filter(|line| line.starts_with(prefix)).count() < count {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let line = lines_rx.recv_timeout(left).unwrap_or_else(|error| {
+                    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                    panic!("child {iteration}: waiting for {count} {prefix:?} lines: {error}\n{stderr}")
+                });
+                lines.push(line);
+            }
+        };
+        for restart in 1..=restarts_per_child {
+            let acked = lines.iter().filter(|line| line.starts_with("ack ")).count();
+            wait_for(&mut lines, "ack ", acked + 5);
+            server.restart_fast().unwrap();
+            // The child notices, reopens and appends again.
+            wait_for(&mut lines, "ready", restart + 1);
+        }
+        let acked = lines.iter().filter(|line| line.starts_with("ack ")).count();
+        wait_for(&mut lines, "ack ", acked + 5);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        reader.join().unwrap();
+        lines.extend(lines_rx.try_iter());
+        for line in &lines {
+            if let Some(codes) = line.strip_prefix("error ") {
+                // `<the call's code> <the storage failure's code, or ->`; a
+                // call refused by the journal that failure poisoned is `poisoned`.
+                let (call, store) = codes.split_once(' ').unwrap();
+                assert!(
+                    RESTART_CODES.contains(&store) || RESTART_CODES.contains(&call) || call == "poisoned",
+                    "child {iteration}: untyped or unexpected failure {codes:?}"
+                );
+                *errors.entry(codes.to_owned()).or_default() += 1;
+            }
+        }
+        for (agent, seq, event_type) in lines.iter().filter_map(|line| parse_boundary(line)) {
+            boundaries.entry(agent).or_default().insert(seq, event_type);
+        }
+        for (agent, last_seq, len) in lines.iter().filter_map(|line| parse_ack(line)) {
+            let previous = acks.entry(agent.clone()).or_default().insert(last_seq, len);
+            assert!(
+                previous.is_none_or(|previous| previous == len),
+                "{agent}: seq {last_seq} acknowledged twice with different lengths"
+            );
+        }
+        checked = check(path, &acks, &boundaries, &[], iteration, &mut stats);
+    }
+    let line = format!(
+        "kill harness on PostgreSQL through fast server restarts: {children} children, {} fast server restarts, {checked} acknowledged events checked, \
+         {} runs, typed errors seen: {errors:?}",
+        children * restarts_per_child,
+        stats.runs
+    );
+    println!("{line}");
+    eprintln!("{line}");
+    assert!(
+        errors
+            .keys()
+            .any(|codes| RESTART_CODES.iter().any(|code| codes.contains(code))),
+        "every restart was noticed as a lost connection: {line}"
+    );
+    assert!(checked > 0, "nothing was acknowledged");
 }

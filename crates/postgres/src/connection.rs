@@ -3,9 +3,11 @@
 //! serialization failures and deadlocks, its commit classified).
 //!
 //! Invariants:
-//! - every session runs `SET synchronous_commit = on` before its first use;
-//! - a session goes back to the pool only when it is open and outside any
-//!   transaction (a failed body's transaction is rolled back when dropped);
+//! - every session runs `SET synchronous_commit = on` (and `enable_bitmapscan
+//!   = off`: its statements are key and key-range reads) before its first use;
+//! - a session goes back to the pool only when it is open, did not just
+//!   lose its connection, and is outside any transaction (a failed body's
+//!   transaction is rolled back when dropped);
 //! - driver calls never run on a thread that drives a tokio runtime (the
 //!   blocking client would panic there): such a call moves to a scoped thread.
 
@@ -50,13 +52,20 @@ impl Connections {
         })
     }
 
-    fn connect(&self, operation: &'static str) -> Result<Client, StoreError> {
+    /// A new session, set up as every pooled one (not pooled).
+    pub(crate) fn connect(&self, operation: &'static str) -> Result<Client, StoreError> {
         let lost = |error: postgres::Error| StoreError::Disconnected {
             operation,
             detail: format!("connecting to {}: {}", self.label, failure::describe(&error)),
         };
         let mut client = off_runtime(|| self.config.connect(NoTls)).map_err(lost)?;
-        off_runtime(|| client.batch_execute("SET synchronous_commit = on")).map_err(lost)?;
+        // Every statement of the store reads by key or by a key range of the
+        // primary key, in its order: an index scan. With the statistics of a
+        // run still being written (a few rows estimated, thousands there)
+        // the planner otherwise picks a bitmap scan and sorts every remaining
+        // event of the run for each page of a scan.
+        off_runtime(|| client.batch_execute("SET synchronous_commit = on; SET enable_bitmapscan = off"))
+            .map_err(lost)?;
         Ok(client)
     }
 
@@ -72,7 +81,13 @@ impl Connections {
             _ => self.connect(operation)?,
         };
         let outcome = off_runtime(|| op(&mut client));
-        if !client.is_closed() {
+        // A session that lost its connection may not know it yet: it is
+        // never reused.
+        let lost = matches!(
+            outcome,
+            Err(StoreError::Disconnected { .. } | StoreError::CommitOutcomeUnknown { .. })
+        );
+        if !lost && !client.is_closed() {
             let mut idle = self.lock_idle()?;
             if idle.len() < MAX_IDLE {
                 idle.push(client);
@@ -91,7 +106,13 @@ impl Connections {
     ) -> Result<Result<T, runjournal_core::KeyExists>, StoreError> {
         let mut last_code = String::new();
         for _ in 0..MAX_ATTEMPTS {
-            let attempt = self.with_client(operation, |client| Ok(attempt(client, operation, &body)))?;
+            let attempt = self.with_client(operation, |client| match attempt(client, operation, &body) {
+                // As an error, so that the session is not reused.
+                Attempt::Failed(
+                    error @ (StoreError::Disconnected { .. } | StoreError::CommitOutcomeUnknown { .. }),
+                ) => Err(error),
+                other => Ok(other),
+            })?;
             match attempt {
                 Attempt::Done(value) => return Ok(Ok(value)),
                 Attempt::KeyExists(key) => return Ok(Err(key)),

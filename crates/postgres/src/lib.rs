@@ -56,5 +56,7 @@ pub mod schema;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod watch;
 
 pub use store::PostgresStore;
+pub use watch::PostgresWatch;

@@ -103,6 +103,12 @@ CREATE TABLE runjournal_staged_events (
 /// How many times opening retries a migration that raced another opener.
 const MIGRATION_ATTEMPTS: u32 = 5;
 
+/// Whether the database holds a runjournal schema (its migrations table).
+pub(crate) fn present(client: &mut Client) -> Result<bool, postgres::Error> {
+    let row = client.query_one("SELECT to_regclass('runjournal_migrations') IS NOT NULL", &[])?;
+    Ok(row.get(0))
+}
+
 /// Brings the database to [`LATEST_VERSION`], or refuses it.
 pub(crate) fn migrate(client: &mut Client, database: &str) -> Result<(), StoreError> {
     let mut attempt = 0;

@@ -24,8 +24,15 @@ use crate::connection::Connections;
 use crate::failure::{self, corrupt, TxError};
 use crate::schema;
 
-/// Rows a scan reads per statement.
-const SCAN_PAGE: i64 = 256;
+/// Rows the first statement of a scan reads.
+const SCAN_FIRST_PAGE: i64 = 256;
+
+/// The most rows a scan reads per statement.
+const SCAN_MAX_PAGE: i64 = 8192;
+
+/// About how many bytes of records a scan reads per statement: later pages
+/// are sized from the records seen so far, within the bounds above.
+const SCAN_PAGE_BYTES: usize = 8 << 20;
 
 /// The columns of a run row, in the order [`decode_run`] reads them.
 const RUN_COLUMNS: &str = "id, goal, episode, agent, created_ts, next_seq, head_hash, epoch, last_ts, status, \
@@ -34,7 +41,7 @@ const RUN_COLUMNS: &str = "id, goal, episode, agent, created_ts, next_seq, head_
 /// The storage trait on PostgreSQL 15 or newer, shared by every process
 /// that connects to the same database.
 pub struct PostgresStore {
-    connections: Connections,
+    connections: std::sync::Arc<Connections>,
 }
 
 impl PostgresStore {
@@ -43,18 +50,45 @@ impl PostgresStore {
     /// unix socket directory), creates or migrates its schema, and refuses a
     /// schema newer than this build knows.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let config: postgres::Config = url.parse().map_err(|error: postgres::Error| StoreError::Backend {
-            operation: "parse the database URL",
-            detail: failure::describe(&error),
-        })?;
-        let store = PostgresStore {
-            connections: Connections::new(config),
-        };
+        let store = PostgresStore::connect(url)?;
         let database = store.connections.label.clone();
         store
             .connections
             .with_client("open", |client| schema::migrate(client, &database))?;
         Ok(store)
+    }
+
+    /// Connects to the database at `url` for a tool that must not create a
+    /// journal: a database without the runjournal schema (or none at all) is
+    /// [`StoreError::Missing`], and nothing is created in it. An existing
+    /// schema of an older version is migrated, as [`PostgresStore::open`] does.
+    pub fn open_existing(url: &str) -> Result<Self, StoreError> {
+        let store = PostgresStore::connect(url)?;
+        let database = store.connections.label.clone();
+        let missing = || StoreError::Missing { path: database.clone() };
+        let present = store.connections.with_client("open", |client| {
+            schema::present(client).map_err(|error| failure::before_commit("look for the runjournal schema", &error))
+        });
+        match present {
+            Ok(true) => {}
+            Ok(false) => return Err(missing()),
+            Err(StoreError::Disconnected { detail, .. }) if detail.contains("SQLSTATE 3D000") => return Err(missing()),
+            Err(error) => return Err(error),
+        }
+        store
+            .connections
+            .with_client("open", |client| schema::migrate(client, &database))?;
+        Ok(store)
+    }
+
+    fn connect(url: &str) -> Result<Self, StoreError> {
+        let config: postgres::Config = url.parse().map_err(|error: postgres::Error| StoreError::Backend {
+            operation: "parse the database URL",
+            detail: failure::describe(&error),
+        })?;
+        Ok(PostgresStore {
+            connections: std::sync::Arc::new(Connections::new(config)),
+        })
     }
 
     /// The database, named without credentials.
@@ -124,6 +158,27 @@ impl Store for PostgresStore {
         outcome.map_err(|key| corrupt(format!("append reported a taken key {}", key.0)))
     }
 
+    fn claim_epoch(&self, run: RunId, epoch: u64) -> Result<bool, StoreError> {
+        let Some(id) = id_param(run) else {
+            return Ok(false);
+        };
+        let epoch = checked(epoch, "epoch", run)?;
+        let outcome = self.connections.transact("claim an epoch", |transaction| {
+            let updated = transaction.execute(
+                "UPDATE runjournal_runs SET epoch = $2 WHERE id = $1 AND epoch < $2",
+                &[&id, &epoch],
+            )?;
+            Ok(updated == 1)
+        })?;
+        outcome.map_err(|key| corrupt(format!("claiming an epoch reported a taken key {}", key.0)))
+    }
+
+    fn watch(&self) -> Result<Option<Box<dyn runjournal_core::Watch>>, StoreError> {
+        Ok(Some(Box::new(crate::watch::PostgresWatch::listen(
+            self.connections.clone(),
+        )?)))
+    }
+
     /// Every commit already waited for the server's stable storage
     /// (`synchronous_commit = on`): nothing is left to make durable.
     fn sync(&self) -> Result<(), StoreError> {
@@ -186,31 +241,54 @@ impl Store for PostgresStore {
             return Ok(());
         };
         let end = bigint_bound(end_seq);
-        let mut next = bigint_bound(from_seq);
-        while next < end {
-            let page: Vec<(i64, Vec<u8>)> = self.connections.with_client("read events", |client| {
+        let fetch = |next: i64, limit: i64| -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+            self.connections.with_client("read events", |client| {
                 client
                     .query(
                         "SELECT seq, record FROM runjournal_events \
                          WHERE run = $1 AND seq >= $2 AND seq < $3 ORDER BY seq LIMIT $4",
-                        &[&id, &next, &end, &SCAN_PAGE],
+                        &[&id, &next, &end, &limit],
                     )
                     .map(|rows| rows.iter().map(|row| (row.get(0), row.get(1))).collect())
                     .map_err(|error| failure::before_commit("read events", &error))
-            })?;
-            let full = i64::try_from(page.len()).is_ok_and(|len| len == SCAN_PAGE);
-            for (seq, record) in page {
-                let seq = unsigned(seq, "event seq", run)?;
-                if visit(seq, &record) == ScanControl::Stop {
-                    return Ok(());
+            })
+        };
+        let mut limit = SCAN_FIRST_PAGE;
+        let next = bigint_bound(from_seq);
+        if next >= end {
+            return Ok(());
+        }
+        let mut page = fetch(next, limit)?;
+        // While one page is visited, the next is read (on another session),
+        // so verifying and reading overlap.
+        loop {
+            let full = i64::try_from(page.len()).is_ok_and(|len| len == limit);
+            let bytes: usize = page.iter().map(|(_, record)| record.len()).sum();
+            let per_row = (bytes / page.len().max(1)).max(1);
+            limit = i64::try_from(SCAN_PAGE_BYTES / per_row)
+                .unwrap_or(SCAN_MAX_PAGE)
+                .clamp(SCAN_FIRST_PAGE, SCAN_MAX_PAGE);
+            let after = page.last().map_or(end, |(seq, _)| seq.saturating_add(1));
+            let more = full && after < end;
+            let visited = std::thread::scope(|scope| {
+                let prefetch = more.then(|| scope.spawn(|| fetch(after, limit)));
+                for (seq, record) in &page {
+                    let seq = unsigned(*seq, "event seq", run)?;
+                    if visit(seq, record) == ScanControl::Stop {
+                        return Ok(None);
+                    }
                 }
-                next = bigint_bound(seq + 1);
-            }
-            if !full {
-                break;
+                match prefetch.map(std::thread::ScopedJoinHandle::join) {
+                    None => Ok(None),
+                    Some(Ok(next)) => next.map(Some),
+                    Some(Err(panic)) => std::panic::resume_unwind(panic),
+                }
+            })?;
+            match visited {
+                Some(next) => page = next,
+                None => return Ok(()),
             }
         }
-        Ok(())
     }
 
     fn latest_snapshot(&self, run: RunId, at_most_seq: u64) -> Result<Option<SnapshotRecord>, StoreError> {
@@ -319,6 +397,7 @@ impl PostgresStore {
 
 /// Creates `runs` in order; a taken key (stored, or named twice) refuses all.
 fn create_in(transaction: &mut Transaction<'_>, runs: &[NewRun]) -> Result<Vec<RunRecord>, TxError> {
+    crate::watch::notify(transaction, &[])?;
     let mut created = Vec::with_capacity(runs.len());
     let mut ids = HashMap::new();
     for run in runs {
@@ -393,6 +472,7 @@ fn insert_run_row(
 /// staged events into `runjournal_events`, in the caller's transaction: all
 /// of them, or none when a key is taken.
 fn publish_in(transaction: &mut Transaction<'_>, runs: &[RunRecord]) -> Result<(), TxError> {
+    crate::watch::notify(transaction, &[])?;
     for record in runs {
         let as_new = NewRun {
             key: record.key.clone(),
@@ -480,6 +560,150 @@ fn append_in(
         "SELECT id FROM runjournal_runs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         &[&ids],
     )?;
+    let one_batch_per_run = ids.len() == batches.len() && batches.iter().all(|batch| id_param(batch.run).is_some());
+    if one_batch_per_run && batches.len() > 1 {
+        append_together(transaction, batches)
+    } else {
+        append_each(transaction, batches)
+    }
+}
+
+/// A group whose batches name distinct runs: one conditional `UPDATE` of
+/// every head (`FROM unnest(…)`, the same condition per row), one `INSERT`
+/// of every accepted batch's events, one notification; the batches whose
+/// head did not match are rejected by the head as stored, as in
+/// [`append_each`]. Same outcome, a few statements per group instead of two
+/// per batch.
+fn append_together(
+    transaction: &mut Transaction<'_>,
+    batches: &[AppendBatch],
+) -> Result<Vec<Result<(), AppendRejection>>, TxError> {
+    let mut columns = HeadColumns::default();
+    for batch in batches {
+        columns.push(batch).map_err(TxError::Store)?;
+    }
+    let updated: std::collections::HashSet<i64> = transaction
+        .query(
+            "UPDATE runjournal_runs AS r \
+             SET next_seq = b.next_seq, head_hash = b.hash, epoch = b.head_epoch, last_ts = b.last_ts, \
+                 status = b.status \
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bytea[], $6::bigint[], \
+                         $7::bigint[], $8::text[]) \
+                  AS b(id, expected, epoch, next_seq, hash, head_epoch, last_ts, status) \
+             WHERE r.id = b.id AND r.next_seq = b.expected AND r.epoch <= b.epoch \
+             RETURNING r.id",
+            &[
+                &columns.ids,
+                &columns.expected,
+                &columns.epochs,
+                &columns.next_seqs,
+                &columns.hashes,
+                &columns.head_epochs,
+                &columns.last_ts,
+                &columns.statuses,
+            ],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut outcomes = Vec::with_capacity(batches.len());
+    let (mut runs, mut seqs, mut records) = (Vec::new(), Vec::new(), Vec::<&[u8]>::new());
+    let mut moved = Vec::new();
+    for (batch, &id) in batches.iter().zip(&columns.ids) {
+        if !updated.contains(&id) {
+            outcomes.push(Err(rejection(transaction, batch, id)?));
+            continue;
+        }
+        let first = checked(batch.expected_seq, "expected seq", batch.run).map_err(TxError::Store)?;
+        for (offset, record) in (0i64..).zip(&batch.records) {
+            runs.push(id);
+            seqs.push(first + offset);
+            records.push(record);
+        }
+        moved.push(batch.run);
+        outcomes.push(Ok(()));
+    }
+    if !records.is_empty() {
+        let inserted = transaction.execute(
+            "INSERT INTO runjournal_events (run, seq, record) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])",
+            &[&runs, &seqs, &records],
+        );
+        match inserted {
+            Ok(count) if count == records.len() as u64 => {}
+            Ok(count) => {
+                return Err(TxError::Store(corrupt(format!(
+                    "runs {moved:?}: inserted {count} of {} events",
+                    records.len()
+                ))))
+            }
+            Err(error) if error.code().map(postgres::error::SqlState::code) == Some("23505") => {
+                return Err(TxError::Store(corrupt(format!(
+                    "one of runs {moved:?} already has an event stored at a seq its head said was free; \
+                     nothing of the group was written"
+                ))))
+            }
+            Err(error) => return Err(TxError::Sql(error)),
+        }
+    }
+    for (batch, outcome) in batches.iter().zip(&outcomes) {
+        if let (Some(snapshot), Ok(())) = (&batch.snapshot, outcome) {
+            store_snapshot(transaction, batch.run, snapshot)?;
+        }
+    }
+    if !moved.is_empty() {
+        crate::watch::notify(transaction, &moved)?;
+    }
+    Ok(outcomes)
+}
+
+/// The heads of a group's batches as columns, for one `unnest`.
+#[derive(Default)]
+struct HeadColumns<'a> {
+    ids: Vec<i64>,
+    expected: Vec<i64>,
+    epochs: Vec<i64>,
+    next_seqs: Vec<i64>,
+    hashes: Vec<&'a [u8]>,
+    head_epochs: Vec<i64>,
+    last_ts: Vec<i64>,
+    statuses: Vec<&'static str>,
+}
+
+impl<'a> HeadColumns<'a> {
+    fn push(&mut self, batch: &'a AppendBatch) -> Result<(), StoreError> {
+        let head = HeadValues::of(&batch.head_after, batch.run)?;
+        self.ids.push(checked(batch.run, "run id", batch.run)?);
+        self.expected
+            .push(checked(batch.expected_seq, "expected seq", batch.run)?);
+        self.epochs.push(checked(batch.epoch, "epoch", batch.run)?);
+        self.next_seqs.push(head.next_seq);
+        self.hashes.push(batch.head_after.hash.0.as_slice());
+        self.head_epochs.push(head.epoch);
+        self.last_ts.push(head.last_ts);
+        self.statuses.push(batch.status_after.as_str());
+        Ok(())
+    }
+}
+
+/// Replaces the run's snapshots with `snapshot`.
+fn store_snapshot(transaction: &mut Transaction<'_>, run: RunId, snapshot: &SnapshotRecord) -> Result<(), TxError> {
+    let id = checked(run, "run id", run).map_err(TxError::Store)?;
+    let seq = checked(snapshot.seq, "snapshot seq", run).map_err(TxError::Store)?;
+    transaction.execute("DELETE FROM runjournal_snapshots WHERE run = $1", &[&id])?;
+    transaction.execute(
+        "INSERT INTO runjournal_snapshots (run, seq, bytes) VALUES ($1, $2, $3)",
+        &[&id, &seq, &snapshot.bytes],
+    )?;
+    Ok(())
+}
+
+/// A group applied batch by batch, in order (a run named by several
+/// batches sees the earlier ones).
+fn append_each(
+    transaction: &mut Transaction<'_>,
+    batches: &[AppendBatch],
+) -> Result<Vec<Result<(), AppendRejection>>, TxError> {
     let mut outcomes = Vec::with_capacity(batches.len());
     for batch in batches {
         let Some(id) = id_param(batch.run) else {
@@ -517,6 +741,15 @@ fn append_in(
             )?;
         }
         outcomes.push(Ok(()));
+    }
+    let moved: Vec<RunId> = batches
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(batch, _)| batch.run)
+        .collect();
+    if !moved.is_empty() {
+        crate::watch::notify(transaction, &moved)?;
     }
     Ok(outcomes)
 }

@@ -145,6 +145,42 @@ impl TempServer {
         &self.dir
     }
 
+    /// Restarts the server with `pg_ctl restart -m fast`: every session is
+    /// terminated (open transactions roll back), the server shuts down
+    /// cleanly and starts again; returns once it accepts connections.
+    pub fn restart_fast(&self) -> Result<(), TempServerError> {
+        let bin = find_bin_dir().ok_or(TempServerError::NoServerBinaries)?;
+        let pg_ctl = bin.join("pg_ctl");
+        let data = self.dir.join("data");
+        let log = self.dir.join("server.log");
+        let mut command = if running_as_root() {
+            let user = std::env::var(USER_VARIABLE).unwrap_or_else(|_| "postgres".into());
+            let mut command = Command::new("runuser");
+            command.args(["-u", &user, "--"]).arg(&pg_ctl);
+            command
+        } else {
+            Command::new(&pg_ctl)
+        };
+        command
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-m", "fast", "-w", "-t", "120", "restart"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let status = command.status().map_err(|source| TempServerError::Spawn {
+            command: format!("{command:?}"),
+            source,
+        })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(start_failure(&self.dir, logs(&self.dir)))
+        }
+    }
+
     /// A process-wide server, started on first use and stopped when the
     /// process exits (its watchdog sees the pipe close).
     pub fn shared() -> Result<&'static TempServer, String> {
@@ -354,4 +390,31 @@ pub fn with_dbname(url: &str, name: &str) -> String {
     } else {
         format!("{url} dbname={name}")
     }
+}
+
+/// `conninfo` as a `postgres://` URL (what `Journal::open` and `--db`
+/// take): a URL is returned as it is; the key-value form (`host=/dir
+/// port=5432 user=postgres dbname=db`, values without spaces) becomes
+/// `postgres://user@/db?host=/dir&port=5432`.
+pub fn as_url(conninfo: &str) -> String {
+    if conninfo.starts_with("postgres://") || conninfo.starts_with("postgresql://") {
+        return conninfo.to_owned();
+    }
+    let mut user = String::new();
+    let mut dbname = String::new();
+    let mut parameters = Vec::new();
+    for pair in conninfo.split_whitespace() {
+        match pair.split_once('=') {
+            Some(("user", value)) => value.clone_into(&mut user),
+            Some(("dbname", value)) => value.clone_into(&mut dbname),
+            Some((name, value)) => parameters.push(format!("{name}={value}")),
+            None => {}
+        }
+    }
+    let user = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    format!("postgres://{user}/{dbname}?{}", parameters.join("&"))
 }

@@ -337,3 +337,91 @@ fn stored_records_are_byte_identical_to_the_memory_store() {
     }
     assert_eq!(stored[0], stored[1]);
 }
+
+#[test]
+fn claiming_an_epoch_fences_a_writer_of_another_store_and_changes_nothing_else() {
+    let database = database();
+    let writer = PostgresStore::open(database.url()).unwrap();
+    let resumer = PostgresStore::open(database.url()).unwrap();
+    let record = create(&writer, &new_run(&key("claim", 0)));
+    assert!(
+        resumer.claim_epoch(record.id, 1).unwrap(),
+        "the first claim of epoch 1 raises it"
+    );
+    assert!(
+        !resumer.claim_epoch(record.id, 1).unwrap(),
+        "a second claim of the same epoch is refused"
+    );
+    assert!(
+        !resumer.claim_epoch(record.id, 0).unwrap(),
+        "an older epoch is never claimed"
+    );
+    let claimed = resumer.run(record.id).unwrap().unwrap();
+    assert_eq!(claimed.head.epoch, 1);
+    assert_eq!(
+        RunRecord {
+            head: record.head,
+            ..claimed.clone()
+        },
+        record,
+        "only the epoch changed"
+    );
+    assert_eq!(claimed.head.next_seq, record.head.next_seq);
+    let stale = batch(&record, 1, 0, 2);
+    assert_eq!(
+        writer.append(&[stale]).unwrap(),
+        vec![Err(AppendRejection::Fenced { epoch: 0, current: 1 })],
+        "the older writer is fenced at its next append"
+    );
+    assert_eq!(seqs(&resumer, &claimed), vec![0], "and wrote nothing");
+    let attach = batch(&claimed, 1, 1, 1);
+    assert_eq!(
+        resumer.append(&[attach]).unwrap(),
+        vec![Ok(())],
+        "the claimer appends in its epoch"
+    );
+    assert!(
+        !resumer.claim_epoch(u64::MAX, 5).unwrap(),
+        "no such run: nothing to claim"
+    );
+}
+
+#[test]
+fn a_group_over_distinct_runs_applies_the_matching_batches_and_rejects_the_rest() {
+    let database = database();
+    let store = PostgresStore::open(database.url()).unwrap();
+    let runs: Vec<RunRecord> = (0..4)
+        .map(|episode| create(&store, &new_run(&key("group", episode))))
+        .collect();
+    let fenced = store.claim_epoch(runs[3].id, 2).unwrap();
+    assert!(fenced);
+    let group = [
+        batch(&runs[0], 1, 0, 3),
+        batch(&runs[1], 5, 0, 2),
+        batch(&runs[2], 1, 0, 1),
+        batch(&runs[3], 1, 0, 2),
+    ];
+    let outcomes = store.append(&group).unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            Ok(()),
+            Err(AppendRejection::Conflict { expected: 5, actual: 1 }),
+            Ok(()),
+            Err(AppendRejection::Fenced { epoch: 0, current: 2 }),
+        ]
+    );
+    assert_eq!(seqs(&store, &runs[0]), vec![0, 1, 2, 3]);
+    assert_eq!(seqs(&store, &runs[1]), vec![0], "a rejected batch writes nothing");
+    assert_eq!(seqs(&store, &runs[2]), vec![0, 1]);
+    assert_eq!(seqs(&store, &runs[3]), vec![0]);
+    assert_eq!(store.run(runs[0].id).unwrap().unwrap(), after(&runs[0], &group[0]));
+    assert_eq!(store.run(runs[2].id).unwrap().unwrap(), after(&runs[2], &group[2]));
+    assert_eq!(
+        store.run(runs[1].id).unwrap().unwrap(),
+        runs[1],
+        "its head is untouched"
+    );
+    let stored = records(&store, runs[0].id);
+    assert_eq!(stored[1..], group[0].records[..], "the records as given");
+}

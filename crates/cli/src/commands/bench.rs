@@ -21,6 +21,9 @@ pub struct BenchArgs {
     /// Where the benchmark databases go [default: a temporary directory].
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Bench PostgreSQL on a throwaway server the bench starts (with `--db postgres://…`: on that database).
+    #[arg(long)]
+    postgres: bool,
 }
 
 /// `bench`.
@@ -33,6 +36,20 @@ pub fn run(cx: &mut Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
             "--scale must be a positive number, not {}",
             args.scale
         )));
+    }
+    let url = runjournal::location::postgres_url(&cx.db).filter(|_| cx.db_given);
+    if args.postgres || url.is_some() {
+        let config = runjournal_bench::PostgresBenchConfig {
+            url: url.map(str::to_owned),
+            scale: args.scale,
+        };
+        let report = runjournal_bench::run_postgres(&config, &mut |line| eprintln!("bench: {line}"))?;
+        if cx.json {
+            writeln!(cx.out, "{:#}", report.to_json())?;
+        } else {
+            write!(cx.out, "{}", report.to_table())?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let config = runjournal_bench::BenchConfig {
         dir: args.dir,
@@ -58,7 +75,11 @@ const INSTALL: &str = "cargo install --locked --path crates/cli --features bench
     reason = "every subcommand's `run` takes its parsed arguments by value"
 )]
 pub fn run(_cx: &mut Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let BenchArgs { scale: _, dir: _ } = args;
+    let BenchArgs {
+        scale: _,
+        dir: _,
+        postgres: _,
+    } = args;
     Err(crate::output::fail(format!(
         "this runjournal was built without the benchmark harness; build it with the `bench` feature: \
          `{INSTALL}` (or `cargo run --release -p runjournal-cli --features bench -- bench`)"

@@ -61,12 +61,20 @@ pub fn run(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         let size = handle.metadata().map_or(0, |metadata| metadata.len());
         (Box::new(handle), size)
     };
-    leftovers::remove_stale(&cx.db, Work::Import);
-    let report = if cx.db.exists() {
-        let journal = cx.open_or_create()?;
-        import_into(&journal, input, size, file)?
-    } else {
-        import_new(&cx.db, input, size, file)?
+    let report = match cx.db.sled_path() {
+        Some(db) if !db.exists() => {
+            leftovers::remove_stale(db, Work::Import);
+            import_new(db, input, size, file)?
+        }
+        sled => {
+            if let Some(db) = sled {
+                leftovers::remove_stale(db, Work::Import);
+            }
+            // An existing database, or a PostgreSQL one: the import stages
+            // its runs and publishes them all or nothing.
+            let journal = cx.open_or_create()?;
+            import_into(&journal, input, size, file)?
+        }
     };
     if cx.json {
         write_json(cx, &report)?;
@@ -122,10 +130,10 @@ fn import_into(journal: &Journal, input: Box<dyn Read>, size: u64, file: &Path) 
     let result = journal.import(reader);
     bar.finish_and_clear();
     result.map_err(|error| {
-        fail(format!(
-            "import of {} refused, nothing was stored: {error}",
-            file.display()
-        ))
+        crate::failure::coded(
+            crate::failure::import_code(&error),
+            format!("import of {} refused, nothing was stored: {error}", file.display()),
+        )
     })
 }
 

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod completions;
+pub mod copy;
 pub mod demo;
 pub mod diff;
 pub mod export;

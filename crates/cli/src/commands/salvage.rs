@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use runjournal::{ExportItem, Journal, OpenError, Options, ReadError, RunKey, StoreError};
 use runjournal_sled::files;
 
-use crate::context::Context;
+use crate::context::{Context, Db};
 use crate::events;
 use crate::export_file::write_export;
 use crate::leftovers::{self, Work};
@@ -84,7 +84,13 @@ pub fn run(cx: &mut Context, run: &RunArg, file: Option<&Path>) -> anyhow::Resul
 }
 
 /// The database, or a copy of it sled accepts (removed when the copy drops).
-fn open(db: &Path) -> anyhow::Result<(Journal, Option<Copy>)> {
+fn open(db: &Db) -> anyhow::Result<(Journal, Option<Copy>)> {
+    let Some(db) = db.sled_path() else {
+        // PostgreSQL has no files to copy: salvage reads what verifies.
+        return Journal::open_existing(&**db, Options::default())
+            .map(|journal| (journal, None))
+            .map_err(|error| open_error(db, error));
+    };
     leftovers::remove_stale(db, Work::Salvage);
     match Journal::open_existing(db, Options::default()) {
         Ok(journal) => Ok((journal, None)),

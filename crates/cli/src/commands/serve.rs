@@ -35,7 +35,7 @@ struct Listening {
 
 /// `serve`.
 pub fn run(cx: &mut Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let journal = runjournal::Journal::open(&cx.db, Options::default())
+    let journal = runjournal::Journal::open(&cx.db.0, Options::default())
         .with_context(|| format!("cannot open {}", cx.db.display()))?;
     let options = ServeOptions {
         listen: args.listen,

@@ -6,7 +6,12 @@
 //! returned, until it is killed (the harness sends SIGKILL) or its lifetime
 //! ends.
 //!
-//! Usage: `kill-child <db path> <seed> durable|buffered`.
+//! In `reconnect` mode (durable, for a database server restarted under it)
+//! a failed call is not a panic: the thread prints `error <code>` and stops;
+//! once every thread stopped, the child reopens the journal (polling until
+//! the server accepts it again), prints `ready` again and resumes its runs.
+//!
+//! Usage: `kill-child <db path or postgres:// URL> <seed> durable|buffered|reconnect`.
 #![forbid(unsafe_code)]
 #![expect(
     clippy::unwrap_used,
@@ -18,8 +23,11 @@ use std::time::{Duration, Instant};
 
 use runjournal::{
     CompactionSource, Durability, Event, Journal, Message, Options, Outcome, ReadError, Role, RunKey, RunMeta,
-    RunStatus,
+    RunStatus, StoreError,
 };
+
+/// A failed call of a child thread.
+type Failure = runjournal::Error;
 use runjournal_kill_harness::{key, Rng, RUNS, THREADS};
 
 /// The child gives up on its own after this long (if the parent is gone).
@@ -36,16 +44,60 @@ fn main() {
         "buffered" => Durability::Buffered,
         _ => Durability::Durable,
     };
-    let journal = Journal::open(&path, Options::with_durability(durability)).unwrap();
-    say("ready");
-    let threads: Vec<_> = (0..THREADS)
-        .map(|thread| {
-            let journal = journal.clone();
-            std::thread::spawn(move || child_thread(&journal, thread, seed))
-        })
-        .collect();
-    for thread in threads {
-        thread.join().unwrap();
+    let reconnect = mode == "reconnect";
+    let started = Instant::now();
+    for round in 0u64.. {
+        let journal = open(&path, durability, reconnect);
+        say("ready");
+        let threads: Vec<_> = (0..THREADS)
+            .map(|thread| {
+                let journal = journal.clone();
+                let seed = seed ^ round.wrapping_mul(0x2545_f491_4f6c_dd1d);
+                std::thread::spawn(move || child_thread(&journal, thread, seed, started))
+            })
+            .collect();
+        for thread in threads {
+            match thread.join().unwrap() {
+                Ok(()) => {}
+                Err(error) if reconnect => say(&format!("error {} {}", error.code(), store_code(&error))),
+                Err(error) => panic!("{error}"),
+            }
+        }
+        if !reconnect || started.elapsed() >= CHILD_LIFETIME {
+            break;
+        }
+    }
+}
+
+/// The code of the storage failure underneath `error`, `-` when none is.
+fn store_code(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(store) = current.downcast_ref::<StoreError>() {
+            return store.code();
+        }
+        if let Some(store) = current.downcast_ref::<std::sync::Arc<StoreError>>() {
+            return store.code();
+        }
+        cause = current.source();
+    }
+    "-"
+}
+
+/// Opens the journal; in reconnect mode polls (bounded) while the database
+/// does not accept it yet (a server restarting).
+fn open(path: &str, durability: Durability, reconnect: bool) -> Journal {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match Journal::open(path, Options::with_durability(durability)) {
+            Ok(journal) => return journal,
+            Err(error) if reconnect && Instant::now() < deadline => {
+                say(&format!("error {} {}", error.code(), store_code(&error)));
+                // Polling another process (the server) with a deadline.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => panic!("{error}"),
+        }
     }
 }
 
@@ -73,19 +125,19 @@ fn boundary(key: &RunKey, seq: u64, event_type: &str) {
 }
 
 /// Begins the run, or resumes it (in a new epoch) when a killed child left it.
-fn open_run(journal: &Journal, key: &RunKey) -> runjournal::Run {
+fn open_run(journal: &Journal, key: &RunKey) -> Result<runjournal::Run, Failure> {
     match journal.run_info(key) {
         Err(ReadError::NotFound { .. }) => {
-            let run = journal.begin(key.clone(), RunMeta::default()).unwrap();
+            let run = journal.begin(key.clone(), RunMeta::default())?;
             boundary(key, 0, "run_started");
-            run
+            Ok(run)
         }
         Ok(_) => {
-            let (run, _) = journal.resume(key).unwrap();
+            let (run, _) = journal.resume(key)?;
             boundary(key, run.next_seq() - 1, "attached");
-            run
+            Ok(run)
         }
-        Err(error) => panic!("{key}: {error}"),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -93,11 +145,13 @@ fn open_run(journal: &Journal, key: &RunKey) -> runjournal::Run {
     clippy::cast_possible_truncation,
     reason = "lengths, offsets and small bounded indices, far below the target type's range on the 64-bit targets this runs on"
 )]
-fn child_thread(journal: &Journal, thread: usize, seed: u64) {
+fn child_thread(journal: &Journal, thread: usize, seed: u64, started: Instant) -> Result<(), Failure> {
     let mut rng = Rng::new(seed ^ (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let keys: Vec<RunKey> = (thread..RUNS).step_by(THREADS).map(key).collect();
-    let mut runs: Vec<runjournal::Run> = keys.iter().map(|key| open_run(journal, key)).collect();
-    let started = Instant::now();
+    let mut runs: Vec<runjournal::Run> = keys
+        .iter()
+        .map(|key| open_run(journal, key))
+        .collect::<Result<_, _>>()?;
     let mut counter = 0u64;
     while started.elapsed() < CHILD_LIFETIME {
         let index = rng.below(runs.len() as u64) as usize;
@@ -105,9 +159,9 @@ fn child_thread(journal: &Journal, thread: usize, seed: u64) {
             // Interrupt and resume: two single-event writes.
             let run = runs.remove(index);
             let key = run.key().clone();
-            let seq = run.finish(Outcome::Shutdown).unwrap();
+            let seq = run.finish(Outcome::Shutdown)?;
             boundary(&key, seq, "run_interrupted");
-            let (run, state) = journal.resume(&key).unwrap();
+            let (run, state) = journal.resume(&key)?;
             assert_eq!(state.status, RunStatus::Running);
             boundary(&key, run.next_seq() - 1, "attached");
             runs.insert(index, run);
@@ -115,7 +169,7 @@ fn child_thread(journal: &Journal, thread: usize, seed: u64) {
         }
         if rng.below(40) == 0 {
             let run = &runs[index];
-            let seq = run.agent_died("harness", Some(137)).unwrap();
+            let seq = run.agent_died("harness", Some(137))?;
             boundary(run.key(), seq, "agent_died");
             continue;
         }
@@ -124,9 +178,10 @@ fn child_thread(journal: &Journal, thread: usize, seed: u64) {
         let batch = batch(&mut rng, &id);
         let len = batch.len() as u64;
         let run = &runs[index];
-        let last = run.append(batch).unwrap();
+        let last = run.append(batch)?;
         ack(run.key(), last, len);
     }
+    Ok(())
 }
 
 /// A framed batch of 3–12 events.

@@ -69,7 +69,7 @@ impl Narrator<'_, '_> {
 pub fn run(cx: &mut Context) -> anyhow::Result<ExitCode> {
     let style = if cx.json { Style::PLAIN } else { cx.style() };
     if !cx.db_given {
-        cx.db = PathBuf::from(DEFAULT_DB);
+        cx.db = crate::context::Db(PathBuf::from(DEFAULT_DB));
         clear_previous_demo(&cx.db)?;
     }
     let goal = format!("demo-{}", SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs());
@@ -153,7 +153,7 @@ fn crash_the_agent(say: &mut Narrator, exe: &Path, key: &RunKey) -> anyhow::Resu
 fn read_live_state(say: &mut Narrator, key: &RunKey, pid: u32) -> anyhow::Result<()> {
     let style = say.style;
     let socket = say.cx.db.join(runjournal::wire::SOCKET_NAME);
-    let live = Journal::connect(&say.cx.db, ConnectOptions::default())
+    let live = Journal::connect(&say.cx.db.0, ConnectOptions::default())
         .map_err(|error| error.to_string())
         .and_then(|journal| journal.state(key).map_err(|error| error.to_string()));
     let state = match live {
@@ -237,7 +237,7 @@ fn reconstruct(say: &mut Narrator, key: &RunKey) -> anyhow::Result<()> {
     if say.cx.json {
         return write_state(say.cx, &state, None, TranscriptShown::DEFAULT);
     }
-    let db = shell_word(&say.cx.db);
+    let db = shell_word(Path::new(&say.cx.db.display()));
     let id = key.short_id();
     say.line(&format!(
         "\n{}",
@@ -253,7 +253,7 @@ fn reconstruct(say: &mut Narrator, key: &RunKey) -> anyhow::Result<()> {
 
 /// The commands to explore the database the demo left.
 fn try_next(say: &mut Narrator, key: &RunKey, crash_seq: Option<u64>) -> anyhow::Result<()> {
-    let prefix = format!("runjournal --db {}", shell_word(&say.cx.db));
+    let prefix = format!("runjournal --db {}", shell_word(Path::new(&say.cx.db.display())));
     let id = key.short_id();
     say.line(&format!(
         "\n{} (on the database the demo left)",
