@@ -41,6 +41,13 @@ pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
     // Held for as long as the page is served: dropping it stops the served API.
     let mut served = None;
     let (socket, source, how) = match cx.open_existing() {
+        // The CLI connects to the owner of a held database: the page goes
+        // through that owner's socket.
+        Ok(journal) if journal.is_remote() => {
+            let socket = cx.db.join(wire::SOCKET_NAME);
+            drop(journal);
+            (socket.clone(), Source::Socket(socket), " (through the owner's socket)")
+        }
         Ok(journal) => {
             let handle = journal
                 .serve(ServeOptions::default())
