@@ -152,19 +152,26 @@ enum Broken {
     WriterStopped,
 }
 
-/// The most bytes of buffered appends that returned before they are applied;
-/// past it an append waits for its answer, so a fast producer cannot outrun
-/// the writer without bound.
-const MAX_IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
-
 /// How the caller of an append learns its outcome.
 pub(crate) enum Delivery {
-    /// It waits on a channel.
-    Blocking(crossbeam_channel::Sender<AppendOutcome>),
-    /// It awaits a oneshot.
-    Async(tokio::sync::oneshot::Sender<AppendOutcome>),
+    /// It waits on a channel; `true`: until it is synced, whatever the mode.
+    Blocking(crossbeam_channel::Sender<AppendOutcome>, bool),
+    /// It awaits a oneshot; `true`: until it is synced, whatever the mode.
+    Async(tokio::sync::oneshot::Sender<AppendOutcome>, bool),
     /// It returned already (`Buffered`); a failure breaks the handle.
     Detached,
+}
+
+/// Whether a buffered append returns before it is applied.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detach {
+    /// It returns once queued.
+    Yes,
+    /// It waits until it is applied (and, when the mode or the events ask
+    /// for it, synced).
+    No,
+    /// It waits until it is synced: earlier appends that returned wait too long.
+    WaitForSync,
 }
 
 /// An append queued to the writer, waiting for its answer.
@@ -288,13 +295,15 @@ impl Run {
         checks: Checks,
     ) -> Result<u64, AppendError> {
         let span = self.append_span(events.len());
-        if self.may_detach(&events, checks) {
+        let detach = self.may_detach(&events, checks);
+        if detach == Detach::Yes {
             let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Detached))?;
             span.record("seq", queued.first_seq);
             return Ok(queued.last_seq);
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Async(sender)))?;
+        let delivery = Delivery::Async(sender, detach == Detach::WaitForSync);
+        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, delivery))?;
         span.record("seq", queued.first_seq);
         // The writer drops a reply unanswered only when it panics.
         let outcome = receiver.await.map_err(|_| AppendError::WriterStopped)?;
@@ -339,13 +348,15 @@ impl Run {
     ) -> Result<u64, AppendError> {
         let span = self.append_span(events.len());
         let _entered = span.enter();
-        if self.may_detach(&events, checks) {
+        let detach = self.may_detach(&events, checks);
+        if detach == Detach::Yes {
             let queued = self.queue(expected_seq, events, checks, Delivery::Detached)?;
             span.record("seq", queued.first_seq);
             return Ok(queued.last_seq);
         }
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        let queued = self.queue(expected_seq, events, checks, Delivery::Blocking(sender))?;
+        let delivery = Delivery::Blocking(sender, detach == Detach::WaitForSync);
+        let queued = self.queue(expected_seq, events, checks, delivery)?;
         span.record("seq", queued.first_seq);
         // The writer drops a reply unanswered only when it panics.
         let outcome = receiver.recv().map_err(|_| AppendError::WriterStopped)?;
@@ -354,12 +365,33 @@ impl Run {
 
     /// Whether the append may return before it is applied: in `Buffered` mode,
     /// while the writer is not too far behind, for anything but a run boundary
-    /// (which returns only once durable, in every mode).
-    fn may_detach(&self, events: &[Event], checks: Checks) -> bool {
-        self.inner.options.durability == crate::Durability::Buffered
-            && checks != Checks::Attach
-            && !events.iter().any(rules::is_boundary)
-            && self.inner.writer.health.in_flight.load(Ordering::Relaxed) < MAX_IN_FLIGHT_BYTES
+    /// (which returns only once durable, in every mode). The writer is too far
+    /// behind when the buffered appends that returned and are not applied
+    /// hold more than it applies and syncs in a quarter of the flush interval
+    /// (at most 32 MiB; the append then waits until it is applied), or when the oldest that returned and is not synced returned
+    /// half a flush interval ago or earlier (the append then waits until it
+    /// is synced, and with it everything queued before it): what returned is
+    /// synced within the flush interval plus the writer's time to apply and
+    /// sync that much, however fast the producer.
+    fn may_detach(&self, events: &[Event], checks: Checks) -> Detach {
+        let health = &self.inner.writer.health;
+        if self.inner.options.durability != crate::Durability::Buffered
+            || checks == Checks::Attach
+            || events.iter().any(rules::is_boundary)
+        {
+            return Detach::No;
+        }
+        let half_interval = self.inner.options.flush_interval / 2;
+        if health
+            .oldest_unsynced()
+            .is_some_and(|returned| returned.elapsed() >= half_interval)
+        {
+            return Detach::WaitForSync;
+        }
+        if health.in_flight.load(Ordering::Relaxed) >= health.in_flight_limit.load(Ordering::Relaxed) {
+            return Detach::No;
+        }
+        Detach::Yes
     }
 
     /// Prepares the append and queues it to the writer (under the handle's lock).
@@ -406,14 +438,17 @@ impl Run {
             snapshot,
         };
         cursor.writer = prepared.writer;
+        let wait_for_sync = matches!(delivery, Delivery::Blocking(_, true) | Delivery::Async(_, true));
         let durable = self.inner.options.durability == crate::Durability::Durable
+            || wait_for_sync
             || prepared
                 .envelopes
                 .iter()
                 .any(|envelope| rules::is_boundary(&envelope.event));
+        let detached = matches!(delivery, Delivery::Detached);
         let reply = match delivery {
-            Delivery::Blocking(sender) => Reply::Blocking(sender),
-            Delivery::Async(sender) => Reply::Async(sender),
+            Delivery::Blocking(sender, _) => Reply::Blocking(sender),
+            Delivery::Async(sender, _) => Reply::Async(sender),
             Delivery::Detached => {
                 let bytes = batch.records.iter().map(|record| record.len() as u64).sum();
                 self.detached_reply(first_seq, bytes)
@@ -425,7 +460,12 @@ impl Run {
             durable,
             reply,
         };
-        if !self.inner.writer.send(command) {
+        let sent = if detached {
+            self.inner.writer.send_detached(command)
+        } else {
+            self.inner.writer.send(command)
+        };
+        if !sent {
             self.break_with(Broken::WriterStopped);
             self.stale_view.store(true, Ordering::Release);
             return Err(AppendError::WriterStopped);
