@@ -28,6 +28,11 @@ use crate::options::Options;
 use crate::run::{Checks, Run};
 use crate::writer::{Command, Operation, Reply, StoreFailure, Writer};
 
+/// The epoch cell of a purged run: no handle is ever opened with it (an
+/// epoch is below `u64::MAX`: resume and import refuse to raise it there), so
+/// it fences every handle of the run, which then reports the deletion.
+pub(crate) const PURGED_EPOCH: u64 = u64::MAX;
+
 /// An open journal. Cheap to clone; the store closes when the last clone and
 /// the last [`Run`] are dropped (after a final sync).
 #[derive(Clone)]
@@ -60,6 +65,17 @@ impl Inner {
         };
         cell.fetch_max(epoch, Ordering::AcqRel);
         cell
+    }
+
+    /// Marks the live handles of the purged `runs`: their next append fails
+    /// with `AppendError::Deleted` before it is queued.
+    pub(crate) fn mark_purged(&self, runs: &[RunId]) {
+        let epochs = self.epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for run in runs {
+            if let Some(cell) = epochs.get(run).and_then(Weak::upgrade) {
+                cell.store(PURGED_EPOCH, Ordering::Release);
+            }
+        }
     }
 
     /// The store, once every buffered append that already returned to its

@@ -148,6 +148,10 @@ enum Broken {
         seq: u64,
         reason: AbandonReason,
     },
+    /// The run was purged: nothing from `seq` on is stored.
+    Deleted {
+        seq: u64,
+    },
     /// The writer thread is gone.
     WriterStopped,
 }
@@ -535,7 +539,11 @@ impl Run {
             return Err(AppendError::Poisoned { source });
         }
         let current = self.latest_epoch.load(Ordering::Acquire);
-        if current > self.epoch {
+        if current == crate::journal::PURGED_EPOCH {
+            self.break_with(Broken::Deleted {
+                seq: cursor.writer.head().next_seq,
+            });
+        } else if current > self.epoch {
             self.break_with(Broken::Fenced { current });
         }
         let broken = self
@@ -555,6 +563,10 @@ impl Run {
                 run: self.key.clone(),
                 seq,
                 reason,
+            }),
+            Some(Broken::Deleted { seq }) => Err(AppendError::Deleted {
+                run: self.key.clone(),
+                seq,
             }),
             Some(Broken::WriterStopped) => Err(AppendError::WriterStopped),
         }
@@ -692,10 +704,7 @@ fn breakage(outcome: &AppendOutcome, first_seq: u64) -> Option<Broken> {
                 actual: *actual,
             },
         }),
-        Ok(Err(AppendRejection::UnknownRun)) => Some(Broken::Rejected {
-            seq: first_seq,
-            reason: AbandonReason::Deleted,
-        }),
+        Ok(Err(AppendRejection::UnknownRun)) => Some(Broken::Deleted { seq: first_seq }),
         Err(source) => Some(Broken::Rejected {
             seq: first_seq,
             reason: AbandonReason::Storage { source: source.clone() },

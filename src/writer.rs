@@ -34,7 +34,7 @@ use runjournal_core::{
     AppendBatch, AppendRejection, Envelope, KeyExists, NewRun, RunId, RunRecord, SnapshotRecord, Store, StoreError,
 };
 
-use crate::hub::{Hub, Slot};
+use crate::hub::{Ended, Hub, Scope, Slot};
 use crate::metrics::Metrics;
 use crate::options::Durability;
 
@@ -309,7 +309,8 @@ struct WriterLoop {
 enum Pending {
     Append(Reply<AppendOutcome>, Result<(), AppendRejection>, Vec<Envelope>),
     Create(Reply<CreateOutcome>, Result<Vec<RunRecord>, KeyExists>, Vec<Envelope>),
-    Delete(Reply<WriteOutcome<u64>>, u64),
+    /// A purge: its caller, the bytes freed, the runs deleted.
+    Delete(Reply<WriteOutcome<u64>>, u64, Vec<RunId>),
     Unit(Reply<WriteOutcome<()>>),
 }
 
@@ -328,7 +329,10 @@ impl Pending {
                 }
                 reply.send(Ok(outcome));
             }
-            Pending::Delete(reply, freed) => reply.send(Ok(freed)),
+            Pending::Delete(reply, freed, runs) => {
+                hub.purged(&runs);
+                reply.send(Ok(freed));
+            }
             Pending::Unit(reply) => reply.send(Ok(())),
         }
     }
@@ -337,7 +341,7 @@ impl Pending {
         match self {
             Pending::Append(reply, _, _) => reply.send(Err(failure.clone())),
             Pending::Create(reply, _, _) => reply.send(Err(failure.clone())),
-            Pending::Delete(reply, _) => reply.send(Err(failure.clone())),
+            Pending::Delete(reply, _, _) => reply.send(Err(failure.clone())),
             Pending::Unit(reply) => reply.send(Err(failure.clone())),
         }
     }
@@ -527,8 +531,14 @@ impl WriterLoop {
                 .map(|record| record.map(|record| record.head.next_seq)),
             None => Ok(None),
         };
-        if head.is_ok() {
-            self.hub.register(slot);
+        match (&head, &slot.scope) {
+            // The run was purged before the subscription registered.
+            (Ok(None), Scope::Run(key)) if run.is_some() => {
+                let key = key.clone();
+                slot.end(Ended::Purged(key));
+            }
+            (Ok(_), _) => self.hub.register(slot),
+            (Err(_), _) => {}
         }
         reply.send(Ok(head));
     }
@@ -612,7 +622,7 @@ impl WriterLoop {
             Operation::Delete { runs, reply } => {
                 *wants_sync = true;
                 match self.settle(self.store.delete_runs(&runs)) {
-                    Ok(freed) => pending.push(Pending::Delete(reply, freed)),
+                    Ok(freed) => pending.push(Pending::Delete(reply, freed, runs)),
                     Err(failure) => return Err(answer_failure(reply, failure)),
                 }
             }
