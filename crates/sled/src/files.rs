@@ -17,9 +17,13 @@
 //! removed as one); the functions that change files only ever change a copy
 //! they were given, never the database a store has open.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+use runjournal_core::codec::{decode_record, CodecError, RecordKind};
+use runjournal_core::{RunId, RunKey, RunRecord};
 
 use crate::guard::GUARD_FILE;
 
@@ -125,6 +129,77 @@ impl Log {
     pub fn cut_to(&self, length: usize) -> io::Result<()> {
         fs::write(&self.path, &self.bytes[..length.min(self.bytes.len())])
     }
+}
+
+/// The header every stored run record starts with: magic, kind, format
+/// version 1, codec 1 (ARCHITECTURE.md, record header).
+const RUN_RECORD_HEADER: [u8; 5] = [b'R', b'J', b'R', 1, 1];
+/// The most bytes a run record may take (a key is at most 3 × 256 bytes).
+const RUN_RECORD_MAX: usize = 4096;
+/// How much of the log is read at a time: the scan's memory is this, whatever
+/// the log's size.
+const SCAN_CHUNK: usize = 4 * 1024 * 1024;
+
+/// The newest run record of every run whose record's bytes are anywhere in
+/// sled's log at `database`, read as raw bytes, whether or not sled can
+/// still reach them: what the runs held before damage made sled end its log
+/// early (a salvage compares it with what it recovered). The newest is the
+/// one with the most events (a run's record is rewritten with every append).
+/// A run purged since still has old records in the log, and a record that
+/// does not decode or holds an invalid key is no record. Reads the log in
+/// chunks; `database` is only read.
+pub fn scan_run_records(database: &Path) -> io::Result<BTreeMap<RunId, RunRecord>> {
+    let mut file = fs::File::open(database.join(LOG))?;
+    let mut found: BTreeMap<RunId, RunRecord> = BTreeMap::new();
+    let mut window: Vec<u8> = Vec::with_capacity(SCAN_CHUNK + RUN_RECORD_MAX);
+    let mut chunk = vec![0u8; SCAN_CHUNK];
+    loop {
+        let read = file.read(&mut chunk)?;
+        let last = read == 0;
+        window.extend_from_slice(&chunk[..read]);
+        // A record may straddle chunks: keep the tail unscanned until the end.
+        let scan_to = if last {
+            window.len()
+        } else {
+            window.len().saturating_sub(RUN_RECORD_MAX)
+        };
+        let mut at = 0;
+        while let Some(offset) = find(&window[at..scan_to], &RUN_RECORD_HEADER) {
+            let start = at + offset;
+            let end = (start + RUN_RECORD_MAX).min(window.len());
+            if let Some(record) = decode_run_prefix(&window[start..end]) {
+                let newer = found
+                    .get(&record.id)
+                    .is_none_or(|known| record.head.next_seq > known.head.next_seq);
+                if newer {
+                    found.insert(record.id, record);
+                }
+            }
+            at = start + 1;
+        }
+        if last {
+            return Ok(found);
+        }
+        window.drain(..scan_to);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// The run record at the start of `bytes`, which may go on past its end.
+fn decode_run_prefix(bytes: &[u8]) -> Option<RunRecord> {
+    let record: RunRecord = match decode_record(RecordKind::Run, bytes) {
+        Ok(record) => record,
+        Err(CodecError::TrailingBytes { extra }) => {
+            decode_record(RecordKind::Run, &bytes[..bytes.len() - extra]).ok()?
+        }
+        Err(_) => return None,
+    };
+    let RunKey { goal, episode, agent } = &record.key;
+    RunKey::new(goal.clone(), *episode, agent.clone()).ok()?;
+    Some(record)
 }
 
 #[cfg(test)]
