@@ -13,6 +13,12 @@
 //! is beside the database (`.NAME.salvage-PID`), removed at the end, and a
 //! copy a killed salvage left is removed by the next salvage of that
 //! database. A file export is written atomically, like `export -o`.
+//!
+//! Before sled opens the database (its recovery may clear the log past
+//! damage), the salvage reads what existed (`crate::loss`). A run that
+//! recovered fewer events than existed is reported (the events, the seqs lost,
+//! its lost end) and exported marked: its verified prefix, then a `run_failed`
+//! of kind `salvaged`. A salvage that lost anything exits with `integrity`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
