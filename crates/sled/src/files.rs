@@ -252,4 +252,41 @@ mod tests {
         log.cut_to(segment).unwrap();
         assert_eq!(fs::metadata(dir.path().join(LOG)).unwrap().len(), LOG_SEGMENT);
     }
+
+    fn record(id: RunId, next_seq: u64, status: runjournal_core::RunStatus) -> RunRecord {
+        RunRecord {
+            id,
+            key: RunKey::new("scan", 0, "a").unwrap(),
+            created_ts: 1,
+            head: runjournal_core::Head {
+                next_seq,
+                hash: runjournal_core::ChainHash::GENESIS,
+                epoch: 0,
+                last_ts: 2,
+            },
+            status,
+            fork: None,
+        }
+    }
+
+    #[test]
+    fn the_scan_finds_the_newest_record_of_each_run_among_any_bytes_and_across_chunks() {
+        use runjournal_core::codec::encode_record;
+        use runjournal_core::RunStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = vec![0xee; 100];
+        log.extend(encode_record(RecordKind::Run, &record(7, 3, RunStatus::Running)));
+        log.extend(b"RJR\x01\x01 not a record");
+        // The newest record straddles the first chunk's end.
+        log.resize(SCAN_CHUNK - 20, 0);
+        log.extend(encode_record(RecordKind::Run, &record(7, 30, RunStatus::Completed)));
+        log.extend(encode_record(RecordKind::Run, &record(9, 1, RunStatus::Running)));
+        log.extend(encode_record(RecordKind::Run, &record(7, 12, RunStatus::Running)));
+        fs::write(dir.path().join(LOG), &log).unwrap();
+        let found = scan_run_records(dir.path()).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[&7].head.next_seq, 30);
+        assert_eq!(found[&7].status, RunStatus::Completed);
+        assert_eq!(found[&9].head.next_seq, 1);
+    }
 }
