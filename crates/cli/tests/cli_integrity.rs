@@ -371,3 +371,29 @@ fn salvage_of_an_intact_database_loses_nothing_and_exits_zero() {
     let state = json(&rj(&fresh, &["--json", "state", &key.short_id()]));
     assert_eq!(state["status"], "completed", "{state}");
 }
+
+#[test]
+fn salvage_of_a_fork_counts_only_the_prefix_it_needs_of_its_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, parent) = parent_database(dir.path(), 6, 1000);
+    ok(&rj(&db, &["fork", &parent.short_id(), "--at", "3"]));
+    let child = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    let file = dir.path().join("child.jsonl");
+    let output = rj(
+        &db,
+        &[
+            "--json",
+            "export",
+            "--salvage",
+            &child.short_id(),
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    let report: Value = serde_json::from_str(ok(&output).trim()).unwrap();
+    assert_eq!(report["lost_events"], 0, "{report}");
+    assert_eq!(report["damaged"], serde_json::json!([]), "{report}");
+    let fresh = dir.path().join("fresh.db");
+    ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
+    ok(&rj(&fresh, &["verify"]));
+}

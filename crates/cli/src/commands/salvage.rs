@@ -70,15 +70,16 @@ pub fn run(cx: &mut Context, run: &RunArg, file: Option<&Path>) -> anyhow::Resul
         for ExportItem { key, end_seq } in &items {
             let recovered = events::write_run_until_damage(&journal, key, *end_seq, target)?;
             exported += recovered.written;
-            // The record the export order was made from; it says what existed.
+            // What existed: the whole run, unless the export wants only a
+            // prefix of it (an ancestor of the run being salvaged).
             let record = journal.run_info(key).ok();
-            let existed_here = record
-                .as_ref()
-                .map_or((*end_seq, runjournal::RunStatus::Running), |record| existed.run(record));
+            let existed_here = match &record {
+                Some(record) if *end_seq >= record.head.next_seq => existed.run(record),
+                _ => (*end_seq, runjournal::RunStatus::Running),
+            };
             if let Some(record) = &record {
                 present.insert(record.id);
             }
-            let existed_here = (existed_here.0.max(*end_seq), existed_here.1);
             if let Some(mut loss) = loss::loss_of(key, &recovered, existed_here) {
                 if let Some(envelope) = loss::mark(&recovered, &loss, now_ms) {
                     writeln!(target, "{}", envelope.to_json_line())?;
