@@ -91,43 +91,54 @@ fn copy_entry(entry: &fs::DirEntry, target: &Path) -> io::Result<()> {
     }
 }
 
-/// sled's log of a database copy, read whole so it can be cut back to any
-/// prefix and the prefix tried.
+/// sled's log of a database copy, cut back to prefixes of the original's
+/// log: each cut copies that prefix from the original (which is only read),
+/// streamed, so memory stays bounded whatever the log's size, and what sled
+/// rewrote in the copy while refusing a longer prefix never reaches a
+/// shorter one.
 pub struct Log {
+    /// The original database's log (only read).
+    original: PathBuf,
+    /// The copy's log (rewritten by every cut).
     path: PathBuf,
-    bytes: Vec<u8>,
+    len: u64,
 }
 
 impl Log {
-    /// Reads the log of the database (a copy) at `database`.
-    pub fn read(database: &Path) -> io::Result<Log> {
-        let path = database.join(LOG);
-        let bytes = fs::read(&path)?;
-        Ok(Log { path, bytes })
+    /// The log of the copy at `copy` of the database at `database`.
+    pub fn of(database: &Path, copy: &Path) -> io::Result<Log> {
+        let original = database.join(LOG);
+        let len = fs::metadata(&original)?.len();
+        Ok(Log {
+            original,
+            path: copy.join(LOG),
+            len,
+        })
     }
 
-    /// The log's length in bytes, as read.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
+    /// The original log's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
     }
 
-    /// Whether the log was empty.
+    /// Whether the original log is empty.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len == 0
     }
 
     /// The lengths of the log's shorter whole-segment prefixes, longest first.
-    pub fn segment_prefixes(&self) -> impl Iterator<Item = usize> + '_ {
-        let segments = (self.bytes.len() as u64).div_ceil(LOG_SEGMENT);
-        (1..segments)
-            .rev()
-            .map(|kept| usize::try_from(kept * LOG_SEGMENT).unwrap_or(self.bytes.len()))
+    pub fn segment_prefixes(&self) -> impl Iterator<Item = u64> + '_ {
+        let segments = self.len.div_ceil(LOG_SEGMENT);
+        (1..segments).rev().map(|kept| kept * LOG_SEGMENT)
     }
 
-    /// Rewrites the log file as its first `length` bytes (all of it when
-    /// `length` is longer).
-    pub fn cut_to(&self, length: usize) -> io::Result<()> {
-        fs::write(&self.path, &self.bytes[..length.min(self.bytes.len())])
+    /// Rewrites the copy's log as the original's first `length` bytes (all of
+    /// it when `length` is longer).
+    pub fn cut_to(&self, length: u64) -> io::Result<()> {
+        let mut source = fs::File::open(&self.original)?.take(length);
+        let mut target = fs::File::create(&self.path)?;
+        io::copy(&mut source, &mut target)?;
+        Ok(())
     }
 }
 
@@ -242,15 +253,26 @@ mod tests {
 
     #[test]
     fn the_log_is_cut_back_one_segment_at_a_time() {
-        let dir = tempfile::tempdir().unwrap();
+        let original = tempfile::tempdir().unwrap();
+        let copy = tempfile::tempdir().unwrap();
         let segment = usize::try_from(LOG_SEGMENT).unwrap();
-        fs::write(dir.path().join(LOG), vec![7u8; 2 * segment + 10]).unwrap();
-        let log = Log::read(dir.path()).unwrap();
-        assert_eq!(log.len(), 2 * segment + 10);
-        let prefixes: Vec<usize> = log.segment_prefixes().collect();
-        assert_eq!(prefixes, [2 * segment, segment]);
-        log.cut_to(segment).unwrap();
-        assert_eq!(fs::metadata(dir.path().join(LOG)).unwrap().len(), LOG_SEGMENT);
+        let bytes: Vec<u8> = (0..2 * segment + 10)
+            .map(|at| u8::try_from(at % 251).unwrap())
+            .collect();
+        fs::write(original.path().join(LOG), &bytes).unwrap();
+        fs::write(copy.path().join(LOG), vec![0u8; 3]).unwrap();
+        let log = Log::of(original.path(), copy.path()).unwrap();
+        assert_eq!(log.len(), 2 * LOG_SEGMENT + 10);
+        let prefixes: Vec<u64> = log.segment_prefixes().collect();
+        assert_eq!(prefixes, [2 * LOG_SEGMENT, LOG_SEGMENT]);
+        log.cut_to(2 * LOG_SEGMENT).unwrap();
+        log.cut_to(LOG_SEGMENT).unwrap();
+        assert_eq!(fs::read(copy.path().join(LOG)).unwrap(), bytes[..segment]);
+        assert_eq!(
+            fs::read(original.path().join(LOG)).unwrap(),
+            bytes,
+            "the original is only read"
+        );
     }
 
     fn record(id: RunId, next_seq: u64, status: runjournal_core::RunStatus) -> RunRecord {

@@ -270,7 +270,7 @@ fn open_copy(db: &Path) -> anyhow::Result<(Journal, Copy)> {
         eprintln!("runjournal: salvage: opened a copy without sled's snapshot and loss guard");
         return Ok((journal, copy));
     }
-    let log = files::Log::read(&copy.path)?;
+    let log = files::Log::of(db, &copy.path)?;
     for length in log.segment_prefixes() {
         log.cut_to(length)?;
         if let Ok(journal) = Journal::open_existing(&copy.path, Options::default()) {
