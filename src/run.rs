@@ -7,7 +7,10 @@
 //! - Appends are prepared (validated, encoded, chained, folded) and queued to
 //!   the writer under the handle's lock, so the writer receives them in seq
 //!   order. A durable append then waits for the writer's answer without the
-//!   lock; a buffered one returns at once, at most 32 MiB of them in flight.
+//!   lock; a buffered one returns at once while the writer keeps up: it waits
+//!   when those in flight hold more than the writer applies in a quarter flush
+//!   interval, and for a sync when the oldest unsynced one returned half an
+//!   interval ago (the loss window is bounded by time, docs/library.md).
 //! - A run's boundaries (`run_started`, `attached`, `agent_died`, the terminal
 //!   events) return only once durable in every mode: a batch holding one is
 //!   never detached and asks the writer for a sync (shared by its group).
