@@ -727,6 +727,12 @@ pub enum Error {
         /// The first seq of the append.
         seq: u64,
     },
+    /// The subscribed run was purged: nothing more comes from it.
+    #[error("run {run} was purged while subscribed: nothing more comes from it")]
+    Purged {
+        /// The run.
+        run: RunKey,
+    },
     /// A seq past the run's end (`state_at`, a fork point).
     #[error("run {run} has no seq {seq} (its last seq is {last})")]
     SeqOutOfRange {
@@ -902,6 +908,7 @@ impl Error {
             Error::EpisodesExhausted { .. } | Error::EpochExhausted { .. } => "exhausted",
             Error::Mismatch { .. } => "mismatch",
             Error::Deleted { .. } => "deleted",
+            Error::Purged { .. } => "purged",
             Error::SeqOutOfRange { .. } => "seq_out_of_range",
             Error::HasLiveFork { .. } => "has_live_fork",
             Error::Fenced { .. } => "fenced",
@@ -1125,6 +1132,7 @@ impl From<crate::SubscribeError> for Error {
         match error {
             SubscribeError::Lagged(point) => Error::Lagged(point),
             SubscribeError::Closed => Error::Closed,
+            SubscribeError::Purged { run } => Error::Purged { run },
             SubscribeError::Poisoned { source } => Error::Poisoned { source },
             SubscribeError::WriterStopped => Error::WriterStopped,
             SubscribeError::Thread(source) => Error::Thread {

@@ -10,10 +10,13 @@
 //! - A subscriber whose bounded buffer is full is dropped from the hub (never
 //!   blocking the writer) and learns the first event it missed.
 //! - When the journal is poisoned every subscriber is dropped.
+//! - A run subscriber is matched by the run's id (never reused), not only its
+//!   key; when its run is purged it is dropped and learns why, so a new run
+//!   under the same key never reaches it.
 
 use std::sync::{Arc, Mutex};
 
-use runjournal_core::{Envelope, RunKey};
+use runjournal_core::{Envelope, RunId, RunKey};
 
 /// The first event a lagging subscriber missed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +25,15 @@ pub struct LagPoint {
     pub run: RunKey,
     /// Its seq: catch up from here.
     pub seq: u64,
+}
+
+/// Why the hub dropped a subscriber.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Its buffer was full: the first event it missed.
+    Lagged(LagPoint),
+    /// Its run was purged.
+    Purged(RunKey),
 }
 
 /// Which events a subscriber receives.
@@ -34,8 +46,17 @@ pub(crate) enum Scope {
 /// A subscriber's end inside the hub.
 pub(crate) struct Slot {
     pub(crate) scope: Scope,
+    /// The subscribed run's id (`None` for every run).
+    pub(crate) run: Option<RunId>,
     pub(crate) sender: crossbeam_channel::Sender<Envelope>,
-    pub(crate) lag: Arc<Mutex<Option<LagPoint>>>,
+    pub(crate) ended: Arc<Mutex<Option<Ended>>>,
+}
+
+impl Slot {
+    /// Drops the subscriber, recording why (its channel closes with it).
+    pub(crate) fn end(self, why: Ended) {
+        *self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+    }
 }
 
 /// Every live subscriber.
@@ -61,6 +82,21 @@ impl Hub {
         }
     }
 
+    /// Drops the subscribers of the purged `runs`, telling each why.
+    pub(crate) fn purged(&self, runs: &[RunId]) {
+        let mut slots = self.lock();
+        let (ended, kept): (Vec<Slot>, Vec<Slot>) = slots
+            .drain(..)
+            .partition(|slot| slot.run.is_some_and(|run| runs.contains(&run)));
+        *slots = kept;
+        for slot in ended {
+            let Scope::Run(key) = slot.scope.clone() else {
+                continue;
+            };
+            slot.end(Ended::Purged(key));
+        }
+    }
+
     /// Drops every subscriber (the journal is poisoned: nothing more comes).
     pub(crate) fn close_all(&self) {
         self.lock().clear();
@@ -81,11 +117,11 @@ fn deliver(slot: &Slot, envelope: &Envelope) -> bool {
     match slot.sender.try_send(envelope.clone()) {
         Ok(()) => true,
         Err(crossbeam_channel::TrySendError::Full(_)) => {
-            let mut lag = slot.lag.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            *lag = Some(LagPoint {
+            let mut ended = slot.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *ended = Some(Ended::Lagged(LagPoint {
                 run: envelope.run.clone(),
                 seq: envelope.seq,
-            });
+            }));
             false
         }
         Err(crossbeam_channel::TrySendError::Disconnected(_)) => false,

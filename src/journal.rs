@@ -33,6 +33,11 @@ use runjournal_sled::OpenMode;
 /// process appended between its read and its `attached`.
 const RESUME_ATTEMPTS: u32 = 16;
 
+/// The epoch cell of a purged run: no handle is ever opened with it (an
+/// epoch is below `u64::MAX`: resume and import refuse to raise it there), so
+/// it fences every handle of the run, which then reports the deletion.
+pub(crate) const PURGED_EPOCH: u64 = u64::MAX;
+
 /// The embedded backend of a [`Journal`](crate::Journal): this process holds
 /// the store. Cheap to clone; the store closes when the last clone and the
 /// last [`Run`] are dropped (after a final sync).
@@ -99,6 +104,17 @@ impl Inner {
         })) {
             // A failed writer answers with its failure: the caller reads what the store holds.
             drop(receiver.recv());
+        }
+    }
+
+    /// Marks the live handles of the purged `runs`: their next append fails
+    /// with `AppendError::Deleted` before it is queued.
+    pub(crate) fn mark_purged(&self, runs: &[RunId]) {
+        let epochs = self.epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for run in runs {
+            if let Some(cell) = epochs.get(run).and_then(Weak::upgrade) {
+                cell.store(PURGED_EPOCH, Ordering::Release);
+            }
         }
     }
 

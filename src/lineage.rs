@@ -327,13 +327,14 @@ impl Local {
             .map(|record| (record.key.clone(), record.head.next_seq))
             .collect();
         if !dry_run && !purge.is_empty() {
-            let ids = purge.values().map(|record| record.id).collect();
+            let ids: Vec<_> = purge.values().map(|record| record.id).collect();
             let (sender, receiver) = crossbeam_channel::bounded(1);
             let command = Command::Apply(Operation::Delete {
-                runs: ids,
+                runs: ids.clone(),
                 reply: Reply::Blocking(sender),
             });
             report.freed_bytes = self.call(command, receiver)?;
+            self.inner.mark_purged(&ids);
         }
         Ok(report)
     }

@@ -7,7 +7,10 @@
 //! - Appends are prepared (validated, encoded, chained, folded) and queued to
 //!   the writer under the handle's lock, so the writer receives them in seq
 //!   order. A durable append then waits for the writer's answer without the
-//!   lock; a buffered one returns at once, at most 32 MiB of them in flight.
+//!   lock; a buffered one returns at once while the writer keeps up: it waits
+//!   when those in flight hold more than the writer applies in a quarter flush
+//!   interval, and for a sync when the oldest unsynced one returned half an
+//!   interval ago (the loss window is bounded by time, docs/library.md).
 //! - A run's boundaries (`run_started`, `attached`, `agent_died`, the terminal
 //!   events) return only once durable in every mode: a batch holding one is
 //!   never detached and asks the writer for a sync (shared by its group).
@@ -166,23 +169,34 @@ enum Broken {
         seq: u64,
         reason: AbandonReason,
     },
+    /// The run was purged: nothing from `seq` on is stored.
+    Deleted {
+        seq: u64,
+    },
     /// The writer thread is gone.
     WriterStopped,
 }
 
-/// The most bytes of buffered appends that returned before they are applied;
-/// past it an append waits for its answer, so a fast producer cannot outrun
-/// the writer without bound.
-const MAX_IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
-
 /// How the caller of an append learns its outcome.
 pub(crate) enum Delivery {
-    /// It waits on a channel.
-    Blocking(crossbeam_channel::Sender<AppendOutcome>),
-    /// It awaits a oneshot.
-    Async(tokio::sync::oneshot::Sender<AppendOutcome>),
+    /// It waits on a channel; `true`: until it is synced, whatever the mode.
+    Blocking(crossbeam_channel::Sender<AppendOutcome>, bool),
+    /// It awaits a oneshot; `true`: until it is synced, whatever the mode.
+    Async(tokio::sync::oneshot::Sender<AppendOutcome>, bool),
     /// It returned already (`Buffered`); a failure breaks the handle.
     Detached,
+}
+
+/// Whether a buffered append returns before it is applied.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detach {
+    /// It returns once queued.
+    Yes,
+    /// It waits until it is applied (and, when the mode or the events ask
+    /// for it, synced).
+    No,
+    /// It waits until it is synced: earlier appends that returned wait too long.
+    WaitForSync,
 }
 
 /// An append queued to the writer, waiting for its answer.
@@ -502,13 +516,15 @@ impl LocalRun {
         checks: Checks,
     ) -> Result<u64, AppendError> {
         let span = self.append_span(events.len());
-        if self.may_detach(&events, checks) {
+        let detach = self.may_detach(&events, checks);
+        if detach == Detach::Yes {
             let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Detached, false))?;
             span.record("seq", queued.first_seq);
             return Ok(queued.last_seq);
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, Delivery::Async(sender), false))?;
+        let delivery = Delivery::Async(sender, detach == Detach::WaitForSync);
+        let queued = span.in_scope(|| self.queue(expected_seq, events, checks, delivery, false))?;
         span.record("seq", queued.first_seq);
         // The writer drops a reply unanswered only when it panics.
         let outcome = receiver.await.map_err(|_| AppendError::WriterStopped)?;
@@ -524,13 +540,14 @@ impl LocalRun {
         checks: Checks,
     ) -> Result<Vec<Envelope>, AppendError> {
         let span = self.append_span(events.len());
-        if self.may_detach(&events, checks) {
+        let detach = self.may_detach(&events, checks);
+        if detach == Detach::Yes {
             let queued = span.in_scope(|| self.queue(Some(expected_seq), events, checks, Delivery::Detached, true))?;
             return Ok(queued.envelopes.unwrap_or_default());
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let mut queued =
-            span.in_scope(|| self.queue(Some(expected_seq), events, checks, Delivery::Async(sender), true))?;
+        let delivery = Delivery::Async(sender, detach == Detach::WaitForSync);
+        let mut queued = span.in_scope(|| self.queue(Some(expected_seq), events, checks, delivery, true))?;
         let envelopes = queued.envelopes.take().unwrap_or_default();
         // The writer drops a reply unanswered only when it panics.
         let outcome = receiver.await.map_err(|_| AppendError::WriterStopped)?;
@@ -590,13 +607,15 @@ impl LocalRun {
     ) -> Result<u64, AppendError> {
         let span = self.append_span(events.len());
         let _entered = span.enter();
-        if self.may_detach(&events, checks) {
+        let detach = self.may_detach(&events, checks);
+        if detach == Detach::Yes {
             let queued = self.queue(expected_seq, events, checks, Delivery::Detached, false)?;
             span.record("seq", queued.first_seq);
             return Ok(queued.last_seq);
         }
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        let queued = self.queue(expected_seq, events, checks, Delivery::Blocking(sender), false)?;
+        let delivery = Delivery::Blocking(sender, detach == Detach::WaitForSync);
+        let queued = self.queue(expected_seq, events, checks, delivery, false)?;
         span.record("seq", queued.first_seq);
         // The writer drops a reply unanswered only when it panics.
         let outcome = receiver.recv().map_err(|_| AppendError::WriterStopped)?;
@@ -605,12 +624,33 @@ impl LocalRun {
 
     /// Whether the append may return before it is applied: in `Buffered` mode,
     /// while the writer is not too far behind, for anything but a run boundary
-    /// (which returns only once durable, in every mode).
-    fn may_detach(&self, events: &[Event], checks: Checks) -> bool {
-        self.inner.options.durability == crate::Durability::Buffered
-            && checks != Checks::Attach
-            && !events.iter().any(rules::is_boundary)
-            && self.inner.writer.health.in_flight.load(Ordering::Relaxed) < MAX_IN_FLIGHT_BYTES
+    /// (which returns only once durable, in every mode). The writer is too far
+    /// behind when the buffered appends that returned and are not applied
+    /// hold more than it applies and syncs in a quarter of the flush interval
+    /// (at most 32 MiB; the append then waits until it is applied), or when the oldest that returned and is not synced returned
+    /// half a flush interval ago or earlier (the append then waits until it
+    /// is synced, and with it everything queued before it): what returned is
+    /// synced within the flush interval plus the writer's time to apply and
+    /// sync that much, however fast the producer.
+    fn may_detach(&self, events: &[Event], checks: Checks) -> Detach {
+        let health = &self.inner.writer.health;
+        if self.inner.options.durability != crate::Durability::Buffered
+            || checks == Checks::Attach
+            || events.iter().any(rules::is_boundary)
+        {
+            return Detach::No;
+        }
+        let half_interval = self.inner.options.flush_interval / 2;
+        if health
+            .oldest_unsynced()
+            .is_some_and(|returned| returned.elapsed() >= half_interval)
+        {
+            return Detach::WaitForSync;
+        }
+        if health.in_flight.load(Ordering::Relaxed) >= health.in_flight_limit.load(Ordering::Relaxed) {
+            return Detach::No;
+        }
+        Detach::Yes
     }
 
     /// Prepares the append and queues it to the writer (under the handle's lock).
@@ -658,14 +698,17 @@ impl LocalRun {
             snapshot,
         };
         cursor.writer = prepared.writer;
+        let wait_for_sync = matches!(delivery, Delivery::Blocking(_, true) | Delivery::Async(_, true));
         let durable = self.inner.options.durability == crate::Durability::Durable
+            || wait_for_sync
             || prepared
                 .envelopes
                 .iter()
                 .any(|envelope| rules::is_boundary(&envelope.event));
+        let detached = matches!(delivery, Delivery::Detached);
         let reply = match delivery {
-            Delivery::Blocking(sender) => Reply::Blocking(sender),
-            Delivery::Async(sender) => Reply::Async(sender),
+            Delivery::Blocking(sender, _) => Reply::Blocking(sender),
+            Delivery::Async(sender, _) => Reply::Async(sender),
             Delivery::Detached => {
                 let bytes = batch.records.iter().map(|record| record.len() as u64).sum();
                 self.detached_reply(first_seq, bytes)
@@ -678,7 +721,12 @@ impl LocalRun {
             durable,
             reply,
         };
-        if !self.inner.writer.send(command) {
+        let sent = if detached {
+            self.inner.writer.send_detached(command)
+        } else {
+            self.inner.writer.send(command)
+        };
+        if !sent {
             self.break_with(Broken::WriterStopped);
             self.stale_view.store(true, Ordering::Release);
             return Err(AppendError::WriterStopped);
@@ -752,7 +800,11 @@ impl LocalRun {
             return Err(AppendError::Poisoned { source });
         }
         let current = self.latest_epoch.load(Ordering::Acquire);
-        if current > self.epoch {
+        if current == crate::journal::PURGED_EPOCH {
+            self.break_with(Broken::Deleted {
+                seq: cursor.writer.head().next_seq,
+            });
+        } else if current > self.epoch {
             self.break_with(Broken::Fenced { current });
         }
         let broken = self
@@ -772,6 +824,10 @@ impl LocalRun {
                 run: self.key.clone(),
                 seq,
                 reason,
+            }),
+            Some(Broken::Deleted { seq }) => Err(AppendError::Deleted {
+                run: self.key.clone(),
+                seq,
             }),
             Some(Broken::WriterStopped) => Err(AppendError::WriterStopped),
         }
@@ -909,10 +965,7 @@ fn breakage(outcome: &AppendOutcome, first_seq: u64) -> Option<Broken> {
                 actual: *actual,
             },
         }),
-        Ok(Err(AppendRejection::UnknownRun)) => Some(Broken::Rejected {
-            seq: first_seq,
-            reason: AbandonReason::Deleted,
-        }),
+        Ok(Err(AppendRejection::UnknownRun)) => Some(Broken::Deleted { seq: first_seq }),
         Err(source) => Some(Broken::Rejected {
             seq: first_seq,
             reason: AbandonReason::Storage { source: source.clone() },

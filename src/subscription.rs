@@ -9,8 +9,10 @@
 //! - A subscriber never slows writers: when its buffer is full the hub drops
 //!   it, and after the buffered events it gets [`SubscribeError::Lagged`]
 //!   naming the first event it missed.
-//! - A subscription says why it ended: lagged, the journal poisoned, its
-//!   writer stopped, or the journal closed.
+//! - A subscription says why it ended: lagged, its run purged, the journal
+//!   poisoned, its writer stopped, or the journal closed.
+//! - A run subscription follows one run (by its internal id, never reused):
+//!   a new run begun under a purged run's key never feeds it.
 //! - On a store other processes write too (one with a [`Store::watch`]),
 //!   a subscription follows the store instead ([`crate::follow`]): every
 //!   event, from this process or another, is read from the store by seq.
@@ -27,7 +29,7 @@ use runjournal_core::{ChainReader, Envelope, RunKey, RunRecord, Store};
 use crate::error::{ReadError, WriteError};
 use crate::follow::Follow;
 use crate::history::{own_chain_reader, walk_from};
-use crate::hub::{LagPoint, Scope, Slot};
+use crate::hub::{Ended, LagPoint, Scope, Slot};
 use crate::journal::Local;
 use crate::remote::RemoteSubscription;
 use crate::writer::{Command, Health, Reply, StoreFailure};
@@ -45,6 +47,13 @@ pub enum SubscribeError {
     /// The journal closed.
     #[error("the journal closed")]
     Closed,
+    /// The subscribed run was purged: nothing more comes from it (a new run
+    /// under the same key is another run: subscribe to it anew).
+    #[error("run {run} was purged while subscribed: nothing more comes from it")]
+    Purged {
+        /// The run.
+        run: RunKey,
+    },
     /// A storage failure poisoned the journal: nothing more will come.
     #[error("the journal is poisoned by an earlier storage failure and refuses writes until reopened: {source}")]
     Poisoned {
@@ -68,6 +77,7 @@ impl SubscribeError {
         match self {
             SubscribeError::Lagged(_) => "lagged",
             SubscribeError::Closed => "closed",
+            SubscribeError::Purged { .. } => "purged",
             SubscribeError::Poisoned { .. } => "poisoned",
             SubscribeError::WriterStopped => "writer_stopped",
             SubscribeError::Thread(_) => "thread",
@@ -109,7 +119,8 @@ pub(crate) struct LocalSubscription {
     catch_up: Option<CatchUp>,
     queue: VecDeque<Envelope>,
     receiver: crossbeam_channel::Receiver<Envelope>,
-    lag: Arc<Mutex<Option<LagPoint>>>,
+    /// Why the hub dropped this subscriber, when it did.
+    end_reason: Arc<Mutex<Option<Ended>>>,
     /// The writer's health: why live delivery ended, when it did.
     health: Arc<Health>,
     ended: bool,
@@ -148,7 +159,7 @@ impl Local {
             catch_up: None,
             queue: VecDeque::new(),
             receiver: crossbeam_channel::never(),
-            lag: Arc::new(Mutex::new(None)),
+            end_reason: Arc::new(Mutex::new(None)),
             health: self.inner.writer.health.clone(),
             ended: false,
             follow: Some(follow),
@@ -163,11 +174,12 @@ impl Local {
         buffer: usize,
     ) -> Result<Subscription, SubscribeError> {
         let (sender, receiver) = crossbeam_channel::bounded(buffer.max(1));
-        let lag = Arc::new(Mutex::new(None));
+        let end_reason = Arc::new(Mutex::new(None));
         let slot = Slot {
             scope,
+            run: record.as_ref().map(|record| record.id),
             sender,
-            lag: lag.clone(),
+            ended: end_reason.clone(),
         };
         let (reply, answer) = crossbeam_channel::bounded(1);
         let command = Command::Subscribe {
@@ -195,7 +207,7 @@ impl Local {
             catch_up,
             queue: VecDeque::new(),
             receiver,
-            lag,
+            end_reason,
             health: self.inner.writer.health.clone(),
             ended: false,
             follow: None,
@@ -324,13 +336,15 @@ impl LocalSubscription {
 
     fn end(&mut self) -> SubscribeError {
         self.ended = true;
-        let lag = self
-            .lag
+        let ended = self
+            .end_reason
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        if let Some(point) = lag {
-            return SubscribeError::Lagged(point);
+        match ended {
+            Some(Ended::Lagged(point)) => return SubscribeError::Lagged(point),
+            Some(Ended::Purged(run)) => return SubscribeError::Purged { run },
+            None => {}
         }
         if let Some(source) = self.health.failure() {
             return SubscribeError::Poisoned { source };

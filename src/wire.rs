@@ -58,7 +58,7 @@ pub fn status_for_code(code: &str) -> u16 {
         METHOD_NOT_ALLOWED => 405,
         TIMEOUT => 408,
         "conflict" | "fenced" | "finished" | "superseded" | "already_exists" | "has_live_fork" | "deleted"
-        | "abandoned" | "not_allowed" | "lagged" => 409,
+        | "purged" | "abandoned" | "not_allowed" | "lagged" => 409,
         PAYLOAD_TOO_LARGE => 413,
         BUSY => 429,
         "poisoned" | "writer_stopped" | "closed" | "locked" | "contended" | "disconnected" => 503,
@@ -799,7 +799,7 @@ impl From<&Error> for ErrorBody {
                     ("rule", json!(rule)),
                 ]),
             ),
-            Error::AlreadyExists { run } | Error::Superseded { run } => {
+            Error::AlreadyExists { run } | Error::Superseded { run } | Error::Purged { run } => {
                 (Some(run.clone()), None, serde_json::Map::new())
             }
             Error::NotFound { run, remedy } => (Some(run.clone()), None, details([("remedy", json!(remedy))])),

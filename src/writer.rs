@@ -14,12 +14,18 @@
 //! - A panic of the writer thread is recorded (its callers learn that the
 //!   writer stopped, not that the journal closed).
 //! - In `Buffered` mode, applied data is synced at least every flush interval
-//!   and when the journal closes.
+//!   and when the journal closes, and a buffered append that returned to its
+//!   caller is synced within the flush interval of its return (plus the time
+//!   the writer takes to apply and sync what is queued before it): the writer
+//!   syncs as soon as the oldest returned, unsynced append is that old, even
+//!   while commands keep arriving, and producers wait when it is older than
+//!   half the interval (`run::Run::may_detach`).
 //! - Subscriptions register and barriers are answered only after everything
 //!   queued before them is applied (and answered, and published).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,7 +34,7 @@ use runjournal_core::{
     AppendBatch, AppendRejection, Envelope, KeyExists, NewRun, RunId, RunRecord, SnapshotRecord, Store, StoreError,
 };
 
-use crate::hub::{Hub, Slot};
+use crate::hub::{Ended, Hub, Scope, Slot};
 use crate::metrics::Metrics;
 use crate::options::Durability;
 
@@ -67,6 +73,11 @@ impl<T> Reply<T> {
             Reply::Async(sender) => drop(sender.send(value)),
             Reply::Callback(callback) => callback(value),
         }
+    }
+
+    /// Whether the caller already returned (a detached buffered append).
+    fn is_detached(&self) -> bool {
+        matches!(self, Reply::Callback(_))
     }
 }
 
@@ -120,7 +131,6 @@ pub(crate) enum Operation {
 }
 
 /// Whether the journal still accepts writes, and its write-path counters.
-#[derive(Default)]
 pub(crate) struct Health {
     failure: OnceLock<StoreFailure>,
     /// Set when the writer thread panicked.
@@ -129,6 +139,36 @@ pub(crate) struct Health {
     /// Bytes of buffered appends that returned to their caller but are not
     /// applied yet (zero when none is in flight).
     pub(crate) in_flight: std::sync::atomic::AtomicU64,
+    /// When each detached buffered append that is not synced yet returned to
+    /// its caller, in the order they were queued (the channel's order): the
+    /// front is the oldest returned, unsynced append.
+    returned: Mutex<VecDeque<Instant>>,
+    /// The most bytes of detached appends that may wait unapplied: what the
+    /// writer applies and syncs in a quarter of the flush interval at the rate
+    /// it last measured (between [`MIN_IN_FLIGHT_BYTES`] and
+    /// [`MAX_IN_FLIGHT_BYTES`]), so a backlog never takes it longer than that.
+    pub(crate) in_flight_limit: std::sync::atomic::AtomicU64,
+}
+
+/// The least [`Health::in_flight_limit`]: a slow disk still takes batches.
+const MIN_IN_FLIGHT_BYTES: u64 = 64 * 1024;
+/// The most [`Health::in_flight_limit`], whatever the writer's rate, and its
+/// value before the writer measured one.
+const MAX_IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
+/// The in-flight limit before the writer measured its rate.
+const FIRST_IN_FLIGHT_BYTES: u64 = 256 * 1024;
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            failure: OnceLock::new(),
+            stopped: AtomicBool::new(false),
+            metrics: Metrics::default(),
+            in_flight: std::sync::atomic::AtomicU64::new(0),
+            returned: Mutex::new(VecDeque::new()),
+            in_flight_limit: std::sync::atomic::AtomicU64::new(FIRST_IN_FLIGHT_BYTES),
+        }
+    }
 }
 
 impl Health {
@@ -140,6 +180,22 @@ impl Health {
     /// Whether the writer thread panicked.
     pub(crate) fn stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
+    }
+
+    /// When the oldest detached append that is not synced yet returned.
+    pub(crate) fn oldest_unsynced(&self) -> Option<Instant> {
+        self.lock_returned().front().copied()
+    }
+
+    /// `count` detached appends, the oldest ones, are synced.
+    fn synced(&self, count: usize) {
+        let mut returned = self.lock_returned();
+        let count = count.min(returned.len());
+        returned.drain(..count);
+    }
+
+    fn lock_returned(&self) -> MutexGuard<'_, VecDeque<Instant>> {
+        self.returned.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn poison(&self, failure: StoreFailure) -> StoreFailure {
@@ -188,6 +244,9 @@ impl Writer {
                     durability,
                     flush_interval,
                     unsynced_since: None,
+                    detached_unsynced: 0,
+                    cycle_bytes: 0,
+                    cycle_busy: Duration::ZERO,
                 }
                 .run(receiver);
             })?;
@@ -201,6 +260,18 @@ impl Writer {
     /// Queues a command; `false` when the writer is gone.
     pub(crate) fn send(&self, command: Command) -> bool {
         self.sender.as_ref().is_some_and(|sender| sender.send(command).is_ok())
+    }
+
+    /// Queues a detached append (its caller returns now) and records when it
+    /// returned. Queuing and recording happen under one lock, so the record's
+    /// order is the channel's and the writer retires exactly what it synced.
+    pub(crate) fn send_detached(&self, command: Command) -> bool {
+        let mut returned = self.health.lock_returned();
+        let sent = self.send(command);
+        if sent {
+            returned.push_back(Instant::now());
+        }
+        sent
     }
 }
 
@@ -225,14 +296,21 @@ struct WriterLoop {
     health: Arc<Health>,
     durability: Durability,
     flush_interval: Duration,
+    /// When data was first applied since the last sync.
     unsynced_since: Option<Instant>,
+    /// Detached appends applied since the last sync.
+    detached_unsynced: usize,
+    /// Bytes applied since the last sync, and the time spent applying them.
+    cycle_bytes: u64,
+    cycle_busy: Duration,
 }
 
 /// Answers owed to the callers of one group once it is applied and synced.
 enum Pending {
     Append(Reply<AppendOutcome>, Result<(), AppendRejection>, Vec<Envelope>),
     Create(Reply<CreateOutcome>, Result<Vec<RunRecord>, KeyExists>, Vec<Envelope>),
-    Delete(Reply<WriteOutcome<u64>>, u64),
+    /// A purge: its caller, the bytes freed, the runs deleted.
+    Delete(Reply<WriteOutcome<u64>>, u64, Vec<RunId>),
     Unit(Reply<WriteOutcome<()>>),
 }
 
@@ -251,7 +329,10 @@ impl Pending {
                 }
                 reply.send(Ok(outcome));
             }
-            Pending::Delete(reply, freed) => reply.send(Ok(freed)),
+            Pending::Delete(reply, freed, runs) => {
+                hub.purged(&runs);
+                reply.send(Ok(freed));
+            }
             Pending::Unit(reply) => reply.send(Ok(())),
         }
     }
@@ -260,7 +341,7 @@ impl Pending {
         match self {
             Pending::Append(reply, _, _) => reply.send(Err(failure.clone())),
             Pending::Create(reply, _, _) => reply.send(Err(failure.clone())),
-            Pending::Delete(reply, _) => reply.send(Err(failure.clone())),
+            Pending::Delete(reply, _, _) => reply.send(Err(failure.clone())),
             Pending::Unit(reply) => reply.send(Err(failure.clone())),
         }
     }
@@ -301,16 +382,53 @@ impl WriterLoop {
         }
     }
 
+    /// When the next sync is due: a flush interval after data was first
+    /// applied unsynced, or after the oldest unsynced detached append returned
+    /// (which may be earlier: it may have waited in the channel).
     fn next_deadline(&self) -> Option<Instant> {
-        self.unsynced_since.map(|since| since + self.flush_interval)
+        let applied = self.unsynced_since;
+        let returned = self.health.oldest_unsynced().filter(|_| self.detached_unsynced > 0);
+        let since = match (applied, returned) {
+            (Some(applied), Some(returned)) => Some(applied.min(returned)),
+            (since, None) | (None, since) => since,
+        };
+        since.map(|since| since + self.flush_interval)
+    }
+
+    /// Whether a sync is due now (checked after every group, so a producer
+    /// that keeps the channel busy cannot postpone it).
+    fn sync_due(&self) -> bool {
+        self.next_deadline().is_some_and(|deadline| deadline <= Instant::now())
     }
 
     fn periodic_sync(&mut self) {
         let _span = tracing::debug_span!("flush", reason = "interval").entered();
+        let started = Instant::now();
         if let Err(error) = self.timed_sync() {
             self.poison(error);
+        } else {
+            self.retire_synced(started.elapsed());
         }
         self.unsynced_since = None;
+    }
+
+    /// Everything applied is synced: the detached appends among it no longer
+    /// count as returned and unsynced.
+    fn retire_synced(&mut self, sync_took: Duration) {
+        self.health.synced(self.detached_unsynced);
+        self.detached_unsynced = 0;
+        let busy = self.cycle_busy + sync_took;
+        if self.cycle_bytes >= MIN_IN_FLIGHT_BYTES && !busy.is_zero() {
+            // Bytes the writer applies and syncs in a quarter interval at the
+            // rate of this cycle, averaged with the previous limit.
+            let quarter = u128::from(self.cycle_bytes) * self.flush_interval.as_nanos() / (4 * busy.as_nanos());
+            let quarter = u64::try_from(quarter).unwrap_or(u64::MAX);
+            let previous = self.health.in_flight_limit.load(Ordering::Relaxed);
+            let limit = (previous / 2 + quarter / 2).clamp(MIN_IN_FLIGHT_BYTES, MAX_IN_FLIGHT_BYTES);
+            self.health.in_flight_limit.store(limit, Ordering::Relaxed);
+        }
+        self.cycle_bytes = 0;
+        self.cycle_busy = Duration::ZERO;
     }
 
     fn timed_sync(&self) -> Result<(), StoreError> {
@@ -349,6 +467,9 @@ impl WriterLoop {
                     reply,
                 } => {
                     wants_sync |= durable;
+                    if reply.is_detached() {
+                        self.detached_unsynced += 1;
+                    }
                     appends.push((batch, envelopes, reply));
                 }
                 Command::Apply(operation) => {
@@ -364,12 +485,17 @@ impl WriterLoop {
             result = self.apply_appends(&mut appends, &mut pending);
         }
         if result.is_ok() {
-            if wants_sync {
-                let _span = tracing::debug_span!("flush", reason = "group", callers = pending.len()).entered();
-                result = self.timed_sync().map_err(|error| self.poison(error));
-                self.unsynced_since = None;
-            } else if self.unsynced_since.is_none() {
+            if self.unsynced_since.is_none() {
                 self.unsynced_since = Some(Instant::now());
+            }
+            if wants_sync || self.sync_due() {
+                let _span = tracing::debug_span!("flush", reason = "group", callers = pending.len()).entered();
+                let started = Instant::now();
+                result = self.timed_sync().map_err(|error| self.poison(error));
+                if result.is_ok() {
+                    self.retire_synced(started.elapsed());
+                }
+                self.unsynced_since = None;
             }
         }
         match result {
@@ -405,8 +531,14 @@ impl WriterLoop {
                 .map(|record| record.map(|record| record.head.next_seq)),
             None => Ok(None),
         };
-        if head.is_ok() {
-            self.hub.register(slot);
+        match (&head, &slot.scope) {
+            // The run was purged before the subscription registered.
+            (Ok(None), Scope::Run(key)) if run.is_some() => {
+                let key = key.clone();
+                slot.end(Ended::Purged(key));
+            }
+            (Ok(_), _) => self.hub.register(slot),
+            (Err(_), _) => {}
         }
         reply.send(Ok(head));
     }
@@ -419,7 +551,11 @@ impl WriterLoop {
         failure
     }
 
-    fn apply_appends(&self, appends: &mut Vec<QueuedAppend>, pending: &mut Vec<Pending>) -> Result<(), StoreFailure> {
+    fn apply_appends(
+        &mut self,
+        appends: &mut Vec<QueuedAppend>,
+        pending: &mut Vec<Pending>,
+    ) -> Result<(), StoreFailure> {
         if appends.is_empty() {
             return Ok(());
         }
@@ -443,6 +579,8 @@ impl WriterLoop {
         self.health
             .metrics
             .applied(batches.len() as u64, events as u64, bytes as u64);
+        self.cycle_bytes += bytes as u64;
+        self.cycle_busy += started.elapsed();
         tracing::trace!(
             batches = batches.len(),
             events,
@@ -484,7 +622,7 @@ impl WriterLoop {
             Operation::Delete { runs, reply } => {
                 *wants_sync = true;
                 match self.settle(self.store.delete_runs(&runs)) {
-                    Ok(freed) => pending.push(Pending::Delete(reply, freed)),
+                    Ok(freed) => pending.push(Pending::Delete(reply, freed, runs)),
                     Err(failure) => return Err(answer_failure(reply, failure)),
                 }
             }

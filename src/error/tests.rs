@@ -319,7 +319,7 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
     ));
     codes.extend(check_family(
         "SubscribeError",
-        6,
+        7,
         vec![
             SubscribeError::Lagged(LagPoint { run: run(), seq: 7 }),
             SubscribeError::Closed,
@@ -327,6 +327,7 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
             SubscribeError::WriterStopped,
             SubscribeError::Thread(std::io::Error::other("no threads")),
             SubscribeError::Read(ReadError::NotFound { run: run() }),
+            SubscribeError::Purged { run: run() },
         ],
         |error| match error {
             SubscribeError::Lagged(_) => 0,
@@ -335,6 +336,7 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
             SubscribeError::WriterStopped => 3,
             SubscribeError::Thread(_) => 4,
             SubscribeError::Read(_) => 5,
+            SubscribeError::Purged { .. } => 6,
         },
         SubscribeError::code,
         Error::from,

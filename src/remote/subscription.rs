@@ -6,7 +6,7 @@
 //!   a seq at or below it is never delivered again.
 //! - `lagged` ends the subscription with [`SubscribeError::Lagged`] (catch up
 //!   from its seq); `end` ends it: `shutdown` as a closed journal, `purged`
-//!   as the run not found. The every-run stream cannot resume without a gap:
+//!   as [`SubscribeError::Purged`], as embedded. The every-run stream cannot resume without a gap:
 //!   a dropped connection ends it with the connection's error.
 //! - The receiving task runs on the client's runtime and stops (closing its
 //!   connection, so the owner's subscriber slot is freed) as soon as the
@@ -305,9 +305,7 @@ async fn read_stream(
                                 .map(str::to_string)
                         });
                     match (reason.as_deref(), key) {
-                        (Some("purged"), Some(run)) => {
-                            Err(SubscribeError::Read(ReadError::NotFound { run: run.clone() }))
-                        }
+                        (Some("purged"), Some(run)) => Err(SubscribeError::Purged { run: run.clone() }),
                         _ => return Ended::Done,
                     }
                 }

@@ -10,7 +10,8 @@ use std::io::{self, Write};
 use std::ops::{ControlFlow, Range};
 use std::path::Path;
 
-use runjournal::{Envelope, Journal, ReadError, RunKey};
+use runjournal::core::rules;
+use runjournal::{Envelope, Journal, ReadError, RunKey, RunStatus};
 
 use crate::select::read_error;
 
@@ -62,17 +63,38 @@ pub fn write_run(
     walk.map_err(|error| read_error(db, error))
 }
 
+/// What a salvage wrote of one run: a verified prefix of its own log.
+pub struct Recovered {
+    /// How many events were written (seqs `0..written`).
+    pub written: u64,
+    /// Why the run stopped before its end, when it did: damage to the run, or
+    /// a store I/O error reading it (such as a deleted blob file).
+    pub damage: Option<ReadError>,
+    /// The last event written.
+    pub last: Option<Envelope>,
+    /// The run's status after the events written.
+    pub status: RunStatus,
+}
+
 /// Writes the run's events `0..end` up to the first one that cannot be read
-/// or fails verification; returns how many were written and that failure
-/// (damage to the run, or a store I/O error reading it, such as a deleted
-/// blob file: a salvage names it and goes on with the next run). Only an
-/// error writing the output is an error.
+/// or fails verification: a salvage names the failure and goes on with the
+/// next run. Only an error writing the output is an error.
 pub fn write_run_until_damage(
     journal: &Journal,
     key: &RunKey,
     end: u64,
     out: &mut dyn Write,
-) -> anyhow::Result<(u64, Option<ReadError>)> {
-    let (written, walk) = write_lines(journal, key, 0..end, out, &mut |_| {})?;
-    Ok((written, walk.err()))
+) -> anyhow::Result<Recovered> {
+    let mut last: Option<Envelope> = None;
+    let mut status = RunStatus::Running;
+    let (written, walk) = write_lines(journal, key, 0..end, out, &mut |envelope| {
+        status = rules::status_after(status, &envelope.event);
+        last = Some(envelope.clone());
+    })?;
+    Ok(Recovered {
+        written,
+        damage: walk.err(),
+        last,
+        status,
+    })
 }

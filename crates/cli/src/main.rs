@@ -16,6 +16,7 @@ mod events;
 mod export_file;
 mod failure;
 mod leftovers;
+mod loss;
 mod otlp;
 mod output;
 mod progress;

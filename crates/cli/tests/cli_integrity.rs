@@ -99,22 +99,24 @@ fn export_salvage_exports_every_run_up_to_its_last_verified_event() {
     assert!(error.contains("seq 3"), "{error}");
     let file = dir.path().join("salvaged.jsonl");
     let output = rj(&db, &["export", "--salvage", "-o", file.to_str().unwrap()]);
-    let summary = ok(&output);
+    // Events were lost: the export is written and the exit status says so.
+    assert_eq!(output.status.code(), Some(exit_code("integrity")));
+    let summary = stdout(&output);
     assert!(
-        summary.contains("salvaged 2 runs") && summary.contains("1 run stopped at damage"),
+        summary.contains("salvaged 2 runs") && summary.contains("1 run stopped at damage, losing 4 events and 0 ends"),
         "{summary}"
     );
     let warnings = stderr(&output);
     assert!(
-        warnings.contains("\"fix-login-bug\"/0/\"orchestrator-0\": exported its first 3 events")
+        warnings.contains("\"fix-login-bug\"/0/\"orchestrator-0\": recovered 3 events of 7; 4 lost (seqs 3–6)")
             && warnings.contains("seq 3"),
         "{warnings}"
     );
     let lines = std::fs::read_to_string(&file).unwrap();
     assert_eq!(
         lines.lines().count(),
-        3 + 12,
-        "the damaged run's first 3 events and the intact run whole"
+        3 + 1 + 12,
+        "the damaged run's first 3 events and its salvage mark, and the intact run whole"
     );
     let fresh = dir.path().join("fresh.db");
     ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
@@ -195,7 +197,14 @@ fn a_database_sled_cannot_open_is_one_line_and_salvage_recovers_a_verified_prefi
     let damaged = read_tree(&db);
     let file = dir.path().join("salvaged.jsonl");
     let output = rj(&db, &["export", "--salvage", "-o", file.to_str().unwrap()]);
-    ok(&output);
+    // sled's recovery at the refused open above cleared its log past the
+    // damage: the salvage says how much of what the guard recorded it lost.
+    assert_eq!(output.status.code(), Some(exit_code("integrity")));
+    assert!(
+        stdout(&output).contains("the loss guard recorded 453 events durable"),
+        "{}",
+        stdout(&output)
+    );
     assert!(stderr(&output).contains("salvaging from a copy"), "{}", stderr(&output));
     assert_eq!(read_tree(&db), damaged, "the damaged database is not changed");
     let lines = std::fs::read_to_string(&file).unwrap();
@@ -237,12 +246,153 @@ fn a_database_that_lost_durable_events_is_refused_and_salvage_exports_what_is_le
     );
     let file = dir.path().join("left.jsonl");
     let output = rj(&db, &["export", "--salvage", "-o", file.to_str().unwrap()]);
-    ok(&output);
+    // sled's recovery at the refused open above cleared its log past the
+    // damage: no run is left, and the loss guard says 153 events were durable.
+    assert_eq!(output.status.code(), Some(exit_code("integrity")));
+    assert!(
+        stdout(&output).contains("the loss guard recorded 153 events durable, 153 more than any run record"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("salvage lost 153 events"),
+        "{}",
+        stderr(&output)
+    );
     assert!(
         stderr(&output).contains("without sled's snapshot and loss guard"),
         "{}",
         stderr(&output)
     );
+    let fresh = dir.path().join("fresh.db");
+    ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
+    ok(&rj(&fresh, &["verify"]));
+}
+
+/// A 30-event completed run (seqs 0–29) whose step at seq 24 holds `marker`.
+fn completed_run_of_30(db: &Path, marker: &str) -> RunKey {
+    let journal = Journal::open(db, Options::default()).unwrap();
+    let key = RunKey::new("honest-salvage", 0, "a").unwrap();
+    let run = journal.begin(key.clone(), runjournal::RunMeta::default()).unwrap();
+    for seq in 1..29 {
+        let content = if seq == 24 {
+            marker.to_string()
+        } else {
+            format!("step at seq {seq}")
+        };
+        run.step(vec![runjournal::Message::new(runjournal::Role::Assistant, content)])
+            .unwrap();
+    }
+    assert_eq!(run.finish(runjournal::Outcome::Success { output: None }).unwrap(), 29);
+    key
+}
+
+/// Flips one byte of the first copy of `marker` in the database's files.
+fn flip_byte_of(db: &Path, marker: &str) {
+    for (path, mut bytes) in read_tree(db) {
+        if let Some(at) = bytes
+            .windows(marker.len())
+            .position(|window| window == marker.as_bytes())
+        {
+            bytes[at + marker.len() / 2] ^= 0x01;
+            std::fs::write(&path, bytes).unwrap();
+            return;
+        }
+    }
+    panic!("{marker} is in no file of {}", db.display());
+}
+
+#[test]
+fn salvage_reports_the_events_and_the_end_a_damaged_run_lost_and_marks_it_unresumable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("flipped.db");
+    let marker = "the step at seq 24 that a flipped byte damages";
+    let key = completed_run_of_30(&db, marker);
+    flip_byte_of(&db, marker);
+    let file = dir.path().join("salvaged.jsonl");
+    let output = rj(&db, &["--json", "export", "--salvage", "-o", file.to_str().unwrap()]);
+    // The salvage lost data: it says so in its exit status, with the export written.
+    assert_eq!(output.status.code(), Some(exit_code("integrity")));
+    let text = stderr(&output);
+    assert!(text.contains("salvage lost 6 events of 1 run"), "{text}");
+    let report: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(report["events"], 24, "{report}");
+    assert_eq!(report["lost_events"], 6, "{report}");
+    let damaged = report["damaged"].as_array().unwrap();
+    assert_eq!(damaged.len(), 1, "{report}");
+    let run = &damaged[0];
+    assert_eq!(run["goal"], "honest-salvage", "{report}");
+    assert_eq!(run["id"], key.short_id(), "{report}");
+    assert_eq!(run["events"], 24, "{report}");
+    assert_eq!(run["existed"], 30, "{report}");
+    assert_eq!(run["lost_events"], 6, "{report}");
+    assert_eq!(run["lost_seqs"], serde_json::json!([24, 29]), "{report}");
+    assert_eq!(run["end_lost"], true, "{report}");
+    assert_eq!(run["lost_status"], "completed", "{report}");
+    assert_eq!(run["marked"], true, "{report}");
+    assert!(
+        text.contains(&format!(
+            "{key}: recovered 24 events of 30; 6 lost (seqs 24–29), including its end (completed)"
+        )),
+        "{text}"
+    );
+    // The export ends the run with the salvage's mark; imported, the run is
+    // failed, says why, and resume refuses it.
+    let lines = std::fs::read_to_string(&file).unwrap();
+    let last: Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    assert_eq!(last["seq"], 24, "{last}");
+    assert_eq!(last["event"]["type"], "run_failed", "{last}");
+    assert_eq!(last["event"]["error"]["kind"], "salvaged", "{last}");
+    let fresh = dir.path().join("fresh.db");
+    ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
+    ok(&rj(&fresh, &["verify"]));
+    let state = json(&rj(&fresh, &["--json", "state", &key.short_id()]));
+    assert_eq!(state["status"], "failed", "{state}");
+    let refused = rj(&fresh, &["resume", &key.short_id()]);
+    let refusal = fails_with(&refused, "finished");
+    assert!(refusal.contains("failed"), "{refusal}");
+    let recoverable = json(&rj(&fresh, &["--json", "runs", "--status", "running"]));
+    assert_eq!(recoverable.as_array().map(Vec::len), Some(0), "{recoverable}");
+}
+
+#[test]
+fn salvage_of_an_intact_database_loses_nothing_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intact.db");
+    let key = completed_run_of_30(&db, "nothing is damaged here");
+    let file = dir.path().join("salvaged.jsonl");
+    let output = rj(&db, &["--json", "export", "--salvage", "-o", file.to_str().unwrap()]);
+    let report: Value = serde_json::from_str(ok(&output).trim()).unwrap();
+    assert_eq!(report["events"], 30, "{report}");
+    assert_eq!(report["lost_events"], 0, "{report}");
+    assert_eq!(report["damaged"], serde_json::json!([]), "{report}");
+    let fresh = dir.path().join("fresh.db");
+    ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
+    let state = json(&rj(&fresh, &["--json", "state", &key.short_id()]));
+    assert_eq!(state["status"], "completed", "{state}");
+}
+
+#[test]
+fn salvage_of_a_fork_counts_only_the_prefix_it_needs_of_its_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, parent) = parent_database(dir.path(), 6, 1000);
+    ok(&rj(&db, &["fork", &parent.short_id(), "--at", "3"]));
+    let child = RunKey::new("lineage-goal", 1, "solver").unwrap();
+    let file = dir.path().join("child.jsonl");
+    let output = rj(
+        &db,
+        &[
+            "--json",
+            "export",
+            "--salvage",
+            &child.short_id(),
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    let report: Value = serde_json::from_str(ok(&output).trim()).unwrap();
+    assert_eq!(report["lost_events"], 0, "{report}");
+    assert_eq!(report["damaged"], serde_json::json!([]), "{report}");
     let fresh = dir.path().join("fresh.db");
     ok(&rj(&fresh, &["import", file.to_str().unwrap()]));
     ok(&rj(&fresh, &["verify"]));

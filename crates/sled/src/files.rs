@@ -17,9 +17,13 @@
 //! removed as one); the functions that change files only ever change a copy
 //! they were given, never the database a store has open.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+use runjournal_core::codec::{decode_record, CodecError, RecordKind};
+use runjournal_core::{RunId, RunKey, RunRecord};
 
 use crate::guard::GUARD_FILE;
 
@@ -100,44 +104,126 @@ fn copy_entry(entry: &fs::DirEntry, target: &Path) -> io::Result<()> {
     }
 }
 
-/// sled's log of a database copy, read whole so it can be cut back to any
-/// prefix and the prefix tried.
+/// sled's log of a database copy, cut back to prefixes of the original's
+/// log: each cut copies that prefix from the original (which is only read),
+/// streamed, so memory stays bounded whatever the log's size, and what sled
+/// rewrote in the copy while refusing a longer prefix never reaches a
+/// shorter one.
 pub struct Log {
+    /// The original database's log (only read).
+    original: PathBuf,
+    /// The copy's log (rewritten by every cut).
     path: PathBuf,
-    bytes: Vec<u8>,
+    len: u64,
 }
 
 impl Log {
-    /// Reads the log of the database (a copy) at `database`.
-    pub fn read(database: &Path) -> io::Result<Log> {
-        let path = database.join(LOG);
-        let bytes = fs::read(&path)?;
-        Ok(Log { path, bytes })
+    /// The log of the copy at `copy` of the database at `database`.
+    pub fn of(database: &Path, copy: &Path) -> io::Result<Log> {
+        let original = database.join(LOG);
+        let len = fs::metadata(&original)?.len();
+        Ok(Log {
+            original,
+            path: copy.join(LOG),
+            len,
+        })
     }
 
-    /// The log's length in bytes, as read.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
+    /// The original log's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
     }
 
-    /// Whether the log was empty.
+    /// Whether the original log is empty.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len == 0
     }
 
     /// The lengths of the log's shorter whole-segment prefixes, longest first.
-    pub fn segment_prefixes(&self) -> impl Iterator<Item = usize> + '_ {
-        let segments = (self.bytes.len() as u64).div_ceil(LOG_SEGMENT);
-        (1..segments)
-            .rev()
-            .map(|kept| usize::try_from(kept * LOG_SEGMENT).unwrap_or(self.bytes.len()))
+    pub fn segment_prefixes(&self) -> impl Iterator<Item = u64> + '_ {
+        let segments = self.len.div_ceil(LOG_SEGMENT);
+        (1..segments).rev().map(|kept| kept * LOG_SEGMENT)
     }
 
-    /// Rewrites the log file as its first `length` bytes (all of it when
-    /// `length` is longer).
-    pub fn cut_to(&self, length: usize) -> io::Result<()> {
-        fs::write(&self.path, &self.bytes[..length.min(self.bytes.len())])
+    /// Rewrites the copy's log as the original's first `length` bytes (all of
+    /// it when `length` is longer).
+    pub fn cut_to(&self, length: u64) -> io::Result<()> {
+        let mut source = fs::File::open(&self.original)?.take(length);
+        let mut target = fs::File::create(&self.path)?;
+        io::copy(&mut source, &mut target)?;
+        Ok(())
     }
+}
+
+/// The header every stored run record starts with: magic, kind, format
+/// version 1, codec 1 (ARCHITECTURE.md, record header).
+const RUN_RECORD_HEADER: [u8; 5] = [b'R', b'J', b'R', 1, 1];
+/// The most bytes a run record may take (a key is at most 3 × 256 bytes).
+const RUN_RECORD_MAX: usize = 4096;
+/// How much of the log is read at a time: the scan's memory is this, whatever
+/// the log's size.
+const SCAN_CHUNK: usize = 4 * 1024 * 1024;
+
+/// The newest run record of every run whose record's bytes are anywhere in
+/// sled's log at `database`, read as raw bytes, whether or not sled can
+/// still reach them: what the runs held before damage made sled end its log
+/// early (a salvage compares it with what it recovered). The newest is the
+/// one with the most events (a run's record is rewritten with every append).
+/// A run purged since still has old records in the log, and a record that
+/// does not decode or holds an invalid key is no record. Reads the log in
+/// chunks; `database` is only read.
+pub fn scan_run_records(database: &Path) -> io::Result<BTreeMap<RunId, RunRecord>> {
+    let mut file = fs::File::open(database.join(LOG))?;
+    let mut found: BTreeMap<RunId, RunRecord> = BTreeMap::new();
+    let mut window: Vec<u8> = Vec::with_capacity(SCAN_CHUNK + RUN_RECORD_MAX);
+    let mut chunk = vec![0u8; SCAN_CHUNK];
+    loop {
+        let read = file.read(&mut chunk)?;
+        let last = read == 0;
+        window.extend_from_slice(&chunk[..read]);
+        // A record may straddle chunks: keep the tail unscanned until the end.
+        let scan_to = if last {
+            window.len()
+        } else {
+            window.len().saturating_sub(RUN_RECORD_MAX)
+        };
+        let mut at = 0;
+        while let Some(offset) = find(&window[at..scan_to], &RUN_RECORD_HEADER) {
+            let start = at + offset;
+            let end = (start + RUN_RECORD_MAX).min(window.len());
+            if let Some(record) = decode_run_prefix(&window[start..end]) {
+                let newer = found
+                    .get(&record.id)
+                    .is_none_or(|known| record.head.next_seq > known.head.next_seq);
+                if newer {
+                    found.insert(record.id, record);
+                }
+            }
+            at = start + 1;
+        }
+        if last {
+            return Ok(found);
+        }
+        window.drain(..scan_to);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// The run record at the start of `bytes`, which may go on past its end.
+fn decode_run_prefix(bytes: &[u8]) -> Option<RunRecord> {
+    let record: RunRecord = match decode_record(RecordKind::Run, bytes) {
+        Ok(record) => record,
+        Err(CodecError::TrailingBytes { extra }) => {
+            decode_record(RecordKind::Run, &bytes[..bytes.len() - extra]).ok()?
+        }
+        Err(_) => return None,
+    };
+    let RunKey { goal, episode, agent } = &record.key;
+    RunKey::new(goal.clone(), *episode, agent.clone()).ok()?;
+    Some(record)
 }
 
 #[cfg(test)]
@@ -183,14 +269,62 @@ mod tests {
 
     #[test]
     fn the_log_is_cut_back_one_segment_at_a_time() {
-        let dir = tempfile::tempdir().unwrap();
+        let original = tempfile::tempdir().unwrap();
+        let copy = tempfile::tempdir().unwrap();
         let segment = usize::try_from(LOG_SEGMENT).unwrap();
-        fs::write(dir.path().join(LOG), vec![7u8; 2 * segment + 10]).unwrap();
-        let log = Log::read(dir.path()).unwrap();
-        assert_eq!(log.len(), 2 * segment + 10);
-        let prefixes: Vec<usize> = log.segment_prefixes().collect();
-        assert_eq!(prefixes, [2 * segment, segment]);
-        log.cut_to(segment).unwrap();
-        assert_eq!(fs::metadata(dir.path().join(LOG)).unwrap().len(), LOG_SEGMENT);
+        let bytes: Vec<u8> = (0..2 * segment + 10)
+            .map(|at| u8::try_from(at % 251).unwrap())
+            .collect();
+        fs::write(original.path().join(LOG), &bytes).unwrap();
+        fs::write(copy.path().join(LOG), vec![0u8; 3]).unwrap();
+        let log = Log::of(original.path(), copy.path()).unwrap();
+        assert_eq!(log.len(), 2 * LOG_SEGMENT + 10);
+        let prefixes: Vec<u64> = log.segment_prefixes().collect();
+        assert_eq!(prefixes, [2 * LOG_SEGMENT, LOG_SEGMENT]);
+        log.cut_to(2 * LOG_SEGMENT).unwrap();
+        log.cut_to(LOG_SEGMENT).unwrap();
+        assert_eq!(fs::read(copy.path().join(LOG)).unwrap(), bytes[..segment]);
+        assert_eq!(
+            fs::read(original.path().join(LOG)).unwrap(),
+            bytes,
+            "the original is only read"
+        );
+    }
+
+    fn record(id: RunId, next_seq: u64, status: runjournal_core::RunStatus) -> RunRecord {
+        RunRecord {
+            id,
+            key: RunKey::new("scan", 0, "a").unwrap(),
+            created_ts: 1,
+            head: runjournal_core::Head {
+                next_seq,
+                hash: runjournal_core::ChainHash::GENESIS,
+                epoch: 0,
+                last_ts: 2,
+            },
+            status,
+            fork: None,
+        }
+    }
+
+    #[test]
+    fn the_scan_finds_the_newest_record_of_each_run_among_any_bytes_and_across_chunks() {
+        use runjournal_core::codec::encode_record;
+        use runjournal_core::RunStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = vec![0xee; 100];
+        log.extend(encode_record(RecordKind::Run, &record(7, 3, RunStatus::Running)));
+        log.extend(b"RJR\x01\x01 not a record");
+        // The newest record straddles the first chunk's end.
+        log.resize(SCAN_CHUNK - 20, 0);
+        log.extend(encode_record(RecordKind::Run, &record(7, 30, RunStatus::Completed)));
+        log.extend(encode_record(RecordKind::Run, &record(9, 1, RunStatus::Running)));
+        log.extend(encode_record(RecordKind::Run, &record(7, 12, RunStatus::Running)));
+        fs::write(dir.path().join(LOG), &log).unwrap();
+        let found = scan_run_records(dir.path()).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[&7].head.next_seq, 30);
+        assert_eq!(found[&7].status, RunStatus::Completed);
+        assert_eq!(found[&9].head.next_seq, 1);
     }
 }

@@ -8,6 +8,7 @@
 //! 0x03 ‖ goal ‖ 0x00 ‖ agent ‖ 0x00 ‖ episode u32  → run id u64
 //! 0x04 ‖ run id u64 ‖ seq u64     → snapshot record
 //! 0x05 ‖ parent id u64 ‖ child id u64 → empty (lineage index)
+//! 0x06 ‖ run id u64               → empty (a purged run whose events and snapshots are still being removed)
 //! ```
 
 use runjournal_core::{RunId, RunKey};
@@ -24,6 +25,14 @@ pub const KEY_INDEX: u8 = 0x03;
 pub const SNAPSHOT: u8 = 0x04;
 /// Prefix of the lineage index.
 pub const CHILD: u8 = 0x05;
+/// Prefix of purge tombstones: runs already invisible (no run record, key or
+/// lineage entry) whose events and snapshots are removed in bounded batches.
+pub const PURGING: u8 = 0x06;
+
+/// `0x06 ‖ run`.
+pub fn purging_key(run: RunId) -> [u8; 9] {
+    run_prefix(PURGING, run)
+}
 
 /// The meta key holding the store's format record.
 pub fn format_key() -> Vec<u8> {

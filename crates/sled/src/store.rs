@@ -271,6 +271,46 @@ impl SledStore {
         state.runs.get(&id).map(|record| record.key.clone())
     }
 
+    /// Removes the events and snapshots of every run with a purge tombstone,
+    /// at most [`PURGE_BATCH_KEYS`] keys per batch, then the tombstone; returns
+    /// the bytes freed. The runs are invisible already, so a crash between
+    /// batches leaves only unreachable keys, removed by the next purge.
+    fn finish_purges(&self, state: &mut WriteState) -> Result<u64, StoreError> {
+        let mut freed = 0u64;
+        let tombstones: Vec<sled::IVec> = self
+            .entries("scan purge tombstones", None, self.db.scan_prefix([layout::PURGING]))
+            .map(|entry| entry.map(|(key, _)| key))
+            .collect::<Result<_, _>>()?;
+        for tombstone in tombstones {
+            let Some(id) = layout::trailing_u64(&tombstone) else {
+                continue;
+            };
+            for prefix in [layout::EVENT, layout::SNAPSHOT] {
+                loop {
+                    let mut batch = sled::Batch::default();
+                    let mut keys = 0usize;
+                    let owned = self.db.scan_prefix(layout::run_prefix(prefix, id));
+                    for entry in self.entries("scan purged run", None, owned).take(PURGE_BATCH_KEYS) {
+                        let (key, value) = entry?;
+                        freed += (key.len() + value.len()) as u64;
+                        batch.remove(key);
+                        keys += 1;
+                    }
+                    if keys == 0 {
+                        break;
+                    }
+                    state.writes = count_write(&mut batch, state);
+                    self.apply("remove purged events", batch)?;
+                }
+            }
+            let mut batch = sled::Batch::default();
+            batch.remove(tombstone);
+            state.writes = count_write(&mut batch, state);
+            self.apply("remove purge tombstone", batch)?;
+        }
+        Ok(freed)
+    }
+
     fn load_run(&self, state: &mut WriteState, id: RunId) -> Result<Option<RunRecord>, StoreError> {
         if let Some(record) = state.runs.get(&id) {
             return Ok(Some(record.clone()));
@@ -781,32 +821,39 @@ impl Store for SledStore {
     fn delete_runs(&self, runs: &[RunId]) -> Result<u64, StoreError> {
         let mut state = self.lock_write()?;
         self.check_writable()?;
+        // One atomic step makes the runs invisible: their records, keys and
+        // lineage entries go, and a tombstone names each run.
         let mut batch = sled::Batch::default();
         let mut freed = 0u64;
+        let mut unpublished = Vec::new();
         for &id in runs {
             let Some(record) = self.load_run(&mut state, id)? else {
                 continue;
             };
-            for prefix in [layout::EVENT, layout::SNAPSHOT, layout::CHILD] {
-                let owned = self.db.scan_prefix(layout::run_prefix(prefix, id));
-                for entry in self.entries("scan run for delete", Some(record.key.clone()), owned) {
-                    let (key, value) = entry?;
-                    freed += (key.len() + value.len()) as u64;
-                    batch.remove(key);
-                }
+            let owned = self.db.scan_prefix(layout::run_prefix(layout::CHILD, id));
+            for entry in self.entries("scan run for delete", Some(record.key.clone()), owned) {
+                let (key, value) = entry?;
+                freed += (key.len() + value.len()) as u64;
+                batch.remove(key);
             }
             if let Some(fork) = &record.fork {
                 batch.remove(&layout::child_key(fork.parent, id)[..]);
             }
             batch.remove(&layout::run_key(id)[..]);
             batch.remove(layout::key_index_key(&record.key));
+            batch.insert(&layout::purging_key(id)[..], &[][..]);
+            unpublished.push(id);
         }
-        let writes = count_write(&mut batch, &state);
-        self.apply("delete runs", batch)?;
-        state.writes = writes;
-        for id in runs {
-            state.runs.remove(id);
+        if !unpublished.is_empty() {
+            state.writes = count_write(&mut batch, &state);
+            self.apply("delete runs", batch)?;
+            for id in &unpublished {
+                state.runs.remove(id);
+            }
         }
+        // Then their events and snapshots, a bounded batch at a time; this
+        // finishes the tombstones an interrupted purge left too.
+        freed += self.finish_purges(&mut state)?;
         Ok(freed)
     }
 
@@ -951,6 +998,10 @@ fn put_events(batch: &mut sled::Batch, state: &mut WriteState, run: RunId, first
 
 /// Adds the raised write counter to `batch`; returns it, for the state once
 /// the batch is applied.
+/// The most keys one batch of a purge removes: a purge's memory is bounded
+/// by this, not by the size of the runs it removes.
+const PURGE_BATCH_KEYS: usize = 4096;
+
 fn count_write(batch: &mut sled::Batch, state: &WriteState) -> u64 {
     let writes = state.writes + 1;
     batch.insert(layout::writes_key(), encode_record(RecordKind::Meta, &writes));

@@ -13,19 +13,29 @@
 //! is beside the database (`.NAME.salvage-PID`), removed at the end, and a
 //! copy a killed salvage left is removed by the next salvage of that
 //! database. A file export is written atomically, like `export -o`.
+//!
+//! Before sled opens the database (its recovery may clear the log past
+//! damage), the salvage reads what existed (`crate::loss`). A run that
+//! recovered fewer events than existed is reported (the events, the seqs lost,
+//! its lost end) and exported marked: its verified prefix, then a `run_failed`
+//! of kind `salvaged`. A salvage that lost anything exits with `integrity`.
 
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use runjournal::{ExportItem, Journal, OpenError, Options, ReadError, RunKey, StoreError};
+use runjournal::{ExportItem, Journal, OpenError, Options, RunRecord, StoreError};
 use runjournal_sled::files;
 
 use crate::context::{Context, Db};
 use crate::events;
 use crate::export_file::write_export;
+use crate::failure::{coded, Code};
 use crate::leftovers::{self, Work};
+use crate::loss::{self, Existed, Loss};
 use crate::output::{fail, plural};
 use crate::select::{open_error, RunArg};
 
@@ -40,12 +50,10 @@ impl Drop for Copy {
     }
 }
 
-/// A run the salvage stopped at damage: its key, the events exported, the damage.
-type Damaged = (RunKey, u64, ReadError);
-
 /// `export --salvage [RUN] [-o FILE]`.
 pub fn run(cx: &mut Context, run: &RunArg, file: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let (journal, _copy) = open(&cx.db)?;
+    let existed = Existed::of(&cx.db);
+    let (journal, copy) = open(&cx.db)?;
     let selected = if run.given() {
         Some(cx.resolve(&journal, run)?.key)
     } else {
@@ -54,31 +62,91 @@ pub fn run(cx: &mut Context, run: &RunArg, file: Option<&Path>) -> anyhow::Resul
     let items = journal
         .export_order(selected.as_ref())
         .map_err(|error| cx.read_error(error))?;
-    let (exported, damaged) = write_export(cx.out, file, |target| {
+    let now_ms = journal.options().clock.now_millis();
+    let (exported, losses, present) = write_export(cx.out, file, |target| {
         let mut exported = 0u64;
-        let mut damaged: Vec<Damaged> = Vec::new();
+        let mut losses: Vec<Loss> = Vec::new();
+        let mut present = BTreeSet::new();
         for ExportItem { key, end_seq } in &items {
-            let (events, damage) = events::write_run_until_damage(&journal, key, *end_seq, target)?;
-            exported += events;
-            if let Some(damage) = damage {
-                damaged.push((key.clone(), events, damage));
+            let recovered = events::write_run_until_damage(&journal, key, *end_seq, target)?;
+            exported += recovered.written;
+            // What existed: the whole run, unless the export wants only a
+            // prefix of it (an ancestor of the run being salvaged).
+            let record = journal.run_info(key).ok();
+            let existed_here = match &record {
+                Some(record) if *end_seq >= record.head.next_seq => existed.run(record),
+                _ => (*end_seq, runjournal::RunStatus::Running),
+            };
+            if let Some(record) = &record {
+                present.insert(record.id);
+            }
+            if let Some(mut loss) = loss::loss_of(key, &recovered, existed_here) {
+                if let Some(envelope) = loss::mark(&recovered, &loss, now_ms) {
+                    writeln!(target, "{}", envelope.to_json_line())?;
+                    loss.marked = true;
+                }
+                losses.push(loss);
             }
         }
-        Ok((exported, damaged))
+        Ok((exported, losses, present))
     })?;
-    for (key, events, damage) in &damaged {
+    for loss in &losses {
+        eprintln!("runjournal: salvage: {}: {}", loss.key, loss.describe());
+    }
+    // Runs only a damaged log can hide: when sled opened the database itself,
+    // a run with records in the log but none reachable was purged.
+    let missing = if selected.is_some() || copy.is_none() {
+        Vec::new()
+    } else {
+        existed.missing(&present)
+    };
+    for record in &missing {
         eprintln!(
-            "runjournal: salvage: {key}: exported its first {}; {damage}",
-            plural(*events, "event")
+            "runjournal: salvage: {}: not recovered; sled's log still holds its record of {} ({}): lost, or \
+             purged before the damage",
+            record.key,
+            plural(record.head.next_seq, "event"),
+            record.status.as_str()
         );
     }
-    report(cx, file.is_some(), items.len(), exported, &damaged)?;
+    let summary = Summary {
+        runs: items.len(),
+        exported,
+        losses: &losses,
+        missing: &missing,
+        guarded_events: existed.guarded_events,
+        logged_events: existed.logged_events(),
+        from_copy: copy.is_some(),
+    };
+    report(cx, file.is_some(), &summary)?;
+    let unaccounted = summary.unaccounted();
     if exported == 0 && !items.is_empty() {
         return Err(fail(format!(
             "salvage recovered no event of {} in {}",
             plural(items.len() as u64, "run"),
             cx.db.display()
         )));
+    }
+    if unaccounted > 0 && losses.is_empty() {
+        return Err(coded(
+            Code::Integrity,
+            format!(
+                "salvage lost {}: the loss guard recorded them durable, and no run record left in sled's log \
+                 accounts for them",
+                plural(unaccounted, "event")
+            ),
+        ));
+    }
+    if !losses.is_empty() {
+        return Err(coded(
+            Code::Integrity,
+            format!(
+                "salvage lost {} of {} (the export holds what was recovered; {} marked salvaged)",
+                plural(losses.iter().map(Loss::lost).sum::<u64>(), "event"),
+                plural(losses.len() as u64, "run"),
+                plural(losses.iter().filter(|loss| loss.marked).count() as u64, "run")
+            ),
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -108,17 +176,57 @@ fn open(db: &Db) -> anyhow::Result<(Journal, Option<Copy>)> {
     }
 }
 
-/// Says what the salvage exported: on stdout when the export went to a file,
-/// else on stderr (stdout holds the export).
-fn report(cx: &mut Context, to_file: bool, runs: usize, exported: u64, damaged: &[Damaged]) -> anyhow::Result<()> {
+/// What a salvage exported and lost.
+struct Summary<'a> {
+    runs: usize,
+    exported: u64,
+    losses: &'a [Loss],
+    missing: &'a [&'a RunRecord],
+    guarded_events: Option<u64>,
+    logged_events: u64,
+    /// Whether sled could only open a copy (its log ended early at damage).
+    from_copy: bool,
+}
+
+impl Summary<'_> {
+    /// Events the loss guard recorded durable beyond every run record left
+    /// in sled's log: lost without a trace of their run. Counted only when
+    /// sled could not open the database itself (then its log ended early);
+    /// otherwise purged runs, whose old records sled may have recycled,
+    /// would count.
+    fn unaccounted(&self) -> u64 {
+        match self.guarded_events {
+            Some(guarded) if self.from_copy => guarded.saturating_sub(self.logged_events),
+            _ => 0,
+        }
+    }
+}
+
+/// Says what the salvage exported and lost: on stdout when the export went to
+/// a file, else on stderr (stdout holds the export).
+fn report(cx: &mut Context, to_file: bool, summary: &Summary<'_>) -> anyhow::Result<()> {
+    let lost: u64 = summary.losses.iter().map(Loss::lost).sum();
+    let ends = summary.losses.iter().filter(|loss| loss.lost_end.is_some()).count() as u64;
     if cx.json {
         let report = serde_json::json!({
-            "runs": runs,
-            "events": exported,
-            "damaged": damaged.iter().map(|(key, events, damage)| serde_json::json!({
-                "id": key.short_id(), "goal": key.goal, "episode": key.episode, "agent": key.agent,
-                "events": events, "error": damage.to_string(),
+            "runs": summary.runs,
+            "events": summary.exported,
+            "lost_events": lost,
+            "damaged": summary.losses.iter().map(|loss| serde_json::json!({
+                "id": loss.key.short_id(), "goal": loss.key.goal, "episode": loss.key.episode,
+                "agent": loss.key.agent, "events": loss.exported, "existed": loss.existed,
+                "lost_events": loss.lost(), "lost_seqs": [loss.exported, loss.existed - 1],
+                "end_lost": loss.lost_end.is_some(),
+                "lost_status": loss.lost_end.map(runjournal::RunStatus::as_str),
+                "marked": loss.marked, "error": loss.cause,
             })).collect::<Vec<_>>(),
+            "missing": summary.missing.iter().map(|record| serde_json::json!({
+                "id": record.key.short_id(), "goal": record.key.goal, "episode": record.key.episode,
+                "agent": record.key.agent, "existed": record.head.next_seq, "status": record.status.as_str(),
+            })).collect::<Vec<_>>(),
+            "guard_events": summary.guarded_events,
+            "logged_events": summary.logged_events,
+            "unaccounted_events": summary.unaccounted(),
         });
         if to_file {
             cx.print_json(&report)?;
@@ -127,16 +235,31 @@ fn report(cx: &mut Context, to_file: bool, runs: usize, exported: u64, damaged: 
         }
         return Ok(());
     }
-    let summary = format!(
+    let mut text = format!(
         "salvaged {} ({}); {} stopped at damage",
-        plural(runs as u64, "run"),
-        plural(exported, "event"),
-        plural(damaged.len() as u64, "run")
+        plural(summary.runs as u64, "run"),
+        plural(summary.exported, "event"),
+        plural(summary.losses.len() as u64, "run")
     );
+    if lost > 0 {
+        let ends_word = if ends == 1 { "end" } else { "ends" };
+        write!(text, ", losing {} and {ends} {ends_word}", plural(lost, "event"))?;
+    }
+    if !summary.missing.is_empty() {
+        write!(text, "; {} not recovered", plural(summary.missing.len() as u64, "run"))?;
+    }
+    let unaccounted = summary.unaccounted();
+    if unaccounted > 0 {
+        write!(
+            text,
+            "; the loss guard recorded {} durable, {unaccounted} more than any run record in the log accounts for",
+            plural(summary.guarded_events.unwrap_or_default(), "event"),
+        )?;
+    }
     if to_file {
-        writeln!(cx.out, "{summary}")?;
+        writeln!(cx.out, "{text}")?;
     } else {
-        eprintln!("runjournal: {summary}");
+        eprintln!("runjournal: {text}");
     }
     Ok(())
 }
@@ -153,7 +276,7 @@ fn open_copy(db: &Path) -> anyhow::Result<(Journal, Copy)> {
         eprintln!("runjournal: salvage: opened a copy without sled's snapshot and loss guard");
         return Ok((journal, copy));
     }
-    let log = files::Log::read(&copy.path)?;
+    let log = files::Log::of(db, &copy.path)?;
     for length in log.segment_prefixes() {
         log.cut_to(length)?;
         if let Ok(journal) = Journal::open_existing(&copy.path, Options::default()) {

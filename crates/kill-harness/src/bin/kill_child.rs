@@ -11,7 +11,13 @@
 //! once every thread stopped, the child reopens the journal (polling until
 //! the server accepts it again), prints `ready` again and resumes its runs.
 //!
-//! Usage: `kill-child <db path or postgres:// URL> <seed> durable|buffered|reconnect`.
+//! In `saturated` mode it instead opens the journal `Buffered` (default flush
+//! interval), begins [`THREADS`] fresh runs and appends one small event after
+//! another from each as fast as it can, printing `producing` once the first
+//! append of every thread returned: the buffered loss window test
+//! (`tests/buffered_window.rs`) kills it and compares the newest surviving
+//! `ts` with the kill time.
+//!
 #![forbid(unsafe_code)]
 #![expect(
     clippy::unwrap_used,
@@ -36,10 +42,14 @@ const CHILD_LIFETIME: Duration = Duration::from_secs(30);
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(path), Some(seed), Some(mode)) = (args.next(), args.next(), args.next()) else {
-        eprintln!("usage: kill-child <db path> <seed> durable|buffered");
+        eprintln!("usage: kill-child <db path> <seed> durable|buffered|saturated");
         std::process::exit(2);
     };
     let seed: u64 = seed.parse().unwrap();
+    if mode == "saturated" {
+        saturate(&path);
+        return;
+    }
     let durability = match mode.as_str() {
         "buffered" => Durability::Buffered,
         _ => Durability::Durable,
@@ -98,6 +108,53 @@ fn open(path: &str, durability: Durability, reconnect: bool) -> Journal {
             }
             Err(error) => panic!("{error}"),
         }
+    }
+}
+
+/// Appends single events from [`THREADS`] threads as fast as the journal
+/// takes them, `Buffered`, until killed.
+fn saturate(path: &str) {
+    let journal = Journal::open(path, Options::with_durability(Durability::Buffered)).unwrap();
+    let started = std::sync::Arc::new(std::sync::Barrier::new(THREADS + 1));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let journal = journal.clone();
+            let started = started.clone();
+            std::thread::spawn(move || {
+                let run = journal.begin(key(thread), RunMeta::default()).unwrap();
+                let tick = |count: u64| Event::Custom {
+                    kind: "tick".into(),
+                    data: format!("{count:08} {}", "t".repeat(200)),
+                };
+                run.append(vec![tick(0)]).unwrap();
+                started.wait();
+                let begun = Instant::now();
+                let mut count = 1;
+                while begun.elapsed() < CHILD_LIFETIME {
+                    run.append(vec![tick(count)]).unwrap();
+                    count += 1;
+                }
+            })
+        })
+        .collect();
+    started.wait();
+    say("producing");
+    // The writer's figures on stderr, for the test's report of a failed trial.
+    let begun = Instant::now();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let metrics = journal.metrics();
+        eprintln!(
+            "{} ms: {} events applied, {} groups, {} syncs, longest sync {} us",
+            begun.elapsed().as_millis(),
+            metrics.events,
+            metrics.groups,
+            metrics.flushes,
+            metrics.flush_micros_max
+        );
+    });
+    for thread in threads {
+        thread.join().unwrap();
     }
 }
 
