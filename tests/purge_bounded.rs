@@ -23,13 +23,16 @@ fn tombstones(path: &std::path::Path) -> usize {
 }
 
 /// A run of `1 + batches * 500` events.
+/// Each event is larger than a store chunk may be (4 KiB), so each is one
+/// stored key: a run of these has more keys than one purge batch removes.
 fn long_run(journal: &Journal, run_key: &RunKey, batches: usize) {
     let run = journal.begin(run_key.clone(), RunMeta::default()).unwrap();
+    let padding = "x".repeat(4096);
     for batch in 0..batches {
         let events = (0..500)
             .map(|index| Event::Custom {
                 kind: "payload".into(),
-                data: format!("{batch}.{index}"),
+                data: format!("{batch}.{index}.{padding}"),
             })
             .collect();
         run.append(events).unwrap();
