@@ -138,6 +138,7 @@ fn stream(
                         let body = LaggedBody { next_seq: point.seq };
                         break Some(SseEvent::default().event("lagged").data(serde_json::to_string(&body).unwrap_or_default()));
                     }
+                    Some(Err(SubscribeError::Purged { .. })) => break Some(end_event("purged")),
                     Some(Err(error)) => {
                         let body = wire::ErrorBody::from(&crate::Error::from(error));
                         break Some(SseEvent::default().event("error").data(serde_json::to_string(&body).unwrap_or_default()));
