@@ -74,10 +74,15 @@ pub(crate) fn walk_from(
             }
         };
     let mut control = ScanControl::Continue;
+    // The first visit comes after one record, then batches double up to
+    // VERIFY_BATCH: a walk the visitor stops early reads little more than
+    // what it visited, and a long walk still verifies in large batches.
+    let mut batch_len = 1;
     store.scan(record.id, reader.next_seq(), end_seq, &mut |seq, bytes| {
         batch.push(seq, bytes);
-        if batch.records.len() >= VERIFY_BATCH {
+        if batch.records.len() >= batch_len {
             control = step(&mut batch, reader);
+            batch_len = (batch_len * 2).min(VERIFY_BATCH);
         }
         control
     })?;

@@ -379,6 +379,19 @@ fn lineage_endpoints_fork_fanout_rewind_and_read_it_back() {
         .map(|envelope| envelope["seq"].as_u64().unwrap())
         .collect();
     assert_eq!(seqs, vec![0, 1, 0, 1]);
+    // A page of the history: positions count across the ancestor's prefix.
+    let page = get(&served.socket, &format!("{}/history?from=1&limit=2", run_path(&child))).json();
+    let page_seqs: Vec<u64> = page["envelopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|envelope| envelope["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(page_seqs, vec![1, 0]);
+    assert_eq!(page["next"], 3);
+    let last = get(&served.socket, &format!("{}/history?from=3&limit=2", run_path(&child))).json();
+    assert_eq!(last["envelopes"].as_array().unwrap().len(), 1);
+    assert_eq!(last["next"], Value::Null);
 
     let diff = get(
         &served.socket,

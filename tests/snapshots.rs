@@ -102,3 +102,75 @@ fn state_at_a_seq_past_the_end_is_an_error_naming_the_last_seq() {
         "{error}"
     );
 }
+
+/// A copy of the stored bytes of one event with one byte of its body flipped.
+fn damaged_record(store: &MemoryStore, run: runjournal::core::RunId, seq: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    store
+        .scan(run, seq, seq + 1, &mut |_, record| {
+            bytes = record.to_vec();
+            runjournal::core::ScanControl::Stop
+        })
+        .unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    bytes
+}
+
+/// A 40-step run in memory with a snapshot every 10 events (the newest kept).
+fn snapshotted_run() -> (Arc<MemoryStore>, Journal, RunKey) {
+    let store = Arc::new(MemoryStore::new());
+    let options = Options {
+        snapshot_every: 10,
+        ..Options::default()
+    };
+    let journal = Journal::with_store(store.clone(), options).unwrap();
+    let run_key = key("g", 0, "a");
+    run_with_steps(&journal, &run_key, 40);
+    (store, journal, run_key)
+}
+
+#[test]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "seqs of a 40-step run, far below usize::MAX"
+)]
+fn a_read_from_any_seq_equals_the_full_read_from_that_seq() {
+    let (store, journal, run_key) = snapshotted_run();
+    let record = journal.run_info(&run_key).unwrap();
+    let snapshot = store.latest_snapshot(record.id, u64::MAX).unwrap().unwrap();
+    let all = journal.read(&run_key, 0).unwrap();
+    assert_eq!(all.len() as u64, record.head.next_seq);
+    for from in [
+        1,
+        5,
+        snapshot.seq,
+        snapshot.seq + 1,
+        snapshot.seq + 2,
+        record.head.next_seq - 1,
+    ] {
+        let tail = journal.read(&run_key, from).unwrap();
+        assert_eq!(tail, all[from as usize..], "read from seq {from}");
+    }
+    assert_eq!(journal.read(&run_key, record.head.next_seq).unwrap(), Vec::new());
+}
+
+#[test]
+fn a_walk_stopped_at_the_first_event_is_not_failed_by_damage_after_it() {
+    let (store, journal, run_key) = snapshotted_run();
+    let record = journal.run_info(&run_key).unwrap();
+    // Damage far after seq 0: a visitor that stops at seq 0 never reaches it.
+    let damaged_seq = record.head.next_seq - 5;
+    store
+        .overwrite_record(record.id, damaged_seq, damaged_record(&store, record.id, damaged_seq))
+        .unwrap();
+    let mut seen = Vec::new();
+    journal
+        .for_each_event(&run_key, 0, |envelope| {
+            seen.push(envelope.seq);
+            std::ops::ControlFlow::Break(())
+        })
+        .unwrap();
+    assert_eq!(seen, vec![0]);
+    assert!(journal.read(&run_key, 0).is_err(), "a full read does reach the damage");
+}

@@ -87,10 +87,21 @@ pub(crate) async fn events(state: Arc<ServerState>, request: Request, history: b
         let mut envelopes = Vec::new();
         let mut more = false;
         if history {
-            let all = journal.history(&key)?;
-            let start = usize::try_from(from).unwrap_or(usize::MAX);
-            envelopes.extend(all.iter().skip(start).take(limit).cloned());
-            more = all.len() > start.saturating_add(limit);
+            // History positions count from the oldest ancestor's seq 0; the
+            // page holds at most `limit` envelopes, never the whole history.
+            let mut position = 0u64;
+            journal.for_each_in_history(&key, |envelope| {
+                if position < from {
+                    position += 1;
+                    return ControlFlow::Continue(());
+                }
+                if envelopes.len() == limit {
+                    more = true;
+                    return ControlFlow::Break(());
+                }
+                envelopes.push(envelope);
+                ControlFlow::Continue(())
+            })?;
         } else {
             journal.for_each_event(&key, from, |envelope| {
                 if envelopes.len() == limit {
