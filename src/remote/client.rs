@@ -65,7 +65,9 @@ impl Endpoint {
                 detail: "https is not served; use http:// behind a TLS proxy, or the Unix socket".into(),
             });
         }
-        if target.file_name().is_some_and(|name| name == SOCKET_NAME) {
+        let is_socket = std::fs::metadata(target)
+            .is_ok_and(|metadata| std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()));
+        if is_socket || target.file_name().is_some_and(|name| name == SOCKET_NAME) {
             return Ok(Endpoint::Unix(target.to_path_buf()));
         }
         Ok(Endpoint::Unix(target.join(SOCKET_NAME)))
