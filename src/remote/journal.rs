@@ -17,7 +17,7 @@ use runjournal_core::{ChainHash, Envelope, RunFilter, RunKey, RunMeta, RunRecord
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::{run_path, Client, Shared};
+use super::client::{run_path, Client, Shared, UploadError};
 use super::error::{Failure, RemoteError};
 use super::run::{Handle, RemoteRun};
 use super::subscription::RemoteSubscription;
@@ -338,15 +338,16 @@ impl Client {
         })
     }
 
+    /// The import, its input streamed to the owner in bounded chunks
+    /// (`client::upload`): never held whole here.
     pub(crate) fn import(&self, mut input: impl BufRead) -> Result<ImportReport, ImportError> {
-        let mut body = Vec::new();
-        input
-            .read_to_end(&mut body)
-            .map_err(|source| ImportError::Read { line: 0, source })?;
-        let shared = self.shared();
-        let report: wire::ImportReportBody = self
-            .block(async move { shared.call_raw(Method::POST, "/v1/import", body.into()).await })
-            .map_err(|failure| ImportError::Write(Box::new(failure.write())))?;
+        let report: wire::ImportReportBody =
+            self.shared()
+                .upload("/v1/import", &mut input)
+                .map_err(|error| match error {
+                    UploadError::Read(source) => ImportError::Read { line: 0, source },
+                    UploadError::Request(failure) => ImportError::Write(Box::new(failure.write())),
+                })?;
         Ok(ImportReport {
             runs: report
                 .runs
