@@ -235,6 +235,15 @@ impl Shared {
         })
     }
 
+    /// A GET whose answer is bytes (a state as a snapshot record).
+    pub(crate) async fn get_bytes(&self, path: &str) -> Result<Bytes, Failure> {
+        let (status, answer) = self.exchange(Method::GET, path, Bytes::new()).await?;
+        if !status.is_success() {
+            return Err(self.failure(status, &answer));
+        }
+        Ok(answer)
+    }
+
     fn protocol(&self, error: &dyn fmt::Display) -> Failure {
         Failure::Transport(RemoteError::Protocol {
             endpoint: self.endpoint.to_string(),
