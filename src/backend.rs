@@ -64,7 +64,7 @@ impl Journal {
     /// socket is there (an owner that serves nothing stays `Locked`).
     fn open_mode(path: &Path, mode: OpenMode, options: Options) -> Result<Journal, OpenError> {
         let Some(connect) = options.connect_if_held.then(|| ConnectOptions::from_options(&options)) else {
-            return Local::open(path, mode, options).map(Journal::embedded);
+            return Local::open(path, mode, options).and_then(Journal::serving);
         };
         let socket = path.join(crate::wire::SOCKET_NAME);
         if socket.exists() {
@@ -73,7 +73,7 @@ impl Journal {
             }
         }
         match Local::open(path, mode, options) {
-            Ok(local) => Ok(Journal::embedded(local)),
+            Ok(local) => Journal::serving(local),
             Err(OpenError::Store(StoreError::Locked { .. })) if socket.exists() => {
                 Journal::connect(path, connect).map_err(OpenError::Connect)
             }
@@ -88,7 +88,49 @@ impl Journal {
     /// keeps its own handle on `store` (a test inspecting what was stored) must
     /// only read through it.
     pub fn with_store(store: Arc<dyn Store>, options: Options) -> Result<Journal, OpenError> {
-        Local::with_store(store, options).map(Journal::embedded)
+        Local::with_store(store, options).and_then(Journal::serving)
+    }
+
+    /// The embedded journal over `local`, serving it when its options say so
+    /// ([`Options::serve`]); a server that cannot start fails the open (and
+    /// releases the store).
+    fn serving(mut local: Local) -> Result<Journal, OpenError> {
+        if let Some(serve) = local.options().serve.clone() {
+            let handle = Journal::embedded(local.unserved())
+                .serve(serve)
+                .map_err(OpenError::Serve)?;
+            local.serving = Some(Arc::new(crate::serve::Serving::new(handle)));
+        }
+        Ok(Journal::embedded(local))
+    }
+
+    /// The Unix socket this journal serves while it is open
+    /// ([`Options::serve`]); `None` when it serves nothing so.
+    pub fn served_socket(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Embedded(local) => local.serving.as_deref().and_then(crate::serve::Serving::socket_path),
+            Backend::Remote(_) => None,
+        }
+    }
+
+    /// The TCP address this journal serves while it is open
+    /// ([`Options::serve`] with `listen`).
+    pub fn served_tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        match &self.backend {
+            Backend::Embedded(local) => local.serving.as_deref().and_then(crate::serve::Serving::tcp_addr),
+            Backend::Remote(_) => None,
+        }
+    }
+
+    /// This journal without the guard of its [`Options::serve`] server: what
+    /// a server holds, so that it never keeps itself running.
+    pub(crate) fn unserved(&self) -> Journal {
+        match &self.backend {
+            Backend::Embedded(local) => Journal::embedded(local.unserved()),
+            Backend::Remote(remote) => Journal {
+                backend: Backend::Remote(remote.clone()),
+            },
+        }
     }
 
     /// Connects to the process that serves a journal: `target` is a database
@@ -335,10 +377,16 @@ impl Journal {
     /// events were applied after the last completed sync, and the failure).
     ///
     /// The store is closed for every clone of this journal and every run
-    /// handle: their later writes fail (`Poisoned`, naming the close).
+    /// handle: their later writes fail (`Poisoned`, naming the close). A
+    /// server of [`Options::serve`] stops first (its socket removed).
     pub fn close(self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Embedded(local) => local.close(),
+            Backend::Embedded(local) => {
+                if let Some(serving) = &local.serving {
+                    serving.stop();
+                }
+                local.close()
+            }
             Backend::Remote(remote) => remote.close(),
         }
     }

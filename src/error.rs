@@ -52,6 +52,10 @@ pub enum OpenError {
     /// (`Options::connect_if_held`).
     #[error(transparent)]
     Connect(RemoteError),
+    /// The journal was opened to be served (`Options::serve`) and the
+    /// server could not start; the store was released.
+    #[error(transparent)]
+    Serve(crate::ServeError),
 }
 
 impl OpenError {
@@ -61,6 +65,7 @@ impl OpenError {
             OpenError::Store(error) => error.code(),
             OpenError::Thread(_) => "thread",
             OpenError::Connect(error) => error.code(),
+            OpenError::Serve(error) => error.code(),
         }
     }
 }
@@ -849,6 +854,9 @@ pub enum Error {
     /// another format, corrupt) or reading. [`StoreError`] tells which.
     #[error(transparent)]
     Store(StoreError),
+    /// Serving a journal could not start ([`crate::ServeError`]).
+    #[error(transparent)]
+    Serve(crate::ServeError),
     /// An import line was refused; nothing of the input was stored.
     #[error(transparent)]
     Import(Box<crate::ImportError>),
@@ -924,6 +932,7 @@ impl Error {
             Error::WriterStopped => "writer_stopped",
             Error::Thread { .. } => "thread",
             Error::Store(error) => error.code(),
+            Error::Serve(error) => error.code(),
             Error::Import(error) => error.code(),
             Error::Finish(error) => error.code(),
             Error::Remote(error) => error.code(),
@@ -965,7 +974,14 @@ impl From<OpenError> for Error {
                 source,
             },
             OpenError::Connect(error) => Error::Remote(error),
+            OpenError::Serve(error) => Error::Serve(error),
         }
+    }
+}
+
+impl From<crate::ServeError> for Error {
+    fn from(error: crate::ServeError) -> Self {
+        Error::Serve(error)
     }
 }
 

@@ -41,9 +41,16 @@ pub(crate) const PURGED_EPOCH: u64 = u64::MAX;
 /// The embedded backend of a [`Journal`](crate::Journal): this process holds
 /// the store. Cheap to clone; the store closes when the last clone and the
 /// last [`Run`] are dropped (after a final sync).
+///
+/// Invariant: `serving` (the server of a journal opened with
+/// `Options::serve`) is held only by the caller's handles (this type's
+/// clones and the runs they make), never by the server, whose journal is an
+/// [`Local::unserved`] clone: so dropping the caller's last handle stops the
+/// server, and the server's handles then release the store.
 #[derive(Clone)]
 pub(crate) struct Local {
     pub(crate) inner: Arc<Inner>,
+    pub(crate) serving: Option<Arc<crate::serve::Serving>>,
 }
 
 pub(crate) struct Inner {
@@ -178,6 +185,7 @@ impl Local {
         let writer =
             Writer::start(store.clone(), hub, options.durability, options.flush_interval).map_err(OpenError::Thread)?;
         Ok(Local {
+            serving: None,
             inner: Arc::new(Inner {
                 store,
                 options,
@@ -187,6 +195,14 @@ impl Local {
                 claims: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// This journal without its server guard: the handle a server holds.
+    pub(crate) fn unserved(&self) -> Local {
+        Local {
+            inner: self.inner.clone(),
+            serving: None,
+        }
     }
 
     /// The options the journal was opened with.
@@ -205,7 +221,7 @@ impl Local {
     pub(crate) fn begin(&self, key: RunKey, meta: RunMeta) -> Result<Run, BeginError> {
         key.validate()?;
         let (record, state) = self.create_one(key, Event::RunStarted { meta }, None)?;
-        Ok(Run::new(&self.inner, &record, 0, state, 1))
+        Ok(Run::new(self, &record, 0, state, 1))
     }
 
     /// Creates one run (see [`Journal::create`]).
@@ -369,7 +385,7 @@ impl Local {
             } else {
                 epoch.max(record.head.epoch.saturating_add(1))
             };
-            let run = LocalRun::new(&self.inner, &record, run_epoch, folded.state, folded.tail_len);
+            let run = LocalRun::new(self, &record, run_epoch, folded.state, folded.tail_len);
             let events = if attempts < RESUME_ATTEMPTS {
                 opening.clone()
             } else {
@@ -430,7 +446,7 @@ impl Local {
             state.status = RunStatus::Superseded;
         }
         Ok(HandleAt::Built(Box::new(Run::with_claim(
-            &self.inner,
+            self,
             &record,
             epoch,
             state,

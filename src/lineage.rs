@@ -262,7 +262,7 @@ impl Local {
         )?;
         Ok(created
             .into_iter()
-            .map(|(record, state)| Run::new(&self.inner, &record, 0, state, 1))
+            .map(|(record, state)| Run::new(self, &record, 0, state, 1))
             .collect())
     }
 

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use runjournal_core::DEFAULT_MAX_EVENT_SIZE;
 
+use crate::serve::ServeOptions;
+
 /// When an append returns relative to stable storage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -45,6 +47,15 @@ pub struct Options {
     /// ([`Journal::connect`](crate::Journal::connect)) instead of failing
     /// with `Locked` (default off; the CLI turns it on).
     pub connect_if_held: bool,
+    /// Serve the journal while it is open (default off; the CLI's
+    /// long-running commands turn it on): [`Journal::open`](crate::Journal::open)
+    /// of a sled database also serves it on `<db>/runjournal.sock`, as
+    /// [`Journal::serve`](crate::Journal::serve) with these options would
+    /// (a store without a directory needs [`ServeOptions::socket`]). The
+    /// server stops and its socket is removed when the last handle the
+    /// caller holds (a [`Journal`](crate::Journal) clone or a
+    /// [`Run`](crate::Run)) is dropped, or at `close`.
+    pub serve: Option<ServeOptions>,
 }
 
 /// Where a journal reads the time: unix milliseconds. The system clock by
@@ -97,6 +108,7 @@ impl Default for Options {
             flush_interval: Duration::from_millis(200),
             clock: Clock::system(),
             connect_if_held: false,
+            serve: None,
         }
     }
 }
@@ -115,6 +127,15 @@ impl Options {
     pub fn with_clock(self, now: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
         Options {
             clock: Clock::new(now),
+            ..self
+        }
+    }
+
+    /// These options, also serving the journal while it is open ([`Options::serve`]).
+    #[must_use]
+    pub fn with_serve(self, serve: ServeOptions) -> Self {
+        Options {
+            serve: Some(serve),
             ..self
         }
     }

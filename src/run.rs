@@ -36,7 +36,7 @@ use runjournal_core::{Envelope, RunRecord};
 
 use crate::error::{AbandonReason, AppendError, FinishError, ReadError};
 use crate::history::fold_state;
-use crate::journal::Inner;
+use crate::journal::{Inner, Local};
 use crate::remote::RemoteRun;
 use crate::writer::{AppendOutcome, Command, Reply};
 
@@ -151,6 +151,9 @@ pub(crate) struct LocalRun {
     finished: AtomicBool,
     /// This handle's registration at its epoch (see [`Inner::claim`]).
     _claim: Arc<()>,
+    /// The server of a journal opened with `Options::serve`, kept running
+    /// while this handle lives (`None` for the server's own handles).
+    _serving: Option<Arc<crate::serve::Serving>>,
 }
 
 struct Cursor {
@@ -220,26 +223,27 @@ pub(crate) enum Checks {
 
 impl Run {
     /// An embedded handle (see [`LocalRun::new`]).
-    pub(crate) fn new(
-        inner: &Arc<Inner>,
-        record: &RunRecord,
-        epoch: u64,
-        state: ResumeState,
-        since_snapshot: u64,
-    ) -> Run {
-        Run::local(LocalRun::new(inner, record, epoch, state, since_snapshot))
+    pub(crate) fn new(journal: &Local, record: &RunRecord, epoch: u64, state: ResumeState, since_snapshot: u64) -> Run {
+        Run::local(LocalRun::new(journal, record, epoch, state, since_snapshot))
     }
 
     /// [`Run::new`] with a registration already made (see `Inner::claim`).
     pub(crate) fn with_claim(
-        inner: &Arc<Inner>,
+        journal: &Local,
         record: &RunRecord,
         epoch: u64,
         state: ResumeState,
         since_snapshot: u64,
         claim: Arc<()>,
     ) -> Run {
-        Run::local(LocalRun::with_claim(inner, record, epoch, state, since_snapshot, claim))
+        Run::local(LocalRun::with_claim(
+            journal,
+            record,
+            epoch,
+            state,
+            since_snapshot,
+            claim,
+        ))
     }
 
     pub(crate) fn local(run: LocalRun) -> Run {
@@ -400,27 +404,29 @@ impl Run {
 
 impl LocalRun {
     pub(crate) fn new(
-        inner: &Arc<Inner>,
+        journal: &Local,
         record: &RunRecord,
         epoch: u64,
         state: ResumeState,
         since_snapshot: u64,
     ) -> LocalRun {
-        let claim = inner.claim(record.id, epoch, false).unwrap_or_default();
-        LocalRun::with_claim(inner, record, epoch, state, since_snapshot, claim)
+        let claim = journal.inner.claim(record.id, epoch, false).unwrap_or_default();
+        LocalRun::with_claim(journal, record, epoch, state, since_snapshot, claim)
     }
 
     /// [`LocalRun::new`] with a registration already made.
     pub(crate) fn with_claim(
-        inner: &Arc<Inner>,
+        journal: &Local,
         record: &RunRecord,
         epoch: u64,
         state: ResumeState,
         since_snapshot: u64,
         claim: Arc<()>,
     ) -> LocalRun {
+        let inner = &journal.inner;
         LocalRun {
             inner: inner.clone(),
+            _serving: journal.serving.clone(),
             id: record.id,
             key: record.key.clone(),
             epoch,

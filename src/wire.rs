@@ -852,7 +852,7 @@ impl From<&Error> for ErrorBody {
             ),
             Error::ParentMissing { run, parent } => (Some(run.clone()), None, details([("parent", json!(parent))])),
             Error::Storage { run, seq, .. } => (run.clone(), *seq, serde_json::Map::new()),
-            Error::Store(_) | Error::Remote(_) => (None, None, serde_json::Map::new()),
+            Error::Store(_) | Error::Remote(_) | Error::Serve(_) => (None, None, serde_json::Map::new()),
             Error::Import(import) => (None, None, details([("line", json!(import.line()))])),
             Error::Finish(finish) => {
                 let inner = ErrorBody::from(&Error::from(clone_append_shape(&finish.source)));

@@ -121,16 +121,18 @@ fn every_family_variant_keeps_its_code_and_message_in_the_umbrella() {
     ));
     codes.extend(check_family(
         "OpenError",
-        3,
+        4,
         vec![
             OpenError::Store(StoreError::Locked { path: "/db".into() }),
             OpenError::Thread(std::io::Error::other("no threads")),
             OpenError::Connect(unreachable()),
+            OpenError::Serve(crate::ServeError::NoSocketPath),
         ],
         |error| match error {
             OpenError::Store(_) => 0,
             OpenError::Thread(_) => 1,
             OpenError::Connect(_) => 2,
+            OpenError::Serve(_) => 3,
         },
         OpenError::code,
         Error::from,

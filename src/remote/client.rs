@@ -21,6 +21,9 @@ use crate::options::{Durability, Options};
 
 use crate::wire::SOCKET_NAME;
 
+mod upload;
+pub(crate) use upload::UploadError;
+
 /// An idle connection older than this is dropped rather than reused: the
 /// server closes idle connections after 60 s, and a write sent on one it is
 /// closing could not be told from a write it received.
@@ -65,7 +68,9 @@ impl Endpoint {
                 detail: "https is not served; use http:// behind a TLS proxy, or the Unix socket".into(),
             });
         }
-        if target.file_name().is_some_and(|name| name == SOCKET_NAME) {
+        let is_socket = std::fs::metadata(target)
+            .is_ok_and(|metadata| std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()));
+        if is_socket || target.file_name().is_some_and(|name| name == SOCKET_NAME) {
             return Ok(Endpoint::Unix(target.to_path_buf()));
         }
         Ok(Endpoint::Unix(target.join(SOCKET_NAME)))
@@ -230,18 +235,13 @@ impl Shared {
         })
     }
 
-    /// A request with a raw body whose answer is JSON (import).
-    pub(crate) async fn call_raw<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Bytes,
-    ) -> Result<T, Failure> {
-        let (status, answer) = self.exchange(method, path, body).await?;
+    /// A GET whose answer is bytes (a state as a snapshot record).
+    pub(crate) async fn get_bytes(&self, path: &str) -> Result<Bytes, Failure> {
+        let (status, answer) = self.exchange(Method::GET, path, Bytes::new()).await?;
         if !status.is_success() {
             return Err(self.failure(status, &answer));
         }
-        serde_json::from_slice(&answer).map_err(|error| self.protocol(&error))
+        Ok(answer)
     }
 
     fn protocol(&self, error: &dyn fmt::Display) -> Failure {
@@ -363,18 +363,25 @@ impl Shared {
     }
 
     fn request(&self, method: Method, path: &str, body: Bytes) -> Result<Request<Full<Bytes>>, RemoteError> {
-        let mut builder = Request::builder()
+        self.request_head(method, path)
+            .body(Full::new(body))
+            .map_err(|error| RemoteError::Protocol {
+                endpoint: self.endpoint.to_string(),
+                detail: format!("could not build the request for {path}: {error}"),
+            })
+    }
+
+    /// A request's method, path and headers (host, content type, token).
+    fn request_head(&self, method: Method, path: &str) -> hyper::http::request::Builder {
+        let builder = Request::builder()
             .method(method)
             .uri(path)
             .header(header::HOST, self.endpoint.host())
             .header(header::CONTENT_TYPE, "application/json");
-        if let Some(token) = &self.token {
-            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        match &self.token {
+            Some(token) => builder.header(header::AUTHORIZATION, format!("Bearer {token}")),
+            None => builder,
         }
-        builder.body(Full::new(body)).map_err(|error| RemoteError::Protocol {
-            endpoint: self.endpoint.to_string(),
-            detail: format!("could not build the request for {path}: {error}"),
-        })
     }
 
     async fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
@@ -396,7 +403,7 @@ impl Shared {
         }
     }
 
-    async fn open(&self) -> Result<SendRequest<Full<Bytes>>, RemoteError> {
+    async fn open<B: RequestBody>(&self) -> Result<SendRequest<B>, RemoteError> {
         match &self.endpoint {
             Endpoint::Unix(path) => {
                 let stream = tokio::net::UnixStream::connect(path)
@@ -415,7 +422,7 @@ impl Shared {
         }
     }
 
-    async fn handshake<S>(&self, stream: S) -> Result<SendRequest<Full<Bytes>>, RemoteError>
+    async fn handshake<S, B: RequestBody>(&self, stream: S) -> Result<SendRequest<B>, RemoteError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
@@ -452,6 +459,17 @@ impl Shared {
 }
 
 pub(crate) use crate::wire::{encode_segment, run_path};
+
+/// A body a request may carry: a whole one, or a streamed upload.
+trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,10 @@
 //! Every [`Journal`](crate::Journal) method over the served API.
 //!
 //! Invariants:
-//! - A state this client returns is folded here, with the same fold as the
-//!   owner's, from the verified history the owner serves (the handle keeps
-//!   folding what its appends return), so it is the embedded state exactly.
+//! - A state this client returns is the owner's fold (`GET …/state`, from
+//!   the run's newest snapshot, or the state a resume answers with), never
+//!   a fold of the whole history here; the handle keeps folding what its
+//!   appends return with the same fold, so it is the embedded state exactly.
 //! - Derived answers (diff, export order, descendants) are computed from
 //!   served facts with the embedded code's own helpers.
 
@@ -13,11 +14,11 @@ use std::sync::Arc;
 
 use hyper::Method;
 use runjournal_core::fold::ResumeState;
-use runjournal_core::{ChainHash, Envelope, RunFilter, RunKey, RunMeta, RunRecord, RunStatus, StoreError};
+use runjournal_core::{ChainHash, Envelope, RunFilter, RunKey, RunMeta, RunRecord, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::{run_path, Client, Shared};
+use super::client::{run_path, Client, Shared, UploadError};
 use super::error::{Failure, RemoteError};
 use super::run::{Handle, RemoteRun};
 use super::subscription::RemoteSubscription;
@@ -66,16 +67,45 @@ impl Client {
         self.block(async move { shared.call(Method::POST, &path, Some(&body)).await })
     }
 
-    /// A handle's run: its state folded from the served history up to its head.
+    /// A handle's run: its state is the owner's at the handle's head (a new
+    /// run has at least its `run_started`, so the head is past seq 0).
     fn handle_run(self: &Arc<Self>, handle: Handle) -> Result<(Run, ResumeState), Failure> {
-        let state = self.fold_history(&handle.run, Some(handle.next_seq))?;
+        let state = self.served_state(&handle.run, Some(handle.next_seq.saturating_sub(1)))?;
         let run = RemoteRun::new(self.clone(), handle, state.clone());
         Ok((Run::remote(run), state))
     }
 
+    /// The owner's fold of the run at `at` (inclusive) when given: `GET
+    /// …/state?form=snapshot`, the whole fold (its bookkeeping too, so a
+    /// handle can go on folding from it) as a snapshot record. An owner of
+    /// another fold version (or one that answers otherwise) is folded here
+    /// from the served history instead, which is the same state.
+    fn served_state(&self, key: &RunKey, at: Option<u64>) -> Result<ResumeState, Failure> {
+        let path = match at {
+            Some(seq) => format!("{}/state?at={seq}&form=snapshot", run_path(key)),
+            None => format!("{}/state?form=snapshot", run_path(key)),
+        };
+        let shared = self.shared();
+        let bytes = self.block(async move { shared.get_bytes(&path).await })?;
+        match runjournal_core::snapshot::decode_snapshot(&bytes) {
+            Ok(runjournal_core::snapshot::DecodedSnapshot::Current(state)) => Ok(*state),
+            other => {
+                tracing::debug!(run = %key, answer = ?other.err(), "the owner's state is not this fold version; folding here");
+                let value: Value = self.get(run_path(key))?;
+                let record = record_of(&value).map_err(|detail| self.protocol(detail))?;
+                let mut state = self.fold_history(key, at.map(|seq| seq + 1))?;
+                if at.is_none() && record.status == runjournal_core::RunStatus::Superseded {
+                    state.status = runjournal_core::RunStatus::Superseded;
+                    state.recoverable = false;
+                }
+                Ok(state)
+            }
+        }
+    }
+
     /// Folds the run's history (fork prefix included), up to its own seq
     /// `own_end` (exclusive) when given.
-    pub(crate) fn fold_history(&self, key: &RunKey, own_end: Option<u64>) -> Result<ResumeState, Failure> {
+    fn fold_history(&self, key: &RunKey, own_end: Option<u64>) -> Result<ResumeState, Failure> {
         let mut state = ResumeState::new(key.clone());
         self.walk_history(key, &mut |envelope| {
             if envelope.run == *key && own_end.is_some_and(|end| envelope.seq >= end) {
@@ -228,27 +258,11 @@ impl Client {
     }
 
     pub(crate) fn state(&self, key: &RunKey) -> Result<ResumeState, ReadError> {
-        let record = self.run_info(key)?;
-        let mut state = self
-            .fold_history(key, None)
-            .map_err(|failure| failure.read(Some(key)))?;
-        if record.status == RunStatus::Superseded {
-            state.status = RunStatus::Superseded;
-            state.recoverable = false;
-        }
-        Ok(state)
+        self.served_state(key, None).map_err(|failure| failure.read(Some(key)))
     }
 
     pub(crate) fn state_at(&self, key: &RunKey, seq: u64) -> Result<ResumeState, ReadError> {
-        let record = self.run_info(key)?;
-        if seq >= record.head.next_seq {
-            return Err(ReadError::SeqOutOfRange {
-                run: key.clone(),
-                seq,
-                last: record.head.next_seq.saturating_sub(1),
-            });
-        }
-        self.fold_history(key, Some(seq + 1))
+        self.served_state(key, Some(seq))
             .map_err(|failure| failure.read(Some(key)))
     }
 
@@ -338,15 +352,16 @@ impl Client {
         })
     }
 
+    /// The import, its input streamed to the owner in bounded chunks
+    /// (`client::upload`): never held whole here.
     pub(crate) fn import(&self, mut input: impl BufRead) -> Result<ImportReport, ImportError> {
-        let mut body = Vec::new();
-        input
-            .read_to_end(&mut body)
-            .map_err(|source| ImportError::Read { line: 0, source })?;
-        let shared = self.shared();
-        let report: wire::ImportReportBody = self
-            .block(async move { shared.call_raw(Method::POST, "/v1/import", body.into()).await })
-            .map_err(|failure| ImportError::Write(Box::new(failure.write())))?;
+        let report: wire::ImportReportBody =
+            self.shared()
+                .upload("/v1/import", &mut input)
+                .map_err(|error| match error {
+                    UploadError::Read(source) => ImportError::Read { line: 0, source },
+                    UploadError::Request(failure) => ImportError::Write(Box::new(failure.write())),
+                })?;
         Ok(ImportReport {
             runs: report
                 .runs

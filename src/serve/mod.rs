@@ -32,7 +32,7 @@ mod writes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::Journal;
@@ -218,6 +218,56 @@ impl std::fmt::Debug for ServeHandle {
     }
 }
 
+/// The server a journal opened with [`crate::Options::serve`] owns.
+///
+/// Invariant: only the caller's handles hold it (`Local::serving`); the
+/// server's own journal is an unserved clone. Dropping the last holder, or
+/// [`Serving::stop`] (the journal's close), stops the server and removes
+/// its socket.
+pub(crate) struct Serving {
+    handle: Mutex<Option<ServeHandle>>,
+    socket: Option<PathBuf>,
+    tcp: Option<SocketAddr>,
+}
+
+impl Serving {
+    pub(crate) fn new(handle: ServeHandle) -> Serving {
+        Serving {
+            socket: handle.socket_path().map(Path::to_path_buf),
+            tcp: handle.tcp_addr(),
+            handle: Mutex::new(Some(handle)),
+        }
+    }
+
+    /// The Unix socket served.
+    pub(crate) fn socket_path(&self) -> Option<&Path> {
+        self.socket.as_deref()
+    }
+
+    /// The TCP address served.
+    pub(crate) fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp
+    }
+
+    /// Stops the server now (also while other handles hold this).
+    pub(crate) fn stop(&self) {
+        let handle = self
+            .handle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            handle.close();
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// The default body bound of a journal with `max_event_size`.
 pub(crate) fn default_body_limit(max_event_size: usize) -> usize {
     max_event_size.saturating_mul(64).saturating_add(64 * 1024)
@@ -225,7 +275,10 @@ pub(crate) fn default_body_limit(max_event_size: usize) -> usize {
 
 impl Journal {
     /// Serves this journal (docs/http-api.md) on its Unix socket and, with
-    /// [`ServeOptions::listen`], on TCP; returns once listening.
+    /// [`ServeOptions::listen`], on TCP; returns once listening. The server
+    /// keeps the store open until the handle is closed or dropped, but not a
+    /// server of [`crate::Options::serve`] running: it holds the journal
+    /// without that server's guard.
     pub fn serve(&self, options: ServeOptions) -> Result<ServeHandle, ServeError> {
         let socket_path = match (&options.socket, self.path()) {
             (Some(path), _) => path.clone(),
@@ -262,7 +315,12 @@ impl Journal {
             None => None,
         };
         let (shutdown, shutdown_receiver) = tokio::sync::watch::channel(false);
-        let state = Arc::new(api::ServerState::new(self.clone(), options, token, shutdown_receiver));
+        let state = Arc::new(api::ServerState::new(
+            self.unserved(),
+            options,
+            token,
+            shutdown_receiver,
+        ));
         let thread = connection::start(state, std_listener, tcp_listener).map_err(|source| ServeError::Io {
             operation: "start the server thread for",
             target: socket_path.display().to_string(),
@@ -315,7 +373,12 @@ pub fn serve_bytes(journal: &Journal, options: ServeOptions, input: &[u8]) -> Ve
     let input = input.to_vec();
     runtime.block_on(async move {
         let (shutdown, shutdown_receiver) = tokio::sync::watch::channel(false);
-        let state = Arc::new(api::ServerState::new(journal.clone(), options, None, shutdown_receiver));
+        let state = Arc::new(api::ServerState::new(
+            journal.unserved(),
+            options,
+            None,
+            shutdown_receiver,
+        ));
         let router = routes::router(state.clone());
         let (client, server) = tokio::io::duplex(64 * 1024);
         let mut serving = tokio::spawn(connection::serve_connection(state, router, server, false));

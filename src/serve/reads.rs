@@ -69,11 +69,30 @@ pub(crate) async fn run_info(state: Arc<ServerState>, request: Request) -> Answe
 pub(crate) async fn state(state: Arc<ServerState>, request: Request) -> Answer {
     let key = path_key(&request)?;
     let query = Query::parse(request.uri().query())?;
+    let snapshot = match query.text("form")?.as_deref() {
+        None | Some("json") => false,
+        Some("snapshot") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "query form={other:?} is not json or snapshot"
+            )))
+        }
+    };
     let resume_state = match query.number::<u64>("at")? {
         Some(seq) => state.journal.state_at_async(key, seq).await?,
         None => state.journal.state_async(key).await?,
     };
-    Ok(ok(&resume_state))
+    if !snapshot {
+        return Ok(ok(&resume_state));
+    }
+    // The whole fold (its bookkeeping too) as a snapshot record, for a
+    // client that goes on folding from it.
+    let mut response = runjournal_core::snapshot::encode_snapshot(&resume_state).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(response)
 }
 
 /// `GET /v1/runs/{k}/events?from&limit` (own log) and `/history` (whole history).

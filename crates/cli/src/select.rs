@@ -50,9 +50,15 @@ pub fn open_existing(db: &Path) -> anyhow::Result<Journal> {
     Journal::open_existing(db, connecting()).map_err(|error| open_error(db, error))
 }
 
+/// [`open_existing`] with [`connecting`] options changed by `options`
+/// (`ui` serves what it opens).
+pub fn open_existing_with(db: &Path, options: impl FnOnce(Options) -> Options) -> anyhow::Result<Journal> {
+    Journal::open_existing(db, options(connecting())).map_err(|error| open_error(db, error))
+}
+
 /// The options every command opens with: a database another process holds
 /// and serves is used through its socket.
-fn connecting() -> Options {
+pub fn connecting() -> Options {
     Options {
         connect_if_held: true,
         ..Options::default()

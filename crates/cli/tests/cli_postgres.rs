@@ -224,3 +224,138 @@ fn copy_of_a_damaged_run_stores_nothing_of_it() {
         "no prefix of the damaged run was published"
     );
 }
+
+/// Waits (polling, with a deadline) until `path` exists.
+fn wait_for(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Stops `child` with SIGTERM and returns its output.
+fn terminate(child: std::process::Child) -> Output {
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn serve_on_a_postgres_url_needs_a_socket() {
+    let (_database, url) = database();
+    let error = fails_with(&with_env(&url, &["serve"]), "usage");
+    assert!(error.contains("--socket PATH"), "{error}");
+    assert!(!error.contains("password"), "{error}");
+}
+
+#[test]
+fn serve_on_a_postgres_url_serves_its_socket_to_connected_clients() {
+    let (_database, url) = database();
+    let (dir, _) = fresh();
+    let socket = dir.path().join("pg.sock");
+    let child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("RUNJOURNAL_DB", &url)
+        .arg("serve")
+        .arg("--socket")
+        .arg(&socket)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&socket);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the socket is owner-only");
+    let key = RunKey::new("served-pg", 0, "agent").unwrap();
+    {
+        let journal = Journal::connect(&socket, runjournal::ConnectOptions::default()).unwrap();
+        assert!(journal.is_remote());
+        let run = journal.begin(key.clone(), runjournal::RunMeta::default()).unwrap();
+        run.custom("note", "through the socket").unwrap();
+        let history = journal.history(&key).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].seq, 1);
+    }
+    let output = terminate(child);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!socket.exists(), "the socket outlived the server");
+    // What went through the socket is in PostgreSQL.
+    let journal = Journal::open_existing(Path::new(&url), Options::default()).unwrap();
+    assert_eq!(journal.history(&key).unwrap().len(), 2);
+}
+
+/// One `connection: close` request to the ui at `address`: status and body.
+fn ui_request(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head.split(' ').nth(1).unwrap().parse().unwrap(), body.to_owned())
+}
+
+#[test]
+fn ui_on_a_postgres_url_answers_the_api_and_the_page() {
+    use std::io::BufRead;
+    let (_database, url) = database();
+    let (dir, _) = fresh();
+    ok(&run_in(
+        dir.path(),
+        Some(Path::new(&url)),
+        &["import", example("session.jsonl").to_str().unwrap()],
+    ));
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("RUNJOURNAL_DB", &url)
+        .args(["ui", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(!line.contains("password"), "{line}");
+    let address = line
+        .split(" at http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, page) = ui_request(&address, "/");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<html"), "{page}");
+    let (status, body) = ui_request(&address, "/v1/runs");
+    assert_eq!(status, 200, "{body}");
+    let runs: Value = serde_json::from_str(&body).unwrap();
+    let text = runs.to_string();
+    assert!(text.contains("fix-login-bug"), "{text}");
+    let (status, body) = ui_request(&address, "/v1/runs/fix-login-bug/0/orchestrator-0/state");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = ui_request(&address, "/ui/outline/fix-login-bug/0/orchestrator-0");
+    assert_eq!(status, 200, "{body}");
+    let outline: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(outline["len"], 7);
+    let output = terminate(child);
+    assert!(output.status.success(), "{}", stderr(&output));
+}

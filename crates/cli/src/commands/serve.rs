@@ -2,6 +2,11 @@
 //! owner-only Unix socket and, with `--listen` and `--token-file`, on TCP,
 //! until SIGINT or SIGTERM; then drains in-flight requests, ends
 //! subscriptions and removes the socket.
+//!
+//! Invariants: a sled database's socket is `<db>/runjournal.sock` unless
+//! `--socket` names another; a PostgreSQL URL has no directory, so it needs
+//! `--socket`, or `--listen` (then the Unix socket is a private one in a
+//! fresh 0700 temporary directory, removed at exit).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -14,6 +19,7 @@ use runjournal::{Options, ServeOptions};
 use serde::Serialize;
 
 use crate::context::Context;
+use crate::failure::{coded, Code};
 
 /// The arguments of `serve`.
 #[derive(Args, Debug)]
@@ -24,6 +30,11 @@ pub struct ServeArgs {
     /// The file holding the bearer token every TCP request must send.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// The Unix socket to serve (created owner-only; a stale one replaced);
+    /// default `<db>/runjournal.sock`. Required for a PostgreSQL URL unless
+    /// --listen is given.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 }
 
 /// `serve --json`: where the server listens.
@@ -35,21 +46,43 @@ struct Listening {
 
 /// `serve`.
 pub fn run(cx: &mut Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let journal = runjournal::Journal::open(&cx.db.0, Options::default())
-        .with_context(|| format!("cannot open {}", cx.db.display()))?;
-    let options = ServeOptions {
+    let is_url = runjournal::location::postgres_url(&cx.db.0).is_some();
+    // Held until the journal is closed: the private socket's directory.
+    let mut private = None;
+    let socket = match (&args.socket, is_url, args.listen) {
+        (Some(path), _, _) => Some(path.clone()),
+        (None, false, _) => None,
+        (None, true, Some(_)) => {
+            let dir = private_socket_dir()?;
+            let path = dir.path().join(runjournal::wire::SOCKET_NAME);
+            private = Some(dir);
+            Some(path)
+        }
+        (None, true, None) => {
+            return Err(coded(
+                Code::Usage,
+                format!(
+                    "{} is a PostgreSQL URL: name the Unix socket to serve with --socket PATH (or serve TCP with \
+                     --listen ADDR --token-file FILE)",
+                    cx.db.display()
+                ),
+            ))
+        }
+    };
+    let serve = ServeOptions {
+        socket,
         listen: args.listen,
         token_file: args.token_file.clone(),
         ..ServeOptions::default()
     };
-    let server = journal
-        .serve(options)
+    // The journal serves while it is open (Options::serve) and stops at close.
+    let journal = runjournal::Journal::open(&cx.db.0, Options::default().with_serve(serve))
         .with_context(|| format!("cannot serve {}", cx.db.display()))?;
-    let socket = server
-        .socket_path()
+    let socket = journal
+        .served_socket()
         .map(|path| path.display().to_string())
         .unwrap_or_default();
-    let tcp = server.tcp_addr().map(|addr| addr.to_string());
+    let tcp = journal.served_tcp_addr().map(|addr| addr.to_string());
     if cx.json {
         cx.print_json(&Listening {
             socket: socket.clone(),
@@ -64,12 +97,25 @@ pub fn run(cx: &mut Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     cx.out.flush()?;
     wait_for_signal()?;
-    server.close();
-    journal.sync().context("the final sync failed")?;
+    journal.close().context("the final sync failed")?;
+    drop(private);
     if !cx.json {
         writeln!(cx.out, "stopped; socket removed")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A fresh owner-only (0700) temporary directory for a private socket.
+pub fn private_socket_dir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("runjournal-")
+        .tempdir()
+        .map_err(|error| {
+            coded(
+                Code::Io,
+                format!("cannot create a private directory for the socket: {error}"),
+            )
+        })
 }
 
 /// Blocks until SIGINT or SIGTERM.

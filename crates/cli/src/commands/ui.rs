@@ -1,8 +1,11 @@
 //! `ui`: serves the web timeline of the database (docs/ui.md) until stopped.
 //!
 //! Invariants: when no other process holds the database, this one opens it
-//! and serves the API on its socket (`Journal::serve`), so other processes
-//! can append while the page watches; when another process holds it, the
+//! and serves the API on its socket (`Options::serve`, stopped when the
+//! journal is dropped), so other processes can append while the page
+//! watches; a PostgreSQL URL (which has no directory, and which other
+//! processes open themselves) is served on a private socket in a fresh 0700
+//! temporary directory, for this page only; when another process holds it, the
 //! page goes through that owner's socket; an address that is not loopback
 //! is refused unless a token file is given; the first line printed is the
 //! page's URL, so a script can wait for it.
@@ -18,6 +21,7 @@ use runjournal::{wire, ServeOptions};
 
 use crate::context::Context;
 use crate::failure::{classify, coded, Code};
+use crate::select;
 use crate::web::{self, App, Source};
 
 /// The arguments of `ui`.
@@ -38,9 +42,16 @@ pub struct UiArgs {
 /// `ui`.
 pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
     let token = token(args)?;
-    // Held for as long as the page is served: dropping it stops the served API.
-    let mut served = None;
-    let (socket, source, how) = match cx.open_existing() {
+    // Held until the journal is dropped: a PostgreSQL URL's private socket directory.
+    let private = match runjournal::location::postgres_url(&cx.db.0) {
+        Some(_) => Some(crate::commands::serve::private_socket_dir()?),
+        None => None,
+    };
+    let serve = ServeOptions {
+        socket: private.as_ref().map(|dir| dir.path().join(wire::SOCKET_NAME)),
+        ..ServeOptions::default()
+    };
+    let (socket, source, how) = match select::open_existing_with(&cx.db.0, |options| options.with_serve(serve)) {
         // The CLI connects to the owner of a held database: the page goes
         // through that owner's socket.
         Ok(journal) if journal.is_remote() => {
@@ -49,14 +60,10 @@ pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
             (socket.clone(), Source::Socket(socket), " (through the owner's socket)")
         }
         Ok(journal) => {
-            let handle = journal
-                .serve(ServeOptions::default())
-                .map_err(|error| coded(Code::Io, format!("cannot serve {}: {error}", cx.db.display())))?;
-            let socket = handle
-                .socket_path()
+            let socket = journal
+                .served_socket()
                 .map(std::path::Path::to_path_buf)
                 .ok_or_else(|| coded(Code::Other, "the served API has no socket"))?;
-            served = Some(handle);
             (socket, Source::Local(journal), "")
         }
         Err(error) if classify(&error) == Code::Locked => {
@@ -93,9 +100,8 @@ pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(web::serve(app, listener))?;
     // An outline still being read is abandoned, not waited for.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    if let Some(handle) = served {
-        handle.close();
-    }
+    // The journal went with the app (its last handle): the served API stopped.
+    drop(private);
     Ok(ExitCode::SUCCESS)
 }
 
