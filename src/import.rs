@@ -23,7 +23,7 @@ use std::ops::ControlFlow;
 use runjournal_core::rules::{self, Arrival, OrderViolation};
 use runjournal_core::{
     ChainHash, ChainWriteError, ChainWriteProblem, ChainWriter, CodecError, Event, EventError, ForkBase, ForkPoint,
-    KeyError, PartialEnvelope, RunId, RunKey, RunRecord, RunStatus, ScanControl, StoreError,
+    KeyError, PartialEnvelope, RunId, RunKey, RunRecord, RunStatus, ScanControl, Store, StoreError,
 };
 
 use crate::error::{ReadError, WriteError};
@@ -278,8 +278,22 @@ struct Pending {
     fork: Option<ForkBase>,
 }
 
-/// Records buffered over all runs before they are staged.
+/// Records buffered over all runs before they are handed to the stager.
 const STAGE_BYTES: usize = 8 << 20;
+
+/// Batches of [`STAGE_BYTES`] queued for the stager at most: the importing
+/// thread reads ahead by this many while the stager writes, so memory stays
+/// bounded by `(STAGE_QUEUE + 2) × STAGE_BYTES` of records.
+const STAGE_QUEUE: usize = 2;
+
+/// What the importing thread hands to the stager.
+enum StageJob {
+    /// Store these records: for each run, its id, the seq of its first
+    /// record, and the records.
+    Records(Vec<(RunId, u64, Vec<Vec<u8>>)>),
+    /// Answer once every job before this one is stored.
+    Barrier(crossbeam_channel::Sender<()>),
+}
 
 /// The runs of one import, staged as they are read.
 struct Staging<'a> {
@@ -287,33 +301,35 @@ struct Staging<'a> {
     runs: Vec<Pending>,
     index: HashMap<RunKey, usize>,
     buffered: usize,
+    /// The stager's queue (see [`stage_jobs`]).
+    jobs: crossbeam_channel::Sender<StageJob>,
 }
 
 impl Staging<'_> {
-    /// Stages every buffered record.
+    /// Hands every buffered record to the stager.
     fn flush(&mut self) -> Result<(), ImportError> {
+        let mut batch = Vec::new();
         for run in &mut self.runs {
             if run.buffer.is_empty() {
                 continue;
             }
-            self.journal
-                .store()
-                .stage(run.id, run.buffered_from, &run.buffer)
-                .map_err(store_failed)?;
-            run.buffered_from += run.buffer.len() as u64;
-            run.buffer.clear();
+            let records = std::mem::take(&mut run.buffer);
+            let first_seq = run.buffered_from;
+            run.buffered_from += records.len() as u64;
+            batch.push((run.id, first_seq, records));
         }
         self.buffered = 0;
-        Ok(())
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.jobs.send(StageJob::Records(batch)).map_err(|_| stager_stopped())
     }
 
-    /// Removes what was staged (a refused or failed import).
-    fn discard(&self) {
-        let ids: Vec<RunId> = self.runs.iter().map(|run| run.id).collect();
-        if !ids.is_empty() {
-            // A failure leaves invisible records behind, never a visible run.
-            drop(self.journal.store().discard_staged(&ids));
-        }
+    /// Waits until the stager has stored everything handed to it.
+    fn settle(&self) -> Result<(), ImportError> {
+        let (done, answer) = crossbeam_channel::bounded(1);
+        self.jobs.send(StageJob::Barrier(done)).map_err(|_| stager_stopped())?;
+        answer.recv().map_err(|_| stager_stopped())
     }
 
     /// The chain hash of the staged or buffered event `seq` of run `position`.
@@ -328,6 +344,7 @@ impl Staging<'_> {
                 .and_then(|offset| run.buffer.get(offset))
                 .cloned()
         } else {
+            self.settle()?;
             let mut found = None;
             self.journal
                 .store()
@@ -351,30 +368,95 @@ fn store_failed(error: StoreError) -> ImportError {
     ImportError::Staging(Box::new(error))
 }
 
+/// The stager's queue closed: it stopped at a store failure, which
+/// [`Local::import`] reports instead of this.
+fn stager_stopped() -> ImportError {
+    store_failed(StoreError::Backend {
+        operation: "stage events",
+        detail: "the import's staging thread stopped".into(),
+    })
+}
+
+/// The stager: stores every job's records in `store`, in the order they were
+/// queued, until the queue closes or a write fails (then it stops, and the
+/// importing thread's next hand-off fails).
+fn stage_jobs(store: &dyn Store, jobs: &crossbeam_channel::Receiver<StageJob>) -> Result<(), StoreError> {
+    for job in jobs {
+        match job {
+            StageJob::Records(batch) => {
+                for (id, first_seq, records) in &batch {
+                    store.stage(*id, *first_seq, records)?;
+                }
+            }
+            StageJob::Barrier(done) => drop(done.send(())),
+        }
+    }
+    Ok(())
+}
+
+/// Removes what was staged for `runs` (a refused or failed import).
+fn discard(store: &dyn Store, runs: &[Pending]) {
+    let ids: Vec<RunId> = runs.iter().map(|run| run.id).collect();
+    if !ids.is_empty() {
+        // A failure leaves invisible records behind, never a visible run.
+        drop(store.discard_staged(&ids));
+    }
+}
+
 impl Local {
     /// The embedded [`Journal::import`].
+    ///
+    /// Two threads: this one reads, validates and chains the lines; a stager
+    /// thread stores the chained records as they come ([`stage_jobs`]). The
+    /// publish waits for the stager to have stored every record.
     pub(crate) fn import(&self, input: impl BufRead) -> Result<ImportReport, ImportError> {
-        let mut staging = Staging {
-            journal: self,
-            runs: Vec::new(),
-            index: HashMap::new(),
-            buffered: 0,
-        };
-        let result = self.stage_input(input, &mut staging).and_then(|(lines, events)| {
-            staging.flush()?;
-            self.publish(&staging)?;
-            Ok((lines, events))
+        let store: &dyn Store = self.store().as_ref();
+        let (read, staged, runs, index) = std::thread::scope(|scope| {
+            let (jobs, queue) = crossbeam_channel::bounded(STAGE_QUEUE);
+            let stager = std::thread::Builder::new()
+                .name("runjournal-import".into())
+                .spawn_scoped(scope, move || stage_jobs(store, &queue));
+            let stager = match stager {
+                Ok(stager) => stager,
+                Err(error) => {
+                    let failed = store_failed(StoreError::Backend {
+                        operation: "stage events",
+                        detail: format!("cannot start the import's staging thread: {error}"),
+                    });
+                    return (Err(failed), Ok(()), Vec::new(), HashMap::new());
+                }
+            };
+            let mut staging = Staging {
+                journal: self,
+                runs: Vec::new(),
+                index: HashMap::new(),
+                buffered: 0,
+                jobs,
+            };
+            let read = self.stage_input(input, &mut staging).and_then(|counts| {
+                staging.flush()?;
+                Ok(counts)
+            });
+            let Staging { runs, index, jobs, .. } = staging;
+            drop(jobs);
+            let staged = stager.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (read, staged, runs, index)
         });
+        // A store failure came first: the records it failed on were read
+        // before any line the importing thread refused after it.
+        let result = staged
+            .map_err(store_failed)
+            .and_then(|()| read)
+            .and_then(|counts| self.publish(&runs, &index).map(|()| counts));
         let (lines, events) = match result {
             Ok(counts) => counts,
             Err(error) => {
-                staging.discard();
+                discard(store, &runs);
                 return Err(error);
             }
         };
         Ok(ImportReport {
-            runs: staging
-                .runs
+            runs: runs
                 .into_iter()
                 .map(|pending| {
                     let head = pending.writer.head();
@@ -430,15 +512,14 @@ impl Local {
     }
 
     /// Publishes every staged run in one atomic step, then syncs.
-    fn publish(&self, staging: &Staging<'_>) -> Result<(), ImportError> {
-        if staging.runs.is_empty() {
+    fn publish(&self, runs: &[Pending], index: &HashMap<RunKey, usize>) -> Result<(), ImportError> {
+        if runs.is_empty() {
             return Ok(());
         }
         if let Some(source) = self.inner.writer.health.failure() {
             return Err(ImportError::Write(Box::new(WriteError::Poisoned { source })));
         }
-        let records: Vec<RunRecord> = staging
-            .runs
+        let records: Vec<RunRecord> = runs
             .iter()
             .map(|pending| RunRecord {
                 id: pending.id,
@@ -450,10 +531,7 @@ impl Local {
             })
             .collect();
         if let Err(exists) = self.store().publish_staged(&records).map_err(store_failed)? {
-            let line = staging
-                .index
-                .get(&exists.0)
-                .map_or(0, |&position| staging.runs[position].first_line);
+            let line = index.get(&exists.0).map_or(0, |&position| runs[position].first_line);
             return Err(ImportError::AlreadyExists {
                 line,
                 run: Box::new(exists.0),
@@ -578,15 +656,16 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Cloc
     let epoch = rules::epoch_of(&event, partial.epoch, head.epoch).map_err(out_of_order)?;
     let ts = partial.ts.unwrap_or_else(|| clock.now_millis().max(head.last_ts));
     let status = rules::status_after(run.status, &event);
-    let mut writer = run.writer.clone();
-    let written = writer
+    // On a refusal below the import stops, so the advanced writer is never used.
+    let written = run
+        .writer
         .append(epoch, ts, event)
         .map_err(|error| unchainable(line, error))?;
     if let Some(given) = partial.hash {
         if given != written.envelope.hash {
             return Err(ImportError::HashMismatch {
                 line,
-                run: key(),
+                run: Box::new(written.envelope.run),
                 seq,
                 given: Box::new(given),
                 computed: Box::new(written.envelope.hash),
@@ -599,7 +678,6 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Cloc
     run.status = status;
     let length = written.record.len();
     run.buffer.push(written.record);
-    run.writer = writer;
     Ok(length)
 }
 
