@@ -17,7 +17,7 @@
 //!   replaces an existing run.
 
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::ops::ControlFlow;
 
 use runjournal_core::rules::{self, Arrival, OrderViolation};
@@ -411,7 +411,7 @@ impl Local {
     /// publish waits for the stager to have stored every record.
     pub(crate) fn import(&self, input: impl BufRead) -> Result<ImportReport, ImportError> {
         let store: &dyn Store = self.store().as_ref();
-        let (read, staged, runs, index) = std::thread::scope(|scope| {
+        let (read, stored, runs, index) = std::thread::scope(|scope| {
             let (jobs, queue) = crossbeam_channel::bounded(STAGE_QUEUE);
             let stager = std::thread::Builder::new()
                 .name("runjournal-import".into())
@@ -439,14 +439,14 @@ impl Local {
             });
             let Staging { runs, index, jobs, .. } = staging;
             drop(jobs);
-            let staged = stager.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (read, staged, runs, index)
+            let stored = stager.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (read, stored, runs, index)
         });
         // A store failure came first: the records it failed on were read
         // before any line the importing thread refused after it.
-        let result = staged
+        let result = stored
             .map_err(store_failed)
-            .and_then(|()| read)
+            .and(read)
             .and_then(|counts| self.publish(&runs, &index).map(|()| counts));
         let (lines, events) = match result {
             Ok(counts) => counts,
@@ -718,34 +718,25 @@ fn read_line_bounded(
     number: u64,
 ) -> Result<bool, ImportError> {
     line.clear();
-    let mut read_any = false;
-    loop {
-        let available = match input.fill_buf() {
-            Ok(available) => available,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => return Err(ImportError::Read { line: number, source }),
-        };
-        if available.is_empty() {
-            break;
-        }
-        read_any = true;
-        let (taken, end) = match available.iter().position(|&byte| byte == b'\n') {
-            Some(newline) => (newline, true),
-            None => (available.len(), false),
-        };
-        if line.len() + taken > limit {
-            return Err(ImportError::LineTooLong { line: number, limit });
-        }
-        line.extend_from_slice(&available[..taken]);
-        input.consume(if end { taken + 1 } else { taken });
-        if end {
-            break;
-        }
+    // One byte past the limit: a line that long is refused unread beyond it.
+    let bound = u64::try_from(limit).map_or(u64::MAX, |limit| limit.saturating_add(1));
+    let read = input
+        .by_ref()
+        .take(bound)
+        .read_until(b'\n', line)
+        .map_err(|source| ImportError::Read { line: number, source })?;
+    if read == 0 {
+        return Ok(false);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() > limit {
+        return Err(ImportError::LineTooLong { line: number, limit });
     }
     if line.last() == Some(&b'\r') {
         line.pop();
     }
-    Ok(read_any)
+    Ok(true)
 }
 
 /// The line as UTF-8 text; a byte order mark at the start of the file gets
