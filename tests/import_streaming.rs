@@ -74,8 +74,8 @@ fn a_large_import_into_an_existing_database_is_published_whole() {
     assert_eq!(journal.runs(&RunFilter::default()).unwrap().len(), 2);
 }
 
-/// `n` lines of run `goal`: a `run_started` (forked from `fork`, if given),
-/// then steps of 250 bytes of content.
+/// `events` lines of run `goal` with their times: a `run_started` (forked
+/// from `fork`, if given), then steps of 250 bytes of content.
 fn run_lines(goal: &str, events: u64, fork: Option<(&str, u64)>) -> String {
     let mut text = String::new();
     let meta = fork.map_or_else(
@@ -95,7 +95,8 @@ fn run_lines(goal: &str, events: u64, fork: Option<(&str, u64)>) -> String {
         };
         let _ = write!(
             text,
-            r#"{{"run":{{"goal":"{goal}","episode":0,"agent":"a"}},"seq":{seq},"event":{event}}}"#
+            r#"{{"run":{{"goal":"{goal}","episode":0,"agent":"a"}},"seq":{seq},"ts":{ts},"event":{event}}}"#,
+            ts = 1_763_800_000_000 + seq
         );
         text.push('\n');
     }
