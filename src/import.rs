@@ -3,8 +3,14 @@
 //! Invariants:
 //! - The input streams: it is read line by line (each line bounded by
 //!   [`line_limit`]), and each run's chained records are staged in the store
-//!   ([`Store::stage`](runjournal_core::Store::stage)) every few MiB, so memory
-//!   holds only a bounded buffer and each run's head, whatever the file's size.
+//!   ([`Store::stage`](runjournal_core::Store::stage)) every few MiB by a
+//!   stager thread while the next lines are read, through a queue of at most
+//!   `STAGE_QUEUE` batches, so memory holds only a few bounded buffers and
+//!   each run's head, whatever the file's size.
+//! - Staged records are the bytes this import encoded and hashed; nothing
+//!   reads them back except a fork's parent hash, after the stager has stored
+//!   every earlier batch. Staging never syncs: the one sync after the publish
+//!   makes the staged records durable with it.
 //! - All or nothing: staged records are invisible (no run record or key
 //!   names them) until every line is validated; then every run of the input
 //!   is published in one atomic store step. The first bad line refuses the
