@@ -3,8 +3,14 @@
 //! Invariants:
 //! - The input streams: it is read line by line (each line bounded by
 //!   [`line_limit`]), and each run's chained records are staged in the store
-//!   ([`Store::stage`](runjournal_core::Store::stage)) every few MiB, so memory
-//!   holds only a bounded buffer and each run's head, whatever the file's size.
+//!   ([`Store::stage`](runjournal_core::Store::stage)) every few MiB by a
+//!   stager thread while the next lines are read, through a queue of at most
+//!   `STAGE_QUEUE` batches, so memory holds only a few bounded buffers and
+//!   each run's head, whatever the file's size.
+//! - Staged records are the bytes this import encoded and hashed; nothing
+//!   reads them back except a fork's parent hash, after the stager has stored
+//!   every earlier batch. Staging never syncs: the one sync after the publish
+//!   makes the staged records durable with it.
 //! - All or nothing: staged records are invisible (no run record or key
 //!   names them) until every line is validated; then every run of the input
 //!   is published in one atomic store step. The first bad line refuses the
@@ -17,13 +23,13 @@
 //!   replaces an existing run.
 
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::ops::ControlFlow;
 
 use runjournal_core::rules::{self, Arrival, OrderViolation};
 use runjournal_core::{
     ChainHash, ChainWriteError, ChainWriteProblem, ChainWriter, CodecError, Event, EventError, ForkBase, ForkPoint,
-    KeyError, PartialEnvelope, RunId, RunKey, RunRecord, RunStatus, ScanControl, StoreError,
+    KeyError, PartialEnvelope, RunId, RunKey, RunRecord, RunStatus, ScanControl, Store, StoreError,
 };
 
 use crate::error::{ReadError, WriteError};
@@ -278,8 +284,22 @@ struct Pending {
     fork: Option<ForkBase>,
 }
 
-/// Records buffered over all runs before they are staged.
+/// Records buffered over all runs before they are handed to the stager.
 const STAGE_BYTES: usize = 8 << 20;
+
+/// Batches of [`STAGE_BYTES`] queued for the stager at most: the importing
+/// thread reads ahead by this many while the stager writes, so memory stays
+/// bounded by `(STAGE_QUEUE + 2) × STAGE_BYTES` of records.
+const STAGE_QUEUE: usize = 2;
+
+/// What the importing thread hands to the stager.
+enum StageJob {
+    /// Store these records: for each run, its id, the seq of its first
+    /// record, and the records.
+    Records(Vec<(RunId, u64, Vec<Vec<u8>>)>),
+    /// Answer once every job before this one is stored.
+    Barrier(crossbeam_channel::Sender<()>),
+}
 
 /// The runs of one import, staged as they are read.
 struct Staging<'a> {
@@ -287,33 +307,35 @@ struct Staging<'a> {
     runs: Vec<Pending>,
     index: HashMap<RunKey, usize>,
     buffered: usize,
+    /// The stager's queue (see [`stage_jobs`]).
+    jobs: crossbeam_channel::Sender<StageJob>,
 }
 
 impl Staging<'_> {
-    /// Stages every buffered record.
+    /// Hands every buffered record to the stager.
     fn flush(&mut self) -> Result<(), ImportError> {
+        let mut batch = Vec::new();
         for run in &mut self.runs {
             if run.buffer.is_empty() {
                 continue;
             }
-            self.journal
-                .store()
-                .stage(run.id, run.buffered_from, &run.buffer)
-                .map_err(store_failed)?;
-            run.buffered_from += run.buffer.len() as u64;
-            run.buffer.clear();
+            let records = std::mem::take(&mut run.buffer);
+            let first_seq = run.buffered_from;
+            run.buffered_from += records.len() as u64;
+            batch.push((run.id, first_seq, records));
         }
         self.buffered = 0;
-        Ok(())
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.jobs.send(StageJob::Records(batch)).map_err(|_| stager_stopped())
     }
 
-    /// Removes what was staged (a refused or failed import).
-    fn discard(&self) {
-        let ids: Vec<RunId> = self.runs.iter().map(|run| run.id).collect();
-        if !ids.is_empty() {
-            // A failure leaves invisible records behind, never a visible run.
-            drop(self.journal.store().discard_staged(&ids));
-        }
+    /// Waits until the stager has stored everything handed to it.
+    fn settle(&self) -> Result<(), ImportError> {
+        let (done, answer) = crossbeam_channel::bounded(1);
+        self.jobs.send(StageJob::Barrier(done)).map_err(|_| stager_stopped())?;
+        answer.recv().map_err(|_| stager_stopped())
     }
 
     /// The chain hash of the staged or buffered event `seq` of run `position`.
@@ -328,6 +350,7 @@ impl Staging<'_> {
                 .and_then(|offset| run.buffer.get(offset))
                 .cloned()
         } else {
+            self.settle()?;
             let mut found = None;
             self.journal
                 .store()
@@ -351,30 +374,95 @@ fn store_failed(error: StoreError) -> ImportError {
     ImportError::Staging(Box::new(error))
 }
 
+/// The stager's queue closed: it stopped at a store failure, which
+/// [`Local::import`] reports instead of this.
+fn stager_stopped() -> ImportError {
+    store_failed(StoreError::Backend {
+        operation: "stage events",
+        detail: "the import's staging thread stopped".into(),
+    })
+}
+
+/// The stager: stores every job's records in `store`, in the order they were
+/// queued, until the queue closes or a write fails (then it stops, and the
+/// importing thread's next hand-off fails).
+fn stage_jobs(store: &dyn Store, jobs: &crossbeam_channel::Receiver<StageJob>) -> Result<(), StoreError> {
+    for job in jobs {
+        match job {
+            StageJob::Records(batch) => {
+                for (id, first_seq, records) in &batch {
+                    store.stage(*id, *first_seq, records)?;
+                }
+            }
+            StageJob::Barrier(done) => drop(done.send(())),
+        }
+    }
+    Ok(())
+}
+
+/// Removes what was staged for `runs` (a refused or failed import).
+fn discard(store: &dyn Store, runs: &[Pending]) {
+    let ids: Vec<RunId> = runs.iter().map(|run| run.id).collect();
+    if !ids.is_empty() {
+        // A failure leaves invisible records behind, never a visible run.
+        drop(store.discard_staged(&ids));
+    }
+}
+
 impl Local {
     /// The embedded [`Journal::import`].
+    ///
+    /// Two threads: this one reads, validates and chains the lines; a stager
+    /// thread stores the chained records as they come ([`stage_jobs`]). The
+    /// publish waits for the stager to have stored every record.
     pub(crate) fn import(&self, input: impl BufRead) -> Result<ImportReport, ImportError> {
-        let mut staging = Staging {
-            journal: self,
-            runs: Vec::new(),
-            index: HashMap::new(),
-            buffered: 0,
-        };
-        let result = self.stage_input(input, &mut staging).and_then(|(lines, events)| {
-            staging.flush()?;
-            self.publish(&staging)?;
-            Ok((lines, events))
+        let store: &dyn Store = self.store().as_ref();
+        let (read, stored, runs, index) = std::thread::scope(|scope| {
+            let (jobs, queue) = crossbeam_channel::bounded(STAGE_QUEUE);
+            let stager = std::thread::Builder::new()
+                .name("runjournal-import".into())
+                .spawn_scoped(scope, move || stage_jobs(store, &queue));
+            let stager = match stager {
+                Ok(stager) => stager,
+                Err(error) => {
+                    let failed = store_failed(StoreError::Backend {
+                        operation: "stage events",
+                        detail: format!("cannot start the import's staging thread: {error}"),
+                    });
+                    return (Err(failed), Ok(()), Vec::new(), HashMap::new());
+                }
+            };
+            let mut staging = Staging {
+                journal: self,
+                runs: Vec::new(),
+                index: HashMap::new(),
+                buffered: 0,
+                jobs,
+            };
+            let read = self.stage_input(input, &mut staging).and_then(|counts| {
+                staging.flush()?;
+                Ok(counts)
+            });
+            let Staging { runs, index, jobs, .. } = staging;
+            drop(jobs);
+            let stored = stager.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (read, stored, runs, index)
         });
+        // A store failure came first: the records it failed on were read
+        // before any line the importing thread refused after it.
+        let result = stored
+            .map_err(store_failed)
+            .and(read)
+            .and_then(|counts| self.publish(&runs, &index).map(|()| counts));
         let (lines, events) = match result {
             Ok(counts) => counts,
             Err(error) => {
-                staging.discard();
+                discard(store, &runs);
                 return Err(error);
             }
         };
         Ok(ImportReport {
-            runs: staging
-                .runs
+            runs: runs
                 .into_iter()
                 .map(|pending| {
                     let head = pending.writer.head();
@@ -430,15 +518,14 @@ impl Local {
     }
 
     /// Publishes every staged run in one atomic step, then syncs.
-    fn publish(&self, staging: &Staging<'_>) -> Result<(), ImportError> {
-        if staging.runs.is_empty() {
+    fn publish(&self, runs: &[Pending], index: &HashMap<RunKey, usize>) -> Result<(), ImportError> {
+        if runs.is_empty() {
             return Ok(());
         }
         if let Some(source) = self.inner.writer.health.failure() {
             return Err(ImportError::Write(Box::new(WriteError::Poisoned { source })));
         }
-        let records: Vec<RunRecord> = staging
-            .runs
+        let records: Vec<RunRecord> = runs
             .iter()
             .map(|pending| RunRecord {
                 id: pending.id,
@@ -450,10 +537,7 @@ impl Local {
             })
             .collect();
         if let Err(exists) = self.store().publish_staged(&records).map_err(store_failed)? {
-            let line = staging
-                .index
-                .get(&exists.0)
-                .map_or(0, |&position| staging.runs[position].first_line);
+            let line = index.get(&exists.0).map_or(0, |&position| runs[position].first_line);
             return Err(ImportError::AlreadyExists {
                 line,
                 run: Box::new(exists.0),
@@ -578,15 +662,16 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Cloc
     let epoch = rules::epoch_of(&event, partial.epoch, head.epoch).map_err(out_of_order)?;
     let ts = partial.ts.unwrap_or_else(|| clock.now_millis().max(head.last_ts));
     let status = rules::status_after(run.status, &event);
-    let mut writer = run.writer.clone();
-    let written = writer
+    // On a refusal below the import stops, so the advanced writer is never used.
+    let written = run
+        .writer
         .append(epoch, ts, event)
         .map_err(|error| unchainable(line, error))?;
     if let Some(given) = partial.hash {
         if given != written.envelope.hash {
             return Err(ImportError::HashMismatch {
                 line,
-                run: key(),
+                run: Box::new(written.envelope.run),
                 seq,
                 given: Box::new(given),
                 computed: Box::new(written.envelope.hash),
@@ -599,7 +684,6 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Cloc
     run.status = status;
     let length = written.record.len();
     run.buffer.push(written.record);
-    run.writer = writer;
     Ok(length)
 }
 
@@ -640,34 +724,25 @@ fn read_line_bounded(
     number: u64,
 ) -> Result<bool, ImportError> {
     line.clear();
-    let mut read_any = false;
-    loop {
-        let available = match input.fill_buf() {
-            Ok(available) => available,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => return Err(ImportError::Read { line: number, source }),
-        };
-        if available.is_empty() {
-            break;
-        }
-        read_any = true;
-        let (taken, end) = match available.iter().position(|&byte| byte == b'\n') {
-            Some(newline) => (newline, true),
-            None => (available.len(), false),
-        };
-        if line.len() + taken > limit {
-            return Err(ImportError::LineTooLong { line: number, limit });
-        }
-        line.extend_from_slice(&available[..taken]);
-        input.consume(if end { taken + 1 } else { taken });
-        if end {
-            break;
-        }
+    // One byte past the limit: a line that long is refused unread beyond it.
+    let bound = u64::try_from(limit).map_or(u64::MAX, |limit| limit.saturating_add(1));
+    let read = input
+        .by_ref()
+        .take(bound)
+        .read_until(b'\n', line)
+        .map_err(|source| ImportError::Read { line: number, source })?;
+    if read == 0 {
+        return Ok(false);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() > limit {
+        return Err(ImportError::LineTooLong { line: number, limit });
     }
     if line.last() == Some(&b'\r') {
         line.pop();
     }
-    Ok(read_any)
+    Ok(true)
 }
 
 /// The line as UTF-8 text; a byte order mark at the start of the file gets

@@ -73,3 +73,70 @@ fn a_large_import_into_an_existing_database_is_published_whole() {
     assert_eq!(journal.verify(&key).unwrap().events, 60_000);
     assert_eq!(journal.runs(&RunFilter::default()).unwrap().len(), 2);
 }
+
+/// `events` lines of run `goal` with their times: a `run_started` (forked
+/// from `fork`, if given), then steps of 250 bytes of content.
+fn run_lines(goal: &str, events: u64, fork: Option<(&str, u64)>) -> String {
+    let mut text = String::new();
+    let meta = fork.map_or_else(
+        || "{}".to_string(),
+        |(parent, seq)| {
+            format!(r#"{{"forked_from":{{"run":{{"goal":"{parent}","episode":0,"agent":"a"}},"seq":{seq}}}}}"#)
+        },
+    );
+    for seq in 0..events {
+        let event = if seq == 0 {
+            format!(r#"{{"type":"run_started","meta":{meta}}}"#)
+        } else {
+            format!(
+                r#"{{"type":"step","messages":[{{"role":"user","content":"{}"}}]}}"#,
+                "z".repeat(250)
+            )
+        };
+        let _ = write!(
+            text,
+            r#"{{"run":{{"goal":"{goal}","episode":0,"agent":"a"}},"seq":{seq},"ts":{ts},"event":{event}}}"#,
+            ts = 1_763_800_000_000 + seq
+        );
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn a_fork_of_a_parent_staged_earlier_in_the_file_chains_from_the_staged_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    // Over 8 MiB of parent records: its seq 100 is staged before the fork's first line.
+    let parent = run_lines("parent", 40_000, None);
+    let child = run_lines("child", 3, Some(("parent", 100)));
+    let together = Journal::open(dir.path().join("one.db"), Options::default()).unwrap();
+    let report = together.import(format!("{parent}{child}").as_bytes()).unwrap();
+    // The same fork imported after its parent was published reads the base from the database.
+    let apart = Journal::open(dir.path().join("two.db"), Options::default()).unwrap();
+    apart.import(parent.as_bytes()).unwrap();
+    let later = apart.import(child.as_bytes()).unwrap();
+    assert_eq!(report.runs[1].key, RunKey::new("child", 0, "a").unwrap());
+    assert_eq!(report.runs[1].head, later.runs[0].head, "the same base hash either way");
+    assert_eq!(together.verify(&report.runs[1].key).unwrap().events, 3);
+}
+
+#[test]
+fn a_store_failure_while_staging_refuses_the_import_and_stores_nothing() {
+    use runjournal::core::testing::faulty::{Fault, FaultyStore, OpClass};
+    use runjournal::core::MemoryStore;
+    let store = std::sync::Arc::new(FaultyStore::new(MemoryStore::new()));
+    let journal = Journal::with_store(store.clone(), Options::default()).unwrap();
+    // The run's id is reserved (write 1); its first 8 MiB of records are
+    // staged by the stager (write 2), which fails, and so does every later write.
+    store.arm(OpClass::Write, Fault::nth(2).sticky());
+    let error = journal
+        .import(run_lines("failing", 40_000, None).as_bytes())
+        .unwrap_err();
+    assert!(matches!(error, ImportError::Staging(_)), "{error}");
+    assert_eq!(error.code(), "io", "{error}");
+    assert!(
+        error.to_string().contains("injected"),
+        "the store's own failure is reported: {error}"
+    );
+    assert!(journal.runs(&RunFilter::default()).unwrap().is_empty());
+}

@@ -173,10 +173,12 @@ pub struct DecodedEvent {
 /// the body `(epoch, ts, event)`. Fails with [`CodecError::Unencodable`] only
 /// if the encoder refuses a value (no event type does).
 pub fn encode_event(epoch: u64, ts: u64, event: &Event) -> Result<UnsealedEvent, CodecError> {
-    let mut record = Vec::with_capacity(EVENT_BODY_OFFSET + 64);
+    let body = (epoch, ts, event);
+    // Sized first, so the record is allocated once, at its length.
+    let mut record = Vec::with_capacity(EVENT_BODY_OFFSET + encoded_len(&body)?);
     push_header(&mut record, RecordKind::Event);
     record.extend_from_slice(&[0; 32]);
-    try_encode_into(&mut record, &(epoch, ts, event))?;
+    try_encode_into(&mut record, &body)?;
     Ok(UnsealedEvent { record })
 }
 
@@ -253,6 +255,16 @@ fn encode_into<T: Encode>(buffer: &mut Vec<u8>, value: &T) {
     if let Err(error) = try_encode_into(buffer, value) {
         unreachable!("stored types always encode: {error}");
     }
+}
+
+/// The number of bytes `value` encodes to.
+fn encoded_len<T: Encode>(value: &T) -> Result<usize, CodecError> {
+    let mut encoder =
+        bincode::enc::EncoderImpl::new(bincode::enc::write::SizeWriter::default(), bincode::config::standard());
+    value.encode(&mut encoder).map_err(|error| CodecError::Unencodable {
+        reason: error.to_string(),
+    })?;
+    Ok(encoder.into_writer().bytes_written)
 }
 
 fn try_encode_into<T: Encode>(buffer: &mut Vec<u8>, value: &T) -> Result<(), CodecError> {
