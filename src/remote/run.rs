@@ -19,8 +19,7 @@ use hyper::Method;
 use runjournal_core::fold::ResumeState;
 use runjournal_core::rules::{self, Arrival, OrderViolation};
 use runjournal_core::{Envelope, Event, RunKey};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::client::{run_path, Client, Shared};
 use super::error::{Failure, RemoteError};
@@ -34,6 +33,18 @@ pub(crate) struct Handle {
     pub(crate) run: RunKey,
     pub(crate) epoch: u64,
     pub(crate) next_seq: u64,
+}
+
+/// The body of `POST /v1/runs/{k}/events` (`wire::AppendRequest`),
+/// serialised from the caller's events without copying them.
+#[derive(Serialize)]
+struct AppendBody<'a> {
+    epoch: u64,
+    expected_seq: u64,
+    events: &'a [Event],
+    checks: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    durability: Option<&'static str>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +63,8 @@ pub(crate) struct RemoteRun {
 /// What the append tasks share with the handle.
 struct Core {
     key: RunKey,
+    /// `/v1/runs/{k}/events`, encoded once.
+    events_path: String,
     epoch: u64,
     /// Held for the whole of one append: one append at a time, in seq order.
     order: tokio::sync::Mutex<()>,
@@ -70,6 +83,7 @@ impl RemoteRun {
         RemoteRun {
             client,
             core: Arc::new(Core {
+                events_path: format!("{}/events", run_path(&handle.run)),
                 key: handle.run,
                 epoch: handle.epoch,
                 order: tokio::sync::Mutex::new(()),
@@ -213,20 +227,17 @@ async fn append(
         precheck(&core.key, &view.state, first_seq, &events, checks)?;
         first_seq
     };
-    let mut body = json!({
-        "epoch": core.epoch,
-        "expected_seq": first_seq,
-        "events": events,
-        "checks": if checks == Checks::Typed { "typed" } else { "raw" },
-    });
-    if let Some(durability) = shared.durability {
-        body["durability"] = json!(match durability {
+    let body = AppendBody {
+        epoch: core.epoch,
+        expected_seq: first_seq,
+        events: &events,
+        checks: if checks == Checks::Typed { "typed" } else { "raw" },
+        durability: shared.durability.map(|durability| match durability {
             crate::Durability::Durable => "durable",
             crate::Durability::Buffered => "buffered",
-        });
-    }
-    let path = format!("{}/events", run_path(&core.key));
-    match shared.call::<Appended>(Method::POST, &path, Some(&body)).await {
+        }),
+    };
+    match shared.call::<Appended>(Method::POST, &core.events_path, Some(&body)).await {
         Ok(appended) => {
             let mut view = core.view();
             for envelope in &appended.envelopes {
@@ -359,4 +370,47 @@ fn precheck(
         status = rules::status_after(status, event);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
+
+    use super::AppendBody;
+    use crate::wire::{AppendRequest, ChecksMode, WireDurability};
+    use runjournal_core::{Event, Message, Role};
+
+    #[test]
+    fn the_append_body_is_the_wire_append_request() {
+        let events = vec![Event::Step {
+            messages: vec![Message::new(Role::Assistant, "hello")],
+        }];
+        let body = AppendBody {
+            epoch: 3,
+            expected_seq: 7,
+            events: &events,
+            checks: "typed",
+            durability: Some("durable"),
+        };
+        let request: AppendRequest = serde_json::from_slice(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(
+            request,
+            AppendRequest {
+                epoch: 3,
+                expected_seq: 7,
+                events,
+                checks: ChecksMode::Typed,
+                durability: Some(WireDurability::Durable),
+            }
+        );
+        let raw = AppendBody {
+            checks: "raw",
+            durability: None,
+            ..body
+        };
+        let text = serde_json::to_string(&raw).unwrap();
+        assert!(!text.contains("durability"), "{text}");
+        let request: AppendRequest = serde_json::from_str(&text).unwrap();
+        assert_eq!((request.checks, request.durability), (ChecksMode::Raw, None));
+    }
 }
