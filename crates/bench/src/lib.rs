@@ -158,6 +158,10 @@ struct Measured {
     clippy::cast_possible_truncation,
     reason = "the synced prefix is at most the workload size, a small count; 64-bit targets"
 )]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one interleaved group of workloads after another, in report order"
+)]
 fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> Result<Measured, BenchError> {
     let records = bench.payload.records(sizes.append_events);
     let synced = &records[..sizes.synced_events as usize];
