@@ -196,7 +196,10 @@ impl Shared {
     /// Runs `work` on the client's runtime and waits for it on this thread;
     /// `None` when the task never finished (the runtime stopped).
     pub(crate) fn block_raw<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Option<T> {
-        let (sender, receiver) = crossbeam_channel::bounded(1);
+        // A std channel parks the waiting thread after a short spin (no
+        // `sched_yield` loop): with many caller threads on few cores, yielding
+        // waiters take the CPU the runtime needs to answer them.
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         self.handle.spawn(async move {
             // The caller waits on the receiver; it is gone only if it panicked.
             drop(sender.send(work.await));

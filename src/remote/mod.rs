@@ -36,8 +36,9 @@ pub struct ConnectOptions {
     /// The bearer token for a TCP address (the server's token file's
     /// content); not used on the Unix socket, whose file mode is the access control.
     pub token: Option<String>,
-    /// The most connections open to the server at once (default 32); more
-    /// concurrent calls wait for one.
+    /// The most connections open to the server at once (default 64); more
+    /// concurrent calls wait for one. Concurrent durable appends share a
+    /// group commit only while each has a connection.
     pub max_connections: usize,
     /// The longest a request (not a subscription) waits for its answer
     /// (default 5 minutes); past it, a write's outcome is unknown.
@@ -55,7 +56,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             token: None,
-            max_connections: 32,
+            max_connections: 64,
             timeout: Duration::from_secs(300),
             options: Options::default(),
             durability_override: None,

@@ -15,16 +15,17 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use hyper::body::Bytes;
 use hyper::Method;
 use runjournal_core::fold::ResumeState;
 use runjournal_core::rules::{self, Arrival, OrderViolation};
 use runjournal_core::{Envelope, Event, RunKey};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::client::{run_path, Client, Shared};
 use super::error::{Failure, RemoteError};
 use crate::error::{AppendError, FinishError};
+use crate::options::Durability;
 use crate::run::{Checks, Outcome};
 
 /// What a client needs to keep appending: `{run, epoch, next_seq, head}`
@@ -52,6 +53,8 @@ pub(crate) struct RemoteRun {
 /// What the append tasks share with the handle.
 struct Core {
     key: RunKey,
+    /// `/v1/runs/{k}/events`, encoded once.
+    events_path: String,
     epoch: u64,
     /// Held for the whole of one append: one append at a time, in seq order.
     order: tokio::sync::Mutex<()>,
@@ -70,6 +73,7 @@ impl RemoteRun {
         RemoteRun {
             client,
             core: Arc::new(Core {
+                events_path: format!("{}/events", run_path(&handle.run)),
                 key: handle.run,
                 epoch: handle.epoch,
                 order: tokio::sync::Mutex::new(()),
@@ -105,11 +109,12 @@ impl RemoteRun {
         events: Vec<Event>,
         checks: Checks,
     ) -> Result<u64, AppendError> {
+        let encoded = encode_events(&self.client.shared, &events)?;
         let work = append(
             self.client.shared.clone(),
             self.core.clone(),
             expected_seq,
-            events,
+            (events, encoded),
             checks,
         );
         self.client
@@ -123,11 +128,12 @@ impl RemoteRun {
         events: Vec<Event>,
         checks: Checks,
     ) -> Result<u64, AppendError> {
+        let encoded = encode_events(&self.client.shared, &events)?;
         let work = append(
             self.client.shared.clone(),
             self.core.clone(),
             expected_seq,
-            events,
+            (events, encoded),
             checks,
         );
         self.client
@@ -186,12 +192,40 @@ impl Core {
     }
 }
 
+/// `events` as the JSON array of an append body, encoded on the caller's
+/// thread (many callers encode in parallel; the client's runtime only sends).
+fn encode_events(shared: &Shared, events: &[Event]) -> Result<Vec<u8>, AppendError> {
+    serde_json::to_vec(events).map_err(|error| {
+        AppendError::Remote(RemoteError::Protocol {
+            endpoint: shared.endpoint.to_string(),
+            detail: format!("the events do not encode as JSON: {error}"),
+        })
+    })
+}
+
+/// The body of `POST /v1/runs/{k}/events` (`wire::AppendRequest`) around
+/// the events already encoded as a JSON array.
+fn append_body(epoch: u64, expected_seq: u64, checks: Checks, durability: Option<Durability>, events: &[u8]) -> Bytes {
+    let checks = if checks == Checks::Typed { "typed" } else { "raw" };
+    let durability = match durability {
+        None => "",
+        Some(Durability::Durable) => r#","durability":"durable""#,
+        Some(Durability::Buffered) => r#","durability":"buffered""#,
+    };
+    let head = format!(r#"{{"epoch":{epoch},"expected_seq":{expected_seq},"checks":"{checks}"{durability},"events":"#);
+    let mut body = Vec::with_capacity(head.len() + events.len() + 1);
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(events);
+    body.push(b'}');
+    Bytes::from(body)
+}
+
 /// One append: checked here, sent, folded into the view.
 async fn append(
     shared: Arc<Shared>,
     core: Arc<Core>,
     expected_seq: Option<u64>,
-    events: Vec<Event>,
+    (events, encoded): (Vec<Event>, Vec<u8>),
     checks: Checks,
 ) -> Result<u64, AppendError> {
     let _order = core.order.lock().await;
@@ -213,20 +247,8 @@ async fn append(
         precheck(&core.key, &view.state, first_seq, &events, checks)?;
         first_seq
     };
-    let mut body = json!({
-        "epoch": core.epoch,
-        "expected_seq": first_seq,
-        "events": events,
-        "checks": if checks == Checks::Typed { "typed" } else { "raw" },
-    });
-    if let Some(durability) = shared.durability {
-        body["durability"] = json!(match durability {
-            crate::Durability::Durable => "durable",
-            crate::Durability::Buffered => "buffered",
-        });
-    }
-    let path = format!("{}/events", run_path(&core.key));
-    match shared.call::<Appended>(Method::POST, &path, Some(&body)).await {
+    let body = append_body(core.epoch, first_seq, checks, shared.durability, &encoded);
+    match shared.call_raw::<Appended>(Method::POST, &core.events_path, body).await {
         Ok(appended) => {
             let mut view = core.view();
             for envelope in &appended.envelopes {
@@ -359,4 +381,45 @@ fn precheck(
         status = rules::status_after(status, event);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
+
+    use super::append_body;
+    use crate::options::Durability;
+    use crate::run::Checks;
+    use crate::wire::{AppendRequest, ChecksMode, WireDurability};
+    use runjournal_core::{Event, Message, Role};
+
+    #[test]
+    fn the_append_body_is_the_wire_append_request() {
+        let events = vec![Event::Step {
+            messages: vec![Message::new(Role::Assistant, "a \"quoted\" step")],
+        }];
+        let encoded = serde_json::to_vec(&events).unwrap();
+        let body = append_body(3, 7, Checks::Typed, Some(Durability::Durable), &encoded);
+        let request: AppendRequest = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            request,
+            AppendRequest {
+                epoch: 3,
+                expected_seq: 7,
+                events: events.clone(),
+                checks: ChecksMode::Typed,
+                durability: Some(WireDurability::Durable),
+            }
+        );
+        let body = append_body(0, 1, Checks::Raw, Some(Durability::Buffered), &encoded);
+        let request: AppendRequest = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (request.checks, request.durability),
+            (ChecksMode::Raw, Some(WireDurability::Buffered))
+        );
+        let body = append_body(0, 1, Checks::Raw, None, &encoded);
+        assert!(!String::from_utf8_lossy(&body).contains("durability"));
+        let request: AppendRequest = serde_json::from_slice(&body).unwrap();
+        assert_eq!((request.events, request.durability), (events, None));
+    }
 }

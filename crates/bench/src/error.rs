@@ -35,6 +35,15 @@ pub enum BenchError {
         #[source]
         source: Box<runjournal::Error>,
     },
+    /// Serving the journal on its socket failed.
+    #[error("serving the journal failed during {operation}: {source}")]
+    Serve {
+        /// What the bench was doing.
+        operation: &'static str,
+        /// The server's error.
+        #[source]
+        source: runjournal::ServeError,
+    },
     /// SQLite failed.
     #[error("SQLite failed during {operation}: {source}")]
     Sqlite {

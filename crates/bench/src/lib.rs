@@ -29,6 +29,7 @@
 //! | raw sled insert + flush + fdatasync per event | the cost of making each event durable on its own | — |
 //! | SQLite WAL sync=FULL, one INSERT per commit | autocommit: one sync per event | per-event fdatasync |
 //! | journal append, durable, N writers | N threads, one run each, `Durability::Durable` (group commit) | per-event fdatasync |
+//! | journal append through the socket, durable, N clients | N threads, one run each, appending through one `Journal::connect` to the bench journal serving itself on its Unix socket (same process, same disk) | the embedded row with as many writers |
 //! | SQLite WAL sync=FULL, one INSERT per commit, 64 threads | a connection per thread, SQLite serializing them on its lock | per-event fdatasync |
 //! | raw sled scan, one key per event | the run's records copied one key per event (format 1's layout), its key range iterated touching every value | — |
 //! | SQLite SELECT scan in key order | `SELECT bytes … ORDER BY seq` of the same records, touching every value | raw sled scan |
@@ -145,6 +146,8 @@ struct Measured {
     sqlite_commit: Measurement,
     sqlite_commit_64: Measurement,
     durable: [Measurement; 3],
+    /// Durable appends through the owner's socket, 1 and 64 clients.
+    socket: [Measurement; 2],
     replayed: replay::Replayed,
     resumed: resume::Resumed,
     journal_bytes: footprint::JournalFootprint,
@@ -154,6 +157,10 @@ struct Measured {
 #[expect(
     clippy::cast_possible_truncation,
     reason = "the synced prefix is at most the workload size, a small count; 64-bit targets"
+)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one interleaved group of workloads after another, in report order"
 )]
 fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> Result<Measured, BenchError> {
     let records = bench.payload.records(sizes.append_events);
@@ -165,36 +172,50 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
     let sqlite_per_thread = (sizes.events_per_writer_64 / 10).max(1);
     progress(&format!(
         "durable: per-event flush + fdatasync, SQLite per commit, journal with 1 writer ({synced_events} events), \
-         {} writers × {} and {} writers × {} events; {} rounds",
-        WRITERS[1], sizes.events_per_writer_16, WRITERS[2], sizes.events_per_writer_64, sizes.durable_repetitions
+         {} writers × {} and {} writers × {} events, through the socket with 1 and {} clients; {} rounds",
+        WRITERS[1],
+        sizes.events_per_writer_16,
+        WRITERS[2],
+        sizes.events_per_writer_64,
+        WRITERS[2],
+        sizes.durable_repetitions
     ));
-    let [fsync_each, sqlite_commit, sqlite_commit_64, durable_1, durable_16, durable_64] = interleaved(
-        root,
-        sizes.durable_repetitions,
-        [
-            (synced_events, Box::new(|| append::raw_sled_fsync_each(bench, synced))),
-            (
-                synced_events,
-                Box::new(|| sqlite::per_commit(bench, synced, sqlite::Sync::Full)),
-            ),
-            (
-                WRITERS[2] as u64 * sqlite_per_thread,
-                Box::new(|| sqlite::per_commit_threads(bench, WRITERS[2], sqlite_per_thread, &records[0])),
-            ),
-            (
-                synced_events,
-                Box::new(|| append::journal_durable(bench, WRITERS[0], synced_events)),
-            ),
-            (
-                WRITERS[1] as u64 * sizes.events_per_writer_16,
-                Box::new(|| append::journal_durable(bench, WRITERS[1], sizes.events_per_writer_16)),
-            ),
-            (
-                WRITERS[2] as u64 * sizes.events_per_writer_64,
-                Box::new(|| append::journal_durable(bench, WRITERS[2], sizes.events_per_writer_64)),
-            ),
-        ],
-    )?;
+    let [fsync_each, sqlite_commit, sqlite_commit_64, durable_1, durable_16, durable_64, socket_1, socket_64] =
+        interleaved(
+            root,
+            sizes.durable_repetitions,
+            [
+                (synced_events, Box::new(|| append::raw_sled_fsync_each(bench, synced))),
+                (
+                    synced_events,
+                    Box::new(|| sqlite::per_commit(bench, synced, sqlite::Sync::Full)),
+                ),
+                (
+                    WRITERS[2] as u64 * sqlite_per_thread,
+                    Box::new(|| sqlite::per_commit_threads(bench, WRITERS[2], sqlite_per_thread, &records[0])),
+                ),
+                (
+                    synced_events,
+                    Box::new(|| append::journal_durable(bench, WRITERS[0], synced_events)),
+                ),
+                (
+                    WRITERS[1] as u64 * sizes.events_per_writer_16,
+                    Box::new(|| append::journal_durable(bench, WRITERS[1], sizes.events_per_writer_16)),
+                ),
+                (
+                    WRITERS[2] as u64 * sizes.events_per_writer_64,
+                    Box::new(|| append::journal_durable(bench, WRITERS[2], sizes.events_per_writer_64)),
+                ),
+                (
+                    synced_events,
+                    Box::new(|| append::socket_durable(bench, WRITERS[0], synced_events)),
+                ),
+                (
+                    WRITERS[2] as u64 * sizes.events_per_writer_64,
+                    Box::new(|| append::socket_durable(bench, WRITERS[2], sizes.events_per_writer_64)),
+                ),
+            ],
+        )?;
     progress(&format!(
         "sequential: raw sled insert, journal buffered append, diagnostics, raw batch, SQLite one transaction \
          ({events} events); {} rounds",
@@ -246,6 +267,7 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
         sqlite_commit,
         sqlite_commit_64,
         durable: [durable_1, durable_16, durable_64],
+        socket: [socket_1, socket_64],
         replayed,
         resumed,
         journal_bytes,
@@ -304,6 +326,14 @@ impl Measured {
                 if writers == 1 { "" } else { "s" }
             );
             throughput(&name, &self.durable[index], Some(&fsync_each))
+        });
+        let [socket_1, socket_64] = [(0, &durable_1), (2, &durable_64)].map(|(index, embedded)| {
+            let clients = WRITERS[index];
+            let name = format!(
+                "journal append through the socket, durable, {clients} client{}",
+                if clients == 1 { "" } else { "s" }
+            );
+            throughput(&name, &self.socket[index / 2], Some(embedded))
         });
         let scan = throughput("raw sled scan, one key per event", &self.replayed.raw, None);
         let sqlite_scan = throughput("SQLite SELECT scan in key order", &self.replayed.sqlite, Some(&scan));
@@ -367,6 +397,14 @@ impl Measured {
                 ratio(&durable_64, &sqlite_commit_64),
                 1.0,
             ),
+            Target::at_least(
+                &format!(
+                    "durable, {} socket clients ≥ 0.5 × {} embedded writers",
+                    WRITERS[2], WRITERS[2]
+                ),
+                ratio(&socket_64, &durable_64),
+                0.5,
+            ),
             Target::at_least("replay ≥ 0.5 × raw sled scan", ratio(&replay, &scan), 0.5),
             Target::at_least("replay ≥ 1 × SQLite scan", ratio(&replay, &sqlite_scan), 1.0),
             Target::at_least(
@@ -414,6 +452,8 @@ impl Measured {
             durable_1,
             durable_16,
             durable_64,
+            socket_1,
+            socket_64,
             sqlite_commit_64,
             scan,
             sqlite_scan,

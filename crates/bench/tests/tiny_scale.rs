@@ -4,7 +4,7 @@
 use runjournal_bench::{run, BenchConfig, RatioOf};
 
 /// Every row, in report order, by the start of its name.
-const ROWS: [&str; 25] = [
+const ROWS: [&str; 27] = [
     "raw sled insert, no flush",
     "journal append, buffered, snapshots off",
     "raw sled apply_batch per event (event + run record)",
@@ -17,6 +17,8 @@ const ROWS: [&str; 25] = [
     "journal append, durable, 1 writer",
     "journal append, durable, 16 writers",
     "journal append, durable, 64 writers",
+    "journal append through the socket, durable, 1 client",
+    "journal append through the socket, durable, 64 clients",
     "SQLite WAL sync=FULL, one INSERT per commit, 64 threads",
     "raw sled scan, one key per event",
     "SQLite SELECT scan in key order",
@@ -33,7 +35,7 @@ const ROWS: [&str; 25] = [
 ];
 
 /// Every target of issue 18, each with its ratio in the JSON.
-const TARGETS: usize = 14;
+const TARGETS: usize = 15;
 
 #[test]
 fn every_row_and_target_is_reported_with_positive_numbers() {
@@ -72,6 +74,17 @@ fn every_row_and_target_is_reported_with_positive_numbers() {
         assert!(target.goal > 0.0, "{target:?}");
     }
 
+    for clients in ["1 client", "64 clients"] {
+        let name = format!("journal append through the socket, durable, {clients}");
+        let row = report.rows.iter().find(|row| row.name == name).expect("the socket row");
+        let embedded = if clients == "1 client" {
+            "journal append, durable, 1 writer"
+        } else {
+            "journal append, durable, 64 writers"
+        };
+        assert_eq!(row.baseline.as_deref(), Some(embedded), "{row:?}");
+    }
+
     let table = report.to_table();
     let needles = [
         "machine:",
@@ -102,6 +115,12 @@ fn every_row_and_target_is_reported_with_positive_numbers() {
     }
     let targets = json["targets"].as_array().expect("targets is an array");
     assert_eq!(targets.len(), TARGETS);
+    let socket = targets
+        .iter()
+        .find(|target| target["name"] == "durable, 64 socket clients ≥ 0.5 × 64 embedded writers")
+        .expect("the socket target is in the JSON");
+    assert_eq!(socket["goal"].as_f64(), Some(0.5), "{socket}");
+    assert_eq!(socket["comparison"], ">=", "{socket}");
     for target in targets {
         assert!(target["ratio"].as_f64().is_some_and(|ratio| ratio > 0.0), "{target}");
         assert!(target["goal"].is_number() && target["met"].is_boolean(), "{target}");

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use runjournal::{Durability, Journal, Options, RunKey, RunMeta};
+use runjournal::{ConnectOptions, Durability, Journal, OpenError, Options, RunKey, RunMeta, ServeOptions};
 use runjournal_core::codec::{encode_record, RecordKind};
 use runjournal_core::{ChainHash, Head, MemoryStore, RunRecord, RunStatus};
 use runjournal_sled::layout;
@@ -278,4 +278,80 @@ fn check_next_seq(next_seq: u64, expected: u64, workload: &'static str) -> Resul
             detail: format!("the run's next seq is {next_seq}, expected {expected}"),
         })
     }
+}
+
+/// `clients` threads, each appending `per_client` steps to its own run
+/// through the owner's Unix socket: the bench's journal serves itself
+/// (`Journal::serve`) and the threads share one connected journal
+/// (`Journal::connect`, its default options), as a separate process's agents
+/// would. Durable, one step per append call, like [`journal_durable`]; timed
+/// from a common start to the last client's end.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
+pub(crate) fn socket_durable(bench: &Bench, clients: usize, per_client: u64) -> Result<Sample, BenchError> {
+    let dir = bench.fresh_dir("socket-durable")?;
+    let (journal, store) = open_journal(dir.path(), Options::with_durability(Durability::Durable))?;
+    let socket = dir.path().join(runjournal::wire::SOCKET_NAME);
+    let server = journal
+        .serve(ServeOptions {
+            socket: Some(socket.clone()),
+            ..ServeOptions::default()
+        })
+        .map_err(|source| BenchError::Serve {
+            operation: "serve the bench journal",
+            source,
+        })?;
+    let connected = Journal::connect(&socket, ConnectOptions::default())
+        .map_err(|error| journal_error("connect to the served journal")(OpenError::Connect(error)))?;
+    let keys: Vec<_> = (0..clients).map(|index| bench_key("socket", index)).collect();
+    let barrier = Barrier::new(clients + 1);
+    let elapsed = std::thread::scope(|scope| -> Result<Duration, BenchError> {
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let (barrier, connected) = (&barrier, &connected);
+                scope.spawn(move || -> Result<(), BenchError> {
+                    // Begun concurrently, outside the clock: the client's pool
+                    // holds a live connection for every thread before the start,
+                    // as it does for long-running agents.
+                    let begun = connected
+                        .begin(key.clone(), RunMeta::default())
+                        .map_err(journal_error("begin through the socket"));
+                    barrier.wait();
+                    let run = begun?;
+                    for _ in 0..per_client {
+                        run.step(vec![bench.payload.message()])
+                            .map_err(journal_error("durable append through the socket"))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        for handle in handles {
+            handle.join().map_err(|_| BenchError::Panicked {
+                workload: "durable append through the socket",
+            })??;
+        }
+        Ok(started.elapsed())
+    })?;
+    drop(connected);
+    server.close();
+    let mut bytes = 0;
+    for key in &keys {
+        let record = journal.run_info(key).map_err(journal_error("read a run"))?;
+        check_next_seq(
+            record.head.next_seq,
+            per_client + 1,
+            "durable append through the socket",
+        )?;
+        bytes += journal_bytes(&store, &record, 1, per_client)?;
+    }
+    Ok(Sample {
+        elapsed,
+        bytes_per_event: bytes as f64 / (clients as u64 * per_client) as f64,
+    })
 }
