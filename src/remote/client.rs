@@ -226,7 +226,17 @@ impl Shared {
             Some(body) => Bytes::from(serde_json::to_vec(body).map_err(|error| self.protocol(&error))?),
             None => Bytes::new(),
         };
-        let (status, answer) = self.exchange(method, path, bytes).await?;
+        self.call_raw(method, path, bytes).await
+    }
+
+    /// A call whose body is already-encoded JSON.
+    pub(crate) async fn call_raw<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<T, Failure> {
+        let (status, answer) = self.exchange(method, path, body).await?;
         if !status.is_success() {
             return Err(self.failure(status, &answer));
         }
