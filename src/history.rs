@@ -158,7 +158,7 @@ fn verify_and_visit(
         .map(|(seq, range)| (*seq, &batch.bytes[range.clone()]))
         .collect();
     let parts = reader.split(&records, threads);
-    let read = if parts.len() == 1 {
+    let read: Vec<(ChainReader, PartRead)> = if parts.len() == 1 {
         parts
             .into_iter()
             .map(|(mut part_reader, part)| {
@@ -187,20 +187,25 @@ fn verify_and_visit(
                 .collect()
         })
     };
-    let PartRead { envelopes, outcome } = reader.join(read);
     drop(records);
     batch.clear();
-    for envelope in envelopes {
-        let (seq, hash) = (envelope.seq, envelope.hash);
-        if seq >= from_seq && visit(envelope).is_break() {
-            *reader = ChainReader::new(reader.key().clone(), hash, seq + 1);
-            return Walked::Stopped;
+    // Joining the parts one at a time, in order, is joining them all (a
+    // part counts only when every part before it verified), and hands each
+    // part's envelopes to the visitor without gathering them into one vector.
+    for part in read {
+        let PartRead { envelopes, outcome } = reader.join(vec![part]);
+        for envelope in envelopes {
+            let (seq, hash) = (envelope.seq, envelope.hash);
+            if seq >= from_seq && visit(envelope).is_break() {
+                *reader = ChainReader::new(reader.key().clone(), hash, seq + 1);
+                return Walked::Stopped;
+            }
+        }
+        if let Err(error) = outcome {
+            return Walked::Failed(error);
         }
     }
-    match outcome {
-        Ok(()) => Walked::On,
-        Err(error) => Walked::Failed(error),
-    }
+    Walked::On
 }
 
 /// Visits the run's whole history: its fork ancestors' prefixes (verified,
@@ -252,7 +257,7 @@ pub(crate) fn fold_state(store: &dyn Store, record: &RunRecord, end_seq: u64) ->
                     let mut state = *state;
                     let mut reader = ChainReader::new(record.key.clone(), state.head, snapshot.seq + 1);
                     walk_from(store, record, &mut reader, snapshot.seq + 1, end_seq, &mut |envelope| {
-                        state.apply(&envelope);
+                        state.apply_owned(envelope);
                         ControlFlow::Continue(())
                     })?;
                     return Ok(FoldedState {
@@ -274,7 +279,7 @@ pub(crate) fn fold_state(store: &dyn Store, record: &RunRecord, end_seq: u64) ->
     }
     let mut state = ResumeState::new(record.key.clone());
     walk_history(store, record, end_seq, &mut |envelope| {
-        state.apply(&envelope);
+        state.apply_owned(envelope);
         ControlFlow::Continue(())
     })?;
     Ok(FoldedState {

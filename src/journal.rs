@@ -288,7 +288,7 @@ impl Local {
         let parent = self.record_by_id(fork.parent, &fork.parent_key)?;
         let mut state = ResumeState::new(key.clone());
         walk_history(self.store().as_ref(), &parent, fork.seq + 1, &mut |envelope| {
-            state.apply(&envelope);
+            state.apply_owned(envelope);
             ControlFlow::Continue(())
         })?;
         Ok(state)
@@ -608,7 +608,7 @@ impl Local {
         let record = self.run_info(key)?;
         let mut state = ResumeState::new(key.clone());
         walk_history(self.store().as_ref(), &record, record.head.next_seq, &mut |envelope| {
-            state.apply(&envelope);
+            state.apply_owned(envelope);
             ControlFlow::Continue(())
         })?;
         self.replace_snapshots(&record, Some(&state))?;

@@ -680,7 +680,7 @@ impl LocalRun {
                 });
             }
         }
-        let prepared = self.prepare(&cursor, events, checks)?;
+        let prepared = self.prepare(&mut cursor, events, checks)?;
         let last_seq = first_seq + prepared.envelopes.len() as u64 - 1;
         for envelope in &prepared.envelopes {
             cursor.state.apply(envelope);
@@ -699,11 +699,10 @@ impl LocalRun {
             expected_seq: first_seq,
             epoch: self.epoch,
             records: prepared.records,
-            head_after: prepared.writer.head(),
+            head_after: cursor.writer.head(),
             status_after: cursor.state.status,
             snapshot,
         };
-        cursor.writer = prepared.writer;
         let wait_for_sync = matches!(delivery, Delivery::Blocking(_, true) | Delivery::Async(_, true));
         let durable = self.inner.options.durability == crate::Durability::Durable
             || wait_for_sync
@@ -841,21 +840,34 @@ impl LocalRun {
 
     /// Checks and chains the batch on a copy of the handle's chain writer, so
     /// a refused batch leaves the handle as it was.
-    fn prepare(&self, cursor: &Cursor, events: Vec<Event>, checks: Checks) -> Result<Prepared, AppendError> {
-        let mut writer = cursor.writer.clone();
+    /// Encodes and chains `events` on the cursor's writer. A refused batch
+    /// leaves the writer where it was (it is rebuilt at the head it had), so
+    /// nothing of it is kept; a batch that passes advances it, without the
+    /// copy of the writer (its key) that every append would otherwise pay.
+    fn prepare(&self, cursor: &mut Cursor, events: Vec<Event>, checks: Checks) -> Result<Prepared, AppendError> {
+        let before = cursor.writer.head();
+        let prepared = self.chain_batch(cursor, events, checks);
+        if prepared.is_err() && cursor.writer.head() != before {
+            cursor.writer = ChainWriter::new(self.key.clone(), before, self.inner.options.max_event_size);
+        }
+        prepared
+    }
+
+    fn chain_batch(&self, cursor: &mut Cursor, events: Vec<Event>, checks: Checks) -> Result<Prepared, AppendError> {
         let mut status = cursor.state.status;
         let mut records = Vec::with_capacity(events.len());
         let mut envelopes = Vec::with_capacity(events.len());
-        let now = self.inner.options.clock.now_millis().max(writer.head().last_ts);
+        let now = self.inner.options.clock.now_millis().max(cursor.writer.head().last_ts);
         if events.is_empty() {
             return Err(AppendError::EmptyBatch {
                 run: self.key.clone(),
-                seq: writer.head().next_seq,
+                seq: cursor.writer.head().next_seq,
             });
         }
         if checks == Checks::Typed {
             self.refuse_ignored(cursor, &events)?;
         }
+        let writer = &mut cursor.writer;
         for event in events {
             let seq = writer.head().next_seq;
             event.validate().map_err(|source| AppendError::InvalidEvent {
@@ -869,11 +881,7 @@ impl LocalRun {
             records.push(written.record);
             envelopes.push(written.envelope);
         }
-        Ok(Prepared {
-            records,
-            envelopes,
-            writer,
-        })
+        Ok(Prepared { records, envelopes })
     }
 
     /// Typed methods write one event; it is refused when the fold would ignore it.
@@ -955,8 +963,6 @@ impl LocalRun {
 struct Prepared {
     records: Vec<Vec<u8>>,
     envelopes: Vec<Envelope>,
-    /// The chain after the batch.
-    writer: ChainWriter,
 }
 
 /// Why an append's outcome leaves its handle unable to write, if it does.

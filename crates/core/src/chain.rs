@@ -201,7 +201,12 @@ impl ChainReader {
             outcome: Ok(()),
         };
         for (reader, part) in parts {
-            joined.envelopes.extend(part.envelopes);
+            if joined.envelopes.is_empty() {
+                // The first part's envelopes are taken as they are, not copied.
+                joined.envelopes = part.envelopes;
+            } else {
+                joined.envelopes.extend(part.envelopes);
+            }
             self.previous = reader.previous;
             self.next_seq = reader.next_seq;
             if part.outcome.is_err() {

@@ -235,6 +235,16 @@ proptest! {
     }
 
     #[test]
+    fn apply_owned_folds_exactly_as_apply(envelopes in run()) {
+        let borrowed = ResumeState::fold(key(), &envelopes);
+        let mut owned = ResumeState::new(key());
+        for envelope in envelopes {
+            owned.apply_owned(envelope);
+        }
+        prop_assert_eq!(owned, borrowed);
+    }
+
+    #[test]
     fn snapshot_plus_tail_equals_full_fold_at_every_cut(envelopes in run()) {
         let full = ResumeState::fold(key(), &envelopes);
         let mut prefix = ResumeState::new(key());

@@ -97,7 +97,7 @@ pub(crate) fn measure(bench: &Bench, events: u64) -> Result<Replayed, BenchError
         let mut state = ResumeState::new(key.clone());
         journal
             .for_each_event(&key, 0, |envelope| {
-                state.apply(&envelope);
+                state.apply_owned(envelope);
                 ControlFlow::Continue(())
             })
             .map_err(journal_error("replay"))?;

@@ -417,6 +417,24 @@ impl ResumeState {
         self.wall_ms = self.clock.wall_ms();
     }
 
+    /// Folds one more event exactly as [`Self::apply`] does, taking the
+    /// envelope by value: a step's messages move into the transcript instead
+    /// of being copied, so a replay's fold allocates nothing per message.
+    pub fn apply_owned(&mut self, mut envelope: Envelope) {
+        let mut messages = match &mut envelope.event {
+            Event::Step { messages } => std::mem::take(messages),
+            _ => Vec::new(),
+        };
+        // Neither the check nor the effect of a step on anything but the
+        // transcript reads its messages, so the step is folded without them
+        // and, when it takes effect, they are appended where `apply` copies them.
+        let takes_effect = self.check(&envelope.event).is_none();
+        self.apply(&envelope);
+        if takes_effect {
+            self.transcript.append(&mut messages);
+        }
+    }
+
     /// Predicts, without mutating, whether applying `event` would be ignored
     /// with an anomaly, and returns that anomaly. Its `seq` is the seq after
     /// `last_seq` (0 before any event); a caller that knows the real seq may
