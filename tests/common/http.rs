@@ -71,9 +71,15 @@ pub fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: O
     bytes
 }
 
-/// Sends `bytes` and reads the answer until the server closes.
+/// Sends `bytes` and reads the answer until the server closes. A server that
+/// refuses a connection (`busy`) may answer and close before the request is
+/// written: the write then fails with a broken pipe, and its answer is read.
 pub fn exchange(mut stream: impl Read + Write, bytes: &[u8]) -> Reply {
-    stream.write_all(bytes).unwrap();
+    match stream.write_all(bytes) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(error) => panic!("sending the request: {error}"),
+    }
     let mut reader = BufReader::new(stream);
     read_reply(&mut reader)
 }
