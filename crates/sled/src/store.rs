@@ -1019,6 +1019,7 @@ const SLED_CACHE_BYTES: u64 = 64 << 20;
 
 fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
+    let mut cleared_snapshots = false;
     loop {
         let config = sled::Config::new()
             .path(path)
@@ -1038,9 +1039,42 @@ fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
             Err(StoreError::Locked { .. }) if started.elapsed() < LOCK_WAIT => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
+            Err(StoreError::Corrupt { .. }) if !cleared_snapshots && remove_unfinished_snapshots(path)? => {
+                cleared_snapshots = true;
+            }
             other => return other,
         }
     }
+}
+
+/// Removes sled's unfinished snapshot files (`snap.*.generating`); returns
+/// whether there were any.
+///
+/// sled 0.34 writes a snapshot to `snap.<lsn>.generating`, syncs it, renames
+/// it to `snap.<lsn>` and only then removes older snapshots, so such a file
+/// is never a snapshot sled finished, and the older snapshot and the log it
+/// covers are still whole. But sled's recovery picks the newest `snap.*`
+/// file, `.generating` ones included: one left by a process killed while
+/// writing it fails every open as corrupt. Called only after sled's open
+/// failed that way, so no live owner was writing it (sled held its lock).
+fn remove_unfinished_snapshots(path: &Path) -> Result<bool, StoreError> {
+    let io = |operation: &'static str, source: std::io::Error| StoreError::Io { operation, source };
+    let mut removed = false;
+    for entry in std::fs::read_dir(path).map_err(|error| io("list the database directory", error))? {
+        let entry = entry.map_err(|error| io("list the database directory", error))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path()).map_err(|error| io("remove an unfinished sled snapshot", error))?;
+            tracing::warn!(
+                path = %path.display(),
+                file = %name,
+                "removed an unfinished sled snapshot left by a killed process"
+            );
+            removed = true;
+        }
+    }
+    Ok(removed)
 }
 
 /// A point read at open, before the store exists.
