@@ -14,7 +14,7 @@ use crate::wire::{
     self, DiffBody, EpisodeResponse, EventsPage, HealthResponse, ParentResponse, RunsResponse, StatesResponse,
     VerifyBody,
 };
-use runjournal_core::{RunFilter, RunStatus};
+use runjournal_core::{Envelope, RunFilter, RunStatus};
 
 /// `GET /v1/health`.
 pub(crate) fn health() -> Response {
@@ -105,31 +105,27 @@ pub(crate) async fn events(state: Arc<ServerState>, request: Request, history: b
     let page = blocking(move || -> Result<EventsPage, crate::Error> {
         let mut envelopes = Vec::new();
         let mut more = false;
+        // The page holds at most `limit` envelopes, never the whole log.
+        let mut fill = |envelope: Envelope| {
+            if envelopes.len() == limit {
+                more = true;
+                return ControlFlow::Break(());
+            }
+            envelopes.push(envelope);
+            ControlFlow::Continue(())
+        };
         if history {
-            // History positions count from the oldest ancestor's seq 0; the
-            // page holds at most `limit` envelopes, never the whole history.
-            let mut position = 0u64;
+            // History positions count from the oldest ancestor's seq 0.
+            let mut skipped = 0u64;
             journal.for_each_in_history(&key, |envelope| {
-                if position < from {
-                    position += 1;
+                if skipped < from {
+                    skipped += 1;
                     return ControlFlow::Continue(());
                 }
-                if envelopes.len() == limit {
-                    more = true;
-                    return ControlFlow::Break(());
-                }
-                envelopes.push(envelope);
-                ControlFlow::Continue(())
+                fill(envelope)
             })?;
         } else {
-            journal.for_each_event(&key, from, |envelope| {
-                if envelopes.len() == limit {
-                    more = true;
-                    return ControlFlow::Break(());
-                }
-                envelopes.push(envelope);
-                ControlFlow::Continue(())
-            })?;
+            journal.for_each_event(&key, from, fill)?;
         }
         let next = more.then(|| from + envelopes.len() as u64);
         Ok(EventsPage { envelopes, next })
