@@ -4,41 +4,18 @@
 //! stops the client reading long before the end of the input.
 #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
-use std::fmt::Write as _;
+mod common;
+
 use std::io::{BufReader, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use runjournal::{ConnectOptions, ImportError, Journal, Options, RunFilter, ServeOptions};
-
-/// `runs` runs of `steps` steps each, ~250 bytes a line.
-fn jsonl(runs: u32, steps: u64) -> String {
-    let content = "x".repeat(200);
-    let mut text = String::new();
-    for run in 0..runs {
-        let run_key = format!(r#""run":{{"goal":"g{run}","episode":0,"agent":"a"}}"#);
-        let _ = writeln!(
-            text,
-            r#"{{{run_key},"seq":0,"event":{{"type":"run_started","meta":{{}}}}}}"#
-        );
-        for seq in 1..=steps {
-            let _ = writeln!(
-                text,
-                r#"{{{run_key},"seq":{seq},"event":{{"type":"step","messages":[{{"role":"user","content":"{content}"}}]}}}}"#
-            );
-        }
-    }
-    text
-}
+use common::{owner_and_client, runs_lines as jsonl};
+use runjournal::{ImportError, Journal, Options, RunFilter};
 
 /// An owner serving a fresh database, and a client connected to it.
 fn served() -> (tempfile::TempDir, Journal, Journal) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let owner = Journal::open(&db, Options::default().with_serve(ServeOptions::default())).unwrap();
-    let client = Journal::connect(&db, ConnectOptions::default()).unwrap();
-    assert!(client.is_remote());
-    (dir, owner, client)
+    owner_and_client(Options::default())
 }
 
 /// A reader that counts the bytes taken from it, and fails after `fail_at`.

@@ -4,11 +4,14 @@
 //! on folding its appends to the owner's state.
 #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use common::owner_and_client;
 use runjournal::core::{CompactionSource, Message, Role};
-use runjournal::{CompactionInfo, ConnectOptions, Journal, Options, RunKey, RunMeta, ServeOptions};
+use runjournal::{CompactionInfo, Journal, Options, RunKey, RunMeta};
 
 fn key() -> RunKey {
     RunKey::new("g", 0, "a").unwrap()
@@ -17,17 +20,13 @@ fn key() -> RunKey {
 /// An owner with snapshots every 10 events and a clock that advances 7 ms
 /// per reading, and a client connected to it.
 fn served() -> (tempfile::TempDir, Journal, Journal) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
     let now = Arc::new(AtomicU64::new(1_700_000_000_000));
     let options = Options {
         snapshot_every: 10,
-        ..Options::default().with_serve(ServeOptions::default())
+        ..Options::default()
     }
     .with_clock(move || now.fetch_add(7, Ordering::SeqCst));
-    let owner = Journal::open(&db, options).unwrap();
-    let client = Journal::connect(&db, ConnectOptions::default()).unwrap();
-    (dir, owner, client)
+    owner_and_client(options)
 }
 
 /// 45 events: phases, steps, a compaction in progress across snapshots.

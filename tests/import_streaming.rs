@@ -3,30 +3,15 @@
 //! large file stores nothing and leaves no staged record behind.
 #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
+mod common;
+
+use common::{run_lines, runs_lines, temp_db};
 use runjournal::*;
-use std::fmt::Write as _;
 
 #[test]
 fn a_refusal_at_the_last_line_of_a_large_file_stores_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    let content = "x".repeat(200);
-    let mut text = String::new();
-    for run in 0..40 {
-        let run_key = format!(r#""run":{{"goal":"g{run}","episode":0,"agent":"a"}}"#);
-        let _ = write!(
-            text,
-            r#"{{{run_key},"seq":0,"event":{{"type":"run_started","meta":{{}}}}}}"#
-        );
-        text.push('\n');
-        for seq in 1..2_500 {
-            let _ = write!(
-                text,
-                r#"{{{run_key},"seq":{seq},"event":{{"type":"step","messages":[{{"role":"user","content":"{content}"}}]}}}}"#
-            );
-            text.push('\n');
-        }
-    }
+    let (_dir, path) = temp_db();
+    let mut text = runs_lines(40, 2_499);
     text.push_str("{not json\n");
     {
         let journal = Journal::open(&path, Options::default()).unwrap();
@@ -45,62 +30,17 @@ fn a_refusal_at_the_last_line_of_a_large_file_stores_nothing() {
 
 #[test]
 fn a_large_import_into_an_existing_database_is_published_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
+    let (_dir, path) = temp_db();
     let journal = Journal::open(&path, Options::default()).unwrap();
     journal
         .begin(RunKey::new("before", 0, "a").unwrap(), RunMeta::default())
         .unwrap();
-    let mut text = String::new();
-    for seq in 0..60_000u64 {
-        let event = if seq == 0 {
-            r#"{"type":"run_started","meta":{}}"#.to_string()
-        } else {
-            format!(
-                r#"{{"type":"step","messages":[{{"role":"user","content":"{}"}}]}}"#,
-                "y".repeat(200)
-            )
-        };
-        let _ = write!(
-            text,
-            r#"{{"run":{{"goal":"big","episode":0,"agent":"a"}},"seq":{seq},"event":{event}}}"#
-        );
-        text.push('\n');
-    }
+    let text = run_lines("big", 60_000, None);
     let report = journal.import(text.as_bytes()).unwrap();
     assert_eq!(report.events, 60_000);
     let key = RunKey::new("big", 0, "a").unwrap();
     assert_eq!(journal.verify(&key).unwrap().events, 60_000);
     assert_eq!(journal.runs(&RunFilter::default()).unwrap().len(), 2);
-}
-
-/// `events` lines of run `goal` with their times: a `run_started` (forked
-/// from `fork`, if given), then steps of 250 bytes of content.
-fn run_lines(goal: &str, events: u64, fork: Option<(&str, u64)>) -> String {
-    let mut text = String::new();
-    let meta = fork.map_or_else(
-        || "{}".to_string(),
-        |(parent, seq)| {
-            format!(r#"{{"forked_from":{{"run":{{"goal":"{parent}","episode":0,"agent":"a"}},"seq":{seq}}}}}"#)
-        },
-    );
-    for seq in 0..events {
-        let event = if seq == 0 {
-            format!(r#"{{"type":"run_started","meta":{meta}}}"#)
-        } else {
-            format!(
-                r#"{{"type":"step","messages":[{{"role":"user","content":"{}"}}]}}"#,
-                "z".repeat(250)
-            )
-        };
-        let _ = write!(
-            text,
-            r#"{{"run":{{"goal":"{goal}","episode":0,"agent":"a"}},"seq":{seq},"ts":{ts},"event":{event}}}"#,
-            ts = 1_763_800_000_000 + seq
-        );
-        text.push('\n');
-    }
-    text
 }
 
 #[test]

@@ -3,9 +3,12 @@
 //! line, and nothing is stored; the handle never wraps an epoch or an episode.
 #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
+mod common;
+
 use std::io::{BufReader, Read};
 use std::sync::Arc;
 
+use common::memory_journal;
 use runjournal::core::MemoryStore;
 use runjournal::*;
 
@@ -17,10 +20,6 @@ fn line(seq: u64, extra: &str, event: &str) -> String {
 
 fn started() -> String {
     line(0, "", r#"{"type":"run_started","meta":{}}"#)
-}
-
-fn memory_journal() -> Journal {
-    Journal::with_store(Arc::new(MemoryStore::new()), Options::default()).unwrap()
 }
 
 /// Imports `lines`, expects a refusal at `expected_line` whose message holds

@@ -4,34 +4,26 @@
 //! `attached`; what the ordering rules refuse writes nothing.
 #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
-use std::sync::Arc;
+mod common;
 
-use runjournal::core::MemoryStore;
+use common::{memory_journal, step};
 use runjournal::*;
-
-fn journal() -> Journal {
-    Journal::with_store(Arc::new(MemoryStore::new()), Options::default()).unwrap()
-}
 
 fn key() -> RunKey {
     RunKey::new("g", 0, "agent").unwrap()
 }
 
-fn say(text: &str) -> Vec<Message> {
-    vec![Message::new(Role::Assistant, text)]
-}
-
 #[test]
 fn interrupt_fences_the_agents_handle_and_ends_the_run_in_one_batch() {
-    let journal = journal();
+    let journal = memory_journal();
     let agent = journal.begin(key(), RunMeta::default()).unwrap();
-    agent.step(say("working")).unwrap();
+    agent.step(step("working")).unwrap();
     let report = journal.interrupt(&key(), "alice@host").unwrap();
     assert_eq!(
         (report.attached_seq, report.last_seq, report.epoch, report.status),
         (2, 3, 1, RunStatus::Interrupted)
     );
-    let error = agent.step(say("still working")).unwrap_err();
+    let error = agent.step(step("still working")).unwrap_err();
     assert!(matches!(error, AppendError::Fenced { current: 1, .. }), "{error}");
     let history = journal.history(&key()).unwrap();
     assert_eq!(history.len(), 4, "the fenced append wrote nothing");
@@ -49,10 +41,10 @@ fn interrupt_fences_the_agents_handle_and_ends_the_run_in_one_batch() {
 
 #[test]
 fn fail_run_records_the_reason_and_the_operator_and_refuses_a_second_time() {
-    let journal = journal();
+    let journal = memory_journal();
     let agent = journal.begin(key(), RunMeta::default()).unwrap();
     journal.fail_run(&key(), "bob@ops", "looping").unwrap();
-    assert!(matches!(agent.step(say("x")).unwrap_err(), AppendError::Fenced { .. }));
+    assert!(matches!(agent.step(step("x")).unwrap_err(), AppendError::Fenced { .. }));
     let state = journal.state(&key()).unwrap();
     let failure = state.failure.unwrap();
     assert_eq!(failure.error.kind, OPERATOR_FAILURE_KIND);
@@ -72,7 +64,7 @@ fn fail_run_records_the_reason_and_the_operator_and_refuses_a_second_time() {
 
 #[test]
 fn resume_as_operator_hands_back_a_writing_handle_in_a_new_epoch() {
-    let journal = journal();
+    let journal = memory_journal();
     let agent = journal.begin(key(), RunMeta::default()).unwrap();
     journal.interrupt(&key(), "alice@host").unwrap();
     assert!(matches!(
@@ -87,8 +79,8 @@ fn resume_as_operator_hands_back_a_writing_handle_in_a_new_epoch() {
         (report.epoch, report.status, state.status),
         (2, RunStatus::Running, RunStatus::Running)
     );
-    handle.step(say("the operator continues")).unwrap();
-    assert!(agent.step(say("x")).is_err());
+    handle.step(step("the operator continues")).unwrap();
+    assert!(agent.step(step("x")).is_err());
     assert!(matches!(
         journal.interrupt(&RunKey::new("nope", 0, "a").unwrap(), "alice@host"),
         Err(OperatorError::NotFound { .. })

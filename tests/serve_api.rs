@@ -5,37 +5,14 @@
 
 #[path = "common/http.rs"]
 mod http;
-
-use std::path::PathBuf;
+#[path = "common/served.rs"]
+mod served;
 
 use http::{get, post};
 use runjournal::wire::{self, encode_key, run_path};
-use runjournal::{Journal, Options, RunKey, ServeHandle, ServeOptions};
+use runjournal::{RunKey, ServeOptions};
 use serde_json::{json, Value};
-
-struct Served {
-    _dir: tempfile::TempDir,
-    journal: Journal,
-    server: ServeHandle,
-    socket: PathBuf,
-}
-
-fn serve_with(options: ServeOptions) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path().join("db"), Options::default()).unwrap();
-    let server = journal.serve(options).unwrap();
-    let socket = server.socket_path().unwrap().to_path_buf();
-    Served {
-        _dir: dir,
-        journal,
-        server,
-        socket,
-    }
-}
-
-fn serve() -> Served {
-    serve_with(ServeOptions::default())
-}
+use served::{serve, serve_with, step, Served};
 
 fn key(goal: &str, episode: u32) -> RunKey {
     RunKey::new(goal, episode, "agent-0").unwrap()
@@ -43,10 +20,6 @@ fn key(goal: &str, episode: u32) -> RunKey {
 
 fn key_json(key: &RunKey) -> Value {
     serde_json::to_value(key).unwrap()
-}
-
-fn step(text: &str) -> Value {
-    json!({"type": "step", "messages": [{"role": "assistant", "content": text}]})
 }
 
 /// Begins `key` and returns its handle.

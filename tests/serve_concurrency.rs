@@ -6,28 +6,30 @@
 
 #[path = "common/http.rs"]
 mod http;
+#[path = "common/served.rs"]
+mod served;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use http::{get, post};
 use runjournal::wire::run_path;
-use runjournal::{Journal, Options, RunKey, ServeOptions};
-use serde_json::{json, Value};
+use runjournal::RunKey;
+use serde_json::json;
+use served::{serve, step, Served};
 
 const CLIENTS: u32 = 8;
 const APPENDS: u64 = 25;
 
-fn step(text: &str) -> Value {
-    json!({"type": "step", "messages": [{"role": "assistant", "content": text}]})
-}
-
 #[test]
 fn eight_clients_append_to_their_runs_and_to_a_shared_one_and_only_fenced_and_conflict_fail() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path().join("db"), Options::default()).unwrap();
-    let server = journal.serve(ServeOptions::default()).unwrap();
-    let socket = Arc::new(server.socket_path().unwrap().to_path_buf());
+    let Served {
+        dir: _dir,
+        journal,
+        server,
+        socket,
+    } = serve();
+    let socket = Arc::new(socket);
     let shared = RunKey::new("shared", 0, "a").unwrap();
     assert_eq!(post(&socket, "/v1/runs", &json!({"run": shared})).status, 201);
 

@@ -3,7 +3,12 @@
 //! when the caller's last handle is dropped or the journal is closed.
 #![allow(clippy::unwrap_used, reason = "a failed call fails the test")]
 
-use runjournal::{ConnectOptions, Journal, Options, RunKey, RunMeta, ServeOptions};
+mod common;
+
+use std::path::PathBuf;
+
+use common::temp_db;
+use runjournal::{ConnectOptions, Journal, Options, Run, RunKey, RunMeta, ServeOptions};
 
 fn key() -> RunKey {
     RunKey::new("g", 0, "a").unwrap()
@@ -13,19 +18,37 @@ fn serving() -> Options {
     Options::default().with_serve(ServeOptions::default())
 }
 
+/// A fresh database opened to be served, with the run `key()` begun.
+struct Owner {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    socket: PathBuf,
+    journal: Journal,
+    run: Run,
+}
+
+fn owner() -> Owner {
+    let (dir, db) = temp_db();
+    let journal = Journal::open(&db, serving()).unwrap();
+    let run = journal.begin(key(), RunMeta::default()).unwrap();
+    Owner {
+        _dir: dir,
+        socket: db.join(runjournal::wire::SOCKET_NAME),
+        db,
+        journal,
+        run,
+    }
+}
+
 #[test]
 fn open_with_serve_serves_the_socket_to_connected_clients() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let journal = Journal::open(&db, serving()).unwrap();
-    let socket = db.join(runjournal::wire::SOCKET_NAME);
-    assert_eq!(journal.served_socket(), Some(socket.as_path()));
-    let run = journal.begin(key(), RunMeta::default()).unwrap();
-    run.custom("note", "from the owner").unwrap();
+    let owner = owner();
+    assert_eq!(owner.journal.served_socket(), Some(owner.socket.as_path()));
+    owner.run.custom("note", "from the owner").unwrap();
     let client = std::thread::spawn({
-        let db = db.clone();
+        let db = owner.db.clone();
         move || {
-            let connected = Journal::connect(&db, ConnectOptions::default()).unwrap();
+            let connected = Journal::connect(db, ConnectOptions::default()).unwrap();
             assert!(connected.is_remote());
             connected.history(&key()).unwrap().len()
         }
@@ -37,47 +60,40 @@ fn open_with_serve_serves_the_socket_to_connected_clients() {
 
 #[test]
 fn dropping_the_last_handle_stops_the_server_and_releases_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let socket = db.join(runjournal::wire::SOCKET_NAME);
-    let journal = Journal::open(&db, serving()).unwrap();
-    let run = journal.begin(key(), RunMeta::default()).unwrap();
-    let clone = journal.clone();
-    drop(journal);
+    let owner = owner();
+    let (db, socket) = (&owner.db, &owner.socket);
+    let clone = owner.journal.clone();
+    drop(owner.journal);
     // A clone and a run are the caller's handles: still served.
     assert!(socket.exists());
-    Journal::connect(&db, ConnectOptions::default())
+    Journal::connect(db, ConnectOptions::default())
         .unwrap()
         .state(&key())
         .unwrap();
     drop(clone);
     assert!(socket.exists(), "the caller's run keeps the server running");
-    run.custom("note", "still writing").unwrap();
-    drop(run);
+    owner.run.custom("note", "still writing").unwrap();
+    drop(owner.run);
     assert!(!socket.exists(), "the socket outlived the last handle");
-    let reopened = Journal::open(&db, serving()).unwrap();
+    let reopened = Journal::open(db, serving()).unwrap();
     assert_eq!(reopened.history(&key()).unwrap().len(), 2);
     assert!(socket.exists());
 }
 
 #[test]
 fn close_stops_the_server_while_runs_are_alive() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let socket = db.join(runjournal::wire::SOCKET_NAME);
-    let journal = Journal::open(&db, serving()).unwrap();
-    let run = journal.begin(key(), RunMeta::default()).unwrap();
-    journal.close().unwrap();
+    let owner = owner();
+    let (db, socket) = (&owner.db, &owner.socket);
+    owner.journal.close().unwrap();
     assert!(!socket.exists());
-    drop(run);
-    let reopened = Journal::open(&db, Options::default()).unwrap();
+    drop(owner.run);
+    let reopened = Journal::open(db, Options::default()).unwrap();
     assert_eq!(reopened.history(&key()).unwrap().len(), 1);
 }
 
 #[test]
 fn open_with_serve_fails_when_another_owner_serves_the_socket() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
+    let (_dir, db) = temp_db();
     let journal = Journal::open(&db, Options::default()).unwrap();
     let server = journal.serve(ServeOptions::default()).unwrap();
     // The store is held by this process: a second embedded open is refused

@@ -5,43 +5,21 @@
 
 #[path = "common/http.rs"]
 mod http;
+#[path = "common/served.rs"]
+mod served;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use http::{get, post, Sse};
 use runjournal::wire::run_path;
-use runjournal::{Journal, Options, RunKey, ServeHandle, ServeOptions};
+use runjournal::{Journal, Options, RunKey, ServeOptions};
 use serde_json::{json, Value};
-
-struct Served {
-    dir: tempfile::TempDir,
-    journal: Journal,
-    server: Option<ServeHandle>,
-    socket: PathBuf,
-}
-
-fn serve_with(options: ServeOptions) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path().join("db"), Options::default()).unwrap();
-    let server = journal.serve(options).unwrap();
-    let socket = server.socket_path().unwrap().to_path_buf();
-    Served {
-        dir,
-        journal,
-        server: Some(server),
-        socket,
-    }
-}
+use served::{serve_with, step, Served};
 
 fn key() -> RunKey {
     RunKey::new("g", 0, "a").unwrap()
-}
-
-fn step(text: &str) -> Value {
-    json!({"type": "step", "messages": [{"role": "assistant", "content": text}]})
 }
 
 fn begin_with_steps(served: &Served, steps: u64) {
@@ -256,7 +234,7 @@ fn a_bad_last_event_id_is_invalid_request() {
 
 #[test]
 fn subscriptions_end_on_purge_and_on_shutdown() {
-    let mut served = serve_with(ServeOptions::default());
+    let served = serve_with(ServeOptions::default());
     begin_with_steps(&served, 0);
     let path = format!("{}/subscribe", run_path(&key()));
     let mut purged = Sse::open(&served.socket, &path, &[]);
@@ -269,7 +247,7 @@ fn subscriptions_end_on_purge_and_on_shutdown() {
     assert_eq!(serde_json::from_str::<Value>(&end.data).unwrap()["reason"], "purged");
     assert!(purged.next().is_none());
 
-    served.server.take().unwrap().close();
+    served.server.close();
     let end = everything.next().unwrap();
     assert_eq!(end.event.as_deref(), Some("end"));
     assert_eq!(serde_json::from_str::<Value>(&end.data).unwrap()["reason"], "shutdown");

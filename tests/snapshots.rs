@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{key, memory_journal, run_with_steps, temp_db};
+use common::{key, memory_journal, memory_run, run_with_steps, temp_db};
 use runjournal::core::snapshot::encode_snapshot_as;
 use runjournal::core::{MemoryStore, SnapshotRecord, Store};
 use runjournal::*;
@@ -56,14 +56,7 @@ fn snapshots_are_stored_every_n_events_and_resume_folds_only_the_tail_to_the_sam
 
 #[test]
 fn a_snapshot_of_another_fold_version_is_ignored_and_rebuilt_on_resume() {
-    let store = Arc::new(MemoryStore::new());
-    let options = Options {
-        snapshot_every: 0,
-        ..Options::default()
-    };
-    let journal = Journal::with_store(store.clone(), options).unwrap();
-    let run_key = key("g", 0, "a");
-    run_with_steps(&journal, &run_key, 12);
+    let (store, journal, run_key) = memory_run(0, 12);
     let record = journal.run_info(&run_key).unwrap();
     let mut wrong = journal.state(&run_key).unwrap();
     wrong.iteration = 999;
@@ -117,26 +110,14 @@ fn damaged_record(store: &MemoryStore, run: runjournal::core::RunId, seq: u64) -
     bytes
 }
 
-/// A 40-step run in memory with a snapshot every 10 events (the newest kept).
-fn snapshotted_run() -> (Arc<MemoryStore>, Journal, RunKey) {
-    let store = Arc::new(MemoryStore::new());
-    let options = Options {
-        snapshot_every: 10,
-        ..Options::default()
-    };
-    let journal = Journal::with_store(store.clone(), options).unwrap();
-    let run_key = key("g", 0, "a");
-    run_with_steps(&journal, &run_key, 40);
-    (store, journal, run_key)
-}
-
 #[test]
 #[expect(
     clippy::cast_possible_truncation,
     reason = "seqs of a 40-step run, far below usize::MAX"
 )]
 fn a_read_from_any_seq_equals_the_full_read_from_that_seq() {
-    let (store, journal, run_key) = snapshotted_run();
+    // A 40-step run with a snapshot every 10 events (the newest kept).
+    let (store, journal, run_key) = memory_run(10, 40);
     let record = journal.run_info(&run_key).unwrap();
     let snapshot = store.latest_snapshot(record.id, u64::MAX).unwrap().unwrap();
     let all = journal.read(&run_key, 0).unwrap();
@@ -157,7 +138,8 @@ fn a_read_from_any_seq_equals_the_full_read_from_that_seq() {
 
 #[test]
 fn a_walk_stopped_at_the_first_event_is_not_failed_by_damage_after_it() {
-    let (store, journal, run_key) = snapshotted_run();
+    // A 40-step run with a snapshot every 10 events (the newest kept).
+    let (store, journal, run_key) = memory_run(10, 40);
     let record = journal.run_info(&run_key).unwrap();
     // Damage far after seq 0: a visitor that stops at seq 0 never reaches it.
     let damaged_seq = record.head.next_seq - 5;

@@ -6,6 +6,7 @@
 )]
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -167,6 +168,68 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 /// A journal over a fresh in-memory store.
 pub fn memory_journal() -> Journal {
     Journal::with_store(Arc::new(MemoryStore::new()), Options::default()).unwrap()
+}
+
+/// A run of `steps` steps (as [`run_with_steps`] writes them) in a journal over
+/// a fresh in-memory store that snapshots every `snapshot_every` events.
+pub fn memory_run(snapshot_every: u64, steps: u64) -> (Arc<MemoryStore>, Journal, RunKey) {
+    let store = Arc::new(MemoryStore::new());
+    let options = Options {
+        snapshot_every,
+        ..Options::default()
+    };
+    let journal = Journal::with_store(store.clone(), options).unwrap();
+    let run_key = key("g", 0, "a");
+    run_with_steps(&journal, &run_key, steps);
+    (store, journal, run_key)
+}
+
+/// An owner that opened a fresh database (`db` in the returned directory)
+/// with `options` to be served, and a client connected to it.
+pub fn owner_and_client(options: Options) -> (tempfile::TempDir, Journal, Journal) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let owner = Journal::open(&db, options.with_serve(ServeOptions::default())).unwrap();
+    let client = Journal::connect(&db, ConnectOptions::default()).unwrap();
+    assert!(client.is_remote());
+    (dir, owner, client)
+}
+
+/// `events` export lines (docs/format.md) of run `goal` (episode 0, agent
+/// `a`): a `run_started` (forked from `fork`, if given), then steps of 200
+/// bytes of content. Each line has a time (a fixed instant plus its seq), so
+/// the same lines imported twice chain to the same hashes.
+pub fn run_lines(goal: &str, events: u64, fork: Option<(&str, u64)>) -> String {
+    let meta = fork.map_or_else(
+        || "{}".to_string(),
+        |(parent, seq)| {
+            format!(r#"{{"forked_from":{{"run":{{"goal":"{parent}","episode":0,"agent":"a"}},"seq":{seq}}}}}"#)
+        },
+    );
+    let content = "x".repeat(200);
+    let mut text = String::new();
+    for seq in 0..events {
+        let event = if seq == 0 {
+            format!(r#"{{"type":"run_started","meta":{meta}}}"#)
+        } else {
+            format!(r#"{{"type":"step","messages":[{{"role":"user","content":"{content}"}}]}}"#)
+        };
+        writeln!(
+            text,
+            r#"{{"run":{{"goal":"{goal}","episode":0,"agent":"a"}},"seq":{seq},"ts":{ts},"event":{event}}}"#,
+            ts = 1_763_800_000_000 + seq
+        )
+        .unwrap();
+    }
+    text
+}
+
+/// The export lines of `runs` runs (goals `g0`, `g1`, …), each a
+/// `run_started` and `steps` steps ([`run_lines`]).
+pub fn runs_lines(runs: u32, steps: u64) -> String {
+    (0..runs)
+        .map(|run| run_lines(&format!("g{run}"), steps + 1, None))
+        .collect()
 }
 
 /// Begins `run_key` and appends `steps` steps, with a compaction (started and
