@@ -8,7 +8,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{key, memory_journal, memory_run, run_with_steps, temp_db};
+use common::counting::CountingStore;
+use common::{key, memory_journal, memory_run, run_over, run_with_steps, temp_db};
 use runjournal::core::snapshot::encode_snapshot_as;
 use runjournal::core::{MemoryStore, SnapshotRecord, Store};
 use runjournal::*;
@@ -136,6 +137,19 @@ fn a_read_from_any_seq_equals_the_full_read_from_that_seq() {
     assert_eq!(journal.read(&run_key, record.head.next_seq).unwrap(), Vec::new());
 }
 
+/// The seqs a walk of the run from seq 0 visits when its visitor stops at
+/// the first event it is given.
+fn seqs_visited_stopping_at_the_first(journal: &Journal, run_key: &RunKey) -> Vec<u64> {
+    let mut seen = Vec::new();
+    journal
+        .for_each_event(run_key, 0, |envelope| {
+            seen.push(envelope.seq);
+            std::ops::ControlFlow::Break(())
+        })
+        .unwrap();
+    seen
+}
+
 #[test]
 fn a_walk_stopped_at_the_first_event_is_not_failed_by_damage_after_it() {
     // A 40-step run with a snapshot every 10 events (the newest kept).
@@ -146,13 +160,20 @@ fn a_walk_stopped_at_the_first_event_is_not_failed_by_damage_after_it() {
     store
         .overwrite_record(record.id, damaged_seq, damaged_record(&store, record.id, damaged_seq))
         .unwrap();
-    let mut seen = Vec::new();
-    journal
-        .for_each_event(&run_key, 0, |envelope| {
-            seen.push(envelope.seq);
-            std::ops::ControlFlow::Break(())
-        })
-        .unwrap();
-    assert_eq!(seen, vec![0]);
+    assert_eq!(seqs_visited_stopping_at_the_first(&journal, &run_key), vec![0]);
     assert!(journal.read(&run_key, 0).is_err(), "a full read does reach the damage");
+}
+
+#[test]
+fn a_walk_stopped_at_the_first_event_reads_at_most_one_record_from_the_store() {
+    let store = Arc::new(CountingStore::new(MemoryStore::new()));
+    let (journal, run_key) = run_over(store.clone(), Options::default(), 40);
+    let before = store.records_scanned();
+    assert_eq!(seqs_visited_stopping_at_the_first(&journal, &run_key), vec![0]);
+    let read = store.records_scanned() - before;
+    assert!(
+        read <= 1,
+        "the walk read {read} records of a run of {} to visit one",
+        journal.run_info(&run_key).unwrap().head.next_seq
+    );
 }

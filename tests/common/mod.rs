@@ -11,9 +11,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use runjournal::core::MemoryStore;
+use runjournal::core::{MemoryStore, Store};
 use runjournal::*;
 use runjournal_sled::{layout, OpenMode, SledStore};
+
+pub mod counting;
 
 /// One event of every type of docs/format.md, with every optional field set in some
 /// and absent in others.
@@ -170,17 +172,24 @@ pub fn memory_journal() -> Journal {
     Journal::with_store(Arc::new(MemoryStore::new()), Options::default()).unwrap()
 }
 
-/// A run of `steps` steps (as [`run_with_steps`] writes them) in a journal over
-/// a fresh in-memory store that snapshots every `snapshot_every` events.
+/// A run of `steps` steps (as [`run_with_steps`] writes them) in a journal
+/// over `store` opened with `options`.
+pub fn run_over(store: Arc<dyn Store>, options: Options, steps: u64) -> (Journal, RunKey) {
+    let journal = Journal::with_store(store, options).unwrap();
+    let run_key = key("g", 0, "a");
+    run_with_steps(&journal, &run_key, steps);
+    (journal, run_key)
+}
+
+/// [`run_over`] a fresh in-memory store that snapshots every `snapshot_every`
+/// events.
 pub fn memory_run(snapshot_every: u64, steps: u64) -> (Arc<MemoryStore>, Journal, RunKey) {
     let store = Arc::new(MemoryStore::new());
     let options = Options {
         snapshot_every,
         ..Options::default()
     };
-    let journal = Journal::with_store(store.clone(), options).unwrap();
-    let run_key = key("g", 0, "a");
-    run_with_steps(&journal, &run_key, steps);
+    let (journal, run_key) = run_over(store.clone(), options, steps);
     (store, journal, run_key)
 }
 
