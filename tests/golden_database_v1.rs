@@ -1,30 +1,31 @@
 //! A sled database written by format version 1 is committed under
 //! `tests/fixtures/golden_db_v1/`: every event type of v1, a resumed, a
 //! failed, an interrupted and a forked run, and snapshots of fold version 1.
-//! Every later build must open it, verify every run and fold it to the
-//! committed states. `RUNJOURNAL_WRITE_GOLDEN=1` regenerates it (only ever for
-//! a new format version, in a new directory). The states are the fold's, not
-//! the format's: when the fold's rules change (a new `FOLD_VERSION`),
-//! `RUNJOURNAL_WRITE_GOLDEN_STATES=1` rewrites them from the committed
-//! database, which it never changes.
+//! Every later build must open it, verify and read every run, fold it to the
+//! committed states and append to it (the checks and the variables that
+//! rewrite it are in tests/common/golden.rs).
 #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::golden::{stored_chunks, stored_format, GoldenDatabase, FINISHED_AND_RUNNING};
 use common::{key, one_of_every_event, step};
 use runjournal::*;
 
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden_db_v1")
-}
+const GOLDEN: GoldenDatabase = GoldenDatabase {
+    name: "golden_db_v1",
+    write: write_golden_database,
+    format: 1,
+    chunks: 0..=0,
+    event_types: 20,
+    statuses: FINISHED_AND_RUNNING,
+    writable_run: || key("golden", 0, "sleeper-2"),
+    writable_steps: 1,
+};
 
-fn expected_states() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden_db_v1.states.jsonl")
-}
-
-fn write_golden_database(path: &Path) {
+fn write_golden_database(path: &Path) -> Journal {
     let journal = Journal::open(
         path,
         Options {
@@ -71,73 +72,12 @@ fn write_golden_database(path: &Path) {
     let forked = journal.fork(&resumed, 5, key("golden", 1, "orchestrator-0")).unwrap();
     forked.step(step("a different path")).unwrap();
     drop(forked);
-
-    write_expected_states(&journal);
-}
-
-fn write_expected_states(journal: &Journal) {
-    let mut lines = String::new();
-    for record in journal.runs(&RunFilter::default()).unwrap() {
-        lines.push_str(&serde_json::to_string(&journal.state(&record.key).unwrap()).unwrap());
-        lines.push('\n');
-    }
-    std::fs::write(expected_states(), lines).unwrap();
-}
-
-/// A read-only copy of the committed database, opened.
-fn open_copy() -> (tempfile::TempDir, Journal) {
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("golden.db");
-    common::copy_dir(&fixture(), &copy);
-    let journal = Journal::open_existing(&copy, Options::default()).unwrap();
-    (dir, journal)
+    journal
 }
 
 #[test]
 fn the_format_v1_golden_database_opens_verifies_and_folds() {
-    if std::env::var_os("RUNJOURNAL_WRITE_GOLDEN").is_some() && !fixture().exists() {
-        write_golden_database(&fixture());
-    }
-    let (_dir, journal) = open_copy();
-    if std::env::var_os("RUNJOURNAL_WRITE_GOLDEN_STATES").is_some() {
-        write_expected_states(&journal);
-    }
-    let expected: Vec<serde_json::Value> = std::fs::read_to_string(expected_states())
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    let runs = journal.runs(&RunFilter::default()).unwrap();
-    assert_eq!(runs.len(), expected.len());
-    let mut types = std::collections::BTreeSet::new();
-    for (record, expected) in runs.iter().zip(&expected) {
-        journal.verify(&record.key).unwrap();
-        let state = journal.state(&record.key).unwrap();
-        assert_eq!(
-            &serde_json::to_value(&state).unwrap(),
-            expected,
-            "state of {}",
-            record.key
-        );
-        for envelope in journal.history(&record.key).unwrap() {
-            types.insert(envelope.event.type_name());
-        }
-    }
-    assert_eq!(types.len(), 20, "every event type is in the golden database: {types:?}");
-    let statuses: Vec<RunStatus> = runs.iter().map(|record| record.status).collect();
-    for status in [
-        RunStatus::Completed,
-        RunStatus::Failed,
-        RunStatus::Interrupted,
-        RunStatus::Running,
-    ] {
-        assert!(statuses.contains(&status), "{status} run in the golden database");
-    }
-    assert!(runs.iter().any(|record| record.fork.is_some()), "a forked run");
-    // It is still writable by this build.
-    let (resumed, _) = journal.resume(&key("golden", 0, "sleeper-2")).unwrap();
-    resumed.step(step("good morning")).unwrap();
-    journal.verify(&key("golden", 0, "sleeper-2")).unwrap();
+    GOLDEN.check();
 }
 
 #[test]
@@ -147,9 +87,7 @@ fn fold_version_1_snapshots_of_the_golden_database_are_refolded_by_the_v2_rules(
     use runjournal::core::Store;
     use runjournal_sled::{OpenMode, SledStore};
 
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("golden.db");
-    common::copy_dir(&fixture(), &copy);
+    let (_dir, copy) = GOLDEN.copy();
     // The test keeps its own handle on the store to look at what is stored;
     // it only reads through it.
     let store = std::sync::Arc::new(SledStore::open(&copy, OpenMode::MustExist).unwrap());
@@ -182,28 +120,17 @@ fn fold_version_1_snapshots_of_the_golden_database_are_refolded_by_the_v2_rules(
 
 #[test]
 fn a_format_v1_database_takes_chunked_appends_and_becomes_format_2() {
-    use runjournal::core::chunk;
-    use runjournal::core::codec::{decode_record, RecordKind};
-    use runjournal_sled::{layout, OpenMode, SledStore};
+    use runjournal_sled::{OpenMode, SledStore};
 
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("golden.db");
-    common::copy_dir(&fixture(), &copy);
-    let format = |store: &SledStore| -> u8 {
-        decode_record(
-            RecordKind::Meta,
-            &store.sled().get(layout::format_key()).unwrap().unwrap(),
-        )
-        .unwrap()
-    };
+    let (_dir, copy) = GOLDEN.copy();
     let sleeper = key("golden", 0, "sleeper-2");
     {
         let store = std::sync::Arc::new(SledStore::open(&copy, OpenMode::MustExist).unwrap());
-        assert_eq!(format(&store), 1, "the golden database is format 1");
+        assert_eq!(stored_format(&store), 1, "the golden database is format 1");
         let journal = Journal::with_store(store.clone(), Options::default()).unwrap();
         // One bare event keeps the database format 1: it is what format 1 stores.
         let (run, _) = journal.resume(&sleeper).unwrap();
-        assert_eq!(format(&store), 1);
+        assert_eq!(stored_format(&store), 1);
         let batch = (0..6)
             .map(|index| Event::Step {
                 messages: step(&format!("batched {index}")),
@@ -211,16 +138,11 @@ fn a_format_v1_database_takes_chunked_appends_and_becomes_format_2() {
             .collect();
         run.append(batch).unwrap();
         assert_eq!(
-            format(&store),
+            stored_format(&store),
             2,
             "the first chunk raises the format record in its batch"
         );
-        let chunks = store
-            .sled()
-            .scan_prefix([layout::EVENT])
-            .filter(|entry| chunk::is_chunk(&entry.as_ref().unwrap().1))
-            .count();
-        assert_eq!(chunks, 1);
+        assert_eq!(stored_chunks(&store), 1);
     }
     let journal = Journal::open_existing(&copy, Options::default()).unwrap();
     let report = journal.verify(&sleeper).unwrap();

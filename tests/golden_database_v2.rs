@@ -2,29 +2,29 @@
 //! committed under `tests/fixtures/golden_db_v2/`: every event type, most of
 //! them appended in batches (so stored as chunks), a resumed, a failed, an
 //! interrupted and a forked run (forked from inside a chunk), and snapshots. Every later build
-//! must open it, verify every run, read from any seq and fold it to the
-//! committed states. `RUNJOURNAL_WRITE_GOLDEN=1` writes it when it is missing
-//! (only ever for a new format version, in a new directory);
-//! `RUNJOURNAL_WRITE_GOLDEN_STATES=1` rewrites the states from the committed
-//! database when the fold's rules change.
+//! must open it, verify every run, read from any seq, fold it to the
+//! committed states and append to it (the checks and the variables that
+//! rewrite it are in tests/common/golden.rs).
 #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::golden::{GoldenDatabase, FINISHED_AND_RUNNING};
 use common::{key, one_of_every_event, step};
-use runjournal::core::chunk;
 use runjournal::*;
-use runjournal_sled::{layout, OpenMode, SledStore};
 
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden_db_v2")
-}
-
-fn expected_states() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden_db_v2.states.jsonl")
-}
+const GOLDEN: GoldenDatabase = GoldenDatabase {
+    name: "golden_db_v2",
+    write: write_golden_database,
+    format: 2,
+    chunks: 5..=usize::MAX,
+    event_types: 20,
+    statuses: FINISHED_AND_RUNNING,
+    writable_run: || key("golden", 1, "orchestrator-0"),
+    writable_steps: 3,
+};
 
 fn steps(count: usize, what: &str) -> Vec<Event> {
     (0..count)
@@ -34,7 +34,7 @@ fn steps(count: usize, what: &str) -> Vec<Event> {
         .collect()
 }
 
-fn write_golden_database(path: &Path) {
+fn write_golden_database(path: &Path) -> Journal {
     let journal = Journal::open(
         path,
         Options {
@@ -82,86 +82,10 @@ fn write_golden_database(path: &Path) {
     let forked = journal.fork(&resumed, 5, key("golden", 1, "orchestrator-0")).unwrap();
     forked.append(steps(4, "a different path")).unwrap();
     drop(forked);
-
-    write_expected_states(&journal);
-}
-
-fn write_expected_states(journal: &Journal) {
-    let mut lines = String::new();
-    for record in journal.runs(&RunFilter::default()).unwrap() {
-        lines.push_str(&serde_json::to_string(&journal.state(&record.key).unwrap()).unwrap());
-        lines.push('\n');
-    }
-    std::fs::write(expected_states(), lines).unwrap();
-}
-
-/// A copy of the committed database, opened with a handle on its store.
-fn open_copy() -> (tempfile::TempDir, std::sync::Arc<SledStore>, Journal) {
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("golden.db");
-    common::copy_dir(&fixture(), &copy);
-    let store = std::sync::Arc::new(SledStore::open(&copy, OpenMode::MustExist).unwrap());
-    let journal = Journal::with_store(store.clone(), Options::default()).unwrap();
-    (dir, store, journal)
+    journal
 }
 
 #[test]
 fn the_format_v2_golden_database_opens_verifies_and_folds() {
-    if std::env::var_os("RUNJOURNAL_WRITE_GOLDEN").is_some() && !fixture().exists() {
-        write_golden_database(&fixture());
-    }
-    let (_dir, store, journal) = open_copy();
-    if std::env::var_os("RUNJOURNAL_WRITE_GOLDEN_STATES").is_some() {
-        write_expected_states(&journal);
-    }
-    let format = store.sled().get(layout::format_key()).unwrap().unwrap();
-    let version: u8 =
-        runjournal::core::codec::decode_record(runjournal::core::codec::RecordKind::Meta, &format).unwrap();
-    assert_eq!(version, 2, "the golden database is store format 2");
-    let chunks = store
-        .sled()
-        .scan_prefix([layout::EVENT])
-        .filter(|entry| chunk::is_chunk(&entry.as_ref().unwrap().1))
-        .count();
-    assert!(chunks >= 5, "the golden database holds chunks ({chunks})");
-    let expected: Vec<serde_json::Value> = std::fs::read_to_string(expected_states())
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    let runs = journal.runs(&RunFilter::default()).unwrap();
-    assert_eq!(runs.len(), expected.len());
-    let mut types = std::collections::BTreeSet::new();
-    for (record, expected) in runs.iter().zip(&expected) {
-        journal.verify(&record.key).unwrap();
-        let state = journal.state(&record.key).unwrap();
-        assert_eq!(
-            &serde_json::to_value(&state).unwrap(),
-            expected,
-            "state of {}",
-            record.key
-        );
-        let history = journal.history(&record.key).unwrap();
-        for envelope in &history {
-            types.insert(envelope.event.type_name());
-        }
-        // A read from every seq (inside a chunk or at its start) is the
-        // history's tail.
-        let own_start = history.len() as u64 - record.head.next_seq;
-        for from in 0..record.head.next_seq {
-            let tail = journal.read(&record.key, from).unwrap();
-            assert_eq!(
-                tail,
-                history[usize::try_from(own_start + from).unwrap()..],
-                "{} from {from}",
-                record.key
-            );
-        }
-    }
-    assert_eq!(types.len(), 20, "every event type is in the golden database: {types:?}");
-    assert!(runs.iter().any(|record| record.fork.is_some()), "a forked run");
-    // It is still writable by this build.
-    let (resumed, _) = journal.resume(&key("golden", 1, "orchestrator-0")).unwrap();
-    resumed.append(steps(3, "good morning")).unwrap();
-    journal.verify(&key("golden", 1, "orchestrator-0")).unwrap();
+    GOLDEN.check();
 }

@@ -16,6 +16,7 @@ use runjournal::*;
 use runjournal_sled::{layout, OpenMode, SledStore};
 
 pub mod counting;
+pub mod golden;
 
 /// One event of every type of docs/format.md, with every optional field set in some
 /// and absent in others.
