@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequence
 
@@ -732,29 +733,11 @@ class AsyncRun:
         return attribute
 
 
+# Every public method of Run appends (a typed event, a raw batch, an outcome)
+# and waits for the store, but ``state``, which reads the handle's own fold.
 _RUN_BLOCKING = frozenset(
-    {
-        "step",
-        "turn_completed",
-        "phase_started",
-        "phase_completed",
-        "compaction_started",
-        "compaction_done",
-        "handoff_sent",
-        "handoff_acked",
-        "handoff_rejected",
-        "handoff_timed_out",
-        "task_claimed",
-        "task_completed",
-        "agent_died",
-        "teardown",
-        "custom",
-        "append",
-        "finish",
-        "fail",
-        "interrupt",
-    }
-)
+    name for name, member in vars(Run).items() if inspect.isfunction(member) and not name.startswith("_")
+) - {"state"}
 
 
 class _AsyncScoped:
