@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use runjournal::{Journal, Options, ServeHandle, ServeOptions};
+use runjournal::{Journal, Options, RunFilter, RunRecord, ServeHandle, ServeOptions};
 use serde_json::{json, Value};
 
 /// A journal at `db` in a temporary directory, served on its socket.
@@ -20,6 +20,13 @@ pub struct Served {
     pub server: ServeHandle,
     /// The socket the server answers on.
     pub socket: PathBuf,
+}
+
+impl Served {
+    /// Every stored run, as the owner lists it (not through the server).
+    pub fn stored_runs(&self) -> Vec<RunRecord> {
+        self.journal.runs(&RunFilter::default()).unwrap()
+    }
 }
 
 /// A fresh database served with `options`.
