@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use http::{get, post, Sse};
 use runjournal::wire::run_path;
-use runjournal::{Journal, Options, RunKey, ServeOptions};
+use runjournal::{ConnectOptions, Journal, Options, RemoteError, RunKey, ServeOptions};
 use serde_json::{json, Value};
 use served::{serve_with, step, Served};
 
@@ -184,6 +184,82 @@ fn connections_over_the_limit_are_answered_busy() {
     assert_eq!((reply.status, reply.code()), (429, "busy".to_string()));
     drop(reader);
     drop(held);
+}
+
+#[test]
+fn a_client_over_the_connection_limit_gets_the_typed_busy_error() {
+    let served = serve_with(ServeOptions {
+        max_connections: 1,
+        ..ServeOptions::default()
+    });
+    let mut held = http::connect(&served.socket);
+    held.write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut reader = std::io::BufReader::new(held.try_clone().unwrap());
+    assert_eq!(http::read_reply(&mut reader).status, 200);
+    // The busy answer must reach a client however its write races the
+    // server's answer: many attempts in a row, no pauses.
+    for attempt in 0..50 {
+        match Journal::connect(&served.socket, ConnectOptions::default()) {
+            Err(RemoteError::Refused(refusal)) => {
+                assert_eq!(
+                    (refusal.status, refusal.code.as_str()),
+                    (429, "busy"),
+                    "attempt {attempt}"
+                );
+            }
+            Err(other) => panic!(
+                "attempt {attempt}: a transport error instead of busy: {other} ({})",
+                other.code()
+            ),
+            Ok(_) => panic!("attempt {attempt}: connected past the connection limit"),
+        }
+    }
+    drop(reader);
+    drop(held);
+}
+
+/// The server's count of open connections, asked on `held` (keep-alive).
+fn connections_open(held: &mut std::os::unix::net::UnixStream) -> u64 {
+    held.write_all(b"GET /v1/metrics HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut reader = std::io::BufReader::new(held.try_clone().unwrap());
+    let text = http::read_reply(&mut reader).text();
+    text.lines()
+        .find_map(|line| line.strip_prefix("runjournal_connections_open "))
+        .unwrap_or_else(|| panic!("no open connection count: {text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_silent_connection_over_the_limit_is_answered_busy_and_closed_within_its_bound() {
+    let served = serve_with(ServeOptions {
+        max_connections: 1,
+        ..ServeOptions::default()
+    });
+    let mut held = http::connect(&served.socket);
+    assert_eq!(connections_open(&mut held), 1);
+    // Sends nothing and never closes its end.
+    let silent = http::connect(&served.socket);
+    let mut reader = std::io::BufReader::new(silent.try_clone().unwrap());
+    let reply = http::read_reply(&mut reader);
+    assert_eq!((reply.status, reply.code()), (429, "busy".to_string()));
+    let mut rest = Vec::new();
+    assert_eq!(
+        reader.read_to_end(&mut rest).unwrap(),
+        0,
+        "the answer is the last thing written"
+    );
+    // The refusing task ends on its own bound (three 1 s steps) while the
+    // client still holds its end: the server counts only `held` again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while connections_open(&mut held) != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the over-limit connection is still held by the server"
+        );
+        std::thread::yield_now();
+    }
+    drop(silent);
 }
 
 #[test]

@@ -3,12 +3,14 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use super::api::{ApiError, ErrorCode, ServerState};
@@ -50,16 +52,17 @@ async fn run(state: Arc<ServerState>, unix: std::os::unix::net::UnixListener, tc
         None => None,
     };
     let router = super::routes::router(state.clone());
-    let permits = Arc::new(tokio::sync::Semaphore::new(state.options.max_connections));
+    let permits = Arc::new(Semaphore::new(state.options.max_connections));
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     let mut shutdown = state.shutdown.clone();
     loop {
         tokio::select! {
             accepted = unix.accept() => match accepted {
-                Ok((stream, _)) => admit(&state, &router, &permits, stream, false),
+                Ok((stream, _)) => admit(&state, &router, &permits, &refusing, stream, false),
                 Err(error) => tracing::warn!(%error, "accept on the Unix socket failed"),
             },
             accepted = accept_tcp(tcp.as_ref()) => match accepted {
-                Ok(stream) => admit(&state, &router, &permits, stream, true),
+                Ok(stream) => admit(&state, &router, &permits, &refusing, stream, true),
                 Err(error) => tracing::warn!(%error, "accept on TCP failed"),
             },
             _ = shutdown.changed() => break,
@@ -82,11 +85,25 @@ async fn accept_tcp(listener: Option<&tokio::net::TcpListener>) -> std::io::Resu
     }
 }
 
+/// The most over-limit connections being answered `busy` at once; past it
+/// one is closed unanswered (a flood cannot pile up refusing tasks).
+const MAX_REFUSING: usize = 64;
+/// The most bytes of an over-limit connection's request head read before
+/// its `busy` answer (the head's end is looked for, nothing is parsed).
+const BUSY_HEAD_BYTES: usize = 4096;
+/// The most bytes read and dropped after the `busy` answer, so that closing
+/// does not reset a connection with the rest of its request unread.
+const BUSY_DRAIN_BYTES: usize = 64 * 1024;
+/// The bound of each step of a `busy` answer: reading the head, writing
+/// the answer, draining what follows. A refusing task ends within three.
+const BUSY_STEP: Duration = Duration::from_secs(1);
+
 /// Serves `stream` if a connection slot is free; otherwise answers `busy` and closes.
 fn admit<S>(
     state: &Arc<ServerState>,
     router: &axum::Router,
-    permits: &Arc<tokio::sync::Semaphore>,
+    permits: &Arc<Semaphore>,
+    refusing: &Arc<Semaphore>,
     stream: S,
     tcp: bool,
 ) where
@@ -102,16 +119,27 @@ fn admit<S>(
             drop(permit);
         });
     } else {
+        state.counters.rejected(wire::BUSY);
+        let Ok(refusal) = refusing.clone().try_acquire_owned() else {
+            tracing::debug!("too many connections over the limit at once; closing one unanswered");
+            drop(stream);
+            state.counters.connection_closed();
+            return;
+        };
         tokio::spawn(async move {
-            state.counters.rejected(wire::BUSY);
             reject_busy(stream).await;
             state.counters.connection_closed();
+            drop(refusal);
         });
     }
 }
 
-/// A canned `429 busy` written straight to the stream (no slot to parse with).
-async fn reject_busy<S: AsyncWrite + Unpin>(mut stream: S) {
+/// A canned `429 busy` (no slot to parse with), written after the request
+/// head has arrived and followed by a drain of the rest, so that the client
+/// reads the answer instead of a broken pipe or a reset. Every step is
+/// bounded in time and bytes: an over-limit slow-loris holds the task for
+/// at most three [`BUSY_STEP`]s.
+async fn reject_busy<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     let body = serde_json::to_string(&wire::ErrorBody::transport(
         wire::BUSY,
         "the server is at its connection limit; retry later",
@@ -121,13 +149,48 @@ async fn reject_busy<S: AsyncWrite + Unpin>(mut stream: S) {
         "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    let written = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+    // A head that does not arrive in time is answered all the same.
+    drop(tokio::time::timeout(BUSY_STEP, read_head(&mut stream)).await);
+    let written = tokio::time::timeout(BUSY_STEP, async {
         stream.write_all(response.as_bytes()).await?;
         stream.shutdown().await
     })
     .await;
     if !matches!(written, Ok(Ok(()))) {
         tracing::debug!("could not tell a client the server is busy");
+        return;
+    }
+    // Until the client closes, or the bound: closing earlier with unread
+    // bytes would reset the connection under the answer.
+    drop(tokio::time::timeout(BUSY_STEP, drain(&mut stream, BUSY_DRAIN_BYTES)).await);
+}
+
+/// Reads until the end of a request head (a blank line), the end of the
+/// stream, or [`BUSY_HEAD_BYTES`].
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) {
+    let mut head = vec![0; BUSY_HEAD_BYTES];
+    let mut filled = 0;
+    while filled < head.len() {
+        let Ok(read @ 1..) = stream.read(&mut head[filled..]).await else {
+            return;
+        };
+        let searched = filled.saturating_sub(3);
+        filled += read;
+        if head[searched..filled].windows(4).any(|window| window == b"\r\n\r\n") {
+            return;
+        }
+    }
+}
+
+/// Reads and drops up to `limit` bytes, until the end of the stream.
+async fn drain<S: AsyncRead + Unpin>(stream: &mut S, limit: usize) {
+    let mut scratch = vec![0; 4096];
+    let mut left = limit;
+    while left > 0 {
+        let Ok(read @ 1..) = stream.read(&mut scratch).await else {
+            return;
+        };
+        left = left.saturating_sub(read);
     }
 }
 

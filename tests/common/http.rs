@@ -71,15 +71,9 @@ pub fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: O
     bytes
 }
 
-/// Sends `bytes` and reads the answer until the server closes. A server that
-/// refuses a connection (`busy`) may answer and close before the request is
-/// written: the write then fails with a broken pipe, and its answer is read.
+/// Sends `bytes` and reads the answer until the server closes.
 pub fn exchange(mut stream: impl Read + Write, bytes: &[u8]) -> Reply {
-    match stream.write_all(bytes) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(error) => panic!("sending the request: {error}"),
-    }
+    stream.write_all(bytes).unwrap();
     let mut reader = BufReader::new(stream);
     read_reply(&mut reader)
 }
