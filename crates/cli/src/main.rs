@@ -22,6 +22,7 @@ mod output;
 mod progress;
 mod render;
 mod select;
+mod stop_signals;
 mod table;
 mod web;
 mod when;

@@ -282,3 +282,68 @@ fn ui_on_a_database_another_ui_holds_goes_through_its_socket() {
     drop(second);
     drop(owner);
 }
+
+/// Sends `signal` (`INT`, `TERM`) to `child`.
+fn send(signal: &str, child: &Child) {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// Waits for `ui` to exit on its own (polling, with a deadline).
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "ui did not stop on its signal");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn ui_stops_cleanly_on_sigint_sent_as_soon_as_it_prints_its_address() {
+    let (_dir, db) = session_db();
+    let socket = db.join("runjournal.sock");
+    // The signal races the accept loop's start: repeated to make the window matter.
+    for attempt in 0..8 {
+        let (mut server, line) = Server::start_line(&db, &[]);
+        assert!(line.contains("serving"), "{line}");
+        send("INT", &server.child);
+        let status = wait_exit(&mut server.child);
+        assert!(status.success(), "attempt {attempt}: ui ended with {status}");
+        assert!(!socket.exists(), "attempt {attempt}: the socket was left behind");
+    }
+}
+
+#[test]
+fn ui_stops_cleanly_on_sigint_sent_as_soon_as_its_socket_appears() {
+    let (_dir, db) = session_db();
+    let socket = db.join("runjournal.sock");
+    for attempt in 0..8 {
+        let mut child = Command::new(BIN)
+            .arg("--db")
+            .arg(&db)
+            .args(["ui", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "attempt {attempt}: the socket never appeared"
+            );
+            std::thread::yield_now();
+        }
+        send("INT", &child);
+        let status = wait_exit(&mut child);
+        assert!(status.success(), "attempt {attempt}: ui ended with {status}");
+        assert!(!socket.exists(), "attempt {attempt}: the socket was left behind");
+    }
+}

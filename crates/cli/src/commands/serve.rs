@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::context::Context;
 use crate::failure::{coded, Code};
+use crate::stop_signals::StopSignals;
 
 /// The arguments of `serve`.
 #[derive(Args, Debug)]
@@ -75,7 +76,7 @@ pub fn run(cx: &mut Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         token_file: args.token_file.clone(),
         ..ServeOptions::default()
     };
-    let signals = StopSignals::listen()?;
+    let signals = StopSignals::listen_blocking()?;
     // The journal serves while it is open (Options::serve) and stops at close.
     let journal = runjournal::Journal::open(&cx.db.0, Options::default().with_serve(serve))
         .with_context(|| format!("cannot serve {}", cx.db.display()))?;
@@ -117,45 +118,4 @@ pub fn private_socket_dir() -> anyhow::Result<tempfile::TempDir> {
                 format!("cannot create a private directory for the socket: {error}"),
             )
         })
-}
-
-/// SIGINT and SIGTERM, listened for from creation: a signal that arrives
-/// once the socket exists is never the default action (which would kill the
-/// process without the final sync and leave the socket behind).
-struct StopSignals {
-    runtime: tokio::runtime::Runtime,
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl StopSignals {
-    fn listen() -> anyhow::Result<StopSignals> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the signal runtime")?;
-        let (interrupt, terminate) = {
-            let _in_runtime = runtime.enter();
-            (
-                signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
-                signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
-            )
-        };
-        Ok(StopSignals {
-            runtime,
-            interrupt,
-            terminate,
-        })
-    }
-
-    /// Blocks until SIGINT or SIGTERM (also one received before this call).
-    fn wait(mut self) {
-        self.runtime.block_on(async {
-            tokio::select! {
-                _ = self.interrupt.recv() => {}
-                _ = self.terminate.recv() => {}
-            }
-        });
-    }
 }

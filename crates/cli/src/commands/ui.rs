@@ -8,7 +8,9 @@
 //! temporary directory, for this page only; when another process holds it, the
 //! page goes through that owner's socket; an address that is not loopback
 //! is refused unless a token file is given; the first line printed is the
-//! page's URL, so a script can wait for it.
+//! page's URL, so a script can wait for it; SIGINT and SIGTERM are listened
+//! for before the database is opened, so either stops it cleanly (the
+//! served socket removed) from the moment the socket or the port exists.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -22,6 +24,7 @@ use runjournal::{wire, ServeOptions};
 use crate::context::Context;
 use crate::failure::{classify, coded, Code};
 use crate::select;
+use crate::stop_signals::StopSignals;
 use crate::web::{self, App, Source};
 
 /// The arguments of `ui`.
@@ -42,6 +45,12 @@ pub struct UiArgs {
 /// `ui`.
 pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
     let token = token(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // Before the served socket and the port exist.
+    let signals = StopSignals::listen(&runtime)?;
     // Held until the journal is dropped: a PostgreSQL URL's private socket directory.
     let private = match runjournal::location::postgres_url(&cx.db.0) {
         Some(_) => Some(crate::commands::serve::private_socket_dir()?),
@@ -79,10 +88,6 @@ pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
         }
         Err(error) => return Err(error),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(args.listen))
         .map_err(|error| coded(Code::Io, format!("cannot listen on {}: {error}", args.listen)))?;
@@ -97,7 +102,7 @@ pub fn run(cx: &mut Context, args: &UiArgs) -> anyhow::Result<ExitCode> {
         open_browser(&url);
     }
     let app = Arc::new(App { socket, source, token });
-    runtime.block_on(web::serve(app, listener))?;
+    runtime.block_on(web::serve(app, listener, signals.received()))?;
     // An outline still being read is abandoned, not waited for.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     // The journal went with the app (its last handle): the served API stopped.

@@ -75,14 +75,19 @@ pub fn is_loopback(address: &SocketAddr) -> bool {
     address.ip().is_loopback()
 }
 
-/// Serves `app` on `listener` until the process is stopped (ctrl-c or SIGTERM).
-pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
+/// Serves `app` on `listener` until `stop` resolves (the command's
+/// [`StopSignals`](crate::stop_signals::StopSignals), listened for before
+/// the listener existed).
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(stop);
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => accepted?,
-            () = &mut shutdown => return Ok(()),
+            () = &mut stop => return Ok(()),
         };
         let app = app.clone();
         tokio::spawn(async move {
@@ -98,22 +103,6 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io:
             );
         });
     }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-            drop(tokio::signal::ctrl_c().await);
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    drop(tokio::signal::ctrl_c().await);
 }
 
 async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
