@@ -188,30 +188,43 @@ fn connections_over_the_limit_are_answered_busy() {
 
 #[test]
 fn a_client_over_the_connection_limit_gets_the_typed_busy_error() {
-    let served = serve_with(ServeOptions {
-        max_connections: 1,
-        ..ServeOptions::default()
-    });
-    let mut held = http::connect(&served.socket);
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let journal = Journal::open(dir.path().join("db"), Options::default()).unwrap();
+    let server = journal
+        .serve(ServeOptions {
+            max_connections: 1,
+            ..ServeOptions::default().with_tcp("127.0.0.1:0".parse().unwrap(), &token)
+        })
+        .unwrap();
+    let socket = server.socket_path().unwrap().to_path_buf();
+    let mut held = http::connect(&socket);
     held.write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
     let mut reader = std::io::BufReader::new(held.try_clone().unwrap());
     assert_eq!(http::read_reply(&mut reader).status, 200);
     // The busy answer must reach a client however its write races the
-    // server's answer: many attempts in a row, no pauses.
-    for attempt in 0..50 {
-        match Journal::connect(&served.socket, ConnectOptions::default()) {
-            Err(RemoteError::Refused(refusal)) => {
-                assert_eq!(
-                    (refusal.status, refusal.code.as_str()),
-                    (429, "busy"),
-                    "attempt {attempt}"
-                );
+    // server's answer: many attempts in a row, no pauses, on both listeners.
+    let tcp = format!("http://{}", server.tcp_addr().unwrap());
+    for (target, options) in [
+        (socket.display().to_string(), ConnectOptions::default()),
+        (tcp, ConnectOptions::default().with_token("s3cret")),
+    ] {
+        for attempt in 0..50 {
+            match Journal::connect(&target, options.clone()) {
+                Err(RemoteError::Refused(refusal)) => {
+                    assert_eq!(
+                        (refusal.status, refusal.code.as_str()),
+                        (429, "busy"),
+                        "{target} attempt {attempt}"
+                    );
+                }
+                Err(other) => panic!(
+                    "{target} attempt {attempt}: a transport error instead of busy: {other} ({})",
+                    other.code()
+                ),
+                Ok(_) => panic!("{target} attempt {attempt}: connected past the connection limit"),
             }
-            Err(other) => panic!(
-                "attempt {attempt}: a transport error instead of busy: {other} ({})",
-                other.code()
-            ),
-            Ok(_) => panic!("attempt {attempt}: connected past the connection limit"),
         }
     }
     drop(reader);
