@@ -130,8 +130,11 @@ struct Failure {
 
 /// How much older than a listing of `blobs/` the directory's modification
 /// time must be for the listing to be trusted to have seen every file created
-/// up to that time (far above the kernel's timestamp granularity).
-const BLOB_LISTING_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+/// up to that time. File times come from the kernel's coarse clock, which
+/// lags the real time by at most one tick (4 ms at the usual 250 Hz, 10 ms at
+/// 100 Hz): a file created after a listing that began at least a tick after
+/// the time it saw gets a later time. Ten ticks at 100 Hz.
+const BLOB_LISTING_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The longest a sync leaves the guard behind what it made durable.
 const GUARD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -1501,6 +1504,24 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blob_file_created_after_a_trusted_listing_is_synced_by_the_next_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = SledStore::open(&path, OpenMode::CreateIfMissing).unwrap();
+        store.sync().unwrap();
+        let blobs = path.join(files::BLOBS);
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        File::open(&blobs).unwrap().set_modified(long_ago).unwrap();
+        store.sync().unwrap();
+        assert!(store.lock_sync().unwrap().blobs_listed.is_some(), "an old listing is trusted");
+        std::fs::write(blobs.join("4242"), b"a blob").unwrap();
+        store.sync().unwrap();
+        let sync = store.lock_sync().unwrap();
+        assert!(sync.blobs.contains(std::ffi::OsStr::new("4242")), "the new blob was listed and synced");
+        assert!(sync.blobs_listed.is_none(), "a listing of a directory changed just now is not trusted");
+    }
 
     #[test]
     fn sleds_cloned_io_errors_become_os_errors_again() {
