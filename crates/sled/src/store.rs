@@ -12,9 +12,15 @@
 //!   bare record or a chunk of consecutive records ([`chunk`]); the values of
 //!   a run never overlap, and a read from seq `n` starts at the value
 //!   holding `n` (one reverse range step, O(log n)).
-//! - A batch is one `apply_batch`: crash-atomic in sled's log. Every batch
-//!   also raises the `writes` counter (and an append's the `appended` counter)
-//!   that the loss guard ([`crate::guard`]) checks at open.
+//! - A write is crash-atomic in sled's log: an append group of one run is one
+//!   commit, a single `insert` carrying the run's record and the counters
+//!   after it ([`crate::commit`]); every other write is one `apply_batch`.
+//!   Every write raises the `writes` counter (and an append the `appended`
+//!   counter) that the loss guard ([`crate::guard`]) checks at open: in the
+//!   commit's header, or in the meta records of the batch.
+//! - A run's record is the stored one or its last commit's, whichever head
+//!   is further; it is resolved when the run enters the cache (one reverse
+//!   range step), and the stored record is rewritten only by batches.
 //! - `sync` is sled's `flush` (which on Linux ends in `sync_file_range`, not a
 //!   durability barrier) followed by `fdatasync` of sled's log file and of any
 //!   new blob file, and of the directories, so acknowledged data survives power loss.
@@ -726,8 +732,8 @@ impl Store for SledStore {
         }
         batch.insert(layout::next_run_id_key(), encode_record(RecordKind::Meta, &next_id));
         let appended = state.appended + runs.iter().map(|run| run.records.len() as u64).sum::<u64>();
-        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
         let writes = count_write(&mut batch, &state);
+        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
         self.apply("create runs", batch)?;
         state.next_run_id = next_id;
         state.appended = appended;
@@ -801,8 +807,8 @@ impl Store for SledStore {
         }
         if !pending.is_empty() {
             let appended = state.appended + accepted_events(batches, &outcomes);
-            sled_batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
             let writes = count_write(&mut sled_batch, &state);
+            sled_batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
             if let Err(error) = self.apply("append", sled_batch) {
                 state.runs.clear();
                 return Err(error);
@@ -1003,8 +1009,8 @@ impl Store for SledStore {
         let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
         put_events(&mut batch, &mut state, run, first_seq, &slices);
         let appended = state.appended + records.len() as u64;
-        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
         let writes = count_write(&mut batch, &state);
+        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
         self.apply("stage events", batch)?;
         state.appended = appended;
         state.writes = writes;
@@ -1158,11 +1164,18 @@ fn accepted_events(batches: &[AppendBatch], outcomes: &[Result<(), AppendRejecti
 /// by this, not by the size of the runs it removes.
 const PURGE_BATCH_KEYS: usize = 4096;
 
-/// Adds the raised write counter to `batch`; returns it, for the state once
+/// Adds the raised write counter and the current appended counter to
+/// `batch` (a batch that appends inserts its raised appended counter after
+/// this, which replaces it); returns the write counter, for the state once
 /// the batch is applied.
+///
+/// Every multi-key batch writes both meta records, so a batch after a commit
+/// holds counts at least that commit's: a purge that removes the commit the
+/// guard names leaves the guard's counts in the meta records.
 fn count_write(batch: &mut sled::Batch, state: &WriteState) -> u64 {
     let writes = state.writes + 1;
     batch.insert(layout::writes_key(), encode_record(RecordKind::Meta, &writes));
+    batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &state.appended));
     writes
 }
 

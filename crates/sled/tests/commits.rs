@@ -232,3 +232,40 @@ fn sled_recovers_a_prefix_of_its_commits() {
         "the cuts recover many different prefixes: {recovered:?}"
     );
 }
+
+#[test]
+fn a_raw_scan_of_the_log_finds_the_run_record_a_commit_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let last = {
+        let store = open(&path);
+        let mut record = create(&store, &new_run(&key("salvage", 0)));
+        for events in [1, 3, 2] {
+            record = append(&store, &record, events);
+        }
+        store.close().unwrap();
+        record
+    };
+    let found = files::scan_run_records(&path).unwrap();
+    assert_eq!(found.get(&last.id), Some(&last), "what a salvage compares with is the newest head");
+}
+
+#[test]
+fn a_purge_of_the_run_whose_commit_the_guard_names_never_trips_the_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let store = open(&path);
+        let record = create(&store, &new_run(&key("purged", 0)));
+        let record = append(&store, &record, 3);
+        store.sync().unwrap();
+        assert_eq!(
+            read_guard(&path).unwrap().unwrap().reference,
+            Some(layout::event_key(record.id, 1))
+        );
+        store.delete_runs(&[record.id]).unwrap();
+        store.close().unwrap();
+    }
+    let store = SledStore::open(&path, OpenMode::MustExist).unwrap();
+    assert!(store.list(&runjournal_core::RunFilter::default()).unwrap().is_empty());
+}
