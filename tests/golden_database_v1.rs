@@ -204,7 +204,11 @@ fn a_format_v1_database_takes_appends_and_becomes_format_3() {
         // The first append (the resume's `attached`) is a multi-key batch that
         // raises the format record, so later appends may be commits.
         let (run, _) = journal.resume(&sleeper).unwrap();
-        assert_eq!(format(&store), 3, "the first append raises the format record in its batch");
+        assert_eq!(
+            format(&store),
+            3,
+            "the first append raises the format record in its batch"
+        );
         let commits = |store: &SledStore| {
             store
                 .sled()

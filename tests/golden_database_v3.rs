@@ -80,7 +80,9 @@ fn write_golden_database(path: &Path) {
         .unwrap();
     interrupted.append(steps(2, "stopping for the night")).unwrap();
     for index in 0..4 {
-        interrupted.append(steps(1, &format!("one more thing {index}"))).unwrap();
+        interrupted
+            .append(steps(1, &format!("one more thing {index}")))
+            .unwrap();
     }
     interrupted.finish(Outcome::Shutdown).unwrap();
 

@@ -400,7 +400,9 @@ impl SledStore {
     fn newest_commit(&self, id: RunId, key: &RunKey) -> Result<Option<RunRecord>, StoreError> {
         self.check_readable()?;
         let range = layout::event_key(id, 0)..=layout::event_key(id, u64::MAX);
-        let last = self.contain("read run head", Some(key), || self.db.range(range).next_back().transpose())?;
+        let last = self.contain("read run head", Some(key), || {
+            self.db.range(range).next_back().transpose()
+        })?;
         let Some((event_key, value)) = last else {
             return Ok(None);
         };
@@ -522,7 +524,9 @@ impl SledStore {
         // last listing. The time is the kernel's coarse clock: a file created
         // in the same tick right after a listing leaves it unchanged, so a
         // listing is trusted only when the time it saw was well before it.
-        let modified = std::fs::metadata(&blob_dir).and_then(|metadata| metadata.modified()).ok();
+        let modified = std::fs::metadata(&blob_dir)
+            .and_then(|metadata| metadata.modified())
+            .ok();
         if modified.is_some() && modified == sync.blobs_listed {
             return Ok(());
         }
@@ -1114,6 +1118,7 @@ fn put_events(batch: &mut sled::Batch, state: &mut WriteState, run: RunId, first
 }
 
 /// An append group that is one commit: one run's events, in one value.
+#[derive(Clone, Copy)]
 struct Commit<'a> {
     /// The run's record after the group.
     record: &'a RunRecord,
@@ -1528,12 +1533,21 @@ mod tests {
         let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
         File::open(&blobs).unwrap().set_modified(long_ago).unwrap();
         store.sync().unwrap();
-        assert!(store.lock_sync().unwrap().blobs_listed.is_some(), "an old listing is trusted");
+        assert!(
+            store.lock_sync().unwrap().blobs_listed.is_some(),
+            "an old listing is trusted"
+        );
         std::fs::write(blobs.join("4242"), b"a blob").unwrap();
         store.sync().unwrap();
         let sync = store.lock_sync().unwrap();
-        assert!(sync.blobs.contains(std::ffi::OsStr::new("4242")), "the new blob was listed and synced");
-        assert!(sync.blobs_listed.is_none(), "a listing of a directory changed just now is not trusted");
+        assert!(
+            sync.blobs.contains(std::ffi::OsStr::new("4242")),
+            "the new blob was listed and synced"
+        );
+        assert!(
+            sync.blobs_listed.is_none(),
+            "a listing of a directory changed just now is not trusted"
+        );
     }
 
     #[test]

@@ -50,8 +50,16 @@ fn an_append_of_one_run_is_one_commit_and_rewrites_no_other_key() {
     let one = append(&store, &record, 1);
     let three = append(&store, &one, 3);
 
-    assert_eq!(raw(&store, &layout::run_key(record.id)), run_record, "the run record is not rewritten");
-    assert_eq!(counter(&store, &layout::appended_key()), appended, "nor the appended record");
+    assert_eq!(
+        raw(&store, &layout::run_key(record.id)),
+        run_record,
+        "the run record is not rewritten"
+    );
+    assert_eq!(
+        counter(&store, &layout::appended_key()),
+        appended,
+        "nor the appended record"
+    );
     assert_eq!(counter(&store, &layout::writes_key()), writes, "nor the writes record");
     for (seq, expected, count) in [(1, &one, 1), (2, &three, 3)] {
         let value = raw(&store, &layout::event_key(record.id, seq)).unwrap();
@@ -79,13 +87,20 @@ fn a_reopened_store_takes_a_runs_head_from_its_newest_commit() {
         (record.id, record)
     };
     let store = open(&path);
-    assert_eq!(stored_record(&store, id).head.next_seq, 1, "the stored record is the creation's");
+    assert_eq!(
+        stored_record(&store, id).head.next_seq,
+        1,
+        "the stored record is the creation's"
+    );
     assert_eq!(store.run(id).unwrap().unwrap(), last);
     assert_eq!(store.find(&last.key).unwrap().unwrap(), last);
     let stale = batch(&last, 3, 0, 1);
     assert_eq!(
         store.append(&[stale]).unwrap(),
-        vec![Err(runjournal_core::AppendRejection::Conflict { expected: 3, actual: 5 })],
+        vec![Err(runjournal_core::AppendRejection::Conflict {
+            expected: 3,
+            actual: 5
+        })],
         "conditions are checked against the commit's head"
     );
     append(&store, &last, 1);
@@ -119,7 +134,9 @@ fn a_group_with_a_snapshot_is_one_batch() {
     });
     assert_eq!(store.append(&[append.clone()]).unwrap(), vec![Ok(())]);
     assert_eq!(stored_record(&store, record.id), after(&record, &append));
-    assert!(!chunk::is_commit(&raw(&store, &layout::event_key(record.id, 1)).unwrap()));
+    assert!(!chunk::is_commit(
+        &raw(&store, &layout::event_key(record.id, 1)).unwrap()
+    ));
     assert!(raw(&store, &layout::snapshot_key(record.id, 2)).is_some());
 }
 
@@ -178,7 +195,10 @@ fn a_guard_naming_a_value_that_is_not_a_commit_is_reported() {
         let record = create(&store, &new_run(&key("damaged", 0)));
         append(&store, &record, 1);
         store.sync().unwrap();
-        store.sled().insert(layout::event_key(record.id, 1), &b"not a commit"[..]).unwrap();
+        store
+            .sled()
+            .insert(layout::event_key(record.id, 1), &b"not a commit"[..])
+            .unwrap();
         store.sled().flush().unwrap();
         store.close().unwrap();
     }
@@ -226,7 +246,10 @@ fn sled_recovers_a_prefix_of_its_commits() {
             recovered.push(kept);
         }
     }
-    assert!(recovered.contains(&0) && recovered.contains(&order.len()), "{recovered:?}");
+    assert!(
+        recovered.contains(&0) && recovered.contains(&order.len()),
+        "{recovered:?}"
+    );
     assert!(
         recovered.iter().collect::<std::collections::BTreeSet<_>>().len() > 20,
         "the cuts recover many different prefixes: {recovered:?}"
@@ -247,7 +270,11 @@ fn a_raw_scan_of_the_log_finds_the_run_record_a_commit_carries() {
         record
     };
     let found = files::scan_run_records(&path).unwrap();
-    assert_eq!(found.get(&last.id), Some(&last), "what a salvage compares with is the newest head");
+    assert_eq!(
+        found.get(&last.id),
+        Some(&last),
+        "what a salvage compares with is the newest head"
+    );
 }
 
 #[test]
