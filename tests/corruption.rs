@@ -131,13 +131,18 @@ fn open(path: &Path) -> Journal {
 }
 
 /// Runs `f` on the raw sled tree of a closed database, then flushes and
-/// closes it. The victim's chunks are first stored as bare records, one per
-/// key (what store format 2 stores for a group of one event), so that `f`
-/// can damage one seq at a time.
+/// closes it. The victim's chunks and commits are first stored as bare
+/// records, one per key (what a multi-key batch stores for a group of one
+/// event), with its run record at its head (what the commits carried), so
+/// that `f` can damage one seq at a time.
 fn raw<T>(path: &Path, f: impl FnOnce(&sled::Db, &RunRecord) -> T) -> T {
     let store = SledStore::open(path, OpenMode::MustExist).unwrap();
     let record = store.find(&victim()).unwrap().unwrap();
     unchunk(store.sled(), record.id);
+    store
+        .sled()
+        .insert(layout::run_key(record.id), encode_record(RecordKind::Run, &record))
+        .unwrap();
     let out = f(store.sled(), &record);
     store.sled().flush().unwrap();
     out
@@ -301,7 +306,7 @@ fn a_damaged_chunk_length_is_an_integrity_error_at_that_seq() {
     let fixture = fixture(Options::default(), 0);
     let first_len = fixture_record_len(&fixture.path, 2);
     damage_chunk(&fixture.path, 3, |value| {
-        let at = chunk::CHUNK_HEADER_LEN + chunk::CHUNK_FRAME_LEN + first_len;
+        let at = chunk::first_frame_offset(value) + chunk::CHUNK_FRAME_LEN + first_len;
         value[at] = 0x7f;
     });
     expect_integrity(&fixture.path, 3, |problem| {
@@ -656,7 +661,7 @@ fn expect_open_corrupt(path: &Path, detail_contains: &str) {
 fn a_changed_database_format_is_refused_at_open() {
     let fixture = fixture(Options::default(), 0);
     raw(&fixture.path, |db, _| {
-        db.insert(layout::format_key(), encode_record(RecordKind::Meta, &3u8))
+        db.insert(layout::format_key(), encode_record(RecordKind::Meta, &4u8))
             .unwrap()
     });
     no_panic("opening a database of another format version", || {
@@ -668,8 +673,8 @@ fn a_changed_database_format_is_refused_at_open() {
                 matches!(
                     &error,
                     OpenError::Store(StoreError::UnsupportedFormat {
-                        found: 3,
-                        supported: 2,
+                        found: 4,
+                        supported: 3,
                         ..
                     })
                 ),
@@ -678,7 +683,7 @@ fn a_changed_database_format_is_refused_at_open() {
             assert!(
                 error
                     .to_string()
-                    .contains("has format version 3; this build reads version 2"),
+                    .contains("has format version 4; this build reads version 3"),
                 "{error}"
             );
         }

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::golden::{stored_chunks, stored_format, GoldenDatabase, FINISHED_AND_RUNNING};
+use common::golden::{stored_commits, stored_format, GoldenDatabase, FINISHED_AND_RUNNING};
 use common::{key, one_of_every_event, step};
 use runjournal::*;
 
@@ -19,6 +19,7 @@ const GOLDEN: GoldenDatabase = GoldenDatabase {
     write: write_golden_database,
     format: 1,
     chunks: 0..=0,
+    commits: 0..=0,
     event_types: 20,
     statuses: FINISHED_AND_RUNNING,
     writable_run: || key("golden", 0, "sleeper-2"),
@@ -119,7 +120,7 @@ fn fold_version_1_snapshots_of_the_golden_database_are_refolded_by_the_v2_rules(
 }
 
 #[test]
-fn a_format_v1_database_takes_chunked_appends_and_becomes_format_2() {
+fn a_format_v1_database_takes_appends_and_becomes_format_3() {
     use runjournal_sled::{OpenMode, SledStore};
 
     let (_dir, copy) = GOLDEN.copy();
@@ -128,21 +129,22 @@ fn a_format_v1_database_takes_chunked_appends_and_becomes_format_2() {
         let store = std::sync::Arc::new(SledStore::open(&copy, OpenMode::MustExist).unwrap());
         assert_eq!(stored_format(&store), 1, "the golden database is format 1");
         let journal = Journal::with_store(store.clone(), Options::default()).unwrap();
-        // One bare event keeps the database format 1: it is what format 1 stores.
+        // The first append (the resume's `attached`) is a multi-key batch that
+        // raises the format record, so later appends may be commits.
         let (run, _) = journal.resume(&sleeper).unwrap();
-        assert_eq!(stored_format(&store), 1);
+        assert_eq!(
+            stored_format(&store),
+            3,
+            "the first append raises the format record in its batch"
+        );
+        assert_eq!(stored_commits(&store), 0, "the raising batch stores its event bare");
         let batch = (0..6)
             .map(|index| Event::Step {
                 messages: step(&format!("batched {index}")),
             })
             .collect();
         run.append(batch).unwrap();
-        assert_eq!(
-            stored_format(&store),
-            2,
-            "the first chunk raises the format record in its batch"
-        );
-        assert_eq!(stored_chunks(&store), 1);
+        assert_eq!(stored_commits(&store), 1, "the batch of six is one commit");
     }
     let journal = Journal::open_existing(&copy, Options::default()).unwrap();
     let report = journal.verify(&sleeper).unwrap();

@@ -20,6 +20,7 @@ const GOLDEN: GoldenDatabase = GoldenDatabase {
     write: write_golden_database,
     format: 2,
     chunks: 5..=usize::MAX,
+    commits: 0..=0,
     event_types: 20,
     statuses: FINISHED_AND_RUNNING,
     writable_run: || key("golden", 1, "orchestrator-0"),

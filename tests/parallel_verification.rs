@@ -55,7 +55,7 @@ fn damage(path: &std::path::Path, run_key: &RunKey, seq: u64) {
     let first = layout::trailing_u64(&stored_key).unwrap();
     assert!(chunk::is_chunk(&value));
     // The offset of seq's record: header, then framed records before it.
-    let mut at = chunk::CHUNK_HEADER_LEN;
+    let mut at = chunk::first_frame_offset(&value);
     for record in chunk::records(&value).take(usize::try_from(seq - first).unwrap()) {
         at += chunk::CHUNK_FRAME_LEN + record.len();
     }

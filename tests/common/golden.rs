@@ -42,8 +42,10 @@ pub struct GoldenDatabase {
     pub write: fn(&Path) -> Journal,
     /// The store format version its format record holds.
     pub format: u8,
-    /// How many event chunks it holds.
+    /// How many event chunks it holds (commits included).
     pub chunks: RangeInclusive<usize>,
+    /// How many of them are commits (store format 3).
+    pub commits: RangeInclusive<usize>,
     /// The event types its runs hold between them.
     pub event_types: usize,
     /// The run statuses it holds a run of, each.
@@ -123,6 +125,13 @@ impl GoldenDatabase {
             self.name,
             self.chunks
         );
+        let commits = stored_commits(&store);
+        assert!(
+            self.commits.contains(&commits),
+            "{} holds {commits} commits, not {:?}",
+            self.name,
+            self.commits
+        );
     }
 
     fn check_runs(&self, journal: &Journal) {
@@ -196,6 +205,15 @@ pub fn stored_chunks(store: &SledStore) -> usize {
         .sled()
         .scan_prefix([layout::EVENT])
         .filter(|entry| chunk::is_chunk(&entry.as_ref().unwrap().1))
+        .count()
+}
+
+/// The commits (store format 3 chunks with a header) stored in the sled database.
+pub fn stored_commits(store: &SledStore) -> usize {
+    store
+        .sled()
+        .scan_prefix([layout::EVENT])
+        .filter(|entry| chunk::is_commit(&entry.as_ref().unwrap().1))
         .count()
 }
 

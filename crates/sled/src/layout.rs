@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! 0x00 ‖ name                     → meta record (format, next run id, events appended, write batches)
-//! 0x01 ‖ run id u64 ‖ seq u64     → event record, or a chunk of records from seq on (format 2)
+//! 0x01 ‖ run id u64 ‖ seq u64     → event record, or a chunk (format 2) or commit (format 3) of records from seq on
 //! 0x02 ‖ run id u64               → run record (key, head, status, lineage)
 //! 0x03 ‖ goal ‖ 0x00 ‖ agent ‖ 0x00 ‖ episode u32  → run id u64
 //! 0x04 ‖ run id u64 ‖ seq u64     → snapshot record

@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod commit;
 pub mod files;
 pub mod guard;
 pub mod layout;

@@ -12,9 +12,15 @@
 //!   bare record or a chunk of consecutive records ([`chunk`]); the values of
 //!   a run never overlap, and a read from seq `n` starts at the value
 //!   holding `n` (one reverse range step, O(log n)).
-//! - A batch is one `apply_batch`: crash-atomic in sled's log. Every batch
-//!   also raises the `writes` counter (and an append's the `appended` counter)
-//!   that the loss guard ([`crate::guard`]) checks at open.
+//! - A write is crash-atomic in sled's log: an append group of one run is one
+//!   commit, a single `insert` carrying the run's record and the counters
+//!   after it ([`crate::commit`]); every other write is one `apply_batch`.
+//!   Every write raises the `writes` counter (and an append the `appended`
+//!   counter) that the loss guard ([`crate::guard`]) checks at open: in the
+//!   commit's header, or in the meta records of the batch.
+//! - A run's record is the stored one or its last commit's, whichever head
+//!   is further; it is resolved when the run enters the cache (one reverse
+//!   range step), and the stored record is rewritten only by batches.
 //! - `sync` is sled's `flush` (which on Linux ends in `sync_file_range`, not a
 //!   durability barrier) followed by `fdatasync` of sled's log file and of any
 //!   new blob file, and of the directories, so acknowledged data survives power loss.
@@ -81,9 +87,16 @@ struct WriteState {
     /// Write batches ever applied, as the meta record holds.
     writes: u64,
     /// The store format the format record holds (raised to
-    /// [`STORE_FORMAT`] by the first batch that writes a chunk).
+    /// [`STORE_FORMAT`] by the first batch that writes a chunk, or the first
+    /// append).
     format: u8,
+    /// The key of the newest commit this store wrote (or the one the guard
+    /// named at open, when it was found): what the guard names as its reference.
+    reference: Option<Reference>,
 }
+
+/// An event key naming a commit (see [`crate::guard`]).
+type Reference = [u8; crate::guard::REFERENCE_LEN];
 
 #[derive(Default)]
 struct SyncState {
@@ -95,6 +108,10 @@ struct SyncState {
     blob_directory_durable: bool,
     /// The counts the guard file holds, and when it was written.
     guard: Option<(Counts, std::time::Instant)>,
+    /// The `blobs` directory's modification time at the last listing, when
+    /// that listing can be trusted to have seen every file created up to
+    /// that time (see [`SledStore::sync_files`]).
+    blobs_listed: Option<std::time::SystemTime>,
     /// The counts the last completed sync made durable.
     durable: Counts,
 }
@@ -117,6 +134,15 @@ struct Failure {
     closed: bool,
 }
 
+/// How much older than a listing of `blobs/` the directory's modification
+/// time must be for the listing to be trusted to have seen every file created
+/// up to that time. A file created after the listing gets a later time when
+/// the listing began at least one timestamp granule after the time it saw:
+/// the granule is one tick of the kernel's coarse clock (4 ms at 250 Hz) on
+/// ext4 with large inodes, xfs and btrfs, but a whole second on ext4 with
+/// 128-byte inodes and two on FAT, so the margin covers the coarsest.
+const BLOB_LISTING_MARGIN: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The longest a sync leaves the guard behind what it made durable.
 const GUARD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -138,11 +164,15 @@ impl SledStore {
         let db = open_sled(&path)?;
         let next_run_id = read_counter(&db, &path, &layout::next_run_id_key(), "next run id record")?;
         let format = check_or_write_format(&db, &path, mode)?;
-        let counts = Counts {
+        let meta = Counts {
             events: read_counter(&db, &path, &layout::appended_key(), "appended-events record")?,
             writes: read_counter(&db, &path, &layout::writes_key(), "write-batches record")?,
         };
-        let guarded = check_guard(&path, counts)?;
+        let Held {
+            counts,
+            reference,
+            guarded,
+        } = check_guard(&db, &path, meta)?;
         Ok(SledStore {
             db,
             path,
@@ -152,6 +182,7 @@ impl SledStore {
                 appended: counts.events,
                 writes: counts.writes,
                 format,
+                reference,
             }),
             synced_blobs: Mutex::new(SyncState {
                 // A version 1 guard is rewritten (as version 2) at the first sync.
@@ -265,6 +296,41 @@ impl SledStore {
             .map_err(|error| self.fail(error))
     }
 
+    /// Stores an append group of one run as one commit: a single `insert`
+    /// (one sled log message, crash-atomic like a batch) of the run's events
+    /// with the run's record and the store's counters after them
+    /// ([`crate::commit`]). The stored run record and the meta records are not
+    /// rewritten.
+    fn commit(
+        &self,
+        state: &mut WriteState,
+        commit: Commit<'_>,
+        batches: &[AppendBatch],
+        outcomes: Vec<Result<(), AppendRejection>>,
+    ) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
+        let accepted = accepted_events(batches, &outcomes);
+        let header = crate::commit::CommitHeader {
+            events: state.appended + accepted,
+            writes: state.writes + 1,
+            record: commit.record.clone(),
+        };
+        let key = layout::event_key(commit.record.id, commit.first_seq);
+        let value = chunk::encode_commit(&crate::commit::encode_header(&header), commit.records);
+        self.check_writable()?;
+        let inserted = self
+            .contain("append", Some(&commit.record.key), || self.db.insert(key, value))
+            .map_err(|error| self.fail(error));
+        if let Err(error) = inserted {
+            state.runs.clear();
+            return Err(error);
+        }
+        state.appended = header.events;
+        state.writes = header.writes;
+        state.reference = Some(key);
+        state.runs.insert(header.record.id, header.record);
+        Ok(outcomes)
+    }
+
     /// The key of a cached run record, to name the run in an error.
     fn cached_key(&self, id: RunId) -> Option<RunKey> {
         let state = self.write.lock().ok()?;
@@ -318,9 +384,42 @@ impl SledStore {
         let Some(bytes) = self.get("read run record", &layout::run_key(id))? else {
             return Ok(None);
         };
-        let record = decode_run_record(id, &bytes)?;
+        let mut record = decode_run_record(id, &bytes)?;
+        if let Some(committed) = self.newest_commit(id, &record.key)? {
+            if committed.head.next_seq > record.head.next_seq {
+                record = committed;
+            }
+        }
         state.runs.insert(id, record.clone());
         Ok(Some(record))
+    }
+
+    /// The run record in the header of the run's last stored value, when that
+    /// value is a commit (one reverse step: O(log n)). A commit's header is
+    /// the run's record after it; the stored run record is rewritten only by
+    /// multi-key batches, so it may be behind.
+    fn newest_commit(&self, id: RunId, key: &RunKey) -> Result<Option<RunRecord>, StoreError> {
+        self.check_readable()?;
+        let range = layout::event_key(id, 0)..=layout::event_key(id, u64::MAX);
+        let last = self.contain("read run head", Some(key), || {
+            self.db.range(range).next_back().transpose()
+        })?;
+        let Some((event_key, value)) = last else {
+            return Ok(None);
+        };
+        let Some(header) = chunk::commit_header(&value) else {
+            return Ok(None);
+        };
+        let seq = layout::trailing_u64(&event_key).unwrap_or_default();
+        let header = crate::commit::decode_header(header)
+            .map_err(|reason| corrupt(format!("the commit of run {id} ({key}) at seq {seq}: {reason}")))?;
+        if header.record.id != id || header.record.key != *key {
+            return Err(corrupt(format!(
+                "the commit of run {id} ({key}) at seq {seq} names run {} ({})",
+                header.record.id, header.record.key
+            )));
+        }
+        Ok(Some(header.record))
     }
 
     /// The run record the key index names for `key`: it must exist and carry
@@ -370,12 +469,13 @@ impl SledStore {
 
     fn flush_and_guard(&self, force: bool) -> Result<(), StoreError> {
         // Everything applied before the flush is durable after it.
-        let applied = {
+        let (applied, reference) = {
             let state = self.lock_write()?;
-            Counts {
+            let counts = Counts {
                 events: state.appended,
                 writes: state.writes,
-            }
+            };
+            (counts, state.reference)
         };
         self.contain("flush", None, || self.db.flush())?;
         self.sync_files()?;
@@ -386,7 +486,7 @@ impl SledStore {
             Some((counts, written)) => counts != applied && (force || written.elapsed() >= GUARD_INTERVAL),
         };
         if due {
-            crate::guard::write_guard(&self.path, applied.events, applied.writes)?;
+            crate::guard::write_guard(&self.path, applied.events, applied.writes, reference.as_ref())?;
             sync.guard = Some((applied, std::time::Instant::now()));
         }
         Ok(())
@@ -420,6 +520,18 @@ impl SledStore {
             file.sync_data().map_err(file_error("fdatasync", &log))?;
         }
         let blob_dir = self.path.join(files::BLOBS);
+        // Creating or removing a file changes its directory's modification
+        // time, so an unchanged time means no blob file appeared since the
+        // last listing. The time is the kernel's coarse clock: a file created
+        // in the same tick right after a listing leaves it unchanged, so a
+        // listing is trusted only when the time it saw was well before it.
+        let modified = std::fs::metadata(&blob_dir)
+            .and_then(|metadata| metadata.modified())
+            .ok();
+        if modified.is_some() && modified == sync.blobs_listed {
+            return Ok(());
+        }
+        let listed_at = std::time::SystemTime::now();
         let mut new_blob = false;
         let mut present = HashSet::new();
         if let Ok(entries) = std::fs::read_dir(&blob_dir) {
@@ -439,6 +551,11 @@ impl SledStore {
             }
         }
         sync.blobs = present;
+        sync.blobs_listed = modified.filter(|modified| {
+            listed_at
+                .duration_since(*modified)
+                .is_ok_and(|age| age >= BLOB_LISTING_MARGIN)
+        });
         if new_blob {
             sync_directory(&blob_dir)?;
             if !sync.blob_directory_durable {
@@ -620,8 +737,8 @@ impl Store for SledStore {
         }
         batch.insert(layout::next_run_id_key(), encode_record(RecordKind::Meta, &next_id));
         let appended = state.appended + runs.iter().map(|run| run.records.len() as u64).sum::<u64>();
-        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
         let writes = count_write(&mut batch, &state);
+        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
         self.apply("create runs", batch)?;
         state.next_run_id = next_id;
         state.appended = appended;
@@ -668,6 +785,15 @@ impl Store for SledStore {
             pending.insert(batch.run, record);
             outcomes.push(Ok(()));
         }
+        if let Some(commit) = single_commit(&state, &pending, &events, &snapshots) {
+            return self.commit(&mut state, commit, batches, outcomes);
+        }
+        if state.format < STORE_FORMAT && !pending.is_empty() {
+            // From now on an append may be a commit, which an older build
+            // would not read.
+            sled_batch.insert(layout::format_key(), encode_record(RecordKind::Meta, &STORE_FORMAT));
+            state.format = STORE_FORMAT;
+        }
         for (id, (first_seq, records)) in &events {
             put_events(&mut sled_batch, &mut state, *id, *first_seq, records);
         }
@@ -685,15 +811,9 @@ impl Store for SledStore {
             sled_batch.insert(&layout::snapshot_key(run, snapshot.seq)[..], snapshot.bytes.as_slice());
         }
         if !pending.is_empty() {
-            let accepted = batches
-                .iter()
-                .zip(&outcomes)
-                .filter(|(_, outcome)| outcome.is_ok())
-                .map(|(batch, _)| batch.records.len() as u64)
-                .sum::<u64>();
-            let appended = state.appended + accepted;
-            sled_batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
+            let appended = state.appended + accepted_events(batches, &outcomes);
             let writes = count_write(&mut sled_batch, &state);
+            sled_batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
             if let Err(error) = self.apply("append", sled_batch) {
                 state.runs.clear();
                 return Err(error);
@@ -894,8 +1014,8 @@ impl Store for SledStore {
         let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
         put_events(&mut batch, &mut state, run, first_seq, &slices);
         let appended = state.appended + records.len() as u64;
-        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
         let writes = count_write(&mut batch, &state);
+        batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
         self.apply("stage events", batch)?;
         state.appended = appended;
         state.writes = writes;
@@ -944,9 +1064,11 @@ impl Store for SledStore {
     }
 }
 
-/// The store format this build writes: 2, event chunks ([`chunk`]). It
-/// reads format 1 too (one bare record per key), which is format 2 without chunks.
-pub const STORE_FORMAT: u8 = 2;
+/// The store format this build writes: 3, appends as commits ([`crate::commit`]:
+/// a chunk with a header, one key per append). It reads formats 1 (one bare
+/// record per key) and 2 (event chunks, [`chunk`]), which are format 3
+/// without commits, and raises them to 3 with its first append.
+pub const STORE_FORMAT: u8 = 3;
 
 /// The oldest store format this build reads.
 const OLDEST_STORE_FORMAT: u8 = 1;
@@ -996,15 +1118,70 @@ fn put_events(batch: &mut sled::Batch, state: &mut WriteState, run: RunId, first
     }
 }
 
-/// Adds the raised write counter to `batch`; returns it, for the state once
-/// the batch is applied.
+/// An append group that is one commit: one run's events, in one value.
+#[derive(Clone, Copy)]
+struct Commit<'a> {
+    /// The run's record after the group.
+    record: &'a RunRecord,
+    first_seq: u64,
+    records: &'a [&'a [u8]],
+}
+
+/// The group as one commit, when it can be one: the database is of this
+/// format, one run's batches were accepted, they carry no snapshot (whose
+/// replacement removes other keys), and their records fit one chunk (or are
+/// one record). Any other group is one multi-key batch.
+fn single_commit<'a>(
+    state: &WriteState,
+    pending: &'a HashMap<RunId, RunRecord>,
+    events: &'a HashMap<RunId, (u64, Vec<&'a [u8]>)>,
+    snapshots: &HashMap<RunId, &SnapshotRecord>,
+) -> Option<Commit<'a>> {
+    if state.format < STORE_FORMAT || pending.len() != 1 || !snapshots.is_empty() {
+        return None;
+    }
+    let (id, record) = pending.iter().next()?;
+    let (first_seq, records) = events.get(id)?;
+    let bytes = chunk::CHUNK_HEADER_LEN
+        + 4
+        + records
+            .iter()
+            .map(|record| chunk::CHUNK_FRAME_LEN + record.len())
+            .sum::<usize>();
+    let fits = records.len() == 1 || (records.len() <= CHUNK_MAX_RECORDS && bytes <= CHUNK_MAX_BYTES);
+    (!records.is_empty() && fits).then_some(Commit {
+        record,
+        first_seq: *first_seq,
+        records,
+    })
+}
+
+/// The events of the accepted batches.
+fn accepted_events(batches: &[AppendBatch], outcomes: &[Result<(), AppendRejection>]) -> u64 {
+    batches
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(batch, _)| batch.records.len() as u64)
+        .sum()
+}
+
 /// The most keys one batch of a purge removes: a purge's memory is bounded
 /// by this, not by the size of the runs it removes.
 const PURGE_BATCH_KEYS: usize = 4096;
 
+/// Adds the raised write counter and the current appended counter to
+/// `batch` (a batch that appends inserts its raised appended counter after
+/// this, which replaces it); returns the write counter, for the state once
+/// the batch is applied.
+///
+/// Every multi-key batch writes both meta records, so a batch after a commit
+/// holds counts at least that commit's: a purge that removes the commit the
+/// guard names leaves the guard's counts in the meta records.
 fn count_write(batch: &mut sled::Batch, state: &WriteState) -> u64 {
     let writes = state.writes + 1;
     batch.insert(layout::writes_key(), encode_record(RecordKind::Meta, &writes));
+    batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &state.appended));
     writes
 }
 
@@ -1099,9 +1276,26 @@ fn read_counter(db: &sled::Db, path: &Path, key: &[u8], what: &str) -> Result<u6
     }
 }
 
+/// What an open found sled to hold, checked against the guard.
+struct Held {
+    /// The counts sled holds: the meta records', or the guard's reference
+    /// commit's when they are larger.
+    counts: Counts,
+    /// The guard's reference, when sled holds it.
+    reference: Option<Reference>,
+    /// What the guard recorded.
+    guarded: Option<Guarded>,
+}
+
 /// Fails when sled holds fewer appended events or write batches than the
-/// guard recorded as durable; returns what the guard holds.
-fn check_guard(path: &Path, held: Counts) -> Result<Option<Guarded>, StoreError> {
+/// guard recorded as durable; returns what sled holds.
+///
+/// What sled holds is the larger of the meta records (raised by every
+/// multi-key batch) and the counters in the commit the guard names as its
+/// reference (one point read). sled recovers a prefix of its log: if that
+/// commit is there, every write before it is; if it is gone, so is every
+/// write after it, and the meta records hold only counts from before it.
+fn check_guard(db: &sled::Db, path: &Path, meta: Counts) -> Result<Held, StoreError> {
     let guarded = crate::guard::read_guard(path).map_err(|reason| {
         corrupt(format!(
             "the loss guard of {} is damaged ({reason}); without it lost data cannot be detected (remove {} to open anyway)",
@@ -1109,8 +1303,33 @@ fn check_guard(path: &Path, held: Counts) -> Result<Option<Guarded>, StoreError>
             crate::guard::GUARD_FILE
         ))
     })?;
+    let mut held = meta;
+    let mut reference = None;
+    if let Some(key) = guarded.and_then(|guarded| guarded.reference) {
+        if let Some(value) = get_at_open(db, path, &key)? {
+            let header = chunk::commit_header(&value).ok_or_else(|| {
+                corrupt(format!(
+                    "the loss guard of {} names the commit at {key:02x?}, which is not a commit",
+                    path.display()
+                ))
+            })?;
+            let header = crate::commit::decode_header(header).map_err(|reason| {
+                corrupt(format!(
+                    "the commit the loss guard of {} names ({key:02x?}) is damaged: {reason}",
+                    path.display()
+                ))
+            })?;
+            held.events = held.events.max(header.events);
+            held.writes = held.writes.max(header.writes);
+            reference = Some(key);
+        }
+    }
     let Some(guarded) = guarded else {
-        return Ok(None);
+        return Ok(Held {
+            counts: held,
+            reference,
+            guarded: None,
+        });
     };
     let salvage = format!(
         "sled silently ends its log at damage. Export what remains with `runjournal --db {} export --salvage -o \
@@ -1137,7 +1356,11 @@ fn check_guard(path: &Path, held: Counts) -> Result<Option<Guarded>, StoreError>
             crate::guard::GUARD_FILE,
         )));
     }
-    Ok(Some(guarded))
+    Ok(Held {
+        counts: held,
+        reference,
+        guarded: Some(guarded),
+    })
 }
 
 /// Checks the format record and returns the format; writes it only for a
@@ -1300,6 +1523,33 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blob_file_created_after_a_trusted_listing_is_synced_by_the_next_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = SledStore::open(&path, OpenMode::CreateIfMissing).unwrap();
+        store.sync().unwrap();
+        let blobs = path.join(files::BLOBS);
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        File::open(&blobs).unwrap().set_modified(long_ago).unwrap();
+        store.sync().unwrap();
+        assert!(
+            store.lock_sync().unwrap().blobs_listed.is_some(),
+            "an old listing is trusted"
+        );
+        std::fs::write(blobs.join("4242"), b"a blob").unwrap();
+        store.sync().unwrap();
+        let sync = store.lock_sync().unwrap();
+        assert!(
+            sync.blobs.contains(std::ffi::OsStr::new("4242")),
+            "the new blob was listed and synced"
+        );
+        assert!(
+            sync.blobs_listed.is_none(),
+            "a listing of a directory changed just now is not trusted"
+        );
+    }
 
     #[test]
     fn sleds_cloned_io_errors_become_os_errors_again() {

@@ -1,5 +1,6 @@
-//! Store format 2: a group's events of one run are one stored value (a
-//! chunk keyed by run and first seq), and reads by seq still start anywhere.
+//! Store formats 2 and 3: a group's events of one run are one stored value (a
+//! chunk, or a commit, keyed by run and first seq), and reads by seq still
+//! start anywhere.
 #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
 
 use runjournal_core::chunk;
@@ -110,11 +111,11 @@ fn chunks_stay_below_sleds_blob_threshold() {
 }
 
 #[test]
-fn a_new_database_is_store_format_2() {
+fn a_new_database_is_store_format_3() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path().join("db"), OpenMode::CreateIfMissing).unwrap();
     let format = store.sled().get(layout::format_key()).unwrap().unwrap();
     let version: u8 = runjournal_core::codec::decode_record(runjournal_core::codec::RecordKind::Meta, &format).unwrap();
     assert_eq!(version, runjournal_sled::STORE_FORMAT);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }

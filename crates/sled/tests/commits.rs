@@ -1,0 +1,298 @@
+//! Store format 3: an append group of one run is one commit, a single sled
+//! `insert` whose value holds the events, the run's record and the store's
+//! counters after it; the stored run record and meta records are rewritten
+//! only by multi-key batches. The run's true head is the newer of the two,
+//! and the loss guard checks the counters through the commit it names.
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
+
+use std::path::Path;
+
+use runjournal_core::codec::{decode_record, RecordKind};
+use runjournal_core::testing::conformance::{after, batch, create, key, new_run};
+use runjournal_core::{chunk, RunRecord, SnapshotRecord, Store};
+use runjournal_sled::commit::decode_header;
+use runjournal_sled::guard::read_guard;
+use runjournal_sled::{files, layout, OpenMode, SledStore};
+
+fn open(path: &Path) -> SledStore {
+    SledStore::open(path, OpenMode::CreateIfMissing).unwrap()
+}
+
+fn raw(store: &SledStore, key: &[u8]) -> Option<Vec<u8>> {
+    store.sled().get(key).unwrap().map(|value| value.to_vec())
+}
+
+fn counter(store: &SledStore, key: &[u8]) -> u64 {
+    decode_record(RecordKind::Meta, &raw(store, key).unwrap()).unwrap()
+}
+
+fn stored_record(store: &SledStore, id: u64) -> RunRecord {
+    decode_record(RecordKind::Run, &raw(store, &layout::run_key(id)).unwrap()).unwrap()
+}
+
+/// Appends `events` events to `record`'s run as one call; returns the record after.
+fn append(store: &SledStore, record: &RunRecord, events: usize) -> RunRecord {
+    let append = batch(record, record.head.next_seq, 0, events);
+    assert_eq!(store.append(std::slice::from_ref(&append)).unwrap(), vec![Ok(())]);
+    after(record, &append)
+}
+
+#[test]
+fn an_append_of_one_run_is_one_commit_and_rewrites_no_other_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("db"));
+    let record = create(&store, &new_run(&key("one", 0)));
+    let run_record = raw(&store, &layout::run_key(record.id));
+    let (appended, writes) = (
+        counter(&store, &layout::appended_key()),
+        counter(&store, &layout::writes_key()),
+    );
+    let one = append(&store, &record, 1);
+    let three = append(&store, &one, 3);
+
+    assert_eq!(
+        raw(&store, &layout::run_key(record.id)),
+        run_record,
+        "the run record is not rewritten"
+    );
+    assert_eq!(
+        counter(&store, &layout::appended_key()),
+        appended,
+        "nor the appended record"
+    );
+    assert_eq!(counter(&store, &layout::writes_key()), writes, "nor the writes record");
+    for (seq, expected, count) in [(1, &one, 1), (2, &three, 3)] {
+        let value = raw(&store, &layout::event_key(record.id, seq)).unwrap();
+        assert!(chunk::is_commit(&value), "seq {seq} is stored as a commit");
+        assert_eq!(chunk::declared_count(&value), count);
+        let header = decode_header(chunk::commit_header(&value).unwrap()).unwrap();
+        assert_eq!(&header.record, expected, "the commit holds the run's record after it");
+        assert_eq!(header.events, appended + count + u64::from(seq == 2));
+        assert_eq!(header.writes, writes + seq);
+    }
+    assert_eq!(store.run(record.id).unwrap().unwrap(), three);
+}
+
+#[test]
+fn a_reopened_store_takes_a_runs_head_from_its_newest_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let (id, last) = {
+        let store = open(&path);
+        let mut record = create(&store, &new_run(&key("reopen", 0)));
+        for events in [1, 2, 1] {
+            record = append(&store, &record, events);
+        }
+        store.close().unwrap();
+        (record.id, record)
+    };
+    let store = open(&path);
+    assert_eq!(
+        stored_record(&store, id).head.next_seq,
+        1,
+        "the stored record is the creation's"
+    );
+    assert_eq!(store.run(id).unwrap().unwrap(), last);
+    assert_eq!(store.find(&last.key).unwrap().unwrap(), last);
+    let stale = batch(&last, 3, 0, 1);
+    assert_eq!(
+        store.append(&[stale]).unwrap(),
+        vec![Err(runjournal_core::AppendRejection::Conflict {
+            expected: 3,
+            actual: 5
+        })],
+        "conditions are checked against the commit's head"
+    );
+    append(&store, &last, 1);
+}
+
+#[test]
+fn a_group_of_several_runs_is_one_batch_that_rewrites_their_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("db"));
+    let first = create(&store, &new_run(&key("several", 0)));
+    let second = create(&store, &new_run(&key("several", 1)));
+    let writes = counter(&store, &layout::writes_key());
+    let (a, b) = (batch(&first, 1, 0, 1), batch(&second, 1, 0, 2));
+    assert_eq!(store.append(&[a.clone(), b.clone()]).unwrap(), vec![Ok(()), Ok(())]);
+    assert_eq!(stored_record(&store, first.id), after(&first, &a));
+    assert_eq!(stored_record(&store, second.id), after(&second, &b));
+    assert_eq!(counter(&store, &layout::writes_key()), writes + 1);
+    let value = raw(&store, &layout::event_key(first.id, 1)).unwrap();
+    assert!(!chunk::is_chunk(&value), "a batch stores a single event bare");
+}
+
+#[test]
+fn a_group_with_a_snapshot_is_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("db"));
+    let record = create(&store, &new_run(&key("snapshot", 0)));
+    let mut append = batch(&record, 1, 0, 2);
+    append.snapshot = Some(SnapshotRecord {
+        seq: 2,
+        bytes: b"state".to_vec(),
+    });
+    assert_eq!(store.append(&[append.clone()]).unwrap(), vec![Ok(())]);
+    assert_eq!(stored_record(&store, record.id), after(&record, &append));
+    assert!(!chunk::is_commit(
+        &raw(&store, &layout::event_key(record.id, 1)).unwrap()
+    ));
+    assert!(raw(&store, &layout::snapshot_key(record.id, 2)).is_some());
+}
+
+#[test]
+fn the_guard_names_the_newest_commit_a_sync_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = open(&path);
+    let record = create(&store, &new_run(&key("guard", 0)));
+    let record = append(&store, &record, 2);
+    store.close().unwrap();
+    drop(store);
+    let guarded = read_guard(&path).unwrap().unwrap();
+    assert_eq!(guarded.reference, Some(layout::event_key(record.id, 1)));
+    let store = open(&path);
+    let value = raw(&store, &layout::event_key(record.id, 1)).unwrap();
+    let header = decode_header(chunk::commit_header(&value).unwrap()).unwrap();
+    assert_eq!((guarded.events, guarded.writes), (header.events, Some(header.writes)));
+    assert!(
+        counter(&store, &layout::writes_key()) < header.writes,
+        "the meta record alone is behind the guard"
+    );
+    // The counters go on from the commit's: the next batch's writes record is one past it.
+    store.reserve_run_id().unwrap();
+    assert_eq!(counter(&store, &layout::writes_key()), header.writes + 1);
+}
+
+#[test]
+fn a_lost_commit_the_guard_names_is_a_loud_error_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let reference = {
+        let store = open(&path);
+        let record = create(&store, &new_run(&key("lost", 0)));
+        let record = append(&store, &record, 1);
+        store.sync().unwrap();
+        // What a damaged log does to the newest write: it is gone, and so is
+        // everything after it (nothing is).
+        store.sled().remove(layout::event_key(record.id, 1)).unwrap();
+        store.sled().flush().unwrap();
+        store.close().unwrap();
+        layout::event_key(record.id, 1)
+    };
+    assert_eq!(read_guard(&path).unwrap().unwrap().reference, Some(reference));
+    let error = SledStore::open(&path, OpenMode::MustExist).err().unwrap().to_string();
+    assert!(error.contains("sled lost events that were durable"), "{error}");
+    assert!(error.contains("holds 1 appended events, but 2"), "{error}");
+}
+
+#[test]
+fn a_guard_naming_a_value_that_is_not_a_commit_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let store = open(&path);
+        let record = create(&store, &new_run(&key("damaged", 0)));
+        append(&store, &record, 1);
+        store.sync().unwrap();
+        store
+            .sled()
+            .insert(layout::event_key(record.id, 1), &b"not a commit"[..])
+            .unwrap();
+        store.sled().flush().unwrap();
+        store.close().unwrap();
+    }
+    let error = SledStore::open(&path, OpenMode::MustExist).err().unwrap().to_string();
+    assert!(error.contains("which is not a commit"), "{error}");
+}
+
+/// The invariant the guard's reference rests on: sled recovers a prefix of
+/// its log, so a commit present after a crash implies every write before it
+/// is present. Each commit here is flushed on its own (its own log write);
+/// every cut of the log must recover exactly the first k commits, for some k.
+#[test]
+fn sled_recovers_a_prefix_of_its_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut order = Vec::new();
+    {
+        let store = open(&path);
+        let mut records: Vec<RunRecord> = (0..3)
+            .map(|episode| create(&store, &new_run(&key("prefix", episode))))
+            .collect();
+        store.sled().flush().unwrap();
+        for index in 0..120 {
+            let record = &mut records[index % 3];
+            order.push(layout::event_key(record.id, record.head.next_seq));
+            *record = append(&store, record, 1 + index % 4);
+            store.sled().flush().unwrap();
+        }
+        store.close().unwrap();
+    }
+    let copy = dir.path().join("copy");
+    files::copy_without_snapshot(&path, &copy).unwrap();
+    let log = files::Log::of(&path, &copy).unwrap();
+    let mut recovered = Vec::new();
+    let lengths = (0..log.len()).step_by(1_499).chain([log.len()]);
+    for length in lengths {
+        log.cut_to(length).unwrap();
+        if let Ok(db) = sled::Config::new().path(&copy).open() {
+            let present: Vec<bool> = order.iter().map(|key| db.get(key).unwrap().is_some()).collect();
+            let kept = present.iter().take_while(|present| **present).count();
+            assert!(
+                present[kept..].iter().all(|present| !present),
+                "a log cut at {length} bytes recovered commits after a missing one: {present:?}"
+            );
+            recovered.push(kept);
+        }
+    }
+    assert!(
+        recovered.contains(&0) && recovered.contains(&order.len()),
+        "{recovered:?}"
+    );
+    assert!(
+        recovered.iter().collect::<std::collections::BTreeSet<_>>().len() > 20,
+        "the cuts recover many different prefixes: {recovered:?}"
+    );
+}
+
+#[test]
+fn a_raw_scan_of_the_log_finds_the_run_record_a_commit_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let last = {
+        let store = open(&path);
+        let mut record = create(&store, &new_run(&key("salvage", 0)));
+        for events in [1, 3, 2] {
+            record = append(&store, &record, events);
+        }
+        store.close().unwrap();
+        record
+    };
+    let found = files::scan_run_records(&path).unwrap();
+    assert_eq!(
+        found.get(&last.id),
+        Some(&last),
+        "what a salvage compares with is the newest head"
+    );
+}
+
+#[test]
+fn a_purge_of_the_run_whose_commit_the_guard_names_never_trips_the_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let store = open(&path);
+        let record = create(&store, &new_run(&key("purged", 0)));
+        let record = append(&store, &record, 3);
+        store.sync().unwrap();
+        assert_eq!(
+            read_guard(&path).unwrap().unwrap().reference,
+            Some(layout::event_key(record.id, 1))
+        );
+        store.delete_runs(&[record.id]).unwrap();
+        store.close().unwrap();
+    }
+    let store = SledStore::open(&path, OpenMode::MustExist).unwrap();
+    assert!(store.list(&runjournal_core::RunFilter::default()).unwrap().is_empty());
+}

@@ -1,0 +1,121 @@
+//! A sled database written by store format version 3 (commits) is committed
+//! under `tests/fixtures/golden_db_v3/`: every event type, appended as
+//! commits (one run's group in one value carrying the run's record, so the
+//! stored run records are behind their runs' heads), some in multi-key
+//! batches (with a snapshot), a resumed, a failed, an interrupted and a
+//! forked run (forked from inside a commit), and snapshots. Every later build
+//! must open it, verify every run, read from any seq, fold it to the
+//! committed states and append to it (the checks and the variables that
+//! rewrite it are in tests/common/golden.rs).
+#![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
+
+mod common;
+
+use std::path::Path;
+
+use common::golden::{GoldenDatabase, FINISHED_AND_RUNNING};
+use common::{key, one_of_every_event, step};
+use runjournal::core::codec::{decode_record, RecordKind};
+use runjournal::*;
+use runjournal_sled::{layout, OpenMode, SledStore};
+
+const GOLDEN: GoldenDatabase = GoldenDatabase {
+    name: "golden_db_v3",
+    write: write_golden_database,
+    format: 3,
+    chunks: 10..=usize::MAX,
+    commits: 10..=usize::MAX,
+    event_types: 20,
+    statuses: FINISHED_AND_RUNNING,
+    writable_run: || key("golden", 1, "orchestrator-0"),
+    writable_steps: 3,
+};
+
+fn steps(count: usize, what: &str) -> Vec<Event> {
+    (0..count)
+        .map(|index| Event::Step {
+            messages: step(&format!("{what} {index}")),
+        })
+        .collect()
+}
+
+fn write_golden_database(path: &Path) -> Journal {
+    let journal = Journal::open(
+        path,
+        Options {
+            snapshot_every: 8,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let resumed = key("golden", 0, "orchestrator-0");
+    {
+        let run = journal.begin(resumed.clone(), RunMeta::default()).unwrap();
+        let body: Vec<Event> = one_of_every_event()
+            .into_iter()
+            .filter(|event| !event.is_terminal() && !matches!(event, Event::RunStarted { .. } | Event::Attached { .. }))
+            .collect();
+        let (first, second) = body.split_at(body.len() / 2);
+        run.append(first.to_vec()).unwrap();
+        run.append(second.to_vec()).unwrap();
+        run.append(steps(30, "batched step")).unwrap();
+    }
+    let (run, _) = journal.resume(&resumed).unwrap();
+    run.append(steps(5, "after the resume")).unwrap();
+    run.finish(Outcome::Success {
+        output: Some("golden v3".into()),
+    })
+    .unwrap();
+
+    let failed = journal
+        .begin(key("golden", 0, "failing-1"), RunMeta::default())
+        .unwrap();
+    failed.append(steps(3, "about to fail")).unwrap();
+    failed
+        .finish(Outcome::Failure {
+            error: ErrorInfo::new("backend", "503"),
+            cleanup_errors: vec![],
+        })
+        .unwrap();
+
+    let interrupted = journal
+        .begin(key("golden", 0, "sleeper-2"), RunMeta::default())
+        .unwrap();
+    interrupted.append(steps(2, "stopping for the night")).unwrap();
+    for index in 0..4 {
+        interrupted
+            .append(steps(1, &format!("one more thing {index}")))
+            .unwrap();
+    }
+    interrupted.finish(Outcome::Shutdown).unwrap();
+
+    let forked = journal.fork(&resumed, 5, key("golden", 1, "orchestrator-0")).unwrap();
+    forked.append(steps(4, "a different path")).unwrap();
+    drop(forked);
+
+    journal
+}
+
+#[test]
+fn the_format_v3_golden_database_opens_verifies_and_folds() {
+    GOLDEN.check();
+}
+
+#[test]
+fn a_run_head_held_only_by_its_last_commit_is_the_run_head() {
+    let (_dir, copy) = GOLDEN.copy();
+    let store = std::sync::Arc::new(SledStore::open(&copy, OpenMode::MustExist).unwrap());
+    let journal = Journal::with_store(store.clone(), Options::default()).unwrap();
+    let behind = journal
+        .runs(&RunFilter::default())
+        .unwrap()
+        .iter()
+        .filter(|record| {
+            let stored = store.sled().get(layout::run_key(record.id)).unwrap().unwrap();
+            let stored: RunRecord = decode_record(RecordKind::Run, &stored).unwrap();
+            journal.history(&record.key).unwrap().len() as u64 >= record.head.next_seq
+                && stored.head.next_seq < record.head.next_seq
+        })
+        .count();
+    assert!(behind >= 3, "runs whose head is only in their last commit ({behind})");
+}
