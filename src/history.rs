@@ -73,6 +73,9 @@ pub(crate) fn walk_from(
         // what it visited, and a long walk still verifies in large batches.
         let mut batch_len = 1;
         store.scan(record.id, reader.next_seq(), end_seq, &mut |seq, bytes| {
+            if batch.records.is_empty() {
+                batch.reserve(batch_len, bytes.len());
+            }
             batch.push(seq, bytes);
             if batch.records.len() < batch_len {
                 return ScanControl::Continue;
@@ -110,6 +113,9 @@ pub(crate) fn walk_from(
 /// the memory a read holds.
 const VERIFY_BATCH: usize = 8192;
 
+/// The most a batch reserves ahead for its records' bytes.
+const BATCH_RESERVE_BYTES: usize = 8 << 20;
+
 /// The threads a large read verifies on: the machine's cores, at most 8.
 fn verify_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| cores.get().min(8))
@@ -128,6 +134,14 @@ impl Batch {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(record);
         self.records.push((seq, start..self.bytes.len()));
+    }
+
+    /// Makes room for `records` records of about `record_len` bytes each
+    /// (at most [`BATCH_RESERVE_BYTES`]), so a batch grows without copying.
+    fn reserve(&mut self, records: usize, record_len: usize) {
+        self.records.reserve(records);
+        self.bytes
+            .reserve(records.saturating_mul(record_len).min(BATCH_RESERVE_BYTES));
     }
 
     fn clear(&mut self) {
