@@ -5,7 +5,7 @@
 
 use std::ops::ControlFlow;
 
-use runjournal_core::chain::PartRead;
+use runjournal_core::chain::{PartRead, SeqRecords, PARALLEL_MIN_RECORDS};
 use runjournal_core::fold::ResumeState;
 use runjournal_core::snapshot::{decode_snapshot, DecodedSnapshot};
 use runjournal_core::{ChainHash, ChainReader, Envelope, IntegrityError, RunKey, RunRecord, ScanControl, Store};
@@ -58,43 +58,51 @@ pub(crate) fn walk_from(
     let end_seq = end_seq.min(record.head.next_seq);
     let _span = tracing::debug_span!("replay", run = %record.key, from = reader.next_seq(), end = end_seq).entered();
     let threads = verify_threads();
-    let mut failure: Option<IntegrityError> = None;
-    let mut stopped = false;
-    let mut batch = Batch::default();
-    let mut step =
-        |batch: &mut Batch, reader: &mut ChainReader| match verify_and_visit(batch, reader, threads, from_seq, visit) {
-            Walked::On => ScanControl::Continue,
-            Walked::Stopped => {
-                stopped = true;
-                ScanControl::Stop
-            }
-            Walked::Failed(error) => {
-                failure = Some(error);
-                ScanControl::Stop
-            }
+    let mut walked = Walked::On;
+    std::thread::scope(|scope| -> Result<(), ReadError> {
+        let mut pipeline = Pipeline {
+            scope,
+            threads,
+            ahead: reader.clone(),
+            in_flight: None,
+            spare: Batch::default(),
         };
-    let mut control = ScanControl::Continue;
-    // The first visit comes after one record, then batches double up to
-    // VERIFY_BATCH: a walk the visitor stops early reads little more than
-    // what it visited, and a long walk still verifies in large batches.
-    let mut batch_len = 1;
-    store.scan(record.id, reader.next_seq(), end_seq, &mut |seq, bytes| {
-        batch.push(seq, bytes);
-        if batch.records.len() >= batch_len {
-            control = step(&mut batch, reader);
+        let mut batch = Batch::default();
+        // The first visit comes after one record, then batches double up to
+        // VERIFY_BATCH: a walk the visitor stops early reads little more than
+        // what it visited, and a long walk still verifies in large batches.
+        let mut batch_len = 1;
+        store.scan(record.id, reader.next_seq(), end_seq, &mut |seq, bytes| {
+            if batch.records.is_empty() {
+                batch.reserve(batch_len, bytes.len());
+            }
+            batch.push(seq, bytes);
+            if batch.records.len() < batch_len {
+                return ScanControl::Continue;
+            }
             batch_len = (batch_len * 2).min(VERIFY_BATCH);
+            walked = pipeline.hand_off(&mut batch, reader, from_seq, visit);
+            if matches!(walked, Walked::On) {
+                ScanControl::Continue
+            } else {
+                ScanControl::Stop
+            }
+        })?;
+        if matches!(walked, Walked::On) && !batch.records.is_empty() {
+            walked = pipeline.hand_off(&mut batch, reader, from_seq, visit);
         }
-        control
+        if matches!(walked, Walked::On) {
+            walked = pipeline.finish(reader, from_seq, visit);
+        }
+        Ok(())
     })?;
-    if control == ScanControl::Continue && !batch.records.is_empty() {
-        step(&mut batch, reader);
-    }
-    if let Some(error) = failure {
-        return Err(error.into());
-    }
-    if !stopped {
-        let head_hash = (end_seq == record.head.next_seq).then_some(&record.head.hash);
-        reader.finish(end_seq, head_hash)?;
+    match walked {
+        Walked::Failed(error) => return Err(error.into()),
+        Walked::Stopped => {}
+        Walked::On => {
+            let head_hash = (end_seq == record.head.next_seq).then_some(&record.head.hash);
+            reader.finish(end_seq, head_hash)?;
+        }
     }
     Ok(reader.last_hash())
 }
@@ -104,6 +112,9 @@ pub(crate) fn walk_from(
 /// before it, and only the links between parts in order; the batch bounds
 /// the memory a read holds.
 const VERIFY_BATCH: usize = 8192;
+
+/// The most a batch reserves ahead for its records' bytes.
+const BATCH_RESERVE_BYTES: usize = 8 << 20;
 
 /// The threads a large read verifies on: the machine's cores, at most 8.
 fn verify_threads() -> usize {
@@ -125,9 +136,24 @@ impl Batch {
         self.records.push((seq, start..self.bytes.len()));
     }
 
+    /// Makes room for `records` records of about `record_len` bytes each
+    /// (at most [`BATCH_RESERVE_BYTES`]), so a batch grows without copying.
+    fn reserve(&mut self, records: usize, record_len: usize) {
+        self.records.reserve(records);
+        self.bytes
+            .reserve(records.saturating_mul(record_len).min(BATCH_RESERVE_BYTES));
+    }
+
     fn clear(&mut self) {
         self.bytes.clear();
         self.records.clear();
+    }
+
+    fn seq_records(&self) -> Vec<(u64, &[u8])> {
+        self.records
+            .iter()
+            .map(|(seq, range)| (*seq, &self.bytes[range.clone()]))
+            .collect()
     }
 }
 
@@ -141,57 +167,148 @@ enum Walked {
     Failed(IntegrityError),
 }
 
-/// Verifies `batch` (emptying it), then visits its envelopes from
-/// `from_seq` in order. When the visitor stops at an envelope, the reader is
-/// left right after it and a later record's damage is not reported: exactly
-/// what reading one record at a time does.
-fn verify_and_visit(
-    batch: &mut Batch,
-    reader: &mut ChainReader,
+/// A verified batch: its parts, each with the reader that read it.
+type Verified = Vec<(ChainReader, PartRead)>;
+
+/// Verification overlapped with visiting: a large batch is verified on
+/// threads of its own while the caller visits the batch before it and scans
+/// the next one. Each batch is verified with a reader built past the batch
+/// before ([`ChainReader::past`]: chained after its last *stored* hash), and
+/// batches are joined and visited strictly in order, so a batch counts only
+/// once every record before it verified: the outcome is that of reading the
+/// records one by one. A batch verified ahead of a stop or a failure is
+/// dropped unvisited.
+struct Pipeline<'scope, 'env> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
     threads: usize,
-    from_seq: u64,
-    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
-) -> Walked {
-    let records: Vec<(u64, &[u8])> = batch
-        .records
-        .iter()
-        .map(|(seq, range)| (*seq, &batch.bytes[range.clone()]))
-        .collect();
-    let parts = reader.split(&records, threads);
-    let read: Vec<(ChainReader, PartRead)> = if parts.len() == 1 {
-        parts
+    /// The reader the next batch handed off is verified with.
+    ahead: ChainReader,
+    /// The batch being verified, which is visited next.
+    in_flight: Option<std::thread::ScopedJoinHandle<'scope, (Batch, Verified)>>,
+    /// A verified batch's buffers, reused for the next one.
+    spare: Batch,
+}
+
+impl<'scope> Pipeline<'scope, '_> {
+    /// Verifies `batch` (emptying it) and visits every batch before it, in
+    /// order; `batch` itself is visited by a later call (or by
+    /// [`Pipeline::finish`]) when it is verified on threads of its own.
+    fn hand_off(
+        &mut self,
+        batch: &mut Batch,
+        reader: &mut ChainReader,
+        from_seq: u64,
+        visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+    ) -> Walked {
+        let batch_reader = {
+            let records = batch.seq_records();
+            let next = self.ahead.past(&records);
+            std::mem::replace(&mut self.ahead, next)
+        };
+        if self.threads == 1 || batch.records.len() < PARALLEL_MIN_RECORDS {
+            // Too small to be worth a thread: verified here, after the batch before.
+            let walked = self.finish(reader, from_seq, visit);
+            if !matches!(walked, Walked::On) {
+                return walked;
+            }
+            let read = verify(&batch.seq_records(), &batch_reader, self.threads);
+            batch.clear();
+            return visit_verified(read, reader, from_seq, visit);
+        }
+        let mut owned = std::mem::take(&mut self.spare);
+        std::mem::swap(&mut owned, batch);
+        let threads = self.threads;
+        let verifying = self.scope.spawn(move || {
+            let read = verify(&owned.seq_records(), &batch_reader, threads);
+            owned.clear();
+            (owned, read)
+        });
+        match self.in_flight.replace(verifying) {
+            Some(previous) => self.visit_joined(previous, reader, from_seq, visit),
+            None => Walked::On,
+        }
+    }
+
+    /// Visits the batch still being verified, if any.
+    fn finish(
+        &mut self,
+        reader: &mut ChainReader,
+        from_seq: u64,
+        visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+    ) -> Walked {
+        match self.in_flight.take() {
+            Some(previous) => self.visit_joined(previous, reader, from_seq, visit),
+            None => Walked::On,
+        }
+    }
+
+    fn visit_joined(
+        &mut self,
+        verifying: std::thread::ScopedJoinHandle<'scope, (Batch, Verified)>,
+        reader: &mut ChainReader,
+        from_seq: u64,
+        visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+    ) -> Walked {
+        let (spare, read) = verifying
+            .join()
+            .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+        self.spare = spare;
+        visit_verified(read, reader, from_seq, visit)
+    }
+}
+
+/// Verifies consecutive `records` with `reader` (a copy of it per part),
+/// on `threads` threads when there are enough of them.
+fn verify(records: &SeqRecords<'_>, reader: &ChainReader, threads: usize) -> Verified {
+    let parts = reader.split(records, threads);
+    if parts.len() == 1 {
+        return parts
             .into_iter()
             .map(|(mut part_reader, part)| {
                 let read = part_reader.read_each(part);
                 (part_reader, read)
             })
+            .collect();
+    }
+    std::thread::scope(|scope| {
+        let mut parts = parts.into_iter();
+        let first = parts.next();
+        let handles: Vec<_> = parts
+            .map(|(mut part_reader, part)| {
+                scope.spawn(move || {
+                    let read = part_reader.read_each(part);
+                    (part_reader, read)
+                })
+            })
+            .collect();
+        // The first part is read on this thread, beside the others.
+        let first = first.map(|(mut part_reader, part)| {
+            let read = part_reader.read_each(part);
+            (part_reader, read)
+        });
+        first
+            .into_iter()
+            .chain(handles.into_iter().map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+            }))
             .collect()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|(mut part_reader, part)| {
-                    scope.spawn(move || {
-                        let read = part_reader.read_each(part);
-                        (part_reader, read)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
-                })
-                .collect()
-        })
-    };
-    drop(records);
-    batch.clear();
-    // Joining the parts one at a time, in order, is joining them all (a
-    // part counts only when every part before it verified), and hands each
-    // part's envelopes to the visitor without gathering them into one vector.
+    })
+}
+
+/// Joins a verified batch onto `reader` part by part, in order (a part
+/// counts only when every part before it verified), handing each part's
+/// envelopes from `from_seq` to the visitor without gathering them into one
+/// vector. When the visitor stops at an envelope, the reader is left right
+/// after it and a later record's damage is not reported: exactly what
+/// reading one record at a time does.
+fn visit_verified(
+    read: Verified,
+    reader: &mut ChainReader,
+    from_seq: u64,
+    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+) -> Walked {
     for part in read {
         let PartRead { envelopes, outcome } = reader.join(vec![part]);
         for envelope in envelopes {

@@ -121,3 +121,29 @@ fn damage_deep_in_a_large_run_is_named_at_its_seq_by_a_parallel_read() {
         .unwrap();
     assert_eq!(seen, 14_999, "a visitor that stops before the damage never sees it");
 }
+
+#[test]
+fn damage_at_a_batch_boundary_is_named_at_its_seq_after_every_event_before_it() {
+    // Batches of 1, 2, 4, … records: seq 8190 ends the batch of 4096 that
+    // is visited while the next one (from seq 8191, chained after 8190's
+    // stored hash) is already being verified.
+    for damaged in [8190, 8191] {
+        let (_dir, path) = temp_db();
+        let run_key = large_run(&path);
+        damage(&path, &run_key, damaged);
+        let journal = Journal::open_existing(&path, Options::default()).unwrap();
+        let mut visited = 0u64;
+        let error = journal
+            .for_each_event(&run_key, 0, |envelope| {
+                assert_eq!(envelope.seq, visited);
+                visited += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap_err();
+        let ReadError::Integrity(error) = error else {
+            panic!("expected an integrity error, got {error:?}");
+        };
+        assert_eq!((&error.run, error.seq), (&run_key, damaged), "{error}");
+        assert_eq!(visited, damaged, "every event before the damage is visited, none after");
+    }
+}

@@ -189,6 +189,24 @@ impl ChainReader {
             .collect()
     }
 
+    /// The reader that continues after consecutive `records` once they
+    /// verify, built without reading them: it expects the seq after them and
+    /// is chained after the *stored* hash of the last one, as a part of
+    /// [`ChainReader::split`] is after the part before it. The next records
+    /// can so be verified while `records` still are; their parts are then
+    /// joined ([`ChainReader::join`]) after those of `records`, which is what
+    /// proves that stored hash to be the chain's.
+    #[must_use]
+    pub fn past(&self, records: &SeqRecords<'_>) -> ChainReader {
+        let mut reader = self.clone();
+        reader.next_seq = self.next_seq + records.len() as u64;
+        if let Some((_, last)) = records.last() {
+            // An unreadable last record fails `records`; this reader is then unused.
+            reader.previous = split_event_record(last).map_or(ChainHash([0; 32]), |(hash, _)| hash);
+        }
+        reader
+    }
+
     /// Joins the parts of [`ChainReader::split`], each read with its reader,
     /// in order: a part counts only when every part before it verified, so
     /// the stored hash it started from was proven to be the chain's and the
@@ -323,6 +341,48 @@ mod tests {
                 assert_eq!(reader.next_seq(), expected.2);
             }
         }
+    }
+
+    #[test]
+    fn a_reader_past_records_verifies_the_next_records_as_sequential_reading_does() {
+        let (key, stored) = records(3000);
+        let damages: [Option<(usize, usize)>; 5] = [
+            None,
+            Some((999, 40)),
+            Some((999, 6)),
+            Some((1000, 40)),
+            Some((2500, 40)),
+        ];
+        for damage in damages {
+            let mut stored = stored.clone();
+            if let Some((seq, at)) = damage {
+                stored[seq][at] ^= 0x10;
+            }
+            let pairs: Vec<(u64, &[u8])> = (0u64..).zip(stored.iter().map(Vec::as_slice)).collect();
+            let expected = sequential(&key, &pairs);
+            let mut reader = ChainReader::new(key.clone(), ChainHash::GENESIS, 0);
+            // Each batch is read with a reader built past the batch before,
+            // before that batch is read; the parts are joined in order.
+            let mut ahead = reader.clone();
+            let mut parts = Vec::new();
+            for batch in pairs.chunks(1000) {
+                let mut batch_reader = ahead.clone();
+                ahead = batch_reader.past(batch);
+                let read = batch_reader.read_each(batch);
+                parts.push((batch_reader, read));
+            }
+            let joined = reader.join(parts);
+            assert_eq!(joined.envelopes, expected.0, "{damage:?}");
+            assert_eq!(joined.outcome, expected.1, "{damage:?}");
+            assert_eq!(reader.next_seq(), expected.2, "{damage:?}");
+        }
+        let mut gapped: Vec<(u64, &[u8])> = (0u64..).zip(stored.iter().map(Vec::as_slice)).collect();
+        gapped.remove(500);
+        let start = ChainReader::new(key, ChainHash::GENESIS, 0);
+        let mut next = start.past(&gapped[..1000]);
+        assert_eq!(next.next_seq(), 1000);
+        let read = next.read_each(&gapped[1000..]);
+        assert_eq!(read.outcome.unwrap_err().problem, IntegrityProblem::Gap { found: 1001 });
     }
 
     #[test]
