@@ -50,12 +50,30 @@ fn header_damage_is_reported_not_skipped() {
     let (_dir, path) = temp_db();
     let run_key = key("g", 0, "a");
     let run_id = stored_run(&path, &run_key, &["one"]);
+    // The run's last value is a commit, carrying the run's head: damage to
+    // its version byte must not leave the run at the older stored head.
     rewrite_stored_event(&path, run_id, 1, |value| value[3] = 99);
     let journal = Journal::open(&path, Options::default()).unwrap();
     let error = journal.verify(&run_key).unwrap_err();
     let message = error.to_string();
     assert!(
-        message.contains("seq 1") && message.contains("unknown format version 99"),
+        message.contains("seq 1") && message.contains("past the run's head") && message.contains("not a commit"),
+        "{message}"
+    );
+}
+
+#[test]
+fn damage_to_a_bare_event_header_is_reported_not_skipped() {
+    let (_dir, path) = temp_db();
+    let run_key = key("g", 0, "a");
+    let run_id = stored_run(&path, &run_key, &["one", "two"]);
+    // seq 0 (`run_started`) is stored bare, in the creation's batch.
+    rewrite_stored_event(&path, run_id, 0, |value| value[3] = 99);
+    let journal = Journal::open(&path, Options::default()).unwrap();
+    let error = journal.verify(&run_key).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("seq 0") && message.contains("unknown format version 99"),
         "{message}"
     );
 }

@@ -385,32 +385,49 @@ impl SledStore {
             return Ok(None);
         };
         let mut record = decode_run_record(id, &bytes)?;
-        if let Some(committed) = self.newest_commit(id, &record.key)? {
-            if committed.head.next_seq > record.head.next_seq {
-                record = committed;
+        if let Some((seq, value)) = self.last_value(id, &record.key)? {
+            if let Some(committed) = self.commit_record(id, &record.key, seq, &value)? {
+                if committed.head.next_seq > record.head.next_seq {
+                    record = committed;
+                }
+            }
+            // Every stored value of a run lies below its head: one past it is
+            // a commit whose header did not decode as one (damage), and
+            // taking the older head would hide it.
+            if seq >= record.head.next_seq {
+                let why = match runjournal_core::codec::decode_event(&value) {
+                    Err(error) => error.to_string(),
+                    Ok(_) => "its head does not cover it".to_string(),
+                };
+                return Err(corrupt(format!(
+                    "run {} at seq {seq}: the value stored there lies past the run's head (next seq {}) and is not a \
+                     commit of it: {why}",
+                    record.key, record.head.next_seq
+                )));
             }
         }
         state.runs.insert(id, record.clone());
         Ok(Some(record))
     }
 
-    /// The run record in the header of the run's last stored value, when that
-    /// value is a commit (one reverse step: O(log n)). A commit's header is
-    /// the run's record after it; the stored run record is rewritten only by
-    /// multi-key batches, so it may be behind.
-    fn newest_commit(&self, id: RunId, key: &RunKey) -> Result<Option<RunRecord>, StoreError> {
+    /// The run's last stored value and its seq (one reverse step: O(log n)).
+    fn last_value(&self, id: RunId, key: &RunKey) -> Result<Option<(u64, sled::IVec)>, StoreError> {
         self.check_readable()?;
         let range = layout::event_key(id, 0)..=layout::event_key(id, u64::MAX);
         let last = self.contain("read run head", Some(key), || {
             self.db.range(range).next_back().transpose()
         })?;
-        let Some((event_key, value)) = last else {
+        Ok(last.map(|(event_key, value)| (layout::trailing_u64(&event_key).unwrap_or_default(), value)))
+    }
+
+    /// The run record in the header of `value` (the run's last stored value,
+    /// at `seq`), when it is a commit. A commit's header is the run's record
+    /// after it; the stored run record is rewritten only by multi-key
+    /// batches, so it may be behind.
+    fn commit_record(&self, id: RunId, key: &RunKey, seq: u64, value: &[u8]) -> Result<Option<RunRecord>, StoreError> {
+        let Some(header) = chunk::commit_header(value) else {
             return Ok(None);
         };
-        let Some(header) = chunk::commit_header(&value) else {
-            return Ok(None);
-        };
-        let seq = layout::trailing_u64(&event_key).unwrap_or_default();
         let header = crate::commit::decode_header(header)
             .map_err(|reason| corrupt(format!("the commit of run {id} ({key}) at seq {seq}: {reason}")))?;
         if header.record.id != id || header.record.key != *key {
@@ -1307,20 +1324,22 @@ fn check_guard(db: &sled::Db, path: &Path, meta: Counts) -> Result<Held, StoreEr
     let mut reference = None;
     if let Some(key) = guarded.and_then(|guarded| guarded.reference) {
         if let Some(value) = get_at_open(db, path, &key)? {
-            let header = chunk::commit_header(&value).ok_or_else(|| {
-                corrupt(format!(
-                    "the loss guard of {} names the commit at {key:02x?}, which is not a commit",
-                    path.display()
-                ))
-            })?;
-            let header = crate::commit::decode_header(header).map_err(|reason| {
-                corrupt(format!(
-                    "the commit the loss guard of {} names ({key:02x?}) is damaged: {reason}",
-                    path.display()
-                ))
-            })?;
-            held.events = held.events.max(header.events);
-            held.writes = held.writes.max(header.writes);
+            match chunk::commit_header(&value).map(crate::commit::decode_header) {
+                Some(Ok(header)) => {
+                    held.events = held.events.max(header.events);
+                    held.writes = held.writes.max(header.writes);
+                }
+                // sled drops the end of its log, it never rewrites a value:
+                // the reference's key being there proves the log reaches it,
+                // so the guard's counts are held. Its value's damage is the
+                // reads' to report, as an integrity error naming its seq.
+                _ => {
+                    if let Some(guarded) = guarded {
+                        held.events = held.events.max(guarded.events);
+                        held.writes = held.writes.max(guarded.writes.unwrap_or(0));
+                    }
+                }
+            }
             reference = Some(key);
         }
     }
