@@ -480,17 +480,27 @@ fn a_rewritten_and_rechained_tail_still_fails_at_the_head() {
 }
 
 #[test]
-fn an_event_beyond_the_head_is_not_read() {
-    // A value past the head (left by a torn write of another store, say) is
-    // not part of the run: reads stop at the head and the chain is whole.
+fn a_value_beyond_the_head_that_is_not_a_commit_is_reported() {
+    // Every stored value of a run lies below its head, or is a commit (store
+    // format 3) carrying the head past it. Anything else past the head is
+    // damage (a commit whose leading bytes changed, say): taking the stored
+    // head would hide it, so every read of the run names it.
     let fixture = fixture(Options::default(), 0);
     raw(&fixture.path, |db, record| {
         db.insert(layout::event_key(record.id, 12), &b"garbage"[..]).unwrap()
     });
     no_panic("reading past the head", || {
         let journal = open(&fixture.path);
-        assert_eq!(journal.read(&victim(), 0).unwrap(), fixture.victim_events);
-        journal.verify(&victim()).unwrap();
+        for (method, error) in [
+            ("read", journal.read(&victim(), 0).unwrap_err()),
+            ("verify", journal.verify(&victim()).unwrap_err()),
+        ] {
+            let detail = expect_store_corrupt(error, method);
+            assert!(
+                detail.contains("at seq 12") && detail.contains("past the run's head"),
+                "{method}: {detail}"
+            );
+        }
     });
 }
 
