@@ -22,13 +22,15 @@ use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hyper::body::Bytes;
 use hyper::StatusCode;
 
 use super::{Endpoint, Failure, Shared, IDLE_REUSE};
 
 /// The most bytes of an answer's status line and headers.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
+/// A Unix connection idle for less than this is reused without a probe
+/// (the server closes idle ones after its header timeout, 10 s by default).
+const UNPROBED_IDLE: Duration = Duration::from_secs(1);
 /// The most bytes of an answer's body.
 pub(crate) const MAX_BODY: usize = 256 * 1024 * 1024;
 
@@ -65,7 +67,12 @@ impl BlockingPool {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .pop()?;
-            if since.elapsed() < IDLE_REUSE && conn.is_open() {
+            let idle = since.elapsed();
+            // A Unix socket whose server end closed refuses a write at once
+            // (`EPIPE`: unsent, retried), so one just used needs no probe; a
+            // TCP connection may take a write its peer already closed.
+            let fresh = matches!(conn, Conn::Unix(_)) && idle < UNPROBED_IDLE;
+            if idle < IDLE_REUSE && (fresh || conn.is_open()) {
                 return Some(conn);
             }
         }
@@ -254,16 +261,15 @@ impl Shared {
         method: &str,
         path: &str,
         body: &[u8],
-    ) -> Option<Result<(StatusCode, Bytes), Failure>> {
+    ) -> Option<Result<(StatusCode, Vec<u8>), Failure>> {
         let headers = self.blocking.headers.as_deref()?;
         let _permit = self.permits.try_acquire().ok()?;
         let mut request = Vec::with_capacity(headers.len() + path.len() + body.len() + 64);
-        request.extend_from_slice(
-            format!(
-                "{method} {path} HTTP/1.1\r\n{headers}content-length: {}\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
+        // Writing into a vector cannot fail.
+        let _ = write!(
+            request,
+            "{method} {path} HTTP/1.1\r\n{headers}content-length: {}\r\n\r\n",
+            body.len()
         );
         request.extend_from_slice(body);
         let write = method != "GET";
@@ -299,7 +305,12 @@ impl Shared {
 }
 
 /// Writes `request` and reads one whole answer before `deadline`.
-fn exchange_on(conn: &mut Conn, request: &[u8], deadline: Instant, timeout: Duration) -> Result<(Head, Bytes), Broken> {
+fn exchange_on(
+    conn: &mut Conn,
+    request: &[u8],
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(Head, Vec<u8>), Broken> {
     conn.write_all(request).map_err(Broken::Unsent)?;
     let mut buffer: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 8192];
@@ -361,8 +372,8 @@ fn exchange_on(conn: &mut Conn, request: &[u8], deadline: Instant, timeout: Dura
         conn.set_timeouts(Some(timeout))
             .map_err(|error| Broken::Protocol(error.to_string()))?;
     }
-    let answer = Bytes::from(buffer).slice(body_start..);
-    Ok((head, answer))
+    buffer.drain(..body_start);
+    Ok((head, buffer))
 }
 
 /// Where the first `\r\n\r\n` starts.

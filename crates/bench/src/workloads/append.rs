@@ -291,10 +291,10 @@ pub(crate) fn socket_durable(bench: &Bench, clients: usize, per_client: u64) -> 
     let connected = Journal::connect(&socket, ConnectOptions::default())
         .map_err(|error| journal_error("connect to the served journal")(OpenError::Connect(error)))?;
     let keys: Vec<_> = (0..clients).map(|index| bench_key("socket", index)).collect();
-    let connected = &connected;
+    let client = &connected;
     let elapsed = timed_writers(clients, "durable append through the socket", |index| {
         // Begun concurrently, outside the clock, as long-running agents are.
-        let run = connected
+        let run = client
             .begin(keys[index].clone(), RunMeta::default())
             .map_err(journal_error("begin through the socket"))?;
         Ok(move || -> Result<(), BenchError> {
