@@ -267,17 +267,14 @@ fn append_blocking(
     }
     let first_seq = prepare(core, expected_seq, &events, checks)?;
     let body = append_body(core.epoch, first_seq, checks, shared.durability, &encoded);
-    let answer = match shared.exchange_blocking("POST", &core.events_path, &body) {
-        Some(exchanged) => {
-            exchanged.and_then(|(status, answer)| shared.json_answer::<Appended>(&core.events_path, status, &answer))
-        }
+    let answer = if let Some(exchanged) = shared.exchange_blocking("POST", &core.events_path, &body) {
+        exchanged.and_then(|(status, answer)| shared.json_answer::<Appended>(&core.events_path, status, &answer))
+    } else {
         // No connection free: the runtime's path waits for one.
-        None => {
-            let (sender, path) = (shared.clone(), core.events_path.clone());
-            client
-                .block_raw(async move { sender.call_raw::<Appended>(Method::POST, &path, body).await })
-                .unwrap_or_else(|| Err(shared.stopped()))
-        }
+        let (sender, path) = (shared.clone(), core.events_path.clone());
+        client
+            .block_raw(async move { sender.call_raw::<Appended>(Method::POST, &path, body).await })
+            .unwrap_or_else(|| Err(shared.stopped()))
     };
     settle(shared, core, first_seq, events, answer)
 }

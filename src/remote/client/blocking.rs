@@ -52,7 +52,9 @@ impl BlockingPool {
         if let Some(token) = token {
             let value = format!("Bearer {token}");
             usable &= valid(&value);
-            headers.push_str(&format!("authorization: {value}\r\n"));
+            headers.push_str("authorization: ");
+            headers.push_str(&value);
+            headers.push_str("\r\n");
         }
         BlockingPool {
             idle: Mutex::new(Vec::new()),
