@@ -226,6 +226,44 @@ pub struct AppendResponse {
     pub handle: Handle,
 }
 
+/// `?answer=` of an append: what its success answer holds.
+pub const ANSWER_RECEIPTS: &str = "receipts";
+/// `?answer=envelopes`: the default answer, the envelopes written.
+pub const ANSWER_ENVELOPES: &str = "envelopes";
+
+/// What the owner gave one appended event: the rest of its envelope is the
+/// client's own (its run, epoch and event, at `seq`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// The event's seq.
+    pub seq: u64,
+    /// Its append time, Unix milliseconds.
+    pub ts: u64,
+    /// Its chain hash.
+    pub hash: ChainHash,
+}
+
+impl From<&Envelope> for Receipt {
+    fn from(envelope: &Envelope) -> Self {
+        Receipt {
+            seq: envelope.seq,
+            ts: envelope.ts,
+            hash: envelope.hash,
+        }
+    }
+}
+
+/// `{"receipts", "handle"}`: an append's answer with `?answer=receipts`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptsResponse {
+    /// One per event written, in seq order.
+    pub receipts: Vec<Receipt>,
+    /// The handle after it.
+    pub handle: Handle,
+}
+
 /// How a run ended, on the wire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]

@@ -189,6 +189,20 @@ fn connected_sync_methods_work_inside_a_runtime_and_async_ones_await() {
 }
 
 #[test]
+fn a_blocking_append_after_the_owner_served_again_reconnects_and_writes_once() {
+    let (_dir, owner, serving, client) = served();
+    let run_key = key("reconnect", 0, "agent");
+    let run = client.begin(run_key.clone(), RunMeta::default()).unwrap();
+    assert_eq!(run.step(step("before")).unwrap(), 1);
+    // The pooled connection of the first append is closed with the server.
+    serving.close();
+    let _serving = owner.serve(ServeOptions::default()).unwrap();
+    assert_eq!(run.step(step("after")).unwrap(), 2);
+    assert_eq!(owner.run_info(&run_key).unwrap().head.next_seq, 3);
+    assert_eq!(run.state(), owner.state(&run_key).unwrap());
+}
+
+#[test]
 fn connecting_where_nothing_serves_is_unreachable() {
     let (_dir, path) = temp_db();
     let error = Journal::connect(&path, ConnectOptions::default()).unwrap_err();

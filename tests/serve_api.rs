@@ -107,6 +107,50 @@ fn begin_append_read_state_and_finish_round_trip() {
 }
 
 #[test]
+fn an_append_asking_for_receipts_is_answered_with_each_events_seq_time_and_hash() {
+    let served = serve();
+    let key = key("receipts", 0);
+    begin(&served, &key);
+    let reply = post(
+        &served.socket,
+        &format!("{}/events?answer=receipts", run_path(&key)),
+        &json!({"epoch": 0, "expected_seq": 1, "events": [step("one"), step("two")]}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let body = reply.json();
+    assert!(body.get("envelopes").is_none(), "{body}");
+    let stored = served.journal.read(&key, 1).unwrap();
+    let expected: Vec<Value> = stored
+        .iter()
+        .map(|envelope| json!({"seq": envelope.seq, "ts": envelope.ts, "hash": envelope.hash}))
+        .collect();
+    assert_eq!(body["receipts"], Value::Array(expected));
+    assert_eq!(body["handle"]["next_seq"], 3);
+    assert_eq!(body["handle"]["head"], body["receipts"][1]["hash"]);
+
+    let envelopes = post(
+        &served.socket,
+        &format!("{}/events?answer=envelopes", run_path(&key)),
+        &json!({"epoch": 0, "expected_seq": 3, "events": [step("three")]}),
+    );
+    assert_eq!(envelopes.json()["envelopes"][0]["seq"], 3, "{}", envelopes.text());
+}
+
+#[test]
+fn bad_request_an_unknown_answer_form_is_invalid_request_and_stores_nothing() {
+    let served = serve();
+    let key = key("receipts", 1);
+    begin(&served, &key);
+    let reply = post(
+        &served.socket,
+        &format!("{}/events?answer=hashes", run_path(&key)),
+        &json!({"epoch": 0, "expected_seq": 1, "events": [step("one")]}),
+    );
+    assert_eq!((reply.status, reply.code()), (400, "invalid_request".to_string()));
+    assert_eq!(stored_next_seq(&served, &key), 1);
+}
+
+#[test]
 fn resume_opens_a_new_epoch_and_returns_the_state() {
     let served = serve();
     let key = key("g", 0);

@@ -21,6 +21,7 @@ use crate::options::{Durability, Options};
 
 use crate::wire::SOCKET_NAME;
 
+mod blocking;
 mod upload;
 pub(crate) use upload::UploadError;
 
@@ -101,6 +102,8 @@ pub(crate) struct Shared {
     pub(crate) handle: tokio::runtime::Handle,
     /// The durability every write asks for, when not the owner's default.
     pub(crate) durability: Option<Durability>,
+    /// The connections a blocking caller uses from its own thread.
+    blocking: blocking::BlockingPool,
 }
 
 impl Client {
@@ -116,6 +119,7 @@ impl Client {
                 detail: error.to_string(),
             })?;
         let shared = Arc::new(Shared {
+            blocking: blocking::BlockingPool::new(&endpoint, options.token.as_deref()),
             endpoint,
             token: options.token,
             idle: Mutex::new(Vec::new()),
@@ -237,10 +241,20 @@ impl Shared {
         body: Bytes,
     ) -> Result<T, Failure> {
         let (status, answer) = self.exchange(method, path, body).await?;
+        self.json_answer(path, status, &answer)
+    }
+
+    /// The JSON of a success answer to `path`, the typed failure of another.
+    pub(crate) fn json_answer<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        status: StatusCode,
+        answer: &[u8],
+    ) -> Result<T, Failure> {
         if !status.is_success() {
-            return Err(self.failure(status, &answer));
+            return Err(self.failure(status, answer));
         }
-        serde_json::from_slice(&answer).map_err(|error| {
+        serde_json::from_slice(answer).map_err(|error| {
             Failure::Transport(RemoteError::Protocol {
                 endpoint: self.endpoint.to_string(),
                 detail: format!("{path} answered a body that is not the expected JSON: {error}"),

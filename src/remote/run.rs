@@ -27,6 +27,7 @@ use super::error::{Failure, RemoteError};
 use crate::error::{AppendError, FinishError};
 use crate::options::Durability;
 use crate::run::{Checks, Outcome};
+use crate::wire;
 
 /// What a client needs to keep appending: `{run, epoch, next_seq, head}`
 /// (the head hash is the owner's to check).
@@ -37,9 +38,14 @@ pub(crate) struct Handle {
     pub(crate) next_seq: u64,
 }
 
+/// An append's answer: receipts (asked for), or the envelopes (an owner
+/// that does not know `?answer=receipts` ignores it).
 #[derive(Deserialize)]
 struct Appended {
+    #[serde(default)]
     envelopes: Vec<Envelope>,
+    #[serde(default)]
+    receipts: Option<Vec<wire::Receipt>>,
     handle: Handle,
 }
 
@@ -53,7 +59,7 @@ pub(crate) struct RemoteRun {
 /// What the append tasks share with the handle.
 struct Core {
     key: RunKey,
-    /// `/v1/runs/{k}/events`, encoded once.
+    /// `/v1/runs/{k}/events?answer=receipts`, encoded once.
     events_path: String,
     epoch: u64,
     /// Held for the whole of one append: one append at a time, in seq order.
@@ -73,7 +79,7 @@ impl RemoteRun {
         RemoteRun {
             client,
             core: Arc::new(Core {
-                events_path: format!("{}/events", run_path(&handle.run)),
+                events_path: format!("{}/events?answer={}", run_path(&handle.run), wire::ANSWER_RECEIPTS),
                 key: handle.run,
                 epoch: handle.epoch,
                 order: tokio::sync::Mutex::new(()),
@@ -110,6 +116,9 @@ impl RemoteRun {
         checks: Checks,
     ) -> Result<u64, AppendError> {
         let encoded = encode_events(&self.client.shared, &events)?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return append_blocking(&self.client, &self.core, expected_seq, (events, encoded), checks);
+        }
         let work = append(
             self.client.shared.clone(),
             self.core.clone(),
@@ -232,39 +241,121 @@ async fn append(
     if core.view().stale {
         refresh(&shared, &core).await?;
     }
-    let first_seq = {
-        let view = core.view();
-        let first_seq = view.next_seq;
-        if let Some(expected) = expected_seq {
-            if expected != first_seq {
-                return Err(AppendError::Conflict {
-                    run: core.key.clone(),
-                    expected,
-                    actual: first_seq,
-                });
-            }
-        }
-        precheck(&core.key, &view.state, first_seq, &events, checks)?;
-        first_seq
-    };
+    let first_seq = prepare(&core, expected_seq, &events, checks)?;
     let body = append_body(core.epoch, first_seq, checks, shared.durability, &encoded);
-    match shared.call_raw::<Appended>(Method::POST, &core.events_path, body).await {
-        Ok(appended) => {
-            let mut view = core.view();
-            for envelope in &appended.envelopes {
-                view.state.apply(envelope);
-            }
-            view.next_seq = appended.handle.next_seq;
-            Ok(appended.handle.next_seq.saturating_sub(1))
+    let answer = shared.call_raw::<Appended>(Method::POST, &core.events_path, body).await;
+    settle(&shared, &core, first_seq, events, answer)
+}
+
+/// [`append`] from a thread outside any runtime: the same steps, the request
+/// written and answered on this thread (`client::blocking`), so a blocking
+/// caller wakes when the owner answers, with no hop through the client's runtime.
+fn append_blocking(
+    client: &Client,
+    core: &Arc<Core>,
+    expected_seq: Option<u64>,
+    (events, encoded): (Vec<Event>, Vec<u8>),
+    checks: Checks,
+) -> Result<u64, AppendError> {
+    let shared = &client.shared;
+    let _order = core.order.blocking_lock();
+    if core.view().stale {
+        let (shared, core) = (shared.clone(), core.clone());
+        client
+            .block_raw(async move { refresh(&shared, &core).await })
+            .unwrap_or_else(|| Err(AppendError::Remote(stopped(client))))?;
+    }
+    let first_seq = prepare(core, expected_seq, &events, checks)?;
+    let body = append_body(core.epoch, first_seq, checks, shared.durability, &encoded);
+    let answer = if let Some(exchanged) = shared.exchange_blocking("POST", &core.events_path, &body) {
+        exchanged.and_then(|(status, answer)| shared.json_answer::<Appended>(&core.events_path, status, &answer))
+    } else {
+        // No connection free: the runtime's path waits for one.
+        let (sender, path) = (shared.clone(), core.events_path.clone());
+        client
+            .block_raw(async move { sender.call_raw::<Appended>(Method::POST, &path, body).await })
+            .unwrap_or_else(|| Err(shared.stopped()))
+    };
+    settle(shared, core, first_seq, events, answer)
+}
+
+/// The seq the batch starts at, once it passes the expected seq and the
+/// checks that need no store.
+fn prepare(core: &Core, expected_seq: Option<u64>, events: &[Event], checks: Checks) -> Result<u64, AppendError> {
+    let view = core.view();
+    let first_seq = view.next_seq;
+    if let Some(expected) = expected_seq {
+        if expected != first_seq {
+            return Err(AppendError::Conflict {
+                run: core.key.clone(),
+                expected,
+                actual: first_seq,
+            });
         }
+    }
+    precheck(&core.key, &view.state, first_seq, events, checks)?;
+    Ok(first_seq)
+}
+
+/// Folds an answer into the view (the owner's envelopes, or the sent
+/// `events` with the owner's receipts), or marks the view stale after a
+/// failure that may have written.
+fn settle(
+    shared: &Shared,
+    core: &Core,
+    first_seq: u64,
+    events: Vec<Event>,
+    answer: Result<Appended, Failure>,
+) -> Result<u64, AppendError> {
+    let appended = match answer {
+        Ok(appended) => appended,
         Err(failure) => {
             let error = failure.append(&core.key, first_seq, core.epoch);
             if !wrote_nothing(&error) {
                 core.view().stale = true;
             }
-            Err(error)
+            return Err(error);
+        }
+    };
+    let mut view = core.view();
+    match appended.receipts {
+        Some(receipts) => {
+            let matches = receipts.len() == events.len()
+                && receipts
+                    .iter()
+                    .zip(first_seq..)
+                    .all(|(receipt, seq)| receipt.seq == seq);
+            if !matches {
+                view.stale = true;
+                return Err(AppendError::Remote(RemoteError::Protocol {
+                    endpoint: shared.endpoint.to_string(),
+                    detail: format!(
+                        "run {}: the append from seq {first_seq} of {} events was answered with {} receipts not in its seqs",
+                        core.key,
+                        events.len(),
+                        receipts.len()
+                    ),
+                }));
+            }
+            for (receipt, event) in receipts.into_iter().zip(events) {
+                view.state.apply(&Envelope {
+                    run: core.key.clone(),
+                    seq: receipt.seq,
+                    epoch: core.epoch,
+                    ts: receipt.ts,
+                    hash: receipt.hash,
+                    event,
+                });
+            }
+        }
+        None => {
+            for envelope in &appended.envelopes {
+                view.state.apply(envelope);
+            }
         }
     }
+    view.next_seq = appended.handle.next_seq;
+    Ok(appended.handle.next_seq.saturating_sub(1))
 }
 
 /// Whether a failed append certainly left the run as it was and the view right.

@@ -192,6 +192,8 @@ pub(crate) async fn read_body(
     }
     let mut body = body;
     let mut collected = Vec::new();
+    // A body in one frame (a small request) is taken as it is, not copied.
+    let mut single: Option<Bytes> = None;
     loop {
         let frame = tokio::time::timeout(state.options.body_timeout, body.frame())
             .await
@@ -201,15 +203,23 @@ pub(crate) async fn read_body(
             Some(Err(error)) => return Err(ApiError::invalid(format!("the body could not be read: {error}"))),
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    if collected.len() + data.len() > limit {
+                    let held = single.as_ref().map_or(collected.len(), Bytes::len);
+                    if held + data.len() > limit {
                         return Err(too_large());
                     }
-                    collected.extend_from_slice(&data);
+                    if collected.is_empty() && single.is_none() {
+                        single = Some(data);
+                    } else {
+                        if let Some(first) = single.take() {
+                            collected.extend_from_slice(&first);
+                        }
+                        collected.extend_from_slice(&data);
+                    }
                 }
             }
         }
     }
-    Ok(Bytes::from(collected))
+    Ok(single.unwrap_or_else(|| Bytes::from(collected)))
 }
 
 /// The `content-length` of a request, if it gives one.

@@ -54,6 +54,7 @@ pub(crate) async fn resume_latest(state: Arc<ServerState>, request: Request) -> 
 /// `POST /v1/runs/{k}/events`.
 pub(crate) async fn append(state: Arc<ServerState>, request: Request) -> Answer {
     let key = path_key(&request)?;
+    let receipts = receipts_asked(request.uri().query())?;
     let body: AppendRequest = json_body(&state, request).await?;
     let checks = match body.checks {
         ChecksMode::Raw => Checks::Raw,
@@ -70,7 +71,30 @@ pub(crate) async fn append(state: Arc<ServerState>, request: Request) -> Answer 
     )
     .await?;
     let handle = handle_after(&key, body.epoch, body.expected_seq, &envelopes);
+    if receipts {
+        let receipts = envelopes.iter().map(wire::Receipt::from).collect();
+        return Ok(ok(&wire::ReceiptsResponse { receipts, handle }));
+    }
     Ok(ok(&AppendResponse { envelopes, handle }))
+}
+
+/// Whether an append's query asks for receipts (`answer=receipts`) rather
+/// than the envelopes (`answer=envelopes`, the default); another answer is refused.
+fn receipts_asked(query: Option<&str>) -> Result<bool, ApiError> {
+    let Some(query) = query.filter(|query| !query.is_empty()) else {
+        return Ok(false);
+    };
+    let query = api::Query::parse(Some(query))?;
+    match query.text("answer")?.as_deref() {
+        None | Some(wire::ANSWER_ENVELOPES) => {}
+        Some(wire::ANSWER_RECEIPTS) => return Ok(true),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "query answer={other:?} is not \"envelopes\" or \"receipts\""
+            )))
+        }
+    }
+    Ok(false)
 }
 
 /// `POST /v1/runs/{k}/finish`.

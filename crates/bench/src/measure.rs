@@ -2,7 +2,8 @@
 //! settling the disk, directory sizes.
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
 
 use crate::error::{io_error, BenchError};
 
@@ -44,6 +45,40 @@ impl Measurement {
     pub(crate) fn seconds(&self) -> f64 {
         median(&self.samples)
     }
+}
+
+/// Runs `writers` threads, timed from a common start to the last one's end:
+/// thread `index` first runs `prepare(index)` outside the clock (a failure
+/// still reaches the start, so no thread waits forever), and what it returns
+/// is the thread's timed work.
+pub(crate) fn timed_writers<Prepare, Work>(
+    writers: usize,
+    workload: &'static str,
+    prepare: Prepare,
+) -> Result<Duration, BenchError>
+where
+    Prepare: Fn(usize) -> Result<Work, BenchError> + Sync,
+    Work: FnOnce() -> Result<(), BenchError>,
+{
+    let barrier = Barrier::new(writers + 1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..writers)
+            .map(|index| {
+                let (barrier, prepare) = (&barrier, &prepare);
+                scope.spawn(move || -> Result<(), BenchError> {
+                    let work = prepare(index);
+                    barrier.wait();
+                    work?()
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        for handle in handles {
+            handle.join().map_err(|_| BenchError::Panicked { workload })??;
+        }
+        Ok(started.elapsed())
+    })
 }
 
 /// A workload to repeat: its events per repetition and one repetition.

@@ -16,14 +16,14 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ::postgres::{Client, NoTls};
 use runjournal::{Durability, Event, Journal, Options, RunKey, RunMeta};
 use serde::Serialize;
 
 use crate::error::{journal_error, BenchError};
+use crate::measure::timed_writers;
 use crate::payload::Payload;
 
 /// Rounds of each workload; the median is reported.
@@ -368,30 +368,15 @@ fn append_durable(
             journal.begin(key, RunMeta::default()).map_err(journal_error("begin"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let barrier = Barrier::new(writers + 1);
-    let elapsed = std::thread::scope(|scope| -> Result<Duration, BenchError> {
-        let handles: Vec<_> = runs
-            .iter()
-            .map(|run| {
-                let barrier = &barrier;
-                scope.spawn(move || -> Result<(), BenchError> {
-                    barrier.wait();
-                    for _ in 0..per_writer {
-                        run.step(vec![payload.message()])
-                            .map_err(journal_error("durable append"))?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        barrier.wait();
-        let started = Instant::now();
-        for handle in handles {
-            handle.join().map_err(|_| BenchError::Panicked {
-                workload: "durable append",
-            })??;
-        }
-        Ok(started.elapsed())
+    let elapsed = timed_writers(writers, "durable append", |index| {
+        let run = &runs[index];
+        Ok(move || -> Result<(), BenchError> {
+            for _ in 0..per_writer {
+                run.step(vec![payload.message()])
+                    .map_err(journal_error("durable append"))?;
+            }
+            Ok(())
+        })
     })?;
     for run in &runs {
         check("durable append", run.next_seq() == per_writer + 1, || {

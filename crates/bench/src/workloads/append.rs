@@ -3,7 +3,7 @@
 //! one repetition on a fresh database and times only the writes.
 
 use std::fs::File;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runjournal::{ConnectOptions, Durability, Journal, OpenError, Options, RunKey, RunMeta, ServeOptions};
@@ -13,7 +13,7 @@ use runjournal_sled::layout;
 
 use super::{journal_bytes, open_journal, open_raw_sled, Bench};
 use crate::error::{io_error, journal_error, sled_error, BenchError};
-use crate::measure::Sample;
+use crate::measure::{timed_writers, Sample};
 use crate::payload::{bench_key, event_key, KEY_BYTES};
 
 /// Logical bytes of one raw event: key + record.
@@ -231,30 +231,15 @@ pub(crate) fn journal_durable(bench: &Bench, writers: usize, per_writer: u64) ->
                 .map_err(journal_error("begin"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let barrier = Barrier::new(writers + 1);
-    let elapsed = std::thread::scope(|scope| -> Result<Duration, BenchError> {
-        let handles: Vec<_> = runs
-            .iter()
-            .map(|run| {
-                let barrier = &barrier;
-                scope.spawn(move || -> Result<(), BenchError> {
-                    barrier.wait();
-                    for _ in 0..per_writer {
-                        run.step(vec![bench.payload.message()])
-                            .map_err(journal_error("durable append"))?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        barrier.wait();
-        let started = Instant::now();
-        for handle in handles {
-            handle.join().map_err(|_| BenchError::Panicked {
-                workload: "durable append",
-            })??;
-        }
-        Ok(started.elapsed())
+    let elapsed = timed_writers(writers, "durable append", |index| {
+        let run = &runs[index];
+        Ok(move || -> Result<(), BenchError> {
+            for _ in 0..per_writer {
+                run.step(vec![bench.payload.message()])
+                    .map_err(journal_error("durable append"))?;
+            }
+            Ok(())
+        })
     })?;
     drop(runs);
     let mut bytes = 0;
@@ -306,37 +291,19 @@ pub(crate) fn socket_durable(bench: &Bench, clients: usize, per_client: u64) -> 
     let connected = Journal::connect(&socket, ConnectOptions::default())
         .map_err(|error| journal_error("connect to the served journal")(OpenError::Connect(error)))?;
     let keys: Vec<_> = (0..clients).map(|index| bench_key("socket", index)).collect();
-    let barrier = Barrier::new(clients + 1);
-    let elapsed = std::thread::scope(|scope| -> Result<Duration, BenchError> {
-        let handles: Vec<_> = keys
-            .iter()
-            .map(|key| {
-                let (barrier, connected) = (&barrier, &connected);
-                scope.spawn(move || -> Result<(), BenchError> {
-                    // Begun concurrently, outside the clock: the client's pool
-                    // holds a live connection for every thread before the start,
-                    // as it does for long-running agents.
-                    let begun = connected
-                        .begin(key.clone(), RunMeta::default())
-                        .map_err(journal_error("begin through the socket"));
-                    barrier.wait();
-                    let run = begun?;
-                    for _ in 0..per_client {
-                        run.step(vec![bench.payload.message()])
-                            .map_err(journal_error("durable append through the socket"))?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        barrier.wait();
-        let started = Instant::now();
-        for handle in handles {
-            handle.join().map_err(|_| BenchError::Panicked {
-                workload: "durable append through the socket",
-            })??;
-        }
-        Ok(started.elapsed())
+    let client = &connected;
+    let elapsed = timed_writers(clients, "durable append through the socket", |index| {
+        // Begun concurrently, outside the clock, as long-running agents are.
+        let run = client
+            .begin(keys[index].clone(), RunMeta::default())
+            .map_err(journal_error("begin through the socket"))?;
+        Ok(move || -> Result<(), BenchError> {
+            for _ in 0..per_client {
+                run.step(vec![bench.payload.message()])
+                    .map_err(journal_error("durable append through the socket"))?;
+            }
+            Ok(())
+        })
     })?;
     drop(connected);
     server.close();
