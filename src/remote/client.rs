@@ -21,7 +21,6 @@ use crate::options::{Durability, Options};
 
 use crate::wire::SOCKET_NAME;
 
-mod blocking;
 mod upload;
 pub(crate) use upload::UploadError;
 
@@ -102,8 +101,6 @@ pub(crate) struct Shared {
     pub(crate) handle: tokio::runtime::Handle,
     /// The durability every write asks for, when not the owner's default.
     pub(crate) durability: Option<Durability>,
-    /// The connections a blocking caller uses from its own thread.
-    blocking: blocking::BlockingPool,
 }
 
 impl Client {
@@ -119,7 +116,6 @@ impl Client {
                 detail: error.to_string(),
             })?;
         let shared = Arc::new(Shared {
-            blocking: blocking::BlockingPool::new(&endpoint, options.token.as_deref()),
             endpoint,
             token: options.token,
             idle: Mutex::new(Vec::new()),
@@ -245,12 +241,7 @@ impl Shared {
     }
 
     /// The JSON of a success answer to `path`, the typed failure of another.
-    pub(crate) fn json_answer<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        status: StatusCode,
-        answer: &[u8],
-    ) -> Result<T, Failure> {
+    fn json_answer<T: DeserializeOwned>(&self, path: &str, status: StatusCode, answer: &[u8]) -> Result<T, Failure> {
         if !status.is_success() {
             return Err(self.failure(status, answer));
         }

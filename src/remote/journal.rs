@@ -61,16 +61,8 @@ impl Client {
         self.block(async move { shared.call(Method::GET, &path, None::<&()>).await })
     }
 
-    /// A POST of `body` answered with JSON, blocking: from a thread outside
-    /// any runtime sent and answered on it (`client::blocking`), so its
-    /// connection is pooled for the appends that follow.
+    /// A POST of `body` answered with JSON, blocking.
     fn post<T: serde::de::DeserializeOwned + Send + 'static>(&self, path: String, body: Value) -> Result<T, Failure> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            let encoded = serde_json::to_vec(&body).map_err(|error| self.protocol(error.to_string()))?;
-            if let Some(exchanged) = self.shared.exchange_blocking("POST", &path, &encoded) {
-                return exchanged.and_then(|(status, answer)| self.shared.json_answer(&path, status, &answer));
-            }
-        }
         let shared = self.shared();
         self.block(async move { shared.call(Method::POST, &path, Some(&body)).await })
     }

@@ -4,10 +4,7 @@
 //! Invariants:
 //! - Every request runs on the client's own tokio runtime (its own threads),
 //!   so a blocking method works from any thread, also one of the caller's
-//!   runtime, and an async one awaits without blocking; except a blocking
-//!   write (an append, a begin, any POST answered with JSON) from a thread
-//!   outside any runtime, which is sent and answered on that thread
-//!   (`client::blocking`), with the same retry and outcome rules.
+//!   runtime, and an async one awaits without blocking.
 //! - Connections are kept alive and reused, at most
 //!   [`ConnectOptions::max_connections`] at once; a caller waits for one.
 //! - A request that provably never reached the server (no connection, or the

@@ -116,9 +116,6 @@ impl RemoteRun {
         checks: Checks,
     ) -> Result<u64, AppendError> {
         let encoded = encode_events(&self.client.shared, &events)?;
-        if tokio::runtime::Handle::try_current().is_err() {
-            return append_blocking(&self.client, &self.core, expected_seq, (events, encoded), checks);
-        }
         let work = append(
             self.client.shared.clone(),
             self.core.clone(),
@@ -245,38 +242,6 @@ async fn append(
     let body = append_body(core.epoch, first_seq, checks, shared.durability, &encoded);
     let answer = shared.call_raw::<Appended>(Method::POST, &core.events_path, body).await;
     settle(&shared, &core, first_seq, events, answer)
-}
-
-/// [`append`] from a thread outside any runtime: the same steps, the request
-/// written and answered on this thread (`client::blocking`), so a blocking
-/// caller wakes when the owner answers, with no hop through the client's runtime.
-fn append_blocking(
-    client: &Client,
-    core: &Arc<Core>,
-    expected_seq: Option<u64>,
-    (events, encoded): (Vec<Event>, Vec<u8>),
-    checks: Checks,
-) -> Result<u64, AppendError> {
-    let shared = &client.shared;
-    let _order = core.order.blocking_lock();
-    if core.view().stale {
-        let (shared, core) = (shared.clone(), core.clone());
-        client
-            .block_raw(async move { refresh(&shared, &core).await })
-            .unwrap_or_else(|| Err(AppendError::Remote(stopped(client))))?;
-    }
-    let first_seq = prepare(core, expected_seq, &events, checks)?;
-    let body = append_body(core.epoch, first_seq, checks, shared.durability, &encoded);
-    let answer = if let Some(exchanged) = shared.exchange_blocking("POST", &core.events_path, &body) {
-        exchanged.and_then(|(status, answer)| shared.json_answer::<Appended>(&core.events_path, status, &answer))
-    } else {
-        // No connection free: the runtime's path waits for one.
-        let (sender, path) = (shared.clone(), core.events_path.clone());
-        client
-            .block_raw(async move { sender.call_raw::<Appended>(Method::POST, &path, body).await })
-            .unwrap_or_else(|| Err(shared.stopped()))
-    };
-    settle(shared, core, first_seq, events, answer)
 }
 
 /// The seq the batch starts at, once it passes the expected seq and the
