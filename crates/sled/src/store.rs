@@ -386,7 +386,7 @@ impl SledStore {
         };
         let mut record = decode_run_record(id, &bytes)?;
         if let Some((seq, value)) = self.last_value(id, &record.key)? {
-            if let Some(committed) = self.commit_record(id, &record.key, seq, &value)? {
+            if let Some(committed) = Self::commit_record(id, &record.key, seq, &value)? {
                 if committed.head.next_seq > record.head.next_seq {
                     record = committed;
                 }
@@ -424,7 +424,7 @@ impl SledStore {
     /// at `seq`), when it is a commit. A commit's header is the run's record
     /// after it; the stored run record is rewritten only by multi-key
     /// batches, so it may be behind.
-    fn commit_record(&self, id: RunId, key: &RunKey, seq: u64, value: &[u8]) -> Result<Option<RunRecord>, StoreError> {
+    fn commit_record(id: RunId, key: &RunKey, seq: u64, value: &[u8]) -> Result<Option<RunRecord>, StoreError> {
         let Some(header) = chunk::commit_header(value) else {
             return Ok(None);
         };
