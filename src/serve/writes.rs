@@ -294,6 +294,7 @@ pub(crate) async fn import(state: Arc<ServerState>, request: Request) -> Answer 
         }
         // The importer stopped early (it refused a line): its answer says why.
         if sender.send(Ok(data)).await.is_err() {
+            drain_after_answer(body);
             break;
         }
     }
@@ -315,6 +316,34 @@ pub(crate) async fn import(state: Arc<ServerState>, request: Request) -> Answer 
         (None, Ok(report)) => Ok(ok(&wire::ImportReportBody::from(&report))),
         (None, Err(error)) => Err(error.into()),
     }
+}
+
+/// The most of a refused import's body read and dropped after the refusal.
+const REFUSED_IMPORT_DRAIN_BYTES: u64 = 1 << 20;
+/// The longest a refused import's body is drained.
+const REFUSED_IMPORT_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads and drops a little more of a refused import's body (at most
+/// [`REFUSED_IMPORT_DRAIN_BYTES`], within [`REFUSED_IMPORT_DRAIN_TIME`])
+/// while its answer goes out: closing the connection at once makes the
+/// client's next write fail, sometimes before it has read the answer, and it
+/// would then report an unknown outcome instead of the refusal. Once it has
+/// the answer it stops sending; the drain bounds what it may send meanwhile.
+fn drain_after_answer(mut body: axum::body::Body) {
+    tokio::spawn(async move {
+        let mut left = REFUSED_IMPORT_DRAIN_BYTES;
+        drop(
+            tokio::time::timeout(REFUSED_IMPORT_DRAIN_TIME, async {
+                while left > 0 {
+                    let Some(Ok(frame)) = body.frame().await else { return };
+                    if let Ok(data) = frame.into_data() {
+                        left = left.saturating_sub(data.len() as u64);
+                    }
+                }
+            })
+            .await,
+        );
+    });
 }
 
 fn import_too_large(limit: u64) -> ApiError {
