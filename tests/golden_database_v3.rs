@@ -13,8 +13,8 @@ mod common;
 
 use std::path::Path;
 
-use common::golden::{GoldenDatabase, FINISHED_AND_RUNNING};
-use common::{key, one_of_every_event, step};
+use common::golden::{write_batched_session, GoldenDatabase, FINISHED_AND_RUNNING};
+use common::key;
 use runjournal::core::codec::{decode_record, RecordKind};
 use runjournal::*;
 use runjournal_sled::{layout, OpenMode, SledStore};
@@ -31,69 +31,8 @@ const GOLDEN: GoldenDatabase = GoldenDatabase {
     writable_steps: 3,
 };
 
-fn steps(count: usize, what: &str) -> Vec<Event> {
-    (0..count)
-        .map(|index| Event::Step {
-            messages: step(&format!("{what} {index}")),
-        })
-        .collect()
-}
-
 fn write_golden_database(path: &Path) -> Journal {
-    let journal = Journal::open(
-        path,
-        Options {
-            snapshot_every: 8,
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    let resumed = key("golden", 0, "orchestrator-0");
-    {
-        let run = journal.begin(resumed.clone(), RunMeta::default()).unwrap();
-        let body: Vec<Event> = one_of_every_event()
-            .into_iter()
-            .filter(|event| !event.is_terminal() && !matches!(event, Event::RunStarted { .. } | Event::Attached { .. }))
-            .collect();
-        let (first, second) = body.split_at(body.len() / 2);
-        run.append(first.to_vec()).unwrap();
-        run.append(second.to_vec()).unwrap();
-        run.append(steps(30, "batched step")).unwrap();
-    }
-    let (run, _) = journal.resume(&resumed).unwrap();
-    run.append(steps(5, "after the resume")).unwrap();
-    run.finish(Outcome::Success {
-        output: Some("golden v3".into()),
-    })
-    .unwrap();
-
-    let failed = journal
-        .begin(key("golden", 0, "failing-1"), RunMeta::default())
-        .unwrap();
-    failed.append(steps(3, "about to fail")).unwrap();
-    failed
-        .finish(Outcome::Failure {
-            error: ErrorInfo::new("backend", "503"),
-            cleanup_errors: vec![],
-        })
-        .unwrap();
-
-    let interrupted = journal
-        .begin(key("golden", 0, "sleeper-2"), RunMeta::default())
-        .unwrap();
-    interrupted.append(steps(2, "stopping for the night")).unwrap();
-    for index in 0..4 {
-        interrupted
-            .append(steps(1, &format!("one more thing {index}")))
-            .unwrap();
-    }
-    interrupted.finish(Outcome::Shutdown).unwrap();
-
-    let forked = journal.fork(&resumed, 5, key("golden", 1, "orchestrator-0")).unwrap();
-    forked.append(steps(4, "a different path")).unwrap();
-    drop(forked);
-
-    journal
+    write_batched_session(path, "golden v3", 4)
 }
 
 #[test]

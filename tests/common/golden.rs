@@ -190,6 +190,78 @@ impl GoldenDatabase {
     }
 }
 
+/// `count` steps saying `what 0`, `what 1`, ….
+pub fn steps(count: usize, what: &str) -> Vec<Event> {
+    (0..count)
+        .map(|index| Event::Step {
+            messages: super::step(&format!("{what} {index}")),
+        })
+        .collect()
+}
+
+/// The session the batched golden databases (format 2 and later) hold: every
+/// event type in two batches and 30 steps in one, a resumed run completed
+/// with `output`, a failed one, an interrupted one (after `single_steps`
+/// one-step appends) and a fork from inside a batch, with snapshots every 8
+/// events.
+pub fn write_batched_session(path: &Path, output: &str, single_steps: usize) -> Journal {
+    let journal = Journal::open(
+        path,
+        Options {
+            snapshot_every: 8,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let resumed = super::key("golden", 0, "orchestrator-0");
+    {
+        let run = journal.begin(resumed.clone(), runjournal::RunMeta::default()).unwrap();
+        let body: Vec<Event> = super::one_of_every_event()
+            .into_iter()
+            .filter(|event| !event.is_terminal() && !matches!(event, Event::RunStarted { .. } | Event::Attached { .. }))
+            .collect();
+        let (first, second) = body.split_at(body.len() / 2);
+        run.append(first.to_vec()).unwrap();
+        run.append(second.to_vec()).unwrap();
+        run.append(steps(30, "batched step")).unwrap();
+    }
+    let (run, _) = journal.resume(&resumed).unwrap();
+    run.append(steps(5, "after the resume")).unwrap();
+    run.finish(runjournal::Outcome::Success {
+        output: Some(output.into()),
+    })
+    .unwrap();
+
+    let failed = journal
+        .begin(super::key("golden", 0, "failing-1"), runjournal::RunMeta::default())
+        .unwrap();
+    failed.append(steps(3, "about to fail")).unwrap();
+    failed
+        .finish(runjournal::Outcome::Failure {
+            error: runjournal::ErrorInfo::new("backend", "503"),
+            cleanup_errors: vec![],
+        })
+        .unwrap();
+
+    let interrupted = journal
+        .begin(super::key("golden", 0, "sleeper-2"), runjournal::RunMeta::default())
+        .unwrap();
+    interrupted.append(steps(2, "stopping for the night")).unwrap();
+    for index in 0..single_steps {
+        interrupted
+            .append(steps(1, &format!("one more thing {index}")))
+            .unwrap();
+    }
+    interrupted.finish(runjournal::Outcome::Shutdown).unwrap();
+
+    let forked = journal
+        .fork(&resumed, 5, super::key("golden", 1, "orchestrator-0"))
+        .unwrap();
+    forked.append(steps(4, "a different path")).unwrap();
+    drop(forked);
+    journal
+}
+
 /// The store format version the sled database's format record holds.
 pub fn stored_format(store: &SledStore) -> u8 {
     decode_record(

@@ -127,11 +127,7 @@ pub fn encode_chunk(records: &[&[u8]]) -> Vec<u8> {
     let mut value = Vec::with_capacity(total);
     value.extend_from_slice(&MAGIC);
     value.extend_from_slice(&[CHUNK_TAG, CHUNK_VERSION, CHUNK_CODEC]);
-    value.extend_from_slice(&u32::try_from(records.len()).unwrap_or(u32::MAX).to_be_bytes());
-    for record in records {
-        value.extend_from_slice(&u32::try_from(record.len()).unwrap_or(u32::MAX).to_be_bytes());
-        value.extend_from_slice(record);
-    }
+    push_records(&mut value, records);
     value
 }
 
@@ -150,12 +146,17 @@ pub fn encode_commit(header: &[u8], records: &[&[u8]]) -> Vec<u8> {
     value.extend_from_slice(&[CHUNK_TAG, COMMIT_VERSION, CHUNK_CODEC]);
     value.extend_from_slice(&u32::try_from(header.len()).unwrap_or(u32::MAX).to_be_bytes());
     value.extend_from_slice(header);
+    push_records(&mut value, records);
+    value
+}
+
+/// Appends `count u32 BE ‖ count × (length u32 BE ‖ record)`.
+fn push_records(value: &mut Vec<u8>, records: &[&[u8]]) {
     value.extend_from_slice(&u32::try_from(records.len()).unwrap_or(u32::MAX).to_be_bytes());
     for record in records {
         value.extend_from_slice(&u32::try_from(record.len()).unwrap_or(u32::MAX).to_be_bytes());
         value.extend_from_slice(record);
     }
-    value
 }
 
 /// The event records a stored value holds, in seq order: a chunk's records,
