@@ -671,8 +671,11 @@ fn expect_open_corrupt(path: &Path, detail_contains: &str) {
 fn a_changed_database_format_is_refused_at_open() {
     let fixture = fixture(Options::default(), 0);
     raw(&fixture.path, |db, _| {
-        db.insert(layout::format_key(), encode_record(RecordKind::Meta, &4u8))
-            .unwrap()
+        db.insert(
+            layout::format_key(),
+            encode_record(RecordKind::Meta, &(runjournal_sled::STORE_FORMAT + 1)),
+        )
+        .unwrap()
     });
     no_panic("opening a database of another format version", || {
         for error in [
@@ -683,17 +686,19 @@ fn a_changed_database_format_is_refused_at_open() {
                 matches!(
                     &error,
                     OpenError::Store(StoreError::UnsupportedFormat {
-                        found: 4,
-                        supported: 3,
+                        found,
+                        supported: runjournal_sled::STORE_FORMAT,
                         ..
-                    })
+                    }) if *found == runjournal_sled::STORE_FORMAT + 1
                 ),
                 "{error:?}"
             );
             assert!(
-                error
-                    .to_string()
-                    .contains("has format version 4; this build reads version 3"),
+                error.to_string().contains(&format!(
+                    "has format version {}; this build reads version {}",
+                    runjournal_sled::STORE_FORMAT + 1,
+                    runjournal_sled::STORE_FORMAT
+                )),
                 "{error}"
             );
         }
@@ -747,7 +752,9 @@ fn snapshot_options() -> Options {
 
 fn snapshot_seqs(path: &Path) -> Vec<u64> {
     raw(path, |db, record| {
-        db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, record.id))
+        let snapshots = db.open_tree(layout::SNAPSHOT_TREE).unwrap();
+        snapshots
+            .scan_prefix(layout::run_prefix(layout::SNAPSHOT, record.id))
             .map(|entry| layout::trailing_u64(&entry.unwrap().0).unwrap())
             .collect()
     })
@@ -786,10 +793,11 @@ fn a_corrupt_snapshot_fails_resume_loudly_and_rebuild_snapshots_fixes_it() {
         );
         let latest = *snapshots.last().unwrap();
         raw(&fixture.path, |db, record| {
+            let snapshots = db.open_tree(layout::SNAPSHOT_TREE).unwrap();
             let key = layout::snapshot_key(record.id, latest);
-            let mut value = db.get(key).unwrap().unwrap().to_vec();
+            let mut value = snapshots.get(key).unwrap().unwrap().to_vec();
             damage(&mut value);
-            db.insert(key, value).unwrap();
+            snapshots.insert(key, value).unwrap();
         });
         no_panic(name, || {
             let journal = Journal::open(&fixture.path, snapshot_options()).unwrap();

@@ -120,7 +120,7 @@ fn fold_version_1_snapshots_of_the_golden_database_are_refolded_by_the_v2_rules(
 }
 
 #[test]
-fn a_format_v1_database_takes_appends_and_becomes_format_3() {
+fn a_format_v1_database_takes_appends_and_becomes_format_4() {
     use runjournal_sled::{OpenMode, SledStore};
 
     let (_dir, copy) = GOLDEN.copy();
@@ -134,7 +134,7 @@ fn a_format_v1_database_takes_appends_and_becomes_format_3() {
         let (run, _) = journal.resume(&sleeper).unwrap();
         assert_eq!(
             stored_format(&store),
-            3,
+            4,
             "the first append raises the format record in its batch"
         );
         assert_eq!(stored_commits(&store), 0, "the raising batch stores its event bare");

@@ -17,6 +17,11 @@ fn keys_under(path: &std::path::Path, prefix: u8, run: u64) -> usize {
     store.sled().scan_prefix(layout::run_prefix(prefix, run)).count()
 }
 
+fn snapshots_stored(path: &std::path::Path) -> usize {
+    let store = SledStore::open(path, OpenMode::MustExist).unwrap();
+    store.sled_snapshots().iter().count()
+}
+
 fn tombstones(path: &std::path::Path) -> usize {
     let store = SledStore::open(path, OpenMode::MustExist).unwrap();
     store.sled().scan_prefix([layout::PURGING]).count()
@@ -60,7 +65,12 @@ fn a_purge_removes_a_run_larger_than_its_batches_whole() {
         assert!(matches!(journal.run_info(&big), Err(ReadError::NotFound { .. })));
     }
     assert_eq!(keys_under(&path, layout::EVENT, 0), 0, "every event is gone");
-    assert_eq!(keys_under(&path, layout::SNAPSHOT, 0), 0, "every snapshot is gone");
+    assert_eq!(
+        keys_under(&path, layout::SNAPSHOT, 0),
+        0,
+        "every format 3 snapshot is gone"
+    );
+    assert_eq!(snapshots_stored(&path), 0, "every snapshot is gone");
     assert_eq!(tombstones(&path), 0, "the tombstone is gone once the run is");
     let journal = Journal::open(&path, Options::default()).unwrap();
     assert!(journal.runs(&RunFilter::default()).unwrap().is_empty());

@@ -177,3 +177,55 @@ fn a_walk_stopped_at_the_first_event_reads_at_most_one_record_from_the_store() {
         journal.run_info(&run_key).unwrap().head.next_seq
     );
 }
+
+/// Bytes of the files under `path`.
+fn directory_bytes(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let metadata = entry.metadata().unwrap();
+            if metadata.is_dir() {
+                directory_bytes(&entry.path())
+            } else {
+                metadata.len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn a_long_run_s_snapshot_is_not_rewritten_with_its_appends() {
+    // sled rewrites a whole leaf every few changes to it: were the snapshot
+    // (which grows with the run's state) in the leaf its newest events go
+    // to, each few steps would write it again, and the files would grow
+    // with the square of the run's length.
+    let (_dir, path) = common::temp_db();
+    let steps = 3_000;
+    let message = "m".repeat(256);
+    let stored_bytes;
+    {
+        let journal = Journal::open(
+            &path,
+            Options {
+                snapshot_every: 250,
+                ..Options::with_durability(Durability::Buffered)
+            },
+        )
+        .unwrap();
+        let run = journal
+            .begin(common::key("space", 0, "long"), RunMeta::default())
+            .unwrap();
+        for _ in 0..steps {
+            run.step(vec![Message::new(Role::Assistant, message.clone())]).unwrap();
+        }
+        journal.sync().unwrap();
+        let snapshot = journal.state(&common::key("space", 0, "long")).unwrap();
+        stored_bytes = steps * 300 + serde_json::to_vec(&snapshot).unwrap().len() as u64;
+    }
+    let on_disk = directory_bytes(&path);
+    assert!(
+        on_disk < 4 * stored_bytes,
+        "{on_disk} bytes of files for about {stored_bytes} bytes stored"
+    );
+}

@@ -125,6 +125,20 @@ impl GoldenDatabase {
             self.name,
             self.chunks
         );
+        let (in_events_tree, in_snapshot_tree) = stored_snapshots(&store);
+        if self.format >= 4 {
+            assert!(
+                in_snapshot_tree > 0 && in_events_tree == 0,
+                "{}: snapshots in the snapshot tree",
+                self.name
+            );
+        } else {
+            assert!(
+                in_events_tree > 0 && in_snapshot_tree == 0,
+                "{}: snapshots in the default tree",
+                self.name
+            );
+        }
         let commits = stored_commits(&store);
         assert!(
             self.commits.contains(&commits),
@@ -278,6 +292,15 @@ pub fn stored_chunks(store: &SledStore) -> usize {
         .scan_prefix([layout::EVENT])
         .filter(|entry| chunk::is_chunk(&entry.as_ref().unwrap().1))
         .count()
+}
+
+/// The snapshots stored in the default tree (store format 3 and older) and in
+/// the snapshot tree (format 4).
+pub fn stored_snapshots(store: &SledStore) -> (usize, usize) {
+    (
+        store.sled().scan_prefix([layout::SNAPSHOT]).count(),
+        store.sled_snapshots().iter().count(),
+    )
 }
 
 /// The commits (store format 3 chunks with a header) stored in the sled database.

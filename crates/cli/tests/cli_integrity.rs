@@ -72,11 +72,12 @@ fn a_corrupt_snapshot_names_the_fix_and_rebuild_snapshots_applies_it() {
     let (db, key) = parent_database(dir.path(), 12, 5);
     {
         let sled = sled::open(&db).unwrap();
-        let (snapshot_key, value) = sled.scan_prefix([0x04u8]).next_back().unwrap().unwrap();
+        let snapshots = sled.open_tree(runjournal_sled::layout::SNAPSHOT_TREE).unwrap();
+        let (snapshot_key, value) = snapshots.iter().next_back().unwrap().unwrap();
         let mut value = value.to_vec();
         let last = value.len() - 1;
         value[last] ^= 0xff;
-        sled.insert(snapshot_key, value).unwrap();
+        snapshots.insert(snapshot_key, value).unwrap();
         sled.flush().unwrap();
     }
     let error = fails(&rj(&db, &["state", &key.short_id()]));

@@ -117,8 +117,10 @@ pub struct AppendBatch {
     pub head_after: Head,
     /// The status after the batch.
     pub status_after: RunStatus,
-    /// A snapshot stored in the same atomic step; it replaces the run's older
-    /// snapshots (a run keeps only its newest).
+    /// A snapshot stored with the batch; it replaces the run's older
+    /// snapshots (a run keeps only its newest). It is never visible before
+    /// the batch's events; being derived data, a crash may keep the events
+    /// without it (or an older snapshot beside it: the newest is read).
     pub snapshot: Option<SnapshotRecord>,
 }
 

@@ -6,10 +6,17 @@
 //! 0x01 ‖ run id u64 ‖ seq u64     → event record, or a chunk (format 2) or commit (format 3) of records from seq on
 //! 0x02 ‖ run id u64               → run record (key, head, status, lineage)
 //! 0x03 ‖ goal ‖ 0x00 ‖ agent ‖ 0x00 ‖ episode u32  → run id u64
-//! 0x04 ‖ run id u64 ‖ seq u64     → snapshot record
+//! 0x04 ‖ run id u64 ‖ seq u64     → snapshot record (store format ≤ 3; read, never written)
 //! 0x05 ‖ parent id u64 ‖ child id u64 → empty (lineage index)
 //! 0x06 ‖ run id u64               → empty (a purged run whose events and snapshots are still being removed)
 //! ```
+//!
+//! From store format 4, snapshots are kept in a tree of their own,
+//! [`SNAPSHOT_TREE`], under the same `0x04 ‖ run ‖ seq` keys. sled rewrites
+//! a whole leaf every few changes to it, and a leaf holds the keys of a key
+//! range: in the default tree, the snapshots (large, and growing with the
+//! run's state) would share the leaf that a run's newest events go to, and be
+//! rewritten with every few appends.
 
 use runjournal_core::{RunId, RunKey};
 
@@ -23,6 +30,8 @@ pub const RUN: u8 = 0x02;
 pub const KEY_INDEX: u8 = 0x03;
 /// Prefix of snapshot records.
 pub const SNAPSHOT: u8 = 0x04;
+/// The sled tree holding snapshot records (store format 4 on).
+pub const SNAPSHOT_TREE: &str = "snapshots";
 /// Prefix of the lineage index.
 pub const CHILD: u8 = 0x05;
 /// Prefix of purge tombstones: runs already invisible (no run record, key or

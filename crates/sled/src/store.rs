@@ -1,4 +1,5 @@
-//! [`SledStore`]: the storage trait on one sled tree.
+//! [`SledStore`]: the storage trait on sled: one tree for runs and events, one
+//! for snapshots.
 //!
 //! Invariants:
 //! - Every write (create, append, delete, snapshot replacement) holds the
@@ -18,6 +19,14 @@
 //!   Every write raises the `writes` counter (and an append the `appended`
 //!   counter) that the loss guard ([`crate::guard`]) checks at open: in the
 //!   commit's header, or in the meta records of the batch.
+//! - Snapshots live in their own tree ([`layout::SNAPSHOT_TREE`], format 4;
+//!   older formats' in the default tree are read and removed as the run
+//!   gets a newer one), written after the events they fold in sled's one
+//!   log, so sled's recovery of a prefix of its log never keeps a snapshot
+//!   without its events. A snapshot is derived data: a crash may keep an
+//!   append without its snapshot, or a run's older snapshot beside its
+//!   newer one (a read takes the newest), never a wrong one. Their writes
+//!   are not counted by the guard.
 //! - A run's record is the stored one or its last commit's, whichever head
 //!   is further; it is resolved when the run enters the cache (one reverse
 //!   range step), and the stored record is rewritten only by batches.
@@ -67,6 +76,9 @@ pub enum OpenMode {
 
 /// The storage trait on sled 0.34.
 pub struct SledStore {
+    /// The tree of snapshot records ([`layout::SNAPSHOT_TREE`]); sled's `db`
+    /// holds it too, so this handle's drop never flushes.
+    snapshots: sled::Tree,
     db: sled::Db,
     path: PathBuf,
     write: Mutex<WriteState>,
@@ -162,6 +174,9 @@ impl SledStore {
             std::fs::remove_file(path.join(files::CONFIG)).map_err(io("remove the conf of an interrupted creation"))?;
         }
         let db = open_sled(&path)?;
+        let snapshots = db
+            .open_tree(layout::SNAPSHOT_TREE)
+            .map_err(|error| sled_error(&path, "open the snapshot tree", error))?;
         let next_run_id = read_counter(&db, &path, &layout::next_run_id_key(), "next run id record")?;
         let format = check_or_write_format(&db, &path, mode)?;
         let meta = Counts {
@@ -174,6 +189,7 @@ impl SledStore {
             guarded,
         } = check_guard(&db, &path, meta)?;
         Ok(SledStore {
+            snapshots,
             db,
             path,
             write: Mutex::new(WriteState {
@@ -210,6 +226,12 @@ impl SledStore {
     /// The underlying sled database (for tools and tests that inspect raw bytes).
     pub fn sled(&self) -> &sled::Db {
         &self.db
+    }
+
+    /// The sled tree of snapshot records (for tools and tests that inspect
+    /// raw bytes; see [`layout::SNAPSHOT_TREE`]).
+    pub fn sled_snapshots(&self) -> &sled::Tree {
+        &self.snapshots
     }
 
     fn lock_write(&self) -> Result<MutexGuard<'_, WriteState>, StoreError> {
@@ -296,6 +318,64 @@ impl SledStore {
             .map_err(|error| self.fail(error))
     }
 
+    /// Applies one write batch to the snapshot tree; a failure (or a panic)
+    /// stops the store.
+    fn apply_to_snapshots(&self, operation: &'static str, batch: sled::Batch) -> Result<(), StoreError> {
+        self.check_writable()?;
+        self.contain(operation, None, || self.snapshots.apply_batch(batch))
+            .map_err(|error| self.fail(error))
+    }
+
+    /// Stores each run's newest snapshot of an append group, after the
+    /// group's events (and the format record naming the snapshot tree) are in
+    /// sled's log, so that sled's recovery of a prefix of its log never keeps
+    /// a snapshot without the events it folds. The new snapshot goes in
+    /// before the run's older ones are removed: a crash between leaves both,
+    /// and a read takes the newest. A run keeps only its newest snapshot.
+    fn put_snapshots(
+        &self,
+        runs: &HashMap<RunId, RunRecord>,
+        snapshots: &HashMap<RunId, &SnapshotRecord>,
+    ) -> Result<(), StoreError> {
+        for (&run, snapshot) in snapshots {
+            let key = runs.get(&run).map(|record| record.key.clone());
+            let new_key = layout::snapshot_key(run, snapshot.seq);
+            self.check_writable()?;
+            self.contain("store snapshot", key.as_ref(), || {
+                self.snapshots.insert(&new_key[..], snapshot.bytes.as_slice())
+            })
+            .map_err(|error| self.fail(error))?;
+            let mut older = sled::Batch::default();
+            let stored = self.snapshots.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run));
+            for entry in self.entries("scan snapshots", key.clone(), stored) {
+                let (stored_key, _) = entry?;
+                if stored_key != new_key[..] {
+                    older.remove(stored_key);
+                }
+            }
+            self.apply_to_snapshots("replace snapshot", older)?;
+            self.remove_format_3_snapshots(run, key)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the run's snapshots that a format ≤ 3 build stored in the
+    /// default tree (none, once the run has had a snapshot since).
+    fn remove_format_3_snapshots(&self, run: RunId, key: Option<RunKey>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut found = false;
+        let stored = self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run));
+        for entry in self.entries("scan format 3 snapshots", key, stored) {
+            let (stored_key, _) = entry?;
+            batch.remove(stored_key);
+            found = true;
+        }
+        if found {
+            self.apply("remove format 3 snapshots", batch)?;
+        }
+        Ok(())
+    }
+
     /// Stores an append group of one run as one commit: a single `insert`
     /// (one sled log message, crash-atomic like a batch) of the run's events
     /// with the run's record and the store's counters after them
@@ -351,11 +431,17 @@ impl SledStore {
             let Some(id) = layout::trailing_u64(&tombstone) else {
                 continue;
             };
-            for prefix in [layout::EVENT, layout::SNAPSHOT] {
+            // (tree, prefix, whether it is the default tree, whose writes are counted)
+            let owned_keys = [
+                (&*self.db, layout::EVENT, true),
+                (&*self.db, layout::SNAPSHOT, true),
+                (&self.snapshots, layout::SNAPSHOT, false),
+            ];
+            for (tree, prefix, counted) in owned_keys {
                 loop {
                     let mut batch = sled::Batch::default();
                     let mut keys = 0usize;
-                    let owned = self.db.scan_prefix(layout::run_prefix(prefix, id));
+                    let owned = tree.scan_prefix(layout::run_prefix(prefix, id));
                     for entry in self.entries("scan purged run", None, owned).take(PURGE_BATCH_KEYS) {
                         let (key, value) = entry?;
                         freed += (key.len() + value.len()) as u64;
@@ -365,8 +451,12 @@ impl SledStore {
                     if keys == 0 {
                         break;
                     }
-                    state.writes = count_write(&mut batch, state);
-                    self.apply("remove purged events", batch)?;
+                    if counted {
+                        state.writes = count_write(&mut batch, state);
+                        self.apply("remove purged events", batch)?;
+                    } else {
+                        self.apply_to_snapshots("remove purged snapshots", batch)?;
+                    }
                 }
             }
             let mut batch = sled::Batch::default();
@@ -802,8 +892,10 @@ impl Store for SledStore {
             pending.insert(batch.run, record);
             outcomes.push(Ok(()));
         }
-        if let Some(commit) = single_commit(&state, &pending, &events, &snapshots) {
-            return self.commit(&mut state, commit, batches, outcomes);
+        if let Some(commit) = single_commit(&state, &pending, &events) {
+            let outcomes = self.commit(&mut state, commit, batches, outcomes)?;
+            self.put_snapshots(&state.runs, &snapshots)?;
+            return Ok(outcomes);
         }
         if state.format < STORE_FORMAT && !pending.is_empty() {
             // From now on an append may be a commit, which an older build
@@ -817,16 +909,6 @@ impl Store for SledStore {
         for (id, record) in &pending {
             sled_batch.insert(&layout::run_key(*id)[..], encode_record(RecordKind::Run, record));
         }
-        // A run keeps only its newest snapshot: the group's last replaces the stored ones.
-        for (run, snapshot) in snapshots {
-            let key = pending.get(&run).map(|record| record.key.clone());
-            let stored = self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run));
-            for entry in self.entries("replace snapshot", key, stored) {
-                let (older, _) = entry?;
-                sled_batch.remove(older);
-            }
-            sled_batch.insert(&layout::snapshot_key(run, snapshot.seq)[..], snapshot.bytes.as_slice());
-        }
         if !pending.is_empty() {
             let appended = state.appended + accepted_events(batches, &outcomes);
             let writes = count_write(&mut sled_batch, &state);
@@ -838,6 +920,7 @@ impl Store for SledStore {
             state.runs.extend(pending);
             state.appended = appended;
             state.writes = writes;
+            self.put_snapshots(&state.runs, &snapshots)?;
         }
         Ok(outcomes)
     }
@@ -930,11 +1013,20 @@ impl Store for SledStore {
 
     fn latest_snapshot(&self, run: RunId, at_most_seq: u64) -> Result<Option<SnapshotRecord>, StoreError> {
         self.check_readable()?;
-        let start = layout::snapshot_key(run, 0);
-        let end = layout::snapshot_key(run, at_most_seq);
-        let newest = self.contain("read snapshot", self.cached_key(run).as_ref(), || {
-            self.db.range(start..=end).next_back().transpose()
-        })?;
+        let range = layout::snapshot_key(run, 0)..=layout::snapshot_key(run, at_most_seq);
+        let cached_key = self.cached_key(run);
+        let mut newest: Option<(sled::IVec, sled::IVec)> = None;
+        // The snapshot tree, and the default tree for those a format ≤ 3 build stored.
+        for tree in [&self.snapshots, &*self.db] {
+            let found = self.contain("read snapshot", cached_key.as_ref(), || {
+                tree.range(range.clone()).next_back().transpose()
+            })?;
+            if let Some((key, value)) = found {
+                if newest.as_ref().is_none_or(|(newer, _)| key > *newer) {
+                    newest = Some((key, value));
+                }
+            }
+        }
         let Some((key, value)) = newest else {
             return Ok(None);
         };
@@ -998,19 +1090,27 @@ impl Store for SledStore {
         let mut state = self.lock_write()?;
         self.check_writable()?;
         let key = state.runs.get(&run).map(|record| record.key.clone());
+        // The counted write (with the format raised to one whose snapshots
+        // are in their tree) precedes the tree's changes in sled's log.
         let mut batch = sled::Batch::default();
-        let stored = self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run));
-        for entry in self.entries("scan snapshots", key, stored) {
-            let (key, _) = entry?;
-            batch.remove(key);
-        }
-        if let Some(snapshot) = snapshot {
-            batch.insert(&layout::snapshot_key(run, snapshot.seq)[..], snapshot.bytes);
+        if state.format < STORE_FORMAT {
+            batch.insert(layout::format_key(), encode_record(RecordKind::Meta, &STORE_FORMAT));
         }
         let writes = count_write(&mut batch, &state);
         self.apply("replace snapshots", batch)?;
         state.writes = writes;
-        Ok(())
+        state.format = STORE_FORMAT;
+        let mut tree_batch = sled::Batch::default();
+        let stored = self.snapshots.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run));
+        for entry in self.entries("scan snapshots", key.clone(), stored) {
+            let (key, _) = entry?;
+            tree_batch.remove(key);
+        }
+        if let Some(snapshot) = snapshot {
+            tree_batch.insert(&layout::snapshot_key(run, snapshot.seq)[..], snapshot.bytes);
+        }
+        self.apply_to_snapshots("replace snapshots", tree_batch)?;
+        self.remove_format_3_snapshots(run, key)
     }
 
     fn reserve_run_id(&self) -> Result<RunId, StoreError> {
@@ -1081,11 +1181,13 @@ impl Store for SledStore {
     }
 }
 
-/// The store format this build writes: 3, appends as commits ([`crate::commit`]:
-/// a chunk with a header, one key per append). It reads formats 1 (one bare
-/// record per key) and 2 (event chunks, [`chunk`]), which are format 3
-/// without commits, and raises them to 3 with its first append.
-pub const STORE_FORMAT: u8 = 3;
+/// The store format this build writes: 4, snapshots in a tree of their own
+/// ([`layout::SNAPSHOT_TREE`]) and appends as commits ([`crate::commit`]: a
+/// chunk with a header, one key per append). It reads formats 1 (one bare
+/// record per key), 2 (event chunks, [`chunk`]) and 3 (commits), whose
+/// snapshots are in the default tree, and raises them to 4 with its first
+/// append or snapshot replacement.
+pub const STORE_FORMAT: u8 = 4;
 
 /// The oldest store format this build reads.
 const OLDEST_STORE_FORMAT: u8 = 1;
@@ -1145,16 +1247,15 @@ struct Commit<'a> {
 }
 
 /// The group as one commit, when it can be one: the database is of this
-/// format, one run's batches were accepted, they carry no snapshot (whose
-/// replacement removes other keys), and their records fit one chunk (or are
-/// one record). Any other group is one multi-key batch.
+/// format, one run's batches were accepted, and their records fit one chunk
+/// (or are one record). Any other group is one multi-key batch. (A snapshot
+/// goes to its own tree after either.)
 fn single_commit<'a>(
     state: &WriteState,
     pending: &'a HashMap<RunId, RunRecord>,
     events: &'a HashMap<RunId, (u64, Vec<&'a [u8]>)>,
-    snapshots: &HashMap<RunId, &SnapshotRecord>,
 ) -> Option<Commit<'a>> {
-    if state.format < STORE_FORMAT || pending.len() != 1 || !snapshots.is_empty() {
+    if state.format < STORE_FORMAT || pending.len() != 1 {
         return None;
     }
     let (id, record) = pending.iter().next()?;

@@ -111,11 +111,11 @@ fn chunks_stay_below_sleds_blob_threshold() {
 }
 
 #[test]
-fn a_new_database_is_store_format_3() {
+fn a_new_database_is_store_format_4() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path().join("db"), OpenMode::CreateIfMissing).unwrap();
     let format = store.sled().get(layout::format_key()).unwrap().unwrap();
     let version: u8 = runjournal_core::codec::decode_record(runjournal_core::codec::RecordKind::Meta, &format).unwrap();
     assert_eq!(version, runjournal_sled::STORE_FORMAT);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }

@@ -123,7 +123,7 @@ fn a_group_of_several_runs_is_one_batch_that_rewrites_their_records() {
 }
 
 #[test]
-fn a_group_with_a_snapshot_is_one_batch() {
+fn a_group_with_a_snapshot_is_one_commit_and_its_snapshot_is_in_the_snapshot_tree() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("db"));
     let record = create(&store, &new_run(&key("snapshot", 0)));
@@ -133,11 +133,15 @@ fn a_group_with_a_snapshot_is_one_batch() {
         bytes: b"state".to_vec(),
     });
     assert_eq!(store.append(&[append.clone()]).unwrap(), vec![Ok(())]);
-    assert_eq!(stored_record(&store, record.id), after(&record, &append));
-    assert!(!chunk::is_commit(
+    assert!(chunk::is_commit(
         &raw(&store, &layout::event_key(record.id, 1)).unwrap()
     ));
-    assert!(raw(&store, &layout::snapshot_key(record.id, 2)).is_some());
+    let snapshot_key = layout::snapshot_key(record.id, 2);
+    assert_eq!(
+        store.sled_snapshots().get(snapshot_key).unwrap().unwrap().to_vec(),
+        b"state".to_vec()
+    );
+    assert_eq!(raw(&store, &snapshot_key), None, "no snapshot in the events' tree");
 }
 
 #[test]

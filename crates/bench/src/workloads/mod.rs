@@ -83,7 +83,13 @@ pub(crate) fn journal_bytes(
         let (key, value) = entry.map_err(sled_error("scan stored events"))?;
         total += (key.len() + value.len()) as u64;
     }
-    for entry in db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, record.id)) {
+    let snapshots = store
+        .sled_snapshots()
+        .scan_prefix(layout::run_prefix(layout::SNAPSHOT, record.id));
+    for entry in db
+        .scan_prefix(layout::run_prefix(layout::SNAPSHOT, record.id))
+        .chain(snapshots)
+    {
         let (key, value) = entry.map_err(sled_error("scan stored snapshots"))?;
         total += (key.len() + value.len()) as u64;
     }
