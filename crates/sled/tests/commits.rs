@@ -568,3 +568,121 @@ fn sled_recovers_a_prefix_of_an_independent_groups_commits() {
         "some cuts lose the guarded commit and some keep it: {recovered:?}"
     );
 }
+
+/// What must stay all or nothing across runs does: a creation of several
+/// runs, a rewind (a creation that supersedes a run), an atomic append group
+/// ([`Store::append`]) and a purge of several runs each go through one sled
+/// batch, so no cut of the log between and inside them leaves half of one,
+/// while independent groups around them are cut per run.
+#[test]
+fn a_cut_never_leaves_half_of_a_multi_run_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let (records, atomic_keys, rewind) = {
+        let store = open(&path);
+        let mut records = store
+            .create_runs(
+                &(0..3)
+                    .map(|episode| new_run(&key("whole", episode)))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap()
+            .unwrap();
+        store.sled().flush().unwrap();
+        independent_group(&store, &mut records, &[(0, 2), (1, 1), (2, 3)]);
+        store.sled().flush().unwrap();
+        let batches: Vec<_> = records
+            .iter()
+            .map(|record| batch(record, record.head.next_seq, 0, 2))
+            .collect();
+        let atomic_keys: Vec<_> = records
+            .iter()
+            .map(|record| layout::event_key(record.id, record.head.next_seq))
+            .collect();
+        assert!(store.append(&batches).unwrap().iter().all(Result::is_ok));
+        for (record, append) in records.iter_mut().zip(&batches) {
+            *record = after(record, append);
+        }
+        store.sled().flush().unwrap();
+        independent_group(&store, &mut records, &[(2, 1), (0, 1)]);
+        store.sled().flush().unwrap();
+        store.delete_runs(&[records[1].id, records[2].id]).unwrap();
+        store.sled().flush().unwrap();
+        let mut rewound = new_run(&key("whole", 9));
+        rewound.supersedes = Some(records[0].id);
+        let rewind = create(&store, &rewound);
+        store.close().unwrap();
+        (records, atomic_keys, rewind)
+    };
+    let log_len = std::fs::metadata(path.join(files::LOG)).unwrap().len();
+    let step = (log_len / 160).max(1);
+    let mut states = std::collections::BTreeSet::new();
+    for (index, length) in (0..log_len)
+        .step_by(usize::try_from(step).unwrap())
+        .chain([log_len])
+        .enumerate()
+    {
+        let copy = dir.path().join(format!("cut-{index}"));
+        files::copy_without_snapshot(&path, &copy).unwrap();
+        files::Log::of(&path, &copy).unwrap().cut_to(length).unwrap();
+        if sled::Config::new().path(&copy).open().is_err() {
+            continue;
+        }
+        let Ok(store) = SledStore::open(&copy, OpenMode::MustExist) else {
+            continue;
+        };
+        let all_or_none = |what: &str, present: Vec<bool>| {
+            assert!(
+                present.iter().all(|p| *p) || present.iter().all(|p| !*p),
+                "cut at {length}: half of the {what}: {present:?}"
+            );
+            present[0]
+        };
+        // A purge removes runs 1 and 2 whole (record and key index), so the
+        // creation is whole when run 0's key is there and runs 1 and 2 are
+        // either there with their keys or purged whole.
+        let purged = !all_or_none(
+            "purge",
+            records[1..]
+                .iter()
+                .flat_map(|record| {
+                    [
+                        store.run(record.id).unwrap().is_some(),
+                        raw(&store, &layout::key_index_key(&record.key)).is_some(),
+                    ]
+                })
+                .collect(),
+        );
+        let created = raw(&store, &layout::key_index_key(&records[0].key)).is_some();
+        assert!(
+            created || purged,
+            "cut at {length}: runs 1 and 2 without run 0: half of the creation"
+        );
+        let appended = all_or_none(
+            "atomic group",
+            atomic_keys[..if purged { 1 } else { 3 }]
+                .iter()
+                .map(|key| raw(&store, key).is_some())
+                .collect(),
+        );
+        let rewound = all_or_none(
+            "rewind",
+            vec![
+                store.find(&rewind.key).unwrap().is_some(),
+                store
+                    .run(records[0].id)
+                    .unwrap()
+                    .is_some_and(|record| record.status == runjournal_core::RunStatus::Superseded),
+            ],
+        );
+        states.insert((created, appended, created && purged, rewound));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&copy);
+    }
+    assert!(
+        states.contains(&(true, false, false, false))
+            && states.contains(&(true, true, false, false))
+            && states.contains(&(true, true, true, true)),
+        "the cuts land between the operations: {states:?}"
+    );
+}
