@@ -12,9 +12,13 @@
 //!   bare record or a chunk of consecutive records ([`chunk`]); the values of
 //!   a run never overlap, and a read from seq `n` starts at the value
 //!   holding `n` (one reverse range step, O(log n)).
-//! - A write is crash-atomic in sled's log: an append group of one run is one
-//!   commit, a single `insert` carrying the run's record and the counters
-//!   after it ([`crate::commit`]); every other write is one `apply_batch`.
+//! - A write is crash-atomic in sled's log per run: an append group of one
+//!   run is one commit, a single `insert` carrying the run's record and the
+//!   counters after it ([`crate::commit`]), and a group of independent
+//!   appends ([`Store::append_independent`]) one commit per run, each with
+//!   the counters after it, so any prefix of them sled recovers is
+//!   consistent; every other write (anything that must be all or nothing
+//!   across runs) is one `apply_batch`.
 //!   Every write raises the `writes` counter (and an append the `appended`
 //!   counter) that the loss guard ([`crate::guard`]) checks at open: in the
 //!   commit's header, or in the meta records of the batch.
@@ -347,7 +351,7 @@ impl SledStore {
         // run's accepted batches are consecutive, so they chunk together.
         let mut events: HashMap<RunId, (u64, Vec<&[u8]>)> = HashMap::new();
         // The runs with accepted batches, in the order of their first one.
-        let mut order: Vec<RunId> = Vec::new();
+        let mut run_order: Vec<RunId> = Vec::new();
         let mut sled_batch = sled::Batch::default();
         for batch in batches {
             let current = match pending.get(&batch.run) {
@@ -363,7 +367,7 @@ impl SledStore {
                 continue;
             }
             if !events.contains_key(&batch.run) {
-                order.push(batch.run);
+                run_order.push(batch.run);
             }
             events
                 .entry(batch.run)
@@ -378,7 +382,7 @@ impl SledStore {
             pending.insert(batch.run, record);
             outcomes.push(Ok(()));
         }
-        if let Some(commits) = commits(&state, grouping, &order, &pending, &events, &snapshots) {
+        if let Some(commits) = commits(&state, grouping, &run_order, &pending, &events, &snapshots) {
             self.commit(&mut state, &commits)?;
             return Ok(outcomes);
         }

@@ -427,6 +427,49 @@ fn an_independent_group_with_a_snapshot_or_an_oversized_part_is_one_batch() {
     assert_eq!(stored_record(&store, second.id), after(&second, &small));
 }
 
+/// Commits of independent groups (key, run index, run record after) as
+/// written.
+type Written = Vec<(Vec<u8>, usize, RunRecord)>;
+
+/// Writes 48 independent groups over 4 runs at `path`, one flush each;
+/// returns the commits, the runs as created, the counters before the groups
+/// and how many commits the first 25 groups made.
+fn write_independent_groups(path: &Path) -> (Written, Vec<RunRecord>, u64, u64, usize) {
+    let mut commits = Vec::new();
+    let store = open(path);
+    let mut records: Vec<RunRecord> = (0..4)
+        .map(|episode| create(&store, &new_run(&key("groups", episode))))
+        .collect();
+    let created = records.clone();
+    let base = (
+        counter(&store, &layout::appended_key()),
+        counter(&store, &layout::writes_key()),
+    );
+    store.sled().flush().unwrap();
+    let mut guarded_group = 0;
+    for group in 0..48 {
+        let runs: Vec<(usize, usize)> = (0..2 + group % 3)
+            .map(|offset| ((group + offset) % 4, 1 + (group + offset) % 3))
+            .collect();
+        commits.extend(independent_group(&store, &mut records, &runs));
+        // One flush per group: its commits reach the log in one write.
+        store.sled().flush().unwrap();
+        if group == 24 {
+            guarded_group = commits.len();
+        }
+    }
+    store.close().unwrap();
+    (commits, created, base.0, base.1, guarded_group)
+}
+
+/// Copies the database at `path` to `copy` with its log cut to `length`;
+/// `None` when sled refuses the cut log.
+fn cut_copy(path: &Path, copy: &Path, length: u64) -> Option<()> {
+    files::copy_without_snapshot(path, copy).unwrap();
+    files::Log::of(path, copy).unwrap().cut_to(length).unwrap();
+    sled::Config::new().path(copy).open().ok().map(drop)
+}
+
 /// What a cut of the log kept: the commits present in `order`, which must be
 /// a prefix of it.
 fn kept_prefix(store: &SledStore, order: &[Vec<u8>], length: u64) -> usize {
@@ -449,33 +492,7 @@ fn kept_prefix(store: &SledStore, order: &[Vec<u8>], length: u64) -> usize {
 fn sled_recovers_a_prefix_of_an_independent_groups_commits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let mut commits = Vec::new();
-    let (created, base_events, base_writes, guarded_group) = {
-        let store = open(&path);
-        let mut records: Vec<RunRecord> = (0..4)
-            .map(|episode| create(&store, &new_run(&key("groups", episode))))
-            .collect();
-        let created = records.clone();
-        let base = (
-            counter(&store, &layout::appended_key()),
-            counter(&store, &layout::writes_key()),
-        );
-        store.sled().flush().unwrap();
-        let mut guarded_group = 0;
-        for group in 0..48 {
-            let runs: Vec<(usize, usize)> = (0..2 + group % 3)
-                .map(|offset| ((group + offset) % 4, 1 + (group + offset) % 3))
-                .collect();
-            commits.extend(independent_group(&store, &mut records, &runs));
-            // One flush per group: its commits reach the log in one write.
-            store.sled().flush().unwrap();
-            if group == 24 {
-                guarded_group = commits.len();
-            }
-        }
-        store.close().unwrap();
-        (created, base.0, base.1, guarded_group)
-    };
+    let (commits, created, base_events, base_writes, guarded_group) = write_independent_groups(&path);
     let order: Vec<Vec<u8>> = commits.iter().map(|(key, _, _)| key.clone()).collect();
     // The guard a sync after group 24 would have written.
     let reference: [u8; 17] = order[guarded_group - 1].clone().try_into().unwrap();
@@ -495,9 +512,7 @@ fn sled_recovers_a_prefix_of_an_independent_groups_commits() {
         .enumerate()
     {
         let copy = dir.path().join(format!("cut-{index}"));
-        files::copy_without_snapshot(&path, &copy).unwrap();
-        files::Log::of(&path, &copy).unwrap().cut_to(length).unwrap();
-        if sled::Config::new().path(&copy).open().is_err() {
+        if cut_copy(&path, &copy, length).is_none() {
             continue;
         }
         let guarded = dir.path().join(format!("guarded-{index}"));
@@ -569,6 +584,47 @@ fn sled_recovers_a_prefix_of_an_independent_groups_commits() {
     );
 }
 
+/// Writes, one flush each, a creation of 3 runs, an independent group, an
+/// atomic group of the 3, another independent group, a purge of runs 1 and
+/// 2 and a rewind of run 0; returns the runs, the atomic group's keys and the
+/// rewind's new run.
+fn write_multi_run_operations(path: &Path) -> (Vec<RunRecord>, Vec<[u8; 17]>, RunRecord) {
+    let store = open(path);
+    let mut records = store
+        .create_runs(
+            &(0..3)
+                .map(|episode| new_run(&key("whole", episode)))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .unwrap();
+    store.sled().flush().unwrap();
+    independent_group(&store, &mut records, &[(0, 2), (1, 1), (2, 3)]);
+    store.sled().flush().unwrap();
+    let batches: Vec<_> = records
+        .iter()
+        .map(|record| batch(record, record.head.next_seq, 0, 2))
+        .collect();
+    let atomic_keys: Vec<_> = records
+        .iter()
+        .map(|record| layout::event_key(record.id, record.head.next_seq))
+        .collect();
+    assert!(store.append(&batches).unwrap().iter().all(Result::is_ok));
+    for (record, append) in records.iter_mut().zip(&batches) {
+        *record = after(record, append);
+    }
+    store.sled().flush().unwrap();
+    independent_group(&store, &mut records, &[(2, 1), (0, 1)]);
+    store.sled().flush().unwrap();
+    store.delete_runs(&[records[1].id, records[2].id]).unwrap();
+    store.sled().flush().unwrap();
+    let mut rewound = new_run(&key("whole", 9));
+    rewound.supersedes = Some(records[0].id);
+    let rewind = create(&store, &rewound);
+    store.close().unwrap();
+    (records, atomic_keys, rewind)
+}
+
 /// What must stay all or nothing across runs does: a creation of several
 /// runs, a rewind (a creation that supersedes a run), an atomic append group
 /// ([`Store::append`]) and a purge of several runs each go through one sled
@@ -578,42 +634,7 @@ fn sled_recovers_a_prefix_of_an_independent_groups_commits() {
 fn a_cut_never_leaves_half_of_a_multi_run_operation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let (records, atomic_keys, rewind) = {
-        let store = open(&path);
-        let mut records = store
-            .create_runs(
-                &(0..3)
-                    .map(|episode| new_run(&key("whole", episode)))
-                    .collect::<Vec<_>>(),
-            )
-            .unwrap()
-            .unwrap();
-        store.sled().flush().unwrap();
-        independent_group(&store, &mut records, &[(0, 2), (1, 1), (2, 3)]);
-        store.sled().flush().unwrap();
-        let batches: Vec<_> = records
-            .iter()
-            .map(|record| batch(record, record.head.next_seq, 0, 2))
-            .collect();
-        let atomic_keys: Vec<_> = records
-            .iter()
-            .map(|record| layout::event_key(record.id, record.head.next_seq))
-            .collect();
-        assert!(store.append(&batches).unwrap().iter().all(Result::is_ok));
-        for (record, append) in records.iter_mut().zip(&batches) {
-            *record = after(record, append);
-        }
-        store.sled().flush().unwrap();
-        independent_group(&store, &mut records, &[(2, 1), (0, 1)]);
-        store.sled().flush().unwrap();
-        store.delete_runs(&[records[1].id, records[2].id]).unwrap();
-        store.sled().flush().unwrap();
-        let mut rewound = new_run(&key("whole", 9));
-        rewound.supersedes = Some(records[0].id);
-        let rewind = create(&store, &rewound);
-        store.close().unwrap();
-        (records, atomic_keys, rewind)
-    };
+    let (records, atomic_keys, rewind) = write_multi_run_operations(&path);
     let log_len = std::fs::metadata(path.join(files::LOG)).unwrap().len();
     let step = (log_len / 160).max(1);
     let mut states = std::collections::BTreeSet::new();
@@ -623,9 +644,7 @@ fn a_cut_never_leaves_half_of_a_multi_run_operation() {
         .enumerate()
     {
         let copy = dir.path().join(format!("cut-{index}"));
-        files::copy_without_snapshot(&path, &copy).unwrap();
-        files::Log::of(&path, &copy).unwrap().cut_to(length).unwrap();
-        if sled::Config::new().path(&copy).open().is_err() {
+        if cut_copy(&path, &copy, length).is_none() {
             continue;
         }
         let Ok(store) = SledStore::open(&copy, OpenMode::MustExist) else {
