@@ -564,7 +564,9 @@ impl WriterLoop {
             .drain(..)
             .map(|(batch, envelopes, reply)| (batch, (envelopes, reply)))
             .unzip();
-        let outcomes = match self.store.append(&batches) {
+        // The group's appends were queued by different callers, each for its
+        // own run: independent, and none is answered before the group's sync.
+        let outcomes = match self.store.append_independent(&batches) {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 let failure = self.poison(error);

@@ -48,6 +48,10 @@ impl<S: Store> Store for CountingStore<S> {
         self.inner.append(batches)
     }
 
+    fn append_independent(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
+        self.inner.append_independent(batches)
+    }
+
     fn sync(&self) -> Result<(), StoreError> {
         self.inner.sync()
     }

@@ -434,6 +434,20 @@ pub trait Store: Send + Sync + 'static {
     /// call are applied in order. Returns one outcome per batch.
     fn append(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError>;
 
+    /// [`Store::append`] for batches that are **independent**: no caller
+    /// relies on the call's batches of different runs being stored together.
+    /// Each batch is still conditional and atomic, and each run's accepted
+    /// batches of the call are stored all or nothing; a crash before the next
+    /// [`Store::sync`] may keep the call's parts of some runs and not of
+    /// others. The group-commit writer uses it for the appends it coalesces
+    /// (nothing of them is acknowledged before the sync); anything written to
+    /// several runs on purpose goes through [`Store::append`] or the other
+    /// methods, which stay atomic as a whole. The default is
+    /// [`Store::append`].
+    fn append_independent(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
+        self.append(batches)
+    }
+
     /// Makes everything applied so far durable on stable storage.
     fn sync(&self) -> Result<(), StoreError>;
 

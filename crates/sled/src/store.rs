@@ -13,9 +13,13 @@
 //!   bare record or a chunk of consecutive records ([`chunk`]); the values of
 //!   a run never overlap, and a read from seq `n` starts at the value
 //!   holding `n` (one reverse range step, O(log n)).
-//! - A write is crash-atomic in sled's log: an append group of one run is one
-//!   commit, a single `insert` carrying the run's record and the counters
-//!   after it ([`crate::commit`]); every other write is one `apply_batch`.
+//! - A write is crash-atomic in sled's log per run: an append group of one
+//!   run is one commit, a single `insert` carrying the run's record and the
+//!   counters after it ([`crate::commit`]), and a group of independent
+//!   appends ([`Store::append_independent`]) one commit per run, each with
+//!   the counters after it, so any prefix of them sled recovers is
+//!   consistent; every other write (anything that must be all or nothing
+//!   across runs) is one `apply_batch`.
 //!   Every write raises the `writes` counter (and an append the `appended`
 //!   counter) that the loss guard ([`crate::guard`]) checks at open: in the
 //!   commit's header, or in the meta records of the batch.
@@ -376,38 +380,118 @@ impl SledStore {
         Ok(())
     }
 
-    /// Stores an append group of one run as one commit: a single `insert`
-    /// (one sled log message, crash-atomic like a batch) of the run's events
-    /// with the run's record and the store's counters after them
-    /// ([`crate::commit`]). The stored run record and the meta records are not
-    /// rewritten.
-    fn commit(
-        &self,
-        state: &mut WriteState,
-        commit: Commit<'_>,
-        batches: &[AppendBatch],
-        outcomes: Vec<Result<(), AppendRejection>>,
-    ) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
-        let accepted = accepted_events(batches, &outcomes);
-        let header = crate::commit::CommitHeader {
-            events: state.appended + accepted,
-            writes: state.writes + 1,
-            record: commit.record.clone(),
-        };
-        let key = layout::event_key(commit.record.id, commit.first_seq);
-        let value = chunk::encode_commit(&crate::commit::encode_header(&header), commit.records);
+    /// Stores an append group as one commit per run, in order: each a single
+    /// `insert` (one sled log message, crash-atomic like a batch) of the
+    /// run's events with the run's record and the store's counters after
+    /// that commit ([`crate::commit`]). The inserts wait in sled's buffer
+    /// for the next flush, which writes them in one log write. The stored run
+    /// records and the meta records are not rewritten.
+    ///
+    /// Each commit's counters are cumulative, so whatever prefix of the
+    /// group sled recovers holds counters that match it, and the reference
+    /// (the last commit) being present proves the whole group is.
+    fn commit(&self, state: &mut WriteState, commits: &[Commit<'_>]) -> Result<(), StoreError> {
         self.check_writable()?;
-        let inserted = self
-            .contain("append", Some(&commit.record.key), || self.db.insert(key, value))
-            .map_err(|error| self.fail(error));
-        if let Err(error) = inserted {
-            state.runs.clear();
-            return Err(error);
+        for commit in commits {
+            let header = crate::commit::CommitHeader {
+                events: state.appended + commit.records.len() as u64,
+                writes: state.writes + 1,
+                record: commit.record.clone(),
+            };
+            let key = layout::event_key(commit.record.id, commit.first_seq);
+            let value = chunk::encode_commit(&crate::commit::encode_header(&header), commit.records);
+            let inserted = self
+                .contain("append", Some(&commit.record.key), || self.db.insert(key, value))
+                .map_err(|error| self.fail(error));
+            if let Err(error) = inserted {
+                state.runs.clear();
+                return Err(error);
+            }
+            state.appended = header.events;
+            state.writes = header.writes;
+            state.reference = Some(key);
+            state.runs.insert(header.record.id, header.record);
         }
-        state.appended = header.events;
-        state.writes = header.writes;
-        state.reference = Some(key);
-        state.runs.insert(header.record.id, header.record);
+        Ok(())
+    }
+
+    /// Applies an append group (see [`Store::append`]): as commits when
+    /// [`commits`] allows it, else as one multi-key batch.
+    fn append_group(
+        &self,
+        batches: &[AppendBatch],
+        grouping: Grouping,
+    ) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
+        let mut state = self.lock_write()?;
+        self.check_writable()?;
+        let mut pending: HashMap<RunId, RunRecord> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(batches.len());
+        let mut snapshots: HashMap<RunId, &SnapshotRecord> = HashMap::new();
+        // Each run's accepted records of the group, from its first seq: one
+        // run's accepted batches are consecutive, so they chunk together.
+        let mut events: HashMap<RunId, (u64, Vec<&[u8]>)> = HashMap::new();
+        // The runs with accepted batches, in the order of their first one.
+        let mut run_order: Vec<RunId> = Vec::new();
+        let mut sled_batch = sled::Batch::default();
+        for batch in batches {
+            let current = match pending.get(&batch.run) {
+                Some(record) => Some(record.clone()),
+                None => self.load_run(&mut state, batch.run)?,
+            };
+            let Some(mut record) = current else {
+                outcomes.push(Err(AppendRejection::UnknownRun));
+                continue;
+            };
+            if let Err(rejection) = batch.check_against(&record) {
+                outcomes.push(Err(rejection));
+                continue;
+            }
+            if !events.contains_key(&batch.run) {
+                run_order.push(batch.run);
+            }
+            events
+                .entry(batch.run)
+                .or_insert_with(|| (batch.expected_seq, Vec::new()))
+                .1
+                .extend(batch.records.iter().map(Vec::as_slice));
+            if let Some(snapshot) = &batch.snapshot {
+                snapshots.insert(batch.run, snapshot);
+            }
+            record.head = batch.head_after;
+            record.status = batch.status_after;
+            pending.insert(batch.run, record);
+            outcomes.push(Ok(()));
+        }
+        if let Some(commits) = commits(&state, grouping, &run_order, &pending, &events) {
+            self.commit(&mut state, &commits)?;
+            self.put_snapshots(&state.runs, &snapshots)?;
+            return Ok(outcomes);
+        }
+        if state.format < STORE_FORMAT && !pending.is_empty() {
+            // From now on an append may be a commit, which an older build
+            // would not read.
+            sled_batch.insert(layout::format_key(), encode_record(RecordKind::Meta, &STORE_FORMAT));
+            state.format = STORE_FORMAT;
+        }
+        for (id, (first_seq, records)) in &events {
+            put_events(&mut sled_batch, &mut state, *id, *first_seq, records);
+        }
+        for (id, record) in &pending {
+            sled_batch.insert(&layout::run_key(*id)[..], encode_record(RecordKind::Run, record));
+        }
+        if !pending.is_empty() {
+            let appended = state.appended + accepted_events(batches, &outcomes);
+            let writes = count_write(&mut sled_batch, &state);
+            sled_batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
+            if let Err(error) = self.apply("append", sled_batch) {
+                state.runs.clear();
+                return Err(error);
+            }
+            state.runs.extend(pending);
+            state.appended = appended;
+            state.writes = writes;
+            self.put_snapshots(&state.runs, &snapshots)?;
+        }
         Ok(outcomes)
     }
 
@@ -857,72 +941,11 @@ impl Store for SledStore {
     }
 
     fn append(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
-        let mut state = self.lock_write()?;
-        self.check_writable()?;
-        let mut pending: HashMap<RunId, RunRecord> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(batches.len());
-        let mut snapshots: HashMap<RunId, &SnapshotRecord> = HashMap::new();
-        // Each run's accepted records of the group, from its first seq: one
-        // run's accepted batches are consecutive, so they chunk together.
-        let mut events: HashMap<RunId, (u64, Vec<&[u8]>)> = HashMap::new();
-        let mut sled_batch = sled::Batch::default();
-        for batch in batches {
-            let current = match pending.get(&batch.run) {
-                Some(record) => Some(record.clone()),
-                None => self.load_run(&mut state, batch.run)?,
-            };
-            let Some(mut record) = current else {
-                outcomes.push(Err(AppendRejection::UnknownRun));
-                continue;
-            };
-            if let Err(rejection) = batch.check_against(&record) {
-                outcomes.push(Err(rejection));
-                continue;
-            }
-            events
-                .entry(batch.run)
-                .or_insert_with(|| (batch.expected_seq, Vec::new()))
-                .1
-                .extend(batch.records.iter().map(Vec::as_slice));
-            if let Some(snapshot) = &batch.snapshot {
-                snapshots.insert(batch.run, snapshot);
-            }
-            record.head = batch.head_after;
-            record.status = batch.status_after;
-            pending.insert(batch.run, record);
-            outcomes.push(Ok(()));
-        }
-        if let Some(commit) = single_commit(&state, &pending, &events) {
-            let outcomes = self.commit(&mut state, commit, batches, outcomes)?;
-            self.put_snapshots(&state.runs, &snapshots)?;
-            return Ok(outcomes);
-        }
-        if state.format < STORE_FORMAT && !pending.is_empty() {
-            // From now on an append may be a commit, which an older build
-            // would not read.
-            sled_batch.insert(layout::format_key(), encode_record(RecordKind::Meta, &STORE_FORMAT));
-            state.format = STORE_FORMAT;
-        }
-        for (id, (first_seq, records)) in &events {
-            put_events(&mut sled_batch, &mut state, *id, *first_seq, records);
-        }
-        for (id, record) in &pending {
-            sled_batch.insert(&layout::run_key(*id)[..], encode_record(RecordKind::Run, record));
-        }
-        if !pending.is_empty() {
-            let appended = state.appended + accepted_events(batches, &outcomes);
-            let writes = count_write(&mut sled_batch, &state);
-            sled_batch.insert(layout::appended_key(), encode_record(RecordKind::Meta, &appended));
-            if let Err(error) = self.apply("append", sled_batch) {
-                state.runs.clear();
-                return Err(error);
-            }
-            state.runs.extend(pending);
-            state.appended = appended;
-            state.writes = writes;
-            self.put_snapshots(&state.runs, &snapshots)?;
-        }
-        Ok(outcomes)
+        self.append_group(batches, Grouping::Atomic)
+    }
+
+    fn append_independent(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
+        self.append_group(batches, Grouping::Independent)
     }
 
     fn sync(&self) -> Result<(), StoreError> {
@@ -1237,7 +1260,18 @@ fn put_events(batch: &mut sled::Batch, state: &mut WriteState, run: RunId, first
     }
 }
 
-/// An append group that is one commit: one run's events, in one value.
+/// Whether an append group's batches of different runs must be stored
+/// together ([`Store::append`]) or are independent
+/// ([`Store::append_independent`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Grouping {
+    /// All or nothing, across runs: one commit only for a group of one run.
+    Atomic,
+    /// Each run's part all or nothing: one commit per run.
+    Independent,
+}
+
+/// One run's part of an append group as one commit: its events, in one value.
 #[derive(Clone, Copy)]
 struct Commit<'a> {
     /// The run's record after the group.
@@ -1246,32 +1280,42 @@ struct Commit<'a> {
     records: &'a [&'a [u8]],
 }
 
-/// The group as one commit, when it can be one: the database is of this
-/// format, one run's batches were accepted, and their records fit one chunk
-/// (or are one record). Any other group is one multi-key batch. (A snapshot
-/// goes to its own tree after either.)
-fn single_commit<'a>(
+/// The group as commits, one per run in `order`, when it can be: the
+/// database is of this format, each run's records fit one chunk (or are one
+/// record), and either one run's batches were accepted or the group is
+/// [`Grouping::Independent`] (several commits are several log messages, of
+/// which a crash may keep a prefix). Any other group is one multi-key batch.
+/// (Snapshots go to their own tree after either.)
+fn commits<'a>(
     state: &WriteState,
+    grouping: Grouping,
+    order: &[RunId],
     pending: &'a HashMap<RunId, RunRecord>,
     events: &'a HashMap<RunId, (u64, Vec<&'a [u8]>)>,
-) -> Option<Commit<'a>> {
-    if state.format < STORE_FORMAT || pending.len() != 1 {
+) -> Option<Vec<Commit<'a>>> {
+    let runs_allowed = order.len() == 1 || (grouping == Grouping::Independent && !order.is_empty());
+    if state.format < STORE_FORMAT || !runs_allowed {
         return None;
     }
-    let (id, record) = pending.iter().next()?;
-    let (first_seq, records) = events.get(id)?;
-    let bytes = chunk::CHUNK_HEADER_LEN
-        + 4
-        + records
-            .iter()
-            .map(|record| chunk::CHUNK_FRAME_LEN + record.len())
-            .sum::<usize>();
-    let fits = records.len() == 1 || (records.len() <= CHUNK_MAX_RECORDS && bytes <= CHUNK_MAX_BYTES);
-    (!records.is_empty() && fits).then_some(Commit {
-        record,
-        first_seq: *first_seq,
-        records,
-    })
+    order
+        .iter()
+        .map(|id| {
+            let record = pending.get(id)?;
+            let (first_seq, records) = events.get(id)?;
+            let bytes = chunk::CHUNK_HEADER_LEN
+                + 4
+                + records
+                    .iter()
+                    .map(|record| chunk::CHUNK_FRAME_LEN + record.len())
+                    .sum::<usize>();
+            let fits = records.len() == 1 || (records.len() <= CHUNK_MAX_RECORDS && bytes <= CHUNK_MAX_BYTES);
+            (!records.is_empty() && fits).then_some(Commit {
+                record,
+                first_seq: *first_seq,
+                records,
+            })
+        })
+        .collect()
 }
 
 /// The events of the accepted batches.

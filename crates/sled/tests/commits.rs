@@ -307,3 +307,446 @@ fn a_purge_of_the_run_whose_commit_the_guard_names_never_trips_the_guard() {
     let store = SledStore::open(&path, OpenMode::MustExist).unwrap();
     assert!(store.list(&runjournal_core::RunFilter::default()).unwrap().is_empty());
 }
+
+/// Appends `events` events to each of `runs` (indices into `records`) as one
+/// independent group; returns each commit's key, run index and the run's
+/// record after it, in the group's order.
+fn independent_group(
+    store: &SledStore,
+    records: &mut [RunRecord],
+    runs: &[(usize, usize)],
+) -> Vec<(Vec<u8>, usize, RunRecord)> {
+    let batches: Vec<_> = runs
+        .iter()
+        .map(|&(run, events)| batch(&records[run], records[run].head.next_seq, 0, events))
+        .collect();
+    let outcomes = store.append_independent(&batches).unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    runs.iter()
+        .zip(&batches)
+        .map(|(&(run, _), append)| {
+            let key = layout::event_key(records[run].id, records[run].head.next_seq).to_vec();
+            records[run] = after(&records[run], append);
+            (key, run, records[run].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn an_independent_group_of_several_runs_is_one_commit_per_run_with_cumulative_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = open(&path);
+    let mut records = vec![
+        create(&store, &new_run(&key("independent", 0))),
+        create(&store, &new_run(&key("independent", 1))),
+    ];
+    let created: Vec<_> = records
+        .iter()
+        .map(|record| raw(&store, &layout::run_key(record.id)))
+        .collect();
+    let (appended, writes) = (
+        counter(&store, &layout::appended_key()),
+        counter(&store, &layout::writes_key()),
+    );
+    let commits = independent_group(&store, &mut records, &[(1, 3), (0, 1)]);
+    for ((key, run, expected), (events, count)) in commits.iter().zip([(appended + 3, 1), (appended + 4, 2)]) {
+        let value = raw(&store, key).unwrap();
+        assert!(chunk::is_commit(&value), "run {run}'s part is a commit");
+        let header = decode_header(chunk::commit_header(&value).unwrap()).unwrap();
+        assert_eq!(&header.record, expected);
+        assert_eq!(
+            (header.events, header.writes),
+            (events, writes + count),
+            "the counters after this commit"
+        );
+    }
+    for (record, stored) in records.iter().zip(&created) {
+        assert_eq!(
+            &raw(&store, &layout::run_key(record.id)),
+            stored,
+            "no run record is rewritten"
+        );
+        assert_eq!(&store.run(record.id).unwrap().unwrap(), record);
+    }
+    assert_eq!(counter(&store, &layout::appended_key()), appended, "nor a meta record");
+    assert_eq!(counter(&store, &layout::writes_key()), writes);
+    store.close().unwrap();
+    drop(store);
+    assert_eq!(
+        read_guard(&path).unwrap().unwrap().reference.map(|key| key.to_vec()),
+        Some(commits[1].0.clone()),
+        "the guard names the group's last commit"
+    );
+    let store = open(&path);
+    for record in &records {
+        assert_eq!(&store.run(record.id).unwrap().unwrap(), record, "reopened");
+    }
+}
+
+#[test]
+fn an_atomic_group_of_several_runs_stays_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("db"));
+    let first = create(&store, &new_run(&key("atomic", 0)));
+    let second = create(&store, &new_run(&key("atomic", 1)));
+    let writes = counter(&store, &layout::writes_key());
+    let (a, b) = (batch(&first, 1, 0, 2), batch(&second, 1, 0, 2));
+    assert_eq!(store.append(&[a.clone(), b.clone()]).unwrap(), vec![Ok(()), Ok(())]);
+    assert!(!chunk::is_commit(
+        &raw(&store, &layout::event_key(first.id, 1)).unwrap()
+    ));
+    assert_eq!(stored_record(&store, first.id), after(&first, &a));
+    assert_eq!(stored_record(&store, second.id), after(&second, &b));
+    assert_eq!(counter(&store, &layout::writes_key()), writes + 1);
+}
+
+#[test]
+fn an_independent_group_with_a_snapshot_is_commits_and_one_with_an_oversized_part_is_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("db"));
+    let first = create(&store, &new_run(&key("fallback", 0)));
+    let second = create(&store, &new_run(&key("fallback", 1)));
+    let mut snapshot = batch(&first, 1, 0, 2);
+    snapshot.snapshot = Some(SnapshotRecord {
+        seq: 2,
+        bytes: b"state".to_vec(),
+    });
+    let plain = batch(&second, 1, 0, 2);
+    assert_eq!(
+        store.append_independent(&[snapshot.clone(), plain.clone()]).unwrap(),
+        vec![Ok(()), Ok(())]
+    );
+    assert!(chunk::is_commit(&raw(&store, &layout::event_key(first.id, 1)).unwrap()));
+    assert!(chunk::is_commit(&raw(&store, &layout::event_key(second.id, 1)).unwrap()));
+    assert_eq!(
+        store.sled_snapshots().get(layout::snapshot_key(first.id, 2)).unwrap().unwrap().to_vec(),
+        b"state".to_vec()
+    );
+    let second = after(&second, &plain);
+    let first = after(&first, &snapshot);
+    let oversized = batch(&first, 3, 0, 300);
+    let small = batch(&second, 3, 0, 1);
+    assert_eq!(
+        store.append_independent(&[oversized.clone(), small.clone()]).unwrap(),
+        vec![Ok(()), Ok(())]
+    );
+    assert_eq!(stored_record(&store, first.id), after(&first, &oversized));
+    assert_eq!(stored_record(&store, second.id), after(&second, &small));
+}
+
+/// Commits of independent groups (key, run index, run record after) as
+/// written.
+type Written = Vec<(Vec<u8>, usize, RunRecord)>;
+
+/// Writes 48 independent groups over 4 runs at `path`, one flush each;
+/// returns the commits, the runs as created, the counters before the groups
+/// and how many commits the first 25 groups made.
+fn write_independent_groups(path: &Path) -> (Written, Vec<RunRecord>, u64, u64, usize) {
+    let mut commits = Vec::new();
+    let store = open(path);
+    let mut records: Vec<RunRecord> = (0..4)
+        .map(|episode| create(&store, &new_run(&key("groups", episode))))
+        .collect();
+    let created = records.clone();
+    let base = (
+        counter(&store, &layout::appended_key()),
+        counter(&store, &layout::writes_key()),
+    );
+    store.sled().flush().unwrap();
+    let mut guarded_group = 0;
+    for group in 0..48 {
+        let runs: Vec<(usize, usize)> = (0..2 + group % 3)
+            .map(|offset| ((group + offset) % 4, 1 + (group + offset) % 3))
+            .collect();
+        commits.extend(independent_group(&store, &mut records, &runs));
+        // One flush per group: its commits reach the log in one write.
+        store.sled().flush().unwrap();
+        if group == 24 {
+            guarded_group = commits.len();
+        }
+    }
+    store.close().unwrap();
+    (commits, created, base.0, base.1, guarded_group)
+}
+
+/// Copies the database at `path` to `copy` with its log cut to `length`;
+/// `None` when sled refuses the cut log.
+fn cut_copy(path: &Path, copy: &Path, length: u64) -> Option<()> {
+    files::copy_without_snapshot(path, copy).unwrap();
+    files::Log::of(path, copy).unwrap().cut_to(length).unwrap();
+    sled::Config::new().path(copy).open().ok().map(drop)
+}
+
+/// What a cut of the log kept: the commits present in `order`, which must be
+/// a prefix of it.
+fn kept_prefix(store: &SledStore, order: &[Vec<u8>], length: u64) -> usize {
+    let present: Vec<bool> = order.iter().map(|key| raw(store, key).is_some()).collect();
+    let kept = present.iter().take_while(|present| **present).count();
+    assert!(
+        present[kept..].iter().all(|present| !present),
+        "a log cut at {length} bytes recovered commits after a missing one: {present:?}"
+    );
+    kept
+}
+
+/// A group of independent appends to several runs is one commit per run,
+/// written by one flush. sled recovers a prefix of those commits, so after
+/// any cut of the log every run is wholly at the end of one of its own
+/// appends, the counters in the last commit present are those of what is
+/// present, and the guard passes when its reference survived and fails
+/// loudly when it did not.
+#[test]
+fn sled_recovers_a_prefix_of_an_independent_groups_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let (commits, created, base_events, base_writes, guarded_group) = write_independent_groups(&path);
+    let order: Vec<Vec<u8>> = commits.iter().map(|(key, _, _)| key.clone()).collect();
+    // The guard a sync after group 24 would have written.
+    let reference: [u8; 17] = order[guarded_group - 1].clone().try_into().unwrap();
+    let events_at = |kept: usize| {
+        base_events
+            + commits[..kept]
+                .iter()
+                .map(|(key, _, record)| record.head.next_seq - layout::trailing_u64(key).unwrap())
+                .sum::<u64>()
+    };
+    let log_len = std::fs::metadata(path.join(files::LOG)).unwrap().len();
+    let step = (log_len / 160).max(1);
+    let mut recovered = Vec::new();
+    for (index, length) in (0..log_len)
+        .step_by(usize::try_from(step).unwrap())
+        .chain([log_len])
+        .enumerate()
+    {
+        let copy = dir.path().join(format!("cut-{index}"));
+        if cut_copy(&path, &copy, length).is_none() {
+            continue;
+        }
+        let guarded = dir.path().join(format!("guarded-{index}"));
+        files::copy_without_snapshot(&copy, &guarded).unwrap();
+        let Ok(store) = SledStore::open(&copy, OpenMode::MustExist) else {
+            continue;
+        };
+        let kept = kept_prefix(&store, &order, length);
+        recovered.push(kept);
+        for (run, created) in created.iter().enumerate() {
+            let expected = commits[..kept]
+                .iter()
+                .rev()
+                .find(|(_, of, _)| *of == run)
+                .map_or(created, |(_, _, record)| record);
+            let Some(record) = store.run(created.id).unwrap() else {
+                assert_eq!(kept, 0, "cut at {length}: run {run} is gone though commits survived");
+                continue;
+            };
+            assert_eq!(
+                &record, expected,
+                "cut at {length}: run {run} is at the end of one of its appends"
+            );
+            let seqs = runjournal_core::testing::conformance::seqs(&store, &record);
+            assert_eq!(
+                seqs,
+                (0..record.head.next_seq).collect::<Vec<_>>(),
+                "cut at {length}: run {run}"
+            );
+        }
+        if let Some((key, _, _)) = kept.checked_sub(1).map(|last| &commits[last]) {
+            let value = raw(&store, key).unwrap();
+            let header = decode_header(chunk::commit_header(&value).unwrap()).unwrap();
+            assert_eq!(
+                (header.events, header.writes),
+                (events_at(kept), base_writes + kept as u64),
+                "cut at {length}: the last commit's counters count what is present"
+            );
+        }
+        drop(store);
+        runjournal_sled::guard::write_guard(
+            &guarded,
+            events_at(guarded_group),
+            base_writes + guarded_group as u64,
+            Some(&reference),
+        )
+        .unwrap();
+        let opened = SledStore::open(&guarded, OpenMode::MustExist);
+        if kept >= guarded_group {
+            assert!(opened.is_ok(), "cut at {length}: a false alarm: {:?}", opened.err());
+        } else {
+            let error = opened.err().unwrap().to_string();
+            assert!(
+                error.contains("sled lost"),
+                "cut at {length}, {kept} commits kept: {error}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&copy);
+        let _ = std::fs::remove_dir_all(&guarded);
+    }
+    let distinct: std::collections::BTreeSet<_> = recovered.iter().collect();
+    assert!(
+        recovered.contains(&order.len()) && distinct.len() > 10,
+        "the cuts recover many different prefixes: {recovered:?}"
+    );
+    assert!(
+        recovered.iter().any(|&kept| kept < guarded_group) && recovered.iter().any(|&kept| kept >= guarded_group),
+        "some cuts lose the guarded commit and some keep it: {recovered:?}"
+    );
+}
+
+/// Writes, one flush each, a creation of 3 runs, an independent group, an
+/// atomic group of the 3, another independent group, a purge of runs 1 and
+/// 2 and a rewind of run 0; returns the runs, the atomic group's keys and the
+/// rewind's new run.
+fn write_multi_run_operations(path: &Path) -> (Vec<RunRecord>, Vec<[u8; 17]>, RunRecord) {
+    let store = open(path);
+    let mut records = store
+        .create_runs(
+            &(0..3)
+                .map(|episode| new_run(&key("whole", episode)))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .unwrap();
+    store.sled().flush().unwrap();
+    independent_group(&store, &mut records, &[(0, 2), (1, 1), (2, 3)]);
+    store.sled().flush().unwrap();
+    let batches: Vec<_> = records
+        .iter()
+        .map(|record| batch(record, record.head.next_seq, 0, 2))
+        .collect();
+    let atomic_keys: Vec<_> = records
+        .iter()
+        .map(|record| layout::event_key(record.id, record.head.next_seq))
+        .collect();
+    assert!(store.append(&batches).unwrap().iter().all(Result::is_ok));
+    for (record, append) in records.iter_mut().zip(&batches) {
+        *record = after(record, append);
+    }
+    store.sled().flush().unwrap();
+    independent_group(&store, &mut records, &[(2, 1), (0, 1)]);
+    store.sled().flush().unwrap();
+    store.delete_runs(&[records[1].id, records[2].id]).unwrap();
+    store.sled().flush().unwrap();
+    let mut rewound = new_run(&key("whole", 9));
+    rewound.supersedes = Some(records[0].id);
+    let rewind = create(&store, &rewound);
+    store.close().unwrap();
+    (records, atomic_keys, rewind)
+}
+
+/// What must stay all or nothing across runs does: a creation of several
+/// runs, a rewind (a creation that supersedes a run), an atomic append group
+/// ([`Store::append`]) and a purge of several runs each go through one sled
+/// batch, so no cut of the log between and inside them leaves half of one,
+/// while independent groups around them are cut per run.
+#[test]
+fn a_cut_never_leaves_half_of_a_multi_run_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let (records, atomic_keys, rewind) = write_multi_run_operations(&path);
+    let log_len = std::fs::metadata(path.join(files::LOG)).unwrap().len();
+    let step = (log_len / 160).max(1);
+    let mut states = std::collections::BTreeSet::new();
+    for (index, length) in (0..log_len)
+        .step_by(usize::try_from(step).unwrap())
+        .chain([log_len])
+        .enumerate()
+    {
+        let copy = dir.path().join(format!("cut-{index}"));
+        if cut_copy(&path, &copy, length).is_none() {
+            continue;
+        }
+        let Ok(store) = SledStore::open(&copy, OpenMode::MustExist) else {
+            continue;
+        };
+        let all_or_none = |what: &str, present: Vec<bool>| {
+            assert!(
+                present.iter().all(|p| *p) || present.iter().all(|p| !*p),
+                "cut at {length}: half of the {what}: {present:?}"
+            );
+            present[0]
+        };
+        // A purge removes runs 1 and 2 whole (record and key index), so the
+        // creation is whole when run 0's key is there and runs 1 and 2 are
+        // either there with their keys or purged whole.
+        let purged = !all_or_none(
+            "purge",
+            records[1..]
+                .iter()
+                .flat_map(|record| {
+                    [
+                        store.run(record.id).unwrap().is_some(),
+                        raw(&store, &layout::key_index_key(&record.key)).is_some(),
+                    ]
+                })
+                .collect(),
+        );
+        let created = raw(&store, &layout::key_index_key(&records[0].key)).is_some();
+        assert!(
+            created || purged,
+            "cut at {length}: runs 1 and 2 without run 0: half of the creation"
+        );
+        let appended = all_or_none(
+            "atomic group",
+            atomic_keys[..if purged { 1 } else { 3 }]
+                .iter()
+                .map(|key| raw(&store, key).is_some())
+                .collect(),
+        );
+        let rewound = all_or_none(
+            "rewind",
+            vec![
+                store.find(&rewind.key).unwrap().is_some(),
+                store
+                    .run(records[0].id)
+                    .unwrap()
+                    .is_some_and(|record| record.status == runjournal_core::RunStatus::Superseded),
+            ],
+        );
+        states.insert((created, appended, created && purged, rewound));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&copy);
+    }
+    assert!(
+        states.contains(&(true, false, false, false))
+            && states.contains(&(true, true, false, false))
+            && states.contains(&(true, true, true, true)),
+        "the cuts land between the operations: {states:?}"
+    );
+}
+
+/// Independent groups of 8 runs, each followed by a sync, as the
+/// group-commit writer makes them: every run reopens at its last append.
+/// (Under `strace -f -e trace=pwrite64,sync_file_range,fdatasync` each
+/// group's sync is one `pwrite64`, one `sync_file_range` and one `fdatasync`;
+/// with `append`, an atomic group, two of each of the first two.)
+#[test]
+fn synced_independent_groups_of_eight_runs_reopen_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut records = {
+        let store = open(&path);
+        let created = store
+            .create_runs(
+                &(0..8)
+                    .map(|episode| new_run(&key("synced", episode)))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap()
+            .unwrap();
+        store.sync().unwrap();
+        created
+    };
+    {
+        let store = open(&path);
+        for group in 0..10 {
+            let runs: Vec<(usize, usize)> = (0..8).map(|run| (run, 1 + (run + group) % 3)).collect();
+            independent_group(&store, &mut records, &runs);
+            store.sync().unwrap();
+        }
+        store.close().unwrap();
+    }
+    let store = open(&path);
+    for record in &records {
+        assert_eq!(&store.run(record.id).unwrap().unwrap(), record);
+    }
+}

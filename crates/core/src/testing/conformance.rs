@@ -385,6 +385,44 @@ pub fn batches_of_one_call_apply_in_order(store: &dyn Store) {
     assert_eq!(seqs(store, &record), vec![0, 1, 2, 3, 4]);
 }
 
+/// Independent batches ([`Store::append_independent`]) keep every rule of
+/// [`Store::append`] visible to a live store: in order, each conditional,
+/// each run's accepted batches stored with their records, head and status.
+pub fn independent_batches_apply_in_order_and_conditionally(store: &dyn Store) {
+    let created = store
+        .create_runs(&[new_run(&key("independent", 0)), new_run(&key("independent", 1))])
+        .unwrap()
+        .unwrap();
+    let (first, second) = (&created[0], &created[1]);
+    let a = batch(first, 1, 0, 2);
+    let b = batch(second, 1, 0, 1);
+    let a_again = batch(&after(first, &a), 3, 0, 1);
+    let stale = batch(second, 1, 0, 1);
+    let outcomes = store
+        .append_independent(&[a.clone(), b.clone(), a_again.clone(), stale])
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Err(AppendRejection::Conflict { expected: 1, actual: 2 })
+        ]
+    );
+    let first_after = after(&after(first, &a), &a_again);
+    assert_eq!(store.run(first.id).unwrap(), Some(first_after.clone()));
+    assert_eq!(store.run(second.id).unwrap(), Some(after(second, &b)));
+    assert_eq!(seqs(store, &first_after), vec![0, 1, 2, 3]);
+    let mut expected = new_run(&key("independent", 0)).records;
+    expected.extend(a.records.iter().chain(&a_again.records).cloned());
+    assert_eq!(
+        records(store, first.id),
+        expected,
+        "the stored bytes are the given bytes"
+    );
+}
+
 /// A rejected batch (conflict, unknown run) writes nothing, and the other
 /// batches of its call are applied all the same.
 pub fn a_rejected_batch_leaves_the_other_batches_of_its_call_applied(store: &dyn Store) {
@@ -918,6 +956,7 @@ macro_rules! __conformance_rules {
             fencing_is_checked_before_the_expected_seq,
             batches_of_one_call_apply_in_order,
             a_rejected_batch_leaves_the_other_batches_of_its_call_applied,
+            independent_batches_apply_in_order_and_conditionally,
             appends_store_their_records_head_and_status,
             a_reader_never_sees_part_of_an_append_call,
             listing_and_episodes,

@@ -290,6 +290,15 @@ impl<S: Store> Store for FaultyStore<S> {
         })
     }
 
+    fn append_independent(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
+        self.guard(OpClass::Write, "append", |inner| {
+            let outcomes = inner.append_independent(batches)?;
+            let applied = outcomes.iter().filter(|outcome| outcome.is_ok()).count() as u64;
+            self.batches_applied.fetch_add(applied, Ordering::SeqCst);
+            Ok(outcomes)
+        })
+    }
+
     fn sync(&self) -> Result<(), StoreError> {
         let applied = self.batches_applied.load(Ordering::SeqCst);
         self.guard(OpClass::Sync, "sync", super::super::store::Store::sync)?;
