@@ -418,9 +418,16 @@ fn an_independent_group_with_a_snapshot_is_commits_and_one_with_an_oversized_par
         vec![Ok(()), Ok(())]
     );
     assert!(chunk::is_commit(&raw(&store, &layout::event_key(first.id, 1)).unwrap()));
-    assert!(chunk::is_commit(&raw(&store, &layout::event_key(second.id, 1)).unwrap()));
+    assert!(chunk::is_commit(
+        &raw(&store, &layout::event_key(second.id, 1)).unwrap()
+    ));
     assert_eq!(
-        store.sled_snapshots().get(layout::snapshot_key(first.id, 2)).unwrap().unwrap().to_vec(),
+        store
+            .sled_snapshots()
+            .get(layout::snapshot_key(first.id, 2))
+            .unwrap()
+            .unwrap()
+            .to_vec(),
         b"state".to_vec()
     );
     let second = after(&second, &plain);
