@@ -223,9 +223,13 @@ fn a_long_run_s_snapshot_is_not_rewritten_with_its_appends() {
         let snapshot = journal.state(&common::key("space", 0, "long")).unwrap();
         stored_bytes = steps * 300 + serde_json::to_vec(&snapshot).unwrap().len() as u64;
     }
+    // The run's own bytes are its events plus every snapshot it wrote (12,
+    // growing to the last), a few times the last alone; sled's rewrites of
+    // its leaves add about as much again. A snapshot rewritten with every
+    // few appends would be over 60 × the stored bytes here.
     let on_disk = directory_bytes(&path);
     assert!(
-        on_disk < 4 * stored_bytes,
+        on_disk < 10 * stored_bytes,
         "{on_disk} bytes of files for about {stored_bytes} bytes stored"
     );
 }
