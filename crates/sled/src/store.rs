@@ -315,18 +315,16 @@ impl SledStore {
         }
     }
 
-    /// Applies one write batch; a failure (or a panic) stops the store.
+    /// Applies one write batch to the default tree; a failure (or a panic)
+    /// stops the store.
     fn apply(&self, operation: &'static str, batch: sled::Batch) -> Result<(), StoreError> {
-        self.check_writable()?;
-        self.contain(operation, None, || self.db.apply_batch(batch))
-            .map_err(|error| self.fail(error))
+        self.apply_to(&self.db, operation, batch)
     }
 
-    /// Applies one write batch to the snapshot tree; a failure (or a panic)
-    /// stops the store.
-    fn apply_to_snapshots(&self, operation: &'static str, batch: sled::Batch) -> Result<(), StoreError> {
+    /// Applies one write batch to `tree`; a failure (or a panic) stops the store.
+    fn apply_to(&self, tree: &sled::Tree, operation: &'static str, batch: sled::Batch) -> Result<(), StoreError> {
         self.check_writable()?;
-        self.contain(operation, None, || self.snapshots.apply_batch(batch))
+        self.contain(operation, None, || tree.apply_batch(batch))
             .map_err(|error| self.fail(error))
     }
 
@@ -349,33 +347,34 @@ impl SledStore {
                 self.snapshots.insert(&new_key[..], snapshot.bytes.as_slice())
             })
             .map_err(|error| self.fail(error))?;
-            let mut older = sled::Batch::default();
-            let stored = self.snapshots.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run));
-            for entry in self.entries("scan snapshots", key.clone(), stored) {
-                let (stored_key, _) = entry?;
-                if stored_key != new_key[..] {
-                    older.remove(stored_key);
-                }
-            }
-            self.apply_to_snapshots("replace snapshot", older)?;
-            self.remove_format_3_snapshots(run, key)?;
+            self.remove_snapshots(&self.snapshots, run, key.clone(), Some(&new_key))?;
+            self.remove_snapshots(&self.db, run, key, None)?;
         }
         Ok(())
     }
 
-    /// Removes the run's snapshots that a format ≤ 3 build stored in the
-    /// default tree (none, once the run has had a snapshot since).
-    fn remove_format_3_snapshots(&self, run: RunId, key: Option<RunKey>) -> Result<(), StoreError> {
+    /// Removes the run's snapshots stored in `tree` (the snapshot tree, or
+    /// the default tree where a format ≤ 3 build stored them), but the one
+    /// under `keep`: one batch, and none when there is nothing to remove.
+    fn remove_snapshots(
+        &self,
+        tree: &sled::Tree,
+        run: RunId,
+        key: Option<RunKey>,
+        keep: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let mut found = false;
-        let stored = self.db.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run));
-        for entry in self.entries("scan format 3 snapshots", key, stored) {
+        let stored = tree.scan_prefix(layout::run_prefix(layout::SNAPSHOT, run));
+        for entry in self.entries("scan snapshots", key, stored) {
             let (stored_key, _) = entry?;
-            batch.remove(stored_key);
-            found = true;
+            if keep != Some(&stored_key[..]) {
+                batch.remove(stored_key);
+                found = true;
+            }
         }
         if found {
-            self.apply("remove format 3 snapshots", batch)?;
+            self.apply_to(tree, "remove older snapshots", batch)?;
         }
         Ok(())
     }
@@ -537,10 +536,8 @@ impl SledStore {
                     }
                     if counted {
                         state.writes = count_write(&mut batch, state);
-                        self.apply("remove purged events", batch)?;
-                    } else {
-                        self.apply_to_snapshots("remove purged snapshots", batch)?;
                     }
+                    self.apply_to(tree, "remove purged keys", batch)?;
                 }
             }
             let mut batch = sled::Batch::default();
@@ -1132,8 +1129,8 @@ impl Store for SledStore {
         if let Some(snapshot) = snapshot {
             tree_batch.insert(&layout::snapshot_key(run, snapshot.seq)[..], snapshot.bytes);
         }
-        self.apply_to_snapshots("replace snapshots", tree_batch)?;
-        self.remove_format_3_snapshots(run, key)
+        self.apply_to(&self.snapshots, "replace snapshots", tree_batch)?;
+        self.remove_snapshots(&self.db, run, key, None)
     }
 
     fn reserve_run_id(&self) -> Result<RunId, StoreError> {
