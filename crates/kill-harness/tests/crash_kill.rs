@@ -370,13 +370,14 @@ struct Stats {
     buffered_boundaries: u64,
     kills_before_ready: usize,
     kills_before_first_ack: usize,
+    sessions_outliving_kills: i64,
 }
 
 #[test]
 fn kill_harness() {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("db");
-    harness(&path, dir.path(), kills(), "kill harness");
+    harness(&path, dir.path(), kills(), "kill harness", &|| 0);
 }
 
 /// The same kills with the journal on PostgreSQL: `kill-child` opens the
@@ -388,10 +389,24 @@ fn kill_harness_on_postgres() {
     let url = as_url(database.url());
     let dir = tempfile::tempdir().unwrap();
     let kills = std::env::var("RUNJOURNAL_KILLS").map_or(30, |kills| kills.parse().unwrap());
-    harness(Path::new(&url), dir.path(), kills, "kill harness on PostgreSQL");
+    let settle = || {
+        database
+            .end_other_sessions()
+            .unwrap_or_else(|error| panic!("the killed child's sessions: {error}"))
+    };
+    harness(
+        Path::new(&url),
+        dir.path(),
+        kills,
+        "kill harness on PostgreSQL",
+        &settle,
+    );
 }
 
-fn harness(path: &Path, logs: &Path, kills: usize, label: &str) {
+/// `settle` runs after each child is reaped and before the check: it
+/// returns once nothing the dead child sent can still change the store,
+/// with how many of its sessions outlived it.
+fn harness(path: &Path, logs: &Path, kills: usize, label: &str, settle: &dyn Fn() -> i64) {
     let seed = seed();
     println!("{label} seed: {seed} (replay with RUNJOURNAL_KILL_SEED={seed})");
     eprintln!("{label} seed: {seed} (replay with RUNJOURNAL_KILL_SEED={seed})");
@@ -406,6 +421,7 @@ fn harness(path: &Path, logs: &Path, kills: usize, label: &str) {
         // lost, so they are not required later, but batches stay whole.
         let buffered = rng.below(5) == 0;
         let output = run_child(path, logs, iteration, buffered, &mut rng);
+        stats.sessions_outliving_kills += settle();
         if !output.ready {
             stats.kills_before_ready += 1;
         }
@@ -448,7 +464,7 @@ fn harness(path: &Path, logs: &Path, kills: usize, label: &str) {
         "{label}: seed {seed}, {:.1}s, {} kills before the journal opened, {} before the first ack; {} \
          children ran Buffered ({} of their {} acknowledged batches survived, the rest were not synced yet; all \
          {} of their boundaries survived); {} batches in the final log were never acknowledged durably (in flight \
-         at a kill) and are whole; {} boundary checks over all kills",
+         at a kill) and are whole; {} boundary checks over all kills; sessions that outlived their killed child: {}",
         started.elapsed().as_secs_f64(),
         stats.kills_before_ready,
         stats.kills_before_first_ack,
@@ -457,7 +473,8 @@ fn harness(path: &Path, logs: &Path, kills: usize, label: &str) {
         stats.buffered_acks,
         stats.buffered_boundaries,
         stats.unacked_batches_found,
-        stats.boundaries_checked
+        stats.boundaries_checked,
+        stats.sessions_outliving_kills
     );
     println!("{line}");
     println!("{detail}");
@@ -521,6 +538,9 @@ fn kill_harness_through_fast_server_restarts_on_postgres() {
         wait_for(&mut lines, "ack ", acked + 5);
         child.kill().unwrap();
         child.wait().unwrap();
+        database
+            .end_other_sessions()
+            .unwrap_or_else(|error| panic!("child {iteration}'s sessions: {error}"));
         reader.join().unwrap();
         lines.extend(lines_rx.try_iter());
         for line in &lines {

@@ -71,6 +71,16 @@ pub enum TempServerError {
         /// The driver's error.
         source: postgres::Error,
     },
+    /// Sessions of another process on a database outlived the wait for them to end.
+    #[error("{count} other sessions on database {database} did not end within {timeout_ms} ms")]
+    SessionsLinger {
+        /// The database.
+        database: String,
+        /// How many were still there.
+        count: i64,
+        /// How long each was waited for.
+        timeout_ms: i64,
+    },
 }
 
 /// A PostgreSQL server in a temporary directory, stopped and removed on drop.
@@ -369,6 +379,46 @@ impl TestDatabase {
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Ends every other client session on the database and returns once
+    /// they are gone: what a killed client had sent is then committed or
+    /// rolled back for good, and nothing changes under a check that
+    /// follows. A backend notices its client's death only when it next
+    /// reads, so a `COMMIT` received before a SIGKILL may still run after
+    /// the client is reaped. Returns how many sessions it ended.
+    pub fn end_other_sessions(&self) -> Result<i64, TempServerError> {
+        const TIMEOUT_MS: i64 = 30_000;
+        let sql = |operation, source| TempServerError::Sql {
+            operation,
+            url: self.url.clone(),
+            source,
+        };
+        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).map_err(|e| sql("connect", e))?;
+        let others = "FROM pg_stat_activity WHERE datname = current_database() \
+                      AND backend_type = 'client backend' AND pid <> pg_backend_pid()";
+        // `pg_terminate_backend(pid, timeout)` returns once the backend has
+        // exited or the timeout passed (false then, and for a backend that
+        // exited by itself meanwhile): the count after it is what is left.
+        let ended: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, $1)) {others}"),
+                &[&TIMEOUT_MS],
+            )
+            .map_err(|e| sql("pg_terminate_backend", e))?
+            .get(0);
+        let lingering: i64 = client
+            .query_one(&format!("SELECT count(*) {others}"), &[])
+            .map_err(|e| sql("count the other sessions", e))?
+            .get(0);
+        if lingering > 0 {
+            return Err(TempServerError::SessionsLinger {
+                database: self.name.clone(),
+                count: lingering,
+                timeout_ms: TIMEOUT_MS,
+            });
+        }
+        Ok(ended)
     }
 }
 
