@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use crate::flushes::FlushCounter;
+
 /// The machine a report was measured on.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Machine {
@@ -67,22 +69,41 @@ fn field(text: &str, name: &str, separator: char) -> Option<String> {
 
 /// `fstype on device (mount point)` of the mount holding `dir`.
 fn storage(dir: &Path) -> String {
+    match mount_of(dir) {
+        Some(mount) => format!("{} on {} ({})", mount.fstype, mount.device, mount.point),
+        None => "unknown".into(),
+    }
+}
+
+/// The flush counter of the block device holding `dir`, when it has one.
+pub(crate) fn flush_counter(dir: &Path) -> Option<FlushCounter> {
+    FlushCounter::of_device(Path::new(&mount_of(dir)?.device))
+}
+
+/// A mounted file system, as /proc/mounts lists it.
+struct Mount {
+    device: String,
+    point: String,
+    fstype: String,
+}
+
+/// The mount holding `dir`: the longest mount point it is under.
+fn mount_of(dir: &Path) -> Option<Mount> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let mounts = read("/proc/mounts");
-    let best = mounts
+    read("/proc/mounts")
         .lines()
         .filter_map(|line| {
             let mut parts = line.split_whitespace();
             let device = parts.next()?;
-            let mount_point = parts.next()?;
+            let point = parts.next()?;
             let fstype = parts.next()?;
-            dir.starts_with(mount_point).then_some((mount_point, device, fstype))
+            dir.starts_with(point).then(|| Mount {
+                device: device.into(),
+                point: point.into(),
+                fstype: fstype.into(),
+            })
         })
-        .max_by_key(|(mount_point, _, _)| mount_point.len());
-    match best {
-        Some((mount_point, device, fstype)) => format!("{fstype} on {device} ({mount_point})"),
-        None => "unknown".into(),
-    }
+        .max_by_key(|mount| mount.point.len())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use crate::error::{io_error, BenchError};
+use crate::flushes::FlushCounter;
 
 /// One repetition of a workload.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -14,6 +15,30 @@ pub(crate) struct Sample {
     pub(crate) elapsed: Duration,
     /// Bytes written per event in this repetition.
     pub(crate) bytes_per_event: f64,
+    /// Device cache flushes inside the clock, where they are counted.
+    pub(crate) device_flushes: Option<u64>,
+}
+
+impl Sample {
+    /// A repetition whose device flushes are not counted.
+    pub(crate) fn new(elapsed: Duration, bytes_per_event: f64) -> Sample {
+        Sample {
+            elapsed,
+            bytes_per_event,
+            device_flushes: None,
+        }
+    }
+
+    /// The same repetition with the device flushes inside its clock.
+    pub(crate) fn with_device_flushes(self, device_flushes: Option<u64>) -> Sample {
+        Sample { device_flushes, ..self }
+    }
+}
+
+/// Device flushes between two readings of a counter (`None` when either
+/// reading failed).
+pub(crate) fn flushes_between(before: Option<u64>, after: Option<u64>) -> Option<u64> {
+    after?.checked_sub(before?)
 }
 
 /// What one timed workload measured: every repetition, reported by median.
@@ -25,6 +50,9 @@ pub(crate) struct Measurement {
     pub(crate) samples: Vec<f64>,
     /// Bytes written per event (logical unless the row says otherwise).
     pub(crate) bytes_per_event: f64,
+    /// The median of each repetition's device flushes per event, when every
+    /// repetition counted them.
+    pub(crate) device_flushes_per_event: Option<f64>,
 }
 
 impl Measurement {
@@ -38,7 +66,25 @@ impl Measurement {
             events,
             samples: samples.iter().map(Duration::as_secs_f64).collect(),
             bytes_per_event,
+            device_flushes_per_event: None,
         }
+    }
+
+    /// The same measurement with each repetition's device flushes (per
+    /// repetition of `events` events); unchanged unless every one counted.
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "reporting statistics: counts far below 2^52 become floats for display"
+    )]
+    pub(crate) fn with_device_flushes(mut self, flushes: &[Option<u64>]) -> Measurement {
+        let per_event: Option<Vec<f64>> = flushes
+            .iter()
+            .map(|flushes| flushes.map(|flushes| flushes as f64 / self.events.max(1) as f64))
+            .collect();
+        self.device_flushes_per_event = per_event
+            .filter(|values| !values.is_empty())
+            .map(|values| median(&values));
+        self
     }
 
     /// The median seconds of one repetition.
@@ -60,6 +106,20 @@ where
     Prepare: Fn(usize) -> Result<Work, BenchError> + Sync,
     Work: FnOnce() -> Result<(), BenchError>,
 {
+    timed_writers_counting(writers, workload, None, prepare).map(|(elapsed, _)| elapsed)
+}
+
+/// [`timed_writers`], also counting the device flushes inside the clock.
+pub(crate) fn timed_writers_counting<Prepare, Work>(
+    writers: usize,
+    workload: &'static str,
+    counter: Option<&FlushCounter>,
+    prepare: Prepare,
+) -> Result<(Duration, Option<u64>), BenchError>
+where
+    Prepare: Fn(usize) -> Result<Work, BenchError> + Sync,
+    Work: FnOnce() -> Result<(), BenchError>,
+{
     let barrier = Barrier::new(writers + 1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..writers)
@@ -73,11 +133,13 @@ where
             })
             .collect();
         barrier.wait();
+        let flushes = counter.and_then(FlushCounter::read);
         let started = Instant::now();
         for handle in handles {
             handle.join().map_err(|_| BenchError::Panicked { workload })??;
         }
-        Ok(started.elapsed())
+        let elapsed = started.elapsed();
+        Ok((elapsed, flushes_between(flushes, counter.and_then(FlushCounter::read))))
     })
 }
 
@@ -106,11 +168,13 @@ pub(crate) fn interleaved<const N: usize>(
         let taken = std::mem::take(&mut samples[index]);
         index += 1;
         let bytes_per_event = taken.last().map_or(0.0, |sample| sample.bytes_per_event);
+        let flushes: Vec<Option<u64>> = taken.iter().map(|sample| sample.device_flushes).collect();
         Measurement::new(
             events,
             taken.iter().map(|sample| sample.elapsed).collect(),
             bytes_per_event,
         )
+        .with_device_flushes(&flushes)
     }))
 }
 
@@ -172,14 +236,22 @@ mod tests {
     }
 
     #[test]
+    fn device_flushes_per_event_are_the_median_over_repetitions_when_all_counted() {
+        let measured = Measurement::new(4, vec![Duration::from_millis(1); 3], 1.0);
+        let counted = measured.clone().with_device_flushes(&[Some(4), Some(8), Some(6)]);
+        assert_eq!(counted.device_flushes_per_event, Some(1.5));
+        let partly = measured.with_device_flushes(&[Some(4), None, Some(6)]);
+        assert_eq!(partly.device_flushes_per_event, None);
+        assert_eq!(flushes_between(Some(10), Some(13)), Some(3));
+        assert_eq!(flushes_between(None, Some(13)), None);
+    }
+
+    #[test]
     fn interleaved_runs_every_workload_each_round() {
         let root = std::env::temp_dir();
         let mut order = Vec::new();
         let log = std::cell::RefCell::new(&mut order);
-        let sample = |bytes| Sample {
-            elapsed: Duration::from_millis(1),
-            bytes_per_event: bytes,
-        };
+        let sample = |bytes| Sample::new(Duration::from_millis(1), bytes);
         let [first, second] = interleaved(
             &root,
             2,

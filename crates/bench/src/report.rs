@@ -56,6 +56,9 @@ pub struct Row {
     pub ratio: Option<f64>,
     /// What the ratio compares.
     pub ratio_of: RatioOf,
+    /// Device cache flushes per event (median over repetitions), for the
+    /// rows that count them on a device that reports them.
+    pub device_flushes_per_event: Option<f64>,
 }
 
 impl Row {
@@ -109,6 +112,7 @@ impl Row {
             baseline: None,
             ratio: None,
             ratio_of,
+            device_flushes_per_event: measured.device_flushes_per_event,
         }
     }
 
@@ -137,6 +141,7 @@ impl Row {
             "baseline": self.baseline,
             "ratio": self.ratio,
             "ratio_of": self.ratio_of.as_str(),
+            "device_flushes_per_event": self.device_flushes_per_event,
         })
     }
 }
@@ -219,6 +224,9 @@ pub struct BenchReport {
     pub rows: Vec<Row>,
     /// The goals and whether they were met.
     pub targets: Vec<Target>,
+    /// Where device flushes were counted (a block device's `stat` file);
+    /// `None`: the device does not report them.
+    pub flushes_from: Option<String>,
 }
 
 const BUFFERED: &str = "an append returns once queued to the writer, which applies queued appends in groups; synced every 200 ms and at close";
@@ -254,8 +262,18 @@ impl BenchReport {
         }
         out.push_str(
             "median of `reps` repetitions, interleaved across the rows compared, the disk synced before each; \
-             B/event = key + value bytes written per event\n\n",
+             B/event = key + value bytes written per event\n",
         );
+        match &self.flushes_from {
+            Some(stat) => {
+                let _ = writeln!(
+                    out,
+                    "flushes/event = device cache flushes inside the clock per event, from {stat} (every writer on \
+                     the device counts)\n"
+                );
+            }
+            None => out.push_str("flushes/event: not counted (the device does not report flushes)\n\n"),
+        }
         out.push_str(&self.rows_table());
         out.push_str("\ntargets\n");
         out.push_str(&self.targets_table());
@@ -263,7 +281,7 @@ impl BenchReport {
     }
 
     fn rows_table(&self) -> String {
-        let header: [&str; 8] = [
+        let header: [&str; 9] = [
             "workload",
             "events",
             "reps",
@@ -271,9 +289,10 @@ impl BenchReport {
             "events/s",
             "MB/s",
             "B/event",
+            "flushes/event",
             "vs baseline",
         ];
-        let cells: Vec<[String; 8]> = self
+        let cells: Vec<[String; 9]> = self
             .rows
             .iter()
             .map(|row| {
@@ -285,6 +304,8 @@ impl BenchReport {
                     group_digits(row.events_per_s),
                     format!("{:.2}", row.mb_per_s),
                     format!("{:.0}", row.bytes_per_event),
+                    row.device_flushes_per_event
+                        .map_or_else(String::new, |flushes| format!("{flushes:.3}")),
                     describe_ratio(row),
                 ]
             })
@@ -301,7 +322,7 @@ impl BenchReport {
             for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
                 let pad = width - cell.chars().count();
                 match index {
-                    0 | 7 => {
+                    0 | 8 => {
                         let _ = write!(line, "{cell}{}", " ".repeat(pad));
                     }
                     _ => {
@@ -359,6 +380,7 @@ impl BenchReport {
                 "os": self.machine.os,
                 "kernel": self.machine.kernel,
                 "storage": self.machine.storage,
+                "flushes_from": self.flushes_from,
             },
             "event": {
                 "type": "step",

@@ -34,8 +34,19 @@ const ROWS: [&str; 27] = [
     "bytes per step: JSON checkpoint per step",
 ];
 
-/// Every target of issue 18, each with its ratio in the JSON.
+/// Every target of issue 18, each with its ratio in the JSON, and one more
+/// (device flushes per durable append) where the device counts flushes.
 const TARGETS: usize = 15;
+
+/// The rows that count device flushes inside their clock.
+const FLUSH_ROWS: [&str; 6] = [
+    "raw sled insert + flush + fdatasync per event",
+    "SQLite WAL sync=FULL, one INSERT per commit",
+    "journal append, durable, 1 writer",
+    "journal append, durable, 64 writers",
+    "journal append through the socket, durable, 64 clients",
+    "SQLite WAL sync=FULL, one INSERT per commit, 64 threads",
+];
 
 #[test]
 fn every_row_and_target_is_reported_with_positive_numbers() {
@@ -68,7 +79,21 @@ fn every_row_and_target_is_reported_with_positive_numbers() {
         }
     }
 
-    assert_eq!(report.targets.len(), TARGETS);
+    let counted = usize::from(report.flushes_from.is_some());
+    assert_eq!(report.targets.len(), TARGETS + counted);
+    for name in FLUSH_ROWS {
+        let row = report
+            .rows
+            .iter()
+            .find(|row| row.name.starts_with(name))
+            .expect("the row");
+        let flushes = row.device_flushes_per_event;
+        assert_eq!(flushes.is_some(), report.flushes_from.is_some(), "{row:?}");
+        // Every durable commit flushes the device at least once, whoever else writes.
+        if let Some(flushes) = flushes.filter(|_| !row.name.contains("64")) {
+            assert!(flushes >= 1.0, "{row:?}");
+        }
+    }
     for target in &report.targets {
         assert!(target.ratio > 0.0 && target.ratio.is_finite(), "{target:?}");
         assert!(target.goal > 0.0, "{target:?}");
@@ -113,8 +138,12 @@ fn every_row_and_target_is_reported_with_positive_numbers() {
         }
         assert!(row["name"].is_string());
     }
+    assert_eq!(
+        json["machine"]["flushes_from"].is_string(),
+        report.flushes_from.is_some()
+    );
     let targets = json["targets"].as_array().expect("targets is an array");
-    assert_eq!(targets.len(), TARGETS);
+    assert_eq!(targets.len(), TARGETS + counted);
     let socket = targets
         .iter()
         .find(|target| target["name"] == "durable, 64 socket clients ≥ 0.5 × 64 embedded writers")

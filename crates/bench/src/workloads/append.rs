@@ -13,7 +13,7 @@ use runjournal_sled::layout;
 
 use super::{journal_bytes, open_journal, open_raw_sled, Bench};
 use crate::error::{io_error, journal_error, sled_error, BenchError};
-use crate::measure::{timed_writers, Sample};
+use crate::measure::{flushes_between, timed_writers_counting, Sample};
 use crate::payload::{bench_key, event_key, KEY_BYTES};
 
 /// Logical bytes of one raw event: key + record.
@@ -37,10 +37,7 @@ pub(crate) fn raw_sled_insert(bench: &Bench, records: &[Vec<u8>]) -> Result<Samp
     }
     let elapsed = started.elapsed();
     check_count(&db, records.len(), "raw sled insert")?;
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: raw_bytes_per_event(records),
-    })
+    Ok(Sample::new(elapsed, raw_bytes_per_event(records)))
 }
 
 /// Every record in one `apply_batch`, then one `flush`.
@@ -56,10 +53,7 @@ pub(crate) fn raw_sled_batch(bench: &Bench, records: &[Vec<u8>]) -> Result<Sampl
     db.flush().map_err(sled_error("raw batch flush"))?;
     let elapsed = started.elapsed();
     check_count(&db, records.len(), "raw sled batch")?;
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: raw_bytes_per_event(records),
-    })
+    Ok(Sample::new(elapsed, raw_bytes_per_event(records)))
 }
 
 /// Each record inserted, then `flush`, then `fdatasync` of sled's log: what
@@ -68,6 +62,7 @@ pub(crate) fn raw_sled_fsync_each(bench: &Bench, records: &[Vec<u8>]) -> Result<
     let dir = bench.fresh_dir("raw-fsync")?;
     let db = open_raw_sled(dir.path())?;
     let log = dir.path().join("db");
+    let flushes = bench.device_flushes();
     let started = Instant::now();
     for (seq, record) in (1u64..).zip(records) {
         db.insert(event_key(0, seq), record.as_slice())
@@ -78,11 +73,9 @@ pub(crate) fn raw_sled_fsync_each(bench: &Bench, records: &[Vec<u8>]) -> Result<
             .map_err(io_error("fdatasync sled's log"))?;
     }
     let elapsed = started.elapsed();
+    let flushes = flushes_between(flushes, bench.device_flushes());
     check_count(&db, records.len(), "raw sled insert + fdatasync")?;
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: raw_bytes_per_event(records),
-    })
+    Ok(Sample::new(elapsed, raw_bytes_per_event(records)).with_device_flushes(flushes))
 }
 
 /// The journal's write pattern on raw sled: per event, one `apply_batch` of
@@ -110,10 +103,7 @@ pub(crate) fn raw_sled_batch_per_event(bench: &Bench, records: &[Vec<u8>]) -> Re
     }
     let elapsed = started.elapsed();
     check_count(&db, records.len() + 1, "raw sled batch per event")?;
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: raw_bytes_per_event(records) + run_bytes as f64,
-    })
+    Ok(Sample::new(elapsed, raw_bytes_per_event(records) + run_bytes as f64))
 }
 
 /// A run record like the journal's for the bench run.
@@ -167,10 +157,10 @@ pub(crate) fn journal_buffered(bench: &Bench, events: u64) -> Result<Sample, Ben
     let dir = bench.fresh_dir("journal-buffered")?;
     let (journal, store) = open_journal(dir.path(), buffered_without_snapshots())?;
     let (elapsed, record) = time_sequential_steps(bench, &journal, &bench_key("buffered", 0), events)?;
-    Ok(Sample {
+    Ok(Sample::new(
         elapsed,
-        bytes_per_event: journal_bytes(&store, &record, 1, events)? as f64 / events as f64,
-    })
+        journal_bytes(&store, &record, 1, events)? as f64 / events as f64,
+    ))
 }
 
 /// Sequential `Run::step` calls as in [`journal_buffered`], over the
@@ -184,10 +174,7 @@ pub(crate) fn journal_buffered_in_memory(bench: &Bench, events: u64) -> Result<S
     let journal = Journal::with_store(Arc::new(MemoryStore::new()), buffered_without_snapshots())
         .map_err(journal_error("open"))?;
     let (elapsed, _) = time_sequential_steps(bench, &journal, &bench_key("in-memory", 0), events)?;
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: (KEY_BYTES + bench.payload.record_len()) as f64,
-    })
+    Ok(Sample::new(elapsed, (KEY_BYTES + bench.payload.record_len()) as f64))
 }
 
 /// Begins `key` and times `events` sequential steps until the writer has
@@ -231,7 +218,7 @@ pub(crate) fn journal_durable(bench: &Bench, writers: usize, per_writer: u64) ->
                 .map_err(journal_error("begin"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let elapsed = timed_writers(writers, "durable append", |index| {
+    let (elapsed, flushes) = timed_writers_counting(writers, "durable append", bench.flush_counter(), |index| {
         let run = &runs[index];
         Ok(move || -> Result<(), BenchError> {
             for _ in 0..per_writer {
@@ -248,10 +235,7 @@ pub(crate) fn journal_durable(bench: &Bench, writers: usize, per_writer: u64) ->
         check_next_seq(record.head.next_seq, per_writer + 1, "journal durable append")?;
         bytes += journal_bytes(&store, &record, 1, per_writer)?;
     }
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: bytes as f64 / (writers as u64 * per_writer) as f64,
-    })
+    Ok(Sample::new(elapsed, bytes as f64 / (writers as u64 * per_writer) as f64).with_device_flushes(flushes))
 }
 
 fn check_next_seq(next_seq: u64, expected: u64, workload: &'static str) -> Result<(), BenchError> {
@@ -292,19 +276,24 @@ pub(crate) fn socket_durable(bench: &Bench, clients: usize, per_client: u64) -> 
         .map_err(|error| journal_error("connect to the served journal")(OpenError::Connect(error)))?;
     let keys: Vec<_> = (0..clients).map(|index| bench_key("socket", index)).collect();
     let client = &connected;
-    let elapsed = timed_writers(clients, "durable append through the socket", |index| {
-        // Begun concurrently, outside the clock, as long-running agents are.
-        let run = client
-            .begin(keys[index].clone(), RunMeta::default())
-            .map_err(journal_error("begin through the socket"))?;
-        Ok(move || -> Result<(), BenchError> {
-            for _ in 0..per_client {
-                run.step(vec![bench.payload.message()])
-                    .map_err(journal_error("durable append through the socket"))?;
-            }
-            Ok(())
-        })
-    })?;
+    let (elapsed, flushes) = timed_writers_counting(
+        clients,
+        "durable append through the socket",
+        bench.flush_counter(),
+        |index| {
+            // Begun concurrently, outside the clock, as long-running agents are.
+            let run = client
+                .begin(keys[index].clone(), RunMeta::default())
+                .map_err(journal_error("begin through the socket"))?;
+            Ok(move || -> Result<(), BenchError> {
+                for _ in 0..per_client {
+                    run.step(vec![bench.payload.message()])
+                        .map_err(journal_error("durable append through the socket"))?;
+                }
+                Ok(())
+            })
+        },
+    )?;
     drop(connected);
     server.close();
     let mut bytes = 0;
@@ -317,8 +306,5 @@ pub(crate) fn socket_durable(bench: &Bench, clients: usize, per_client: u64) -> 
         )?;
         bytes += journal_bytes(&store, &record, 1, per_client)?;
     }
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: bytes as f64 / (clients as u64 * per_client) as f64,
-    })
+    Ok(Sample::new(elapsed, bytes as f64 / (clients as u64 * per_client) as f64).with_device_flushes(flushes))
 }

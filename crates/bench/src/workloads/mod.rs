@@ -16,6 +16,7 @@ use runjournal_sled::{layout, OpenMode, SledStore};
 use tempfile::TempDir;
 
 use crate::error::{io_error, journal_error, sled_error, BenchError};
+use crate::flushes::FlushCounter;
 use crate::payload::Payload;
 
 /// What every workload shares: where to put databases, how often to repeat.
@@ -23,15 +24,27 @@ pub(crate) struct Bench {
     root: PathBuf,
     pub(crate) repetitions: usize,
     pub(crate) payload: Payload,
+    flushes: Option<FlushCounter>,
 }
 
 impl Bench {
-    pub(crate) fn new(root: PathBuf, repetitions: usize, payload: Payload) -> Bench {
+    pub(crate) fn new(root: PathBuf, repetitions: usize, payload: Payload, flushes: Option<FlushCounter>) -> Bench {
         Bench {
             root,
             repetitions,
             payload,
+            flushes,
         }
+    }
+
+    /// The flush counter of the device under [`Bench::root`], when it has one.
+    pub(crate) fn flush_counter(&self) -> Option<&FlushCounter> {
+        self.flushes.as_ref()
+    }
+
+    /// The device's flushes so far (`None`: not counted).
+    pub(crate) fn device_flushes(&self) -> Option<u64> {
+        self.flushes.as_ref().and_then(FlushCounter::read)
     }
 
     /// The directory every database of this run goes under.

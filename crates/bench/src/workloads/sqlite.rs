@@ -12,7 +12,7 @@ use rusqlite::{params, Connection};
 
 use super::Bench;
 use crate::error::{sqlite_error, BenchError};
-use crate::measure::Sample;
+use crate::measure::{flushes_between, Sample};
 
 const INSERT: &str = "INSERT INTO events (run, seq, bytes) VALUES (?1, ?2, ?3)";
 
@@ -102,21 +102,19 @@ fn check_rows(connection: &Connection, expected: usize) -> Result<(), BenchError
 pub(crate) fn per_commit(bench: &Bench, records: &[Vec<u8>], sync: Sync) -> Result<Sample, BenchError> {
     let dir = bench.fresh_dir("sqlite-commit")?;
     let connection = open(&dir.path().join("bench.sqlite"), sync)?;
-    let elapsed = {
+    let (elapsed, flushes) = {
         let mut insert = connection.prepare(INSERT).map_err(sqlite_error("prepare insert"))?;
+        let flushes = bench.device_flushes();
         let started = Instant::now();
         for (seq, record) in (1i64..).zip(records) {
             insert
                 .execute(params![0i64, seq, record.as_slice()])
                 .map_err(sqlite_error("insert"))?;
         }
-        started.elapsed()
+        (started.elapsed(), flushes_between(flushes, bench.device_flushes()))
     };
     check_rows(&connection, records.len())?;
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: row_bytes_per_event(records),
-    })
+    Ok(Sample::new(elapsed, row_bytes_per_event(records)).with_device_flushes(flushes))
 }
 
 /// Every INSERT in one transaction, one commit (`synchronous=NORMAL`): the
@@ -137,10 +135,7 @@ pub(crate) fn one_transaction(bench: &Bench, records: &[Vec<u8>]) -> Result<Samp
     transaction.commit().map_err(sqlite_error("commit"))?;
     let elapsed = started.elapsed();
     check_rows(&connection, records.len())?;
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: row_bytes_per_event(records),
-    })
+    Ok(Sample::new(elapsed, row_bytes_per_event(records)))
 }
 
 /// `threads` threads, each with its own connection, each inserting
@@ -159,6 +154,7 @@ pub(crate) fn per_commit_threads(
     drop(open(&path, Sync::Full)?);
     let start = Arc::new(Barrier::new(threads + 1));
     let mut elapsed = Duration::ZERO;
+    let mut flushes = None;
     std::thread::scope(|scope| -> Result<(), BenchError> {
         let mut handles = Vec::with_capacity(threads);
         for thread in 0..threads {
@@ -177,6 +173,7 @@ pub(crate) fn per_commit_threads(
             }));
         }
         start.wait();
+        let before = bench.device_flushes();
         let started = Instant::now();
         for handle in handles {
             handle.join().map_err(|_| BenchError::Check {
@@ -185,14 +182,12 @@ pub(crate) fn per_commit_threads(
             })??;
         }
         elapsed = started.elapsed();
+        flushes = flushes_between(before, bench.device_flushes());
         Ok(())
     })?;
     let connection = connect(&path, Sync::Full)?;
     check_rows(&connection, threads * usize::try_from(per_thread).unwrap_or(0))?;
-    Ok(Sample {
-        elapsed,
-        bytes_per_event: row_bytes_per_event(&[record.to_vec()]),
-    })
+    Ok(Sample::new(elapsed, row_bytes_per_event(&[record.to_vec()])).with_device_flushes(flushes))
 }
 
 /// A SQLite database at `path` holding `records` as run 0, seqs from 0.
