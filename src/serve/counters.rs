@@ -15,6 +15,9 @@ pub(crate) struct Counters {
     connections_total: AtomicU64,
     connections_open: AtomicU64,
     requests: AtomicU64,
+    append_requests: AtomicU64,
+    batch_requests: AtomicU64,
+    batch_items: AtomicU64,
     subscribers_open: AtomicU64,
     subscribers_total: AtomicU64,
     rejections: Mutex<BTreeMap<&'static str, u64>>,
@@ -32,6 +35,17 @@ impl Counters {
 
     pub(crate) fn request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `POST /v1/runs/{k}/events`.
+    pub(crate) fn append(&self) {
+        self.append_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `POST /v1/appends` of `items` appends.
+    pub(crate) fn batch(&self, items: usize) {
+        self.batch_requests.fetch_add(1, Ordering::Relaxed);
+        self.batch_items.fetch_add(items as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn rejected(&self, code: &'static str) {
@@ -112,6 +126,24 @@ impl Counters {
             "counter",
             "Requests received.",
             self.requests.load(Ordering::Relaxed),
+        );
+        metric(
+            "runjournal_append_requests_total",
+            "counter",
+            "Single append requests (POST /v1/runs/{k}/events) received.",
+            self.append_requests.load(Ordering::Relaxed),
+        );
+        metric(
+            "runjournal_batch_append_requests_total",
+            "counter",
+            "Batched append requests (POST /v1/appends) received within their bounds.",
+            self.batch_requests.load(Ordering::Relaxed),
+        );
+        metric(
+            "runjournal_batch_append_items_total",
+            "counter",
+            "Appends carried by batched append requests.",
+            self.batch_items.load(Ordering::Relaxed),
         );
         metric(
             "runjournal_subscribers_total",
