@@ -118,7 +118,12 @@ pub(crate) async fn finish(state: Arc<ServerState>, request: Request) -> Answer 
 }
 
 /// The handle after `envelopes` were written from `expected_seq`.
-pub(crate) fn handle_after(key: &runjournal_core::RunKey, epoch: u64, expected_seq: u64, envelopes: &[crate::Envelope]) -> Handle {
+pub(crate) fn handle_after(
+    key: &runjournal_core::RunKey,
+    epoch: u64,
+    expected_seq: u64,
+    envelopes: &[crate::Envelope],
+) -> Handle {
     let last = envelopes.last();
     Handle {
         run: key.clone(),
