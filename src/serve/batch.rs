@@ -5,8 +5,8 @@
 //!   with `?answer=receipts` applies it, and gets that answer or that error.
 //! - Every item is handed to the writer before any is awaited, in list
 //!   order (so items on one run apply in that order): they share commits.
-//! - A body over the bound, more than [`wire::MAX_BATCH_APPENDS`] items or
-//!   malformed JSON is refused whole: nothing is stored.
+//! - A body over the bound, more than [`wire::MAX_BATCH_APPENDS`] items, no
+//!   items or malformed JSON is refused whole: nothing is stored.
 //! - A durable item on a buffered journal is answered after a sync.
 
 use std::sync::Arc;
@@ -23,6 +23,11 @@ pub(crate) async fn appends(state: Arc<ServerState>, request: Request) -> Answer
     let limit = batch_body_limit(state.max_body);
     let bytes = api::read_body(&state, request.into_body(), length, limit).await?;
     let body: AppendsRequest = api::parse_json(&bytes)?;
+    if body.appends.is_empty() {
+        return Err(ApiError::invalid(
+            "the request has no appends (as an append of no events is refused); nothing was appended",
+        ));
+    }
     if body.appends.len() > wire::MAX_BATCH_APPENDS {
         return Err(ApiError::transport(
             wire::PAYLOAD_TOO_LARGE,

@@ -1,4 +1,6 @@
-//! A fresh database served on its socket, for the served API's tests.
+//! A fresh database served on its socket, and the requests the served API's
+//! tests share. A test file that includes it includes `common/http.rs` as
+//! its sibling module `http`.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -7,8 +9,11 @@
 
 use std::path::PathBuf;
 
-use runjournal::{Journal, Options, RunFilter, RunRecord, ServeHandle, ServeOptions};
+use runjournal::wire::run_path;
+use runjournal::{Journal, Options, RunFilter, RunKey, RunRecord, ServeHandle, ServeOptions};
 use serde_json::{json, Value};
+
+use super::http::{self, post};
 
 /// A journal at `db` in a temporary directory, served on its socket.
 pub struct Served {
@@ -31,8 +36,13 @@ impl Served {
 
 /// A fresh database served with `options`.
 pub fn serve_with(options: ServeOptions) -> Served {
+    serve_opened_with(Options::default(), options)
+}
+
+/// A fresh database opened with `journal_options`, served with `options`.
+pub fn serve_opened_with(journal_options: Options, options: ServeOptions) -> Served {
     let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path().join("db"), Options::default()).unwrap();
+    let journal = Journal::open(dir.path().join("db"), journal_options).unwrap();
     let server = journal.serve(options).unwrap();
     let socket = server.socket_path().unwrap().to_path_buf();
     Served {
@@ -51,4 +61,39 @@ pub fn serve() -> Served {
 /// A one-message step event as the served API's JSON.
 pub fn step(text: &str) -> Value {
     json!({"type": "step", "messages": [{"role": "assistant", "content": text}]})
+}
+
+/// The key of agent `agent-0` in episode `episode` of `goal`.
+pub fn key(goal: &str, episode: u32) -> RunKey {
+    RunKey::new(goal, episode, "agent-0").unwrap()
+}
+
+/// A run key as the served API's JSON.
+pub fn key_json(key: &RunKey) -> Value {
+    serde_json::to_value(key).unwrap()
+}
+
+/// Begins `key` through the server and returns its handle.
+pub fn begin(served: &Served, key: &RunKey) -> Value {
+    let reply = post(
+        &served.socket,
+        "/v1/runs",
+        &json!({"run": key_json(key), "meta": {"model": "m"}}),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    reply.json()["handle"].clone()
+}
+
+/// `POST /v1/runs/{k}/events` of `events` at `epoch` and `expected_seq`.
+pub fn append(served: &Served, key: &RunKey, epoch: u64, expected_seq: u64, events: &[Value]) -> http::Reply {
+    post(
+        &served.socket,
+        &format!("{}/events", run_path(key)),
+        &json!({"epoch": epoch, "expected_seq": expected_seq, "events": events}),
+    )
+}
+
+/// The run's next seq as stored (read from the journal, not the server).
+pub fn stored_next_seq(served: &Served, key: &RunKey) -> u64 {
+    served.journal.run_info(key).unwrap().head.next_seq
 }
