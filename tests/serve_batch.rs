@@ -182,6 +182,69 @@ fn a_batch_item_with_a_stale_expected_seq_fails_alone_with_conflict_and_one_with
 }
 
 #[test]
+fn a_batch_hands_every_item_to_the_writer_before_awaiting_any() {
+    let served = serve();
+    let run = key("shared", 0);
+    begin(&served, &run);
+    let count = 32;
+    let items: Vec<Value> = (0..count)
+        .map(|index| item(&run, 0, 1 + index, &[step(&format!("{index}"))]))
+        .collect();
+    let before = served.journal.metrics();
+    let results = results(&appends(&served, &items));
+    assert!(results.iter().all(|result| result.get("error").is_none()));
+    let after = served.journal.metrics();
+    assert_eq!(after.batches - before.batches, count);
+    // Awaiting each item before queueing the next would take one durable
+    // commit per item; queued together, items share commits.
+    assert!(
+        after.groups - before.groups < count,
+        "{} commits for {count} items",
+        after.groups - before.groups
+    );
+    assert_chain_verifies(&served, &run);
+}
+
+#[test]
+fn a_batch_item_is_checked_against_the_earlier_items_on_its_run() {
+    let served = serve();
+    let (a, b) = (key("ordered", 0), key("ordered", 1));
+    begin(&served, &a);
+    begin(&served, &b);
+    let sent = json!({"type": "handoff_sent", "id": "h1", "from": "agent-0", "to": "agent-1",
+                      "generation": 1, "version": "1.0.0", "content_hash": "ab", "timeout_ms": 60_000});
+    let acked = json!({"type": "handoff_acked", "id": "h1", "by": "agent-1"});
+    let mut typed_ack = item(&a, 0, 2, std::slice::from_ref(&acked));
+    typed_ack["checks"] = json!("typed");
+    let completed = json!({"type": "run_completed", "output": null});
+    let items = [
+        item(&a, 0, 1, std::slice::from_ref(&sent)),
+        item(&a, 0, 9, &[step("a at the wrong seq")]),
+        typed_ack,
+        item(&b, 0, 1, std::slice::from_ref(&completed)),
+        item(&b, 0, 2, &[step("after b's outcome")]),
+    ];
+    let results = results(&appends(&served, &items));
+    assert_eq!(results.len(), 5);
+    assert_written(&served, &results[0], &a, 0, 1, &[sent]);
+    assert_eq!(results[1]["error"]["code"], "conflict", "{}", results[1]);
+    assert_eq!(results[1]["error"]["details"]["actual"], 2);
+    // The typed ack is checked against the send queued before it.
+    assert_written(&served, &results[2], &a, 0, 2, &[acked]);
+    assert_written(&served, &results[3], &b, 0, 1, &[completed]);
+    assert_eq!(results[4]["error"]["code"], "out_of_order", "{}", results[4]);
+    assert_eq!(results[4]["error"]["seq"], 2);
+    assert_eq!(stored_next_seq(&served, &a), 3);
+    assert_eq!(stored_next_seq(&served, &b), 2);
+    assert_eq!(
+        served.journal.state(&a).unwrap().handoffs[0].status,
+        runjournal::fold::HandoffStatus::Acknowledged
+    );
+    assert_chain_verifies(&served, &a);
+    assert_chain_verifies(&served, &b);
+}
+
+#[test]
 fn a_batch_item_for_an_unknown_or_finished_run_or_an_unopened_epoch_fails_alone_as_the_single_append_does() {
     let served = serve();
     let (live, done, missing) = (key("ends", 0), key("ends", 1), key("nobody", 9));
