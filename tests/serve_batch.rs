@@ -9,13 +9,16 @@ mod http;
 #[path = "common/served.rs"]
 mod served;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{get, post, Reply};
+use runjournal::core::testing::faulty::{Fault, FaultyStore, OpClass};
+use runjournal::core::MemoryStore;
 use runjournal::wire::{self, run_path};
 use runjournal::{Durability, Event, Options, RunKey, ServeOptions};
 use serde_json::{json, Value};
-use served::{append, begin, key, key_json, serve, serve_opened_with, serve_with, step, stored_next_seq, Served};
+use served::{append, begin, key, key_json, serve, serve_store, serve_with, step, stored_next_seq, Served};
 
 /// One item of a batch: an append of `events` to `key`.
 fn item(key: &RunKey, epoch: u64, expected_seq: u64, events: &[Value]) -> Value {
@@ -419,20 +422,32 @@ fn a_malformed_batch_is_refused_and_stores_nothing() {
     assert_eq!(metric(&text, "runjournal_batch_append_requests_total"), 0);
 }
 
+/// A buffered journal over a faulty in-memory store (which counts the append
+/// batches applied before each successful sync), served; its flush interval
+/// is an hour, so only a boundary or a durable request makes it sync.
+fn serve_buffered_faulty() -> (Arc<FaultyStore<MemoryStore>>, Served) {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let options = Options {
+        durability: Durability::Buffered,
+        flush_interval: Duration::from_secs(3600),
+        ..Options::default()
+    };
+    (store.clone(), serve_store(store, options))
+}
+
+fn durable(mut item: Value) -> Value {
+    item["durability"] = json!("durable");
+    item
+}
+
 #[test]
 fn a_batch_with_durable_items_is_answered_only_after_a_sync() {
-    let served = serve_opened_with(
-        Options {
-            durability: Durability::Buffered,
-            flush_interval: Duration::from_secs(3600),
-            ..Options::default()
-        },
-        ServeOptions::default(),
-    );
+    let (store, served) = serve_buffered_faulty();
     let (a, b) = (key("durable", 0), key("durable", 1));
     begin(&served, &a);
     begin(&served, &b);
-    let synced_before = served.journal.metrics().flushes;
+    assert_eq!(store.batches_synced(), store.batches_applied(), "begin is a boundary");
+    let synced_before = store.batches_synced();
 
     let buffered = results(&appends(
         &served,
@@ -440,20 +455,40 @@ fn a_batch_with_durable_items_is_answered_only_after_a_sync() {
     ));
     assert_eq!(buffered.len(), 2);
     assert_eq!(
-        served.journal.metrics().flushes,
+        store.batches_synced(),
         synced_before,
         "buffered items on a buffered journal wait for no sync"
     );
 
-    let mut durable = item(&a, 0, 2, &[step("a2")]);
-    durable["durability"] = json!("durable");
-    let answered = results(&appends(&served, &[durable, item(&b, 0, 2, &[step("b2")])]));
+    let answered = results(&appends(
+        &served,
+        &[durable(item(&a, 0, 2, &[step("a2")])), item(&b, 0, 2, &[step("b2")])],
+    ));
     assert_written(&served, &answered[0], &a, 0, 2, &[step("a2")]);
     assert_written(&served, &answered[1], &b, 0, 2, &[step("b2")]);
-    assert!(
-        served.journal.metrics().flushes > synced_before,
-        "the answer to a batch with a durable item comes after a sync"
+    assert_eq!(store.batches_applied(), synced_before + 4);
+    assert_eq!(
+        store.batches_synced(),
+        store.batches_applied(),
+        "the answer to a batch with a durable item comes after a sync of every item"
     );
+}
+
+#[test]
+fn a_durable_batch_item_whose_sync_fails_gets_the_sync_error_and_the_others_their_receipts() {
+    let (store, served) = serve_buffered_faulty();
+    let (a, b) = (key("unsynced", 0), key("unsynced", 1));
+    begin(&served, &a);
+    begin(&served, &b);
+    store.arm(OpClass::Sync, Fault::nth(1));
+    let results = results(&appends(
+        &served,
+        &[durable(item(&a, 0, 1, &[step("a1")])), item(&b, 0, 1, &[step("b1")])],
+    ));
+    assert_eq!(store.injected(OpClass::Sync), 1);
+    assert!(results[0]["status"].as_u64().unwrap() >= 500, "{}", results[0]);
+    assert_eq!(results[0]["error"]["code"], "storage", "{}", results[0]);
+    assert_written(&served, &results[1], &b, 0, 1, &[step("b1")]);
 }
 
 #[test]

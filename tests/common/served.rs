@@ -9,6 +9,9 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
+use runjournal::core::Store;
 use runjournal::wire::run_path;
 use runjournal::{Journal, Options, RunFilter, RunKey, RunRecord, ServeHandle, ServeOptions};
 use serde_json::{json, Value};
@@ -36,14 +39,29 @@ impl Served {
 
 /// A fresh database served with `options`.
 pub fn serve_with(options: ServeOptions) -> Served {
-    serve_opened_with(Options::default(), options)
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path().join("db"), Options::default()).unwrap();
+    let server = journal.serve(options).unwrap();
+    let socket = server.socket_path().unwrap().to_path_buf();
+    Served {
+        dir,
+        journal,
+        server,
+        socket,
+    }
 }
 
-/// A fresh database opened with `journal_options`, served with `options`.
-pub fn serve_opened_with(journal_options: Options, options: ServeOptions) -> Served {
+/// A journal over `store` opened with `options`, served on a socket in a
+/// temporary directory.
+pub fn serve_store(store: Arc<dyn Store>, options: Options) -> Served {
     let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path().join("db"), journal_options).unwrap();
-    let server = journal.serve(options).unwrap();
+    let journal = Journal::with_store(store, options).unwrap();
+    let server = journal
+        .serve(ServeOptions {
+            socket: Some(dir.path().join("journal.sock")),
+            ..ServeOptions::default()
+        })
+        .unwrap();
     let socket = server.socket_path().unwrap().to_path_buf();
     Served {
         dir,
