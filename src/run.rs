@@ -210,6 +210,29 @@ pub(crate) struct Queued {
     pub(crate) envelopes: Option<Vec<Envelope>>,
 }
 
+/// A served append handed to the writer, its answer still to come.
+pub(crate) struct ClientAppend {
+    span: tracing::Span,
+    queued: Queued,
+    /// `None`: it returned once queued (`Buffered`).
+    receiver: Option<tokio::sync::oneshot::Receiver<AppendOutcome>>,
+}
+
+impl ClientAppend {
+    /// The envelopes written, once the journal's durability mode is
+    /// satisfied; `run` is the handle that queued it.
+    async fn wait(mut self, run: &LocalRun) -> Result<Vec<Envelope>, AppendError> {
+        let envelopes = self.queued.envelopes.take().unwrap_or_default();
+        let Some(receiver) = self.receiver else {
+            return Ok(envelopes);
+        };
+        // The writer drops a reply unanswered only when it panics.
+        let outcome = receiver.await.map_err(|_| AppendError::WriterStopped)?;
+        self.span.in_scope(|| run.settle(self.queued, outcome))?;
+        Ok(envelopes)
+    }
+}
+
 /// Which checks an append gets beyond docs/format.md's ordering rules.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Checks {
@@ -366,6 +389,28 @@ impl Run {
     ) -> Result<Vec<Envelope>, AppendError> {
         match &self.backend {
             RunBackend::Local(run) => run.append_for_client(expected_seq, events, checks).await,
+            RunBackend::Remote(_) => Err(AppendError::WriterStopped),
+        }
+    }
+
+    /// The served API's append handed to the writer without waiting (see
+    /// `LocalRun::queue_for_client`); a connected handle is never served.
+    pub(crate) fn queue_for_client(
+        &self,
+        expected_seq: u64,
+        events: Vec<Event>,
+        checks: Checks,
+    ) -> Result<ClientAppend, AppendError> {
+        match &self.backend {
+            RunBackend::Local(run) => run.queue_for_client(expected_seq, events, checks),
+            RunBackend::Remote(_) => Err(AppendError::WriterStopped),
+        }
+    }
+
+    /// The answer of an append [`Run::queue_for_client`] queued on this handle.
+    pub(crate) async fn wait_for_client(&self, append: ClientAppend) -> Result<Vec<Envelope>, AppendError> {
+        match &self.backend {
+            RunBackend::Local(run) => append.wait(run).await,
             RunBackend::Remote(_) => Err(AppendError::WriterStopped),
         }
     }
@@ -545,20 +590,36 @@ impl LocalRun {
         events: Vec<Event>,
         checks: Checks,
     ) -> Result<Vec<Envelope>, AppendError> {
+        self.queue_for_client(expected_seq, events, checks)?.wait(self).await
+    }
+
+    /// The first half of [`LocalRun::append_for_client`]: the append is
+    /// checked and handed to the writer now (appends queued one after
+    /// another share its commits); [`ClientAppend::wait`] gives its answer.
+    pub(crate) fn queue_for_client(
+        &self,
+        expected_seq: u64,
+        events: Vec<Event>,
+        checks: Checks,
+    ) -> Result<ClientAppend, AppendError> {
         let span = self.append_span(events.len());
         let detach = self.may_detach(&events, checks);
         if detach == Detach::Yes {
             let queued = span.in_scope(|| self.queue(Some(expected_seq), events, checks, Delivery::Detached, true))?;
-            return Ok(queued.envelopes.unwrap_or_default());
+            return Ok(ClientAppend {
+                span,
+                queued,
+                receiver: None,
+            });
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let delivery = Delivery::Async(sender, detach == Detach::WaitForSync);
-        let mut queued = span.in_scope(|| self.queue(Some(expected_seq), events, checks, delivery, true))?;
-        let envelopes = queued.envelopes.take().unwrap_or_default();
-        // The writer drops a reply unanswered only when it panics.
-        let outcome = receiver.await.map_err(|_| AppendError::WriterStopped)?;
-        span.in_scope(|| self.settle(queued, outcome))?;
-        Ok(envelopes)
+        let queued = span.in_scope(|| self.queue(Some(expected_seq), events, checks, delivery, true))?;
+        Ok(ClientAppend {
+            span,
+            queued,
+            receiver: Some(receiver),
+        })
     }
 
     /// The chain hash of the run's last event as this handle sees it.

@@ -264,6 +264,64 @@ pub struct ReceiptsResponse {
     pub handle: Handle,
 }
 
+/// The most appends one `POST /v1/appends` carries.
+pub const MAX_BATCH_APPENDS: usize = 1024;
+/// How many single append bodies the body of a `POST /v1/appends` may be.
+pub const BATCH_BODY_FACTOR: usize = 4;
+
+/// `POST /v1/appends`: appends to any runs, each applied as its own
+/// `POST /v1/runs/{k}/events` would be.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppendsRequest {
+    /// The appends, applied in order (those on one run in this order).
+    pub appends: Vec<AppendItem>,
+}
+
+/// One append of a `POST /v1/appends`: an [`AppendRequest`] and its run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppendItem {
+    /// The run it appends to.
+    pub run: RunKey,
+    /// The client's epoch; older than the run's is `fenced`.
+    pub epoch: u64,
+    /// The seq the batch must start at; another is `conflict`.
+    pub expected_seq: u64,
+    /// The events, in order.
+    pub events: Vec<Event>,
+    /// Which refusals apply (default `raw`).
+    #[serde(default)]
+    pub checks: ChecksMode,
+    /// Durability override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<WireDurability>,
+}
+
+/// `{"results": [...]}`: one result per append of a `POST /v1/appends`, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppendsResponse {
+    /// What each append got.
+    pub results: Vec<AppendResult>,
+}
+
+/// One append's result: its receipts, or the error (and its status) the
+/// single append would have been answered with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AppendResult {
+    /// It was written.
+    Appended(ReceiptsResponse),
+    /// It was refused or failed.
+    Failed {
+        /// The status the single append would have been answered with.
+        status: u16,
+        /// The error.
+        error: ErrorDetail,
+    },
+}
+
 /// How a run ended, on the wire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]

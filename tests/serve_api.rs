@@ -12,39 +12,7 @@ use http::{get, post};
 use runjournal::wire::{self, encode_key, run_path};
 use runjournal::{RunKey, ServeOptions};
 use serde_json::{json, Value};
-use served::{serve, serve_with, step, Served};
-
-fn key(goal: &str, episode: u32) -> RunKey {
-    RunKey::new(goal, episode, "agent-0").unwrap()
-}
-
-fn key_json(key: &RunKey) -> Value {
-    serde_json::to_value(key).unwrap()
-}
-
-/// Begins `key` and returns its handle.
-fn begin(served: &Served, key: &RunKey) -> Value {
-    let reply = post(
-        &served.socket,
-        "/v1/runs",
-        &json!({"run": key_json(key), "meta": {"model": "m"}}),
-    );
-    assert_eq!(reply.status, 201, "{}", reply.text());
-    reply.json()["handle"].clone()
-}
-
-fn append(served: &Served, key: &RunKey, epoch: u64, expected_seq: u64, events: &[Value]) -> http::Reply {
-    post(
-        &served.socket,
-        &format!("{}/events", run_path(key)),
-        &json!({"epoch": epoch, "expected_seq": expected_seq, "events": events}),
-    )
-}
-
-/// The run's next seq as stored (read from the journal, not the server).
-fn stored_next_seq(served: &Served, key: &RunKey) -> u64 {
-    served.journal.run_info(key).unwrap().head.next_seq
-}
+use served::{append, begin, key, key_json, serve, serve_with, step, stored_next_seq};
 
 #[test]
 fn health_names_the_server_and_api_version() {

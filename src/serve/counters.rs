@@ -15,6 +15,9 @@ pub(crate) struct Counters {
     connections_total: AtomicU64,
     connections_open: AtomicU64,
     requests: AtomicU64,
+    append_requests: AtomicU64,
+    batch_requests: AtomicU64,
+    batch_items: AtomicU64,
     subscribers_open: AtomicU64,
     subscribers_total: AtomicU64,
     rejections: Mutex<BTreeMap<&'static str, u64>>,
@@ -34,6 +37,17 @@ impl Counters {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A `POST /v1/runs/{k}/events`.
+    pub(crate) fn append(&self) {
+        self.append_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `POST /v1/appends` of `items` appends.
+    pub(crate) fn batch(&self, items: usize) {
+        self.batch_requests.fetch_add(1, Ordering::Relaxed);
+        self.batch_items.fetch_add(items as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn rejected(&self, code: &'static str) {
         let mut rejections = self
             .rejections
@@ -51,80 +65,105 @@ impl Counters {
         self.subscribers_open.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Each plain metric: its name, kind, help and value.
+    fn rows(&self, journal: &MetricsSnapshot) -> [(&'static str, &'static str, &'static str, u64); 15] {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        [
+            (
+                "runjournal_append_batches_total",
+                "counter",
+                "Append batches applied.",
+                journal.batches,
+            ),
+            ("runjournal_events_total", "counter", "Events applied.", journal.events),
+            (
+                "runjournal_bytes_total",
+                "counter",
+                "Bytes of encoded records applied.",
+                journal.bytes,
+            ),
+            (
+                "runjournal_groups_total",
+                "counter",
+                "Groups the writer committed.",
+                journal.groups,
+            ),
+            (
+                "runjournal_syncs_total",
+                "counter",
+                "Syncs to stable storage.",
+                journal.flushes,
+            ),
+            (
+                "runjournal_sync_micros_total",
+                "counter",
+                "Time spent in syncs, in microseconds.",
+                journal.flush_micros_total,
+            ),
+            (
+                "runjournal_sync_micros_max",
+                "gauge",
+                "The longest sync, in microseconds.",
+                journal.flush_micros_max,
+            ),
+            (
+                "runjournal_connections_total",
+                "counter",
+                "Connections accepted.",
+                load(&self.connections_total),
+            ),
+            (
+                "runjournal_connections_open",
+                "gauge",
+                "Connections open now.",
+                load(&self.connections_open),
+            ),
+            (
+                "runjournal_requests_total",
+                "counter",
+                "Requests received.",
+                load(&self.requests),
+            ),
+            (
+                "runjournal_append_requests_total",
+                "counter",
+                "Single append requests (POST /v1/runs/{k}/events) received.",
+                load(&self.append_requests),
+            ),
+            (
+                "runjournal_batch_append_requests_total",
+                "counter",
+                "Batched append requests (POST /v1/appends) received within their bounds.",
+                load(&self.batch_requests),
+            ),
+            (
+                "runjournal_batch_append_items_total",
+                "counter",
+                "Appends carried by batched append requests.",
+                load(&self.batch_items),
+            ),
+            (
+                "runjournal_subscribers_total",
+                "counter",
+                "Subscriptions opened.",
+                load(&self.subscribers_total),
+            ),
+            (
+                "runjournal_subscribers_open",
+                "gauge",
+                "Subscriptions open now.",
+                load(&self.subscribers_open),
+            ),
+        ]
+    }
+
     /// The Prometheus text format (version 0.0.4) of `journal` and these counters.
     pub(crate) fn prometheus(&self, journal: &MetricsSnapshot) -> String {
         let mut text = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        for (name, kind, help, value) in self.rows(journal) {
             // Writing to a String cannot fail.
             let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-        };
-        metric(
-            "runjournal_append_batches_total",
-            "counter",
-            "Append batches applied.",
-            journal.batches,
-        );
-        metric("runjournal_events_total", "counter", "Events applied.", journal.events);
-        metric(
-            "runjournal_bytes_total",
-            "counter",
-            "Bytes of encoded records applied.",
-            journal.bytes,
-        );
-        metric(
-            "runjournal_groups_total",
-            "counter",
-            "Groups the writer committed.",
-            journal.groups,
-        );
-        metric(
-            "runjournal_syncs_total",
-            "counter",
-            "Syncs to stable storage.",
-            journal.flushes,
-        );
-        metric(
-            "runjournal_sync_micros_total",
-            "counter",
-            "Time spent in syncs, in microseconds.",
-            journal.flush_micros_total,
-        );
-        metric(
-            "runjournal_sync_micros_max",
-            "gauge",
-            "The longest sync, in microseconds.",
-            journal.flush_micros_max,
-        );
-        metric(
-            "runjournal_connections_total",
-            "counter",
-            "Connections accepted.",
-            self.connections_total.load(Ordering::Relaxed),
-        );
-        metric(
-            "runjournal_connections_open",
-            "gauge",
-            "Connections open now.",
-            self.connections_open.load(Ordering::Relaxed),
-        );
-        metric(
-            "runjournal_requests_total",
-            "counter",
-            "Requests received.",
-            self.requests.load(Ordering::Relaxed),
-        );
-        metric(
-            "runjournal_subscribers_total",
-            "counter",
-            "Subscriptions opened.",
-            self.subscribers_total.load(Ordering::Relaxed),
-        );
-        metric(
-            "runjournal_subscribers_open",
-            "gauge",
-            "Subscriptions open now.",
-            self.subscribers_open.load(Ordering::Relaxed),
-        );
+        }
         let _ = writeln!(
             text,
             "# HELP runjournal_rejections_total Requests answered with an error, by code.\n# TYPE runjournal_rejections_total counter"

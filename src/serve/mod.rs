@@ -21,6 +21,7 @@
 //!   [`ServeOptions::shutdown_grace`]), then the socket is removed.
 
 mod api;
+mod batch;
 mod connection;
 mod counters;
 mod handles;

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter};
 
 use super::api::{Answer, ApiError, ServerState};
-use super::{reads, subscribe, writes};
+use super::{batch, reads, subscribe, writes};
 use crate::wire;
 
 /// What a route does.
@@ -30,6 +30,8 @@ pub enum Endpoint {
     ResumeLatest,
     /// `POST /v1/runs/{k}/events`.
     Append,
+    /// `POST /v1/appends`.
+    Appends,
     /// `GET /v1/runs/{k}/events`.
     Events,
     /// `GET /v1/runs/{k}/history`.
@@ -107,6 +109,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/runs/{goal}/{episode}/{agent}/resume", Endpoint::Resume),
     route("POST", "/v1/resume-latest", Endpoint::ResumeLatest),
     route("POST", "/v1/runs/{goal}/{episode}/{agent}/events", Endpoint::Append),
+    route("POST", "/v1/appends", Endpoint::Appends),
     route("GET", "/v1/runs/{goal}/{episode}/{agent}/events", Endpoint::Events),
     route("GET", "/v1/runs/{goal}/{episode}/{agent}/history", Endpoint::History),
     route("POST", "/v1/runs/{goal}/{episode}/{agent}/finish", Endpoint::Finish),
@@ -202,6 +205,7 @@ async fn dispatch(state: Arc<ServerState>, endpoint: Endpoint, request: Request)
         Endpoint::Resume => writes::resume(state, request).await,
         Endpoint::ResumeLatest => writes::resume_latest(state, request).await,
         Endpoint::Append => writes::append(state, request).await,
+        Endpoint::Appends => batch::appends(state, request).await,
         Endpoint::Events => reads::events(state, request, false).await,
         Endpoint::History => reads::events(state, request, true).await,
         Endpoint::Finish => writes::finish(state, request).await,

@@ -53,6 +53,7 @@ pub(crate) async fn resume_latest(state: Arc<ServerState>, request: Request) -> 
 
 /// `POST /v1/runs/{k}/events`.
 pub(crate) async fn append(state: Arc<ServerState>, request: Request) -> Answer {
+    state.counters.append();
     let key = path_key(&request)?;
     let receipts = receipts_asked(request.uri().query())?;
     let body: AppendRequest = json_body(&state, request).await?;
@@ -117,7 +118,12 @@ pub(crate) async fn finish(state: Arc<ServerState>, request: Request) -> Answer 
 }
 
 /// The handle after `envelopes` were written from `expected_seq`.
-fn handle_after(key: &runjournal_core::RunKey, epoch: u64, expected_seq: u64, envelopes: &[crate::Envelope]) -> Handle {
+pub(crate) fn handle_after(
+    key: &runjournal_core::RunKey,
+    epoch: u64,
+    expected_seq: u64,
+    envelopes: &[crate::Envelope],
+) -> Handle {
     let last = envelopes.last();
     Handle {
         run: key.clone(),

@@ -1,4 +1,6 @@
-//! A fresh database served on its socket, for the served API's tests.
+//! A fresh database served on its socket, and the requests the served API's
+//! tests share. A test file that includes it includes `common/http.rs` as
+//! its sibling module `http`.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -7,8 +9,14 @@
 
 use std::path::PathBuf;
 
-use runjournal::{Journal, Options, RunFilter, RunRecord, ServeHandle, ServeOptions};
+use std::sync::Arc;
+
+use runjournal::core::Store;
+use runjournal::wire::run_path;
+use runjournal::{Journal, Options, RunFilter, RunKey, RunRecord, ServeHandle, ServeOptions};
 use serde_json::{json, Value};
+
+use super::http::{self, post};
 
 /// A journal at `db` in a temporary directory, served on its socket.
 pub struct Served {
@@ -43,6 +51,26 @@ pub fn serve_with(options: ServeOptions) -> Served {
     }
 }
 
+/// A journal over `store` opened with `options`, served on a socket in a
+/// temporary directory.
+pub fn serve_store(store: Arc<dyn Store>, options: Options) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::with_store(store, options).unwrap();
+    let server = journal
+        .serve(ServeOptions {
+            socket: Some(dir.path().join("journal.sock")),
+            ..ServeOptions::default()
+        })
+        .unwrap();
+    let socket = server.socket_path().unwrap().to_path_buf();
+    Served {
+        dir,
+        journal,
+        server,
+        socket,
+    }
+}
+
 /// A fresh database served with the default options.
 pub fn serve() -> Served {
     serve_with(ServeOptions::default())
@@ -51,4 +79,39 @@ pub fn serve() -> Served {
 /// A one-message step event as the served API's JSON.
 pub fn step(text: &str) -> Value {
     json!({"type": "step", "messages": [{"role": "assistant", "content": text}]})
+}
+
+/// The key of agent `agent-0` in episode `episode` of `goal`.
+pub fn key(goal: &str, episode: u32) -> RunKey {
+    RunKey::new(goal, episode, "agent-0").unwrap()
+}
+
+/// A run key as the served API's JSON.
+pub fn key_json(key: &RunKey) -> Value {
+    serde_json::to_value(key).unwrap()
+}
+
+/// Begins `key` through the server and returns its handle.
+pub fn begin(served: &Served, key: &RunKey) -> Value {
+    let reply = post(
+        &served.socket,
+        "/v1/runs",
+        &json!({"run": key_json(key), "meta": {"model": "m"}}),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    reply.json()["handle"].clone()
+}
+
+/// `POST /v1/runs/{k}/events` of `events` at `epoch` and `expected_seq`.
+pub fn append(served: &Served, key: &RunKey, epoch: u64, expected_seq: u64, events: &[Value]) -> http::Reply {
+    post(
+        &served.socket,
+        &format!("{}/events", run_path(key)),
+        &json!({"epoch": epoch, "expected_seq": expected_seq, "events": events}),
+    )
+}
+
+/// The run's next seq as stored (read from the journal, not the server).
+pub fn stored_next_seq(served: &Served, key: &RunKey) -> u64 {
+    served.journal.run_info(key).unwrap().head.next_seq
 }

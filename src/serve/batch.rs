@@ -1,0 +1,149 @@
+//! `POST /v1/appends`: many appends (to any runs) in one request.
+//!
+//! Invariants:
+//! - Each item is checked and applied exactly as `POST /v1/runs/{k}/events`
+//!   with `?answer=receipts` applies it, and gets that answer or that error.
+//! - Every item is handed to the writer before any is awaited, in list
+//!   order (so items on one run apply in that order): they share commits.
+//! - A body over the bound, more than [`wire::MAX_BATCH_APPENDS`] items, no
+//!   items or malformed JSON is refused whole: nothing is stored.
+//! - A durable item on a buffered journal is answered after a sync.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+
+use super::api::{self, ok, Answer, ApiError, ServerState};
+use crate::run::{Checks, ClientAppend, Run};
+use crate::wire::{self, AppendItem, AppendResult, AppendsRequest, AppendsResponse, ChecksMode, WireDurability};
+
+/// `POST /v1/appends`.
+pub(crate) async fn appends(state: Arc<ServerState>, request: Request) -> Answer {
+    let length = api::content_length(&request);
+    let limit = batch_body_limit(state.max_body);
+    let bytes = api::read_body(&state, request.into_body(), length, limit).await?;
+    let body: AppendsRequest = api::parse_json(&bytes)?;
+    if body.appends.is_empty() {
+        return Err(ApiError::invalid(
+            "the request has no appends (as an append of no events is refused); nothing was appended",
+        ));
+    }
+    if body.appends.len() > wire::MAX_BATCH_APPENDS {
+        return Err(ApiError::transport(
+            wire::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request has {} appends, more than the limit of {}; nothing was appended",
+                body.appends.len(),
+                wire::MAX_BATCH_APPENDS
+            ),
+        ));
+    }
+    state.counters.batch(body.appends.len());
+    let mut results: Vec<Option<Result<Written, ApiError>>> = Vec::with_capacity(body.appends.len());
+    let mut queued = Vec::new();
+    for (index, item) in body.appends.into_iter().enumerate() {
+        match queue(&state, item).await {
+            Ok(append) => {
+                results.push(None);
+                queued.push((index, append));
+            }
+            Err(error) => results.push(Some(Err(error))),
+        }
+    }
+    let mut sync = false;
+    for (index, append) in queued {
+        sync |= append.durable;
+        results[index] = Some(append.wait(&state).await);
+    }
+    let buffered_journal = state.journal.options().durability == crate::Durability::Buffered;
+    let mut sync_failure = None;
+    if buffered_journal && sync {
+        sync_failure = state.journal.sync_async().await.err().map(ApiError::from);
+    }
+    let results = results
+        .into_iter()
+        .map(|result| match result {
+            Some(Ok(answer)) => match &sync_failure {
+                Some(failure) if answer.durable => failed(&ApiError(failure.0.clone())),
+                _ => AppendResult::Appended(answer.receipts),
+            },
+            Some(Err(error)) => failed(&error),
+            None => failed(&ApiError::transport("other", "the append was not answered")),
+        })
+        .collect();
+    Ok(ok(&AppendsResponse { results }))
+}
+
+/// The body bound of `POST /v1/appends`: [`wire::BATCH_BODY_FACTOR`]
+/// single append bodies, so any append the single endpoint takes fits.
+pub(crate) fn batch_body_limit(max_body: usize) -> usize {
+    max_body.saturating_mul(wire::BATCH_BODY_FACTOR)
+}
+
+fn failed(error: &ApiError) -> AppendResult {
+    AppendResult::Failed {
+        status: error.0.status(),
+        error: error.0.error.clone(),
+    }
+}
+
+/// An item handed to the writer.
+struct Queued {
+    run: Arc<Run>,
+    key: runjournal_core::RunKey,
+    epoch: u64,
+    expected_seq: u64,
+    durable: bool,
+    append: ClientAppend,
+}
+
+/// The answer of an item that was written.
+struct Written {
+    receipts: wire::ReceiptsResponse,
+    durable: bool,
+}
+
+async fn queue(state: &ServerState, item: AppendItem) -> Result<Queued, ApiError> {
+    let checks = match item.checks {
+        ChecksMode::Raw => Checks::Raw,
+        ChecksMode::Typed => Checks::Typed,
+    };
+    let run = state.handles.get(&state.journal, &item.run, item.epoch).await?;
+    match run.queue_for_client(item.expected_seq, item.events, checks) {
+        Ok(append) => Ok(Queued {
+            run,
+            key: item.run,
+            epoch: item.epoch,
+            expected_seq: item.expected_seq,
+            durable: item.durability == Some(WireDurability::Durable),
+            append,
+        }),
+        Err(error) => {
+            if run.is_broken() {
+                state.handles.evict(&run);
+            }
+            Err(error.into())
+        }
+    }
+}
+
+impl Queued {
+    async fn wait(self, state: &ServerState) -> Result<Written, ApiError> {
+        match self.run.wait_for_client(self.append).await {
+            Ok(envelopes) => {
+                let handle = super::writes::handle_after(&self.key, self.epoch, self.expected_seq, &envelopes);
+                let receipts = envelopes.iter().map(wire::Receipt::from).collect();
+                Ok(Written {
+                    receipts: wire::ReceiptsResponse { receipts, handle },
+                    durable: self.durable,
+                })
+            }
+            Err(error) => {
+                if self.run.is_broken() {
+                    state.handles.evict(&self.run);
+                }
+                Err(error.into())
+            }
+        }
+    }
+}
