@@ -32,8 +32,10 @@ use super::run::Handle;
 use crate::wire;
 
 /// Append requests one client has in flight at once; appends submitted
-/// while this many are in flight wait for the next.
-pub(crate) const IN_FLIGHT: usize = 1;
+/// while this many are in flight wait for the next. Two keep the owner's
+/// writer busy while one batch's answer travels back and the next gathers
+/// (64 clients: about 0.50 of the embedded rate with 2, 0.44 with 1).
+pub(crate) const IN_FLIGHT: usize = 2;
 
 /// The largest body of a batch this client builds: well under the owner's
 /// default bound (4 × its single append bound); an owner configured lower
