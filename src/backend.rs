@@ -195,6 +195,17 @@ impl Journal {
         matches!(self.backend, Backend::Remote(_))
     }
 
+    /// Connected: the appends submitted through this handle that wait for
+    /// an append request in flight to finish (they go in the next); embedded: 0.
+    /// For tests that need appends to coalesce.
+    #[doc(hidden)]
+    pub fn queued_appends(&self) -> usize {
+        match &self.backend {
+            Backend::Embedded(_) => 0,
+            Backend::Remote(remote) => remote.shared.coalescer.queued(),
+        }
+    }
+
     /// The options the journal was opened with (connected: the options the
     /// connection was made with; the owner's are its own).
     pub fn options(&self) -> &Options {

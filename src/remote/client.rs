@@ -101,6 +101,8 @@ pub(crate) struct Shared {
     pub(crate) handle: tokio::runtime::Handle,
     /// The durability every write asks for, when not the owner's default.
     pub(crate) durability: Option<Durability>,
+    /// The appends waiting for a request.
+    pub(crate) coalescer: super::coalesce::Coalescer,
 }
 
 impl Client {
@@ -123,6 +125,7 @@ impl Client {
             timeout: options.timeout,
             handle: runtime.handle().clone(),
             durability: options.durability_override,
+            coalescer: super::coalesce::Coalescer::default(),
         });
         let client = Client {
             shared,
@@ -270,7 +273,7 @@ impl Shared {
     }
 
     /// The typed failure of an error answer.
-    fn failure(&self, status: StatusCode, body: &[u8]) -> Failure {
+    pub(crate) fn failure(&self, status: StatusCode, body: &[u8]) -> Failure {
         #[derive(serde::Deserialize)]
         struct ErrorBody {
             error: WireFailure,
@@ -292,7 +295,12 @@ impl Shared {
     }
 
     /// One request and its whole answer, on a pooled connection, within the timeout.
-    async fn exchange(&self, method: Method, path: &str, body: Bytes) -> Result<(StatusCode, Bytes), Failure> {
+    pub(crate) async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), Failure> {
         let write = method != Method::GET;
         match tokio::time::timeout(self.timeout, self.exchange_untimed(method, path, body)).await {
             Ok(result) => result,

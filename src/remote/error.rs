@@ -193,7 +193,7 @@ impl WireFailure {
 }
 
 /// Why a call failed, before it is given its operation family's type.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Failure {
     /// The server answered with an error.
     Answer(Box<WireFailure>),

@@ -16,6 +16,7 @@
 //!   rebuild keeps its code in [`RemoteError::Refused`].
 
 mod client;
+mod coalesce;
 mod error;
 mod journal;
 mod run;

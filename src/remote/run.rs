@@ -23,6 +23,7 @@ use runjournal_core::{Envelope, Event, RunKey};
 use serde::Deserialize;
 
 use super::client::{run_path, Client, Shared};
+use super::coalesce::{self, Appended, Submission};
 use super::error::{Failure, RemoteError};
 use crate::error::{AppendError, FinishError};
 use crate::options::Durability;
@@ -38,17 +39,6 @@ pub(crate) struct Handle {
     pub(crate) next_seq: u64,
 }
 
-/// An append's answer: receipts (asked for), or the envelopes (an owner
-/// that does not know `?answer=receipts` ignores it).
-#[derive(Deserialize)]
-struct Appended {
-    #[serde(default)]
-    envelopes: Vec<Envelope>,
-    #[serde(default)]
-    receipts: Option<Vec<wire::Receipt>>,
-    handle: Handle,
-}
-
 /// A connected run handle.
 pub(crate) struct RemoteRun {
     client: Arc<Client>,
@@ -60,7 +50,10 @@ pub(crate) struct RemoteRun {
 struct Core {
     key: RunKey,
     /// `/v1/runs/{k}/events?answer=receipts`, encoded once.
-    events_path: String,
+    events_path: Arc<str>,
+    /// The run key as JSON, for a batch item; `None` (never seen: a key's
+    /// fields are strings and a number) sends its appends singly.
+    run_json: Option<Arc<str>>,
     epoch: u64,
     /// Held for the whole of one append: one append at a time, in seq order.
     order: tokio::sync::Mutex<()>,
@@ -79,7 +72,12 @@ impl RemoteRun {
         RemoteRun {
             client,
             core: Arc::new(Core {
-                events_path: format!("{}/events?answer={}", run_path(&handle.run), wire::ANSWER_RECEIPTS),
+                events_path: Arc::from(format!(
+                    "{}/events?answer={}",
+                    run_path(&handle.run),
+                    wire::ANSWER_RECEIPTS
+                )),
+                run_json: serde_json::to_string(&handle.run).ok().map(Arc::from),
                 key: handle.run,
                 epoch: handle.epoch,
                 order: tokio::sync::Mutex::new(()),
@@ -240,7 +238,17 @@ async fn append(
     }
     let first_seq = prepare(&core, expected_seq, &events, checks)?;
     let body = append_body(core.epoch, first_seq, checks, shared.durability, &encoded);
-    let answer = shared.call_raw::<Appended>(Method::POST, &core.events_path, body).await;
+    let answer = match &core.run_json {
+        Some(run_json) => {
+            let submission = Submission {
+                path: core.events_path.clone(),
+                run_json: run_json.clone(),
+                body,
+            };
+            coalesce::append(&shared, submission).await
+        }
+        None => shared.call_raw::<Appended>(Method::POST, &core.events_path, body).await,
+    };
     settle(&shared, &core, first_seq, events, answer)
 }
 
