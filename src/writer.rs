@@ -100,6 +100,9 @@ pub(crate) enum Command {
     },
     /// Any other request, applied in arrival order between the appends.
     Apply(Operation),
+    /// Nothing to apply: the last [`Hold`] of a hand-over ended, and a
+    /// writer waiting for it goes on.
+    Wake,
 }
 
 /// A request the writer applies on its own, between runs of appends.
@@ -148,6 +151,9 @@ pub(crate) struct Health {
     /// it last measured (between [`MIN_IN_FLIGHT_BYTES`] and
     /// [`MAX_IN_FLIGHT_BYTES`]), so a backlog never takes it longer than that.
     pub(crate) in_flight_limit: std::sync::atomic::AtomicU64,
+    /// Open [`Hold`]s: callers handing over several commands that belong in
+    /// one group.
+    holds: std::sync::atomic::AtomicUsize,
 }
 
 /// The least [`Health::in_flight_limit`]: a slow disk still takes batches.
@@ -167,6 +173,7 @@ impl Default for Health {
             in_flight: std::sync::atomic::AtomicU64::new(0),
             returned: Mutex::new(VecDeque::new()),
             in_flight_limit: std::sync::atomic::AtomicU64::new(FIRST_IN_FLIGHT_BYTES),
+            holds: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }
@@ -262,6 +269,15 @@ impl Writer {
         self.sender.as_ref().is_some_and(|sender| sender.send(command).is_ok())
     }
 
+    /// Keeps the writer from starting a group until the hold ends: the
+    /// commands sent meanwhile (one caller's many appends) go in one group
+    /// with whatever else arrives. A hold must end without waiting for the
+    /// writer (it only sends), or the writer waits for it forever.
+    pub(crate) fn hold(&self) -> Hold<'_> {
+        self.health.holds.fetch_add(1, Ordering::AcqRel);
+        Hold { writer: self }
+    }
+
     /// Queues a detached append (its caller returns now) and records when it
     /// returned. Queuing and recording happen under one lock, so the record's
     /// order is the channel's and the writer retires exactly what it synced.
@@ -272,6 +288,20 @@ impl Writer {
             returned.push_back(Instant::now());
         }
         sent
+    }
+}
+
+/// An open [`Writer::hold`]; it ends when dropped.
+pub(crate) struct Hold<'a> {
+    writer: &'a Writer,
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        if self.writer.health.holds.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // A writer that saw this hold may be waiting for a command.
+            self.writer.send(Command::Wake);
+        }
     }
 }
 
@@ -369,13 +399,27 @@ impl WriterLoop {
                 },
             };
             let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match receiver.try_recv() {
+            loop {
+                while group.len() < MAX_GROUP {
+                    match receiver.try_recv() {
+                        Ok(command) => group.push(command),
+                        Err(_) => break,
+                    }
+                }
+                if group.len() >= MAX_GROUP || self.health.holds.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                // A caller is still handing over commands of this group; its
+                // hold ends with a `Wake` at the latest.
+                match receiver.recv() {
                     Ok(command) => group.push(command),
                     Err(_) => break,
                 }
             }
-            self.commit_group(group);
+            group.retain(|command| !matches!(command, Command::Wake));
+            if !group.is_empty() {
+                self.commit_group(group);
+            }
         }
         if self.unsynced_since.is_some() && self.health.failure().is_none() {
             self.periodic_sync();
@@ -459,6 +503,7 @@ impl WriterLoop {
                 continue;
             }
             match command {
+                Command::Wake => {}
                 Command::Subscribe { slot, run, reply } => subscriptions.push((slot, run, reply)),
                 Command::Append {
                     batch,
@@ -659,6 +704,7 @@ fn reply_failure(command: Command, failure: &StoreFailure) {
         Command::Append { reply, .. } => reply.send(Err(failure.clone())),
         Command::Subscribe { reply, .. } => reply.send(Err(failure.clone())),
         Command::Apply(operation) => operation.fail(failure),
+        Command::Wake => {}
     }
 }
 

@@ -208,6 +208,37 @@ fn a_batch_hands_every_item_to_the_writer_before_awaiting_any() {
     assert_chain_verifies(&served, &run);
 }
 
+/// The items are queued under one writer hold: the writer takes them all
+/// into one group, one commit and one sync, however fast it wakes.
+#[test]
+fn a_batch_s_items_are_one_writer_group() {
+    let served = serve();
+    let runs: Vec<RunKey> = (0..8).map(|index| key("grouped", index)).collect();
+    for run in &runs {
+        begin(&served, run);
+    }
+    // Events large enough that checking and chaining each takes longer than
+    // an unheld writer takes to wake and start a group after the first.
+    let text = "x".repeat(100_000);
+    let items: Vec<Value> = (0..2)
+        .flat_map(|round| runs.iter().map(move |run| (round, run)))
+        .map(|(round, run)| item(run, 0, 1 + round, &[step(&text)]))
+        .collect();
+    let before = served.journal.metrics();
+    let results = results(&appends(&served, &items));
+    assert!(
+        results.iter().all(|result| result.get("error").is_none()),
+        "{results:?}"
+    );
+    let after = served.journal.metrics();
+    assert_eq!(after.batches - before.batches, 16);
+    assert_eq!(after.groups - before.groups, 1, "one group for the batch's 16 items");
+    for run in &runs {
+        assert_chain_verifies(&served, run);
+        assert_eq!(stored_next_seq(&served, run), 3);
+    }
+}
+
 #[test]
 fn a_batch_item_is_checked_against_the_earlier_items_on_its_run() {
     let served = serve();

@@ -5,6 +5,8 @@
 //!   with `?answer=receipts` applies it, and gets that answer or that error.
 //! - Every item is handed to the writer before any is awaited, in list
 //!   order (so items on one run apply in that order): they share commits.
+//!   They are queued under a writer hold, so the writer takes them into one
+//!   group; the hold ends before any wait (for a handle to be built).
 //! - A body over the bound, more than [`wire::MAX_BATCH_APPENDS`] items, no
 //!   items or malformed JSON is refused whole: nothing is stored.
 //! - A durable item on a buffered journal is answered after a sync.
@@ -40,16 +42,33 @@ pub(crate) async fn appends(state: Arc<ServerState>, request: Request) -> Answer
     }
     state.counters.batch(body.appends.len());
     let mut results: Vec<Option<Result<Written, ApiError>>> = Vec::with_capacity(body.appends.len());
-    let mut queued = Vec::new();
-    for (index, item) in body.appends.into_iter().enumerate() {
-        match queue(&state, item).await {
-            Ok(append) => {
-                results.push(None);
-                queued.push((index, append));
+    let mut queued = Vec::with_capacity(body.appends.len());
+    let writer = state.journal.embedded_inner().map(|inner| &inner.writer);
+    // Items are handed over under one writer hold, so the writer takes them
+    // into one group; the hold ends before any wait for a handle.
+    let mut hold = None;
+    for item in body.appends {
+        let run = match state.handles.cached(&item.run, item.epoch) {
+            Ok(Some(run)) => Ok(run),
+            Ok(None) => {
+                drop(hold.take());
+                state.handles.get(&state.journal, &item.run, item.epoch).await
             }
-            Err(error) => results.push(Some(Err(error))),
+            Err(error) => Err(error),
+        };
+        results.push(None);
+        let index = results.len() - 1;
+        match run.and_then(|run| {
+            if hold.is_none() {
+                hold = writer.map(crate::writer::Writer::hold);
+            }
+            queue(&state, run, item)
+        }) {
+            Ok(append) => queued.push((index, append)),
+            Err(error) => results[index] = Some(Err(error)),
         }
     }
+    drop(hold);
     let mut sync = false;
     for (index, append) in queued {
         sync |= append.durable;
@@ -103,12 +122,12 @@ struct Written {
     durable: bool,
 }
 
-async fn queue(state: &ServerState, item: AppendItem) -> Result<Queued, ApiError> {
+/// Hands `item` to the writer through `run`, its handle; never waits.
+fn queue(state: &ServerState, run: Arc<Run>, item: AppendItem) -> Result<Queued, ApiError> {
     let checks = match item.checks {
         ChecksMode::Raw => Checks::Raw,
         ChecksMode::Typed => Checks::Typed,
     };
-    let run = state.handles.get(&state.journal, &item.run, item.epoch).await?;
     match run.queue_for_client(item.expected_seq, item.events, checks) {
         Ok(append) => Ok(Queued {
             run,

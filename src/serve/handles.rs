@@ -116,7 +116,8 @@ impl HandleCache {
         }
     }
 
-    fn cached(&self, key: &RunKey, epoch: u64) -> Result<Option<Arc<Run>>, ApiError> {
+    /// The cached handle writing `key` at `epoch`, if one is: never waits.
+    pub(crate) fn cached(&self, key: &RunKey, epoch: u64) -> Result<Option<Arc<Run>>, ApiError> {
         let Some(run) = self.lock().get(key).cloned() else {
             return Ok(None);
         };
