@@ -72,7 +72,9 @@ impl Hub {
     }
 
     /// Delivers `envelopes` to every matching subscriber without blocking.
-    pub(crate) fn publish(&self, envelopes: Vec<Envelope>) {
+    /// With no subscriber, none of them is taken (a lazy iterator, such as a
+    /// [`crate::published::Published`], builds none).
+    pub(crate) fn publish(&self, envelopes: impl IntoIterator<Item = Envelope>) {
         let mut slots = self.lock();
         if slots.is_empty() {
             return;
@@ -125,5 +127,59 @@ fn deliver(slot: &Slot, envelope: &Envelope) -> bool {
             false
         }
         Err(crossbeam_channel::TrySendError::Disconnected(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use runjournal_core::{ChainHash, Event};
+
+    use super::*;
+
+    fn key() -> RunKey {
+        RunKey {
+            goal: "g".into(),
+            episode: 0,
+            agent: "a".into(),
+        }
+    }
+
+    fn envelope(seq: u64) -> Envelope {
+        Envelope {
+            run: key(),
+            seq,
+            epoch: 0,
+            ts: 0,
+            hash: ChainHash::GENESIS,
+            event: Event::TurnCompleted,
+        }
+    }
+
+    #[test]
+    fn publishing_with_no_subscriber_builds_no_envelope() {
+        let hub = Hub::default();
+        let built = Cell::new(0);
+        hub.publish((0..3).map(|seq| {
+            built.set(built.get() + 1);
+            envelope(seq)
+        }));
+        assert_eq!(built.get(), 0);
+
+        let (sender, receiver) = crossbeam_channel::bounded(8);
+        hub.register(Slot {
+            scope: Scope::Run(key()),
+            run: None,
+            sender,
+            ended: Arc::new(Mutex::new(None)),
+        });
+        hub.publish((0..3).map(|seq| {
+            built.set(built.get() + 1);
+            envelope(seq)
+        }));
+        assert_eq!(built.get(), 3);
+        let seqs: Vec<u64> = receiver.try_iter().map(|envelope| envelope.seq).collect();
+        assert_eq!(seqs, vec![0, 1, 2]);
     }
 }

@@ -69,6 +69,7 @@ pub mod location;
 mod metrics;
 mod operator;
 mod options;
+mod published;
 mod remote;
 mod run;
 mod scoped;

@@ -37,6 +37,7 @@ use runjournal_core::{Envelope, RunRecord};
 use crate::error::{AbandonReason, AppendError, FinishError, ReadError};
 use crate::history::fold_state;
 use crate::journal::{Inner, Local};
+use crate::published::{scratch_envelope, Published, Stamped};
 use crate::remote::RemoteRun;
 use crate::writer::{AppendOutcome, Command, Reply};
 
@@ -138,6 +139,8 @@ pub(crate) struct LocalRun {
     inner: Arc<Inner>,
     id: RunId,
     key: RunKey,
+    /// The key again, shared with the events this handle publishes.
+    shared_key: Arc<RunKey>,
     epoch: u64,
     /// The newest epoch any handle of this run was opened with in this process.
     latest_epoch: Arc<AtomicU64>,
@@ -161,6 +164,8 @@ struct Cursor {
     writer: ChainWriter,
     state: ResumeState,
     since_snapshot: u64,
+    /// The envelope queued events are folded through ([`Stamped::fold_into`]).
+    scratch: Envelope,
 }
 
 #[derive(Clone, Debug)]
@@ -474,12 +479,14 @@ impl LocalRun {
             _serving: journal.serving.clone(),
             id: record.id,
             key: record.key.clone(),
+            shared_key: Arc::new(record.key.clone()),
             epoch,
             latest_epoch: inner.epoch_cell(record.id, epoch),
             cursor: Mutex::new(Cursor {
                 writer: ChainWriter::new(record.key.clone(), record.head, inner.options.max_event_size),
                 state,
                 since_snapshot,
+                scratch: scratch_envelope(record.key.clone()),
             }),
             broken: Arc::new(Mutex::new(None)),
             stale_view: Arc::new(AtomicBool::new(false)),
@@ -741,13 +748,14 @@ impl LocalRun {
                 });
             }
         }
-        let prepared = self.prepare(&mut cursor, events, checks)?;
-        let last_seq = first_seq + prepared.envelopes.len() as u64 - 1;
-        for envelope in &prepared.envelopes {
-            cursor.state.apply(envelope);
+        let mut prepared = self.prepare(&mut cursor, events, checks)?;
+        let last_seq = first_seq + prepared.events.len() as u64 - 1;
+        let Cursor { state, scratch, .. } = &mut *cursor;
+        for stamped in &mut prepared.events {
+            stamped.fold_into(state, scratch);
         }
         let every = self.inner.options.snapshot_every;
-        cursor.since_snapshot += prepared.envelopes.len() as u64;
+        cursor.since_snapshot += prepared.events.len() as u64;
         let snapshot = (every > 0 && cursor.since_snapshot >= every).then(|| {
             cursor.since_snapshot = 0;
             SnapshotRecord {
@@ -767,10 +775,7 @@ impl LocalRun {
         let wait_for_sync = matches!(delivery, Delivery::Blocking(_, true) | Delivery::Async(_, true));
         let durable = self.inner.options.durability == crate::Durability::Durable
             || wait_for_sync
-            || prepared
-                .envelopes
-                .iter()
-                .any(|envelope| rules::is_boundary(&envelope.event));
+            || prepared.events.iter().any(|stamped| rules::is_boundary(&stamped.event));
         let detached = matches!(delivery, Delivery::Detached);
         let reply = match delivery {
             Delivery::Blocking(sender, _) => Reply::Blocking(sender),
@@ -780,10 +785,19 @@ impl LocalRun {
                 self.detached_reply(first_seq, bytes)
             }
         };
-        let kept = keep.then(|| prepared.envelopes.clone());
+        let kept = keep.then(|| {
+            prepared
+                .events
+                .iter()
+                .map(|stamped| stamped.envelope(&self.key))
+                .collect()
+        });
         let command = Command::Append {
             batch,
-            envelopes: prepared.envelopes,
+            envelopes: Published {
+                run: self.shared_key.clone(),
+                events: prepared.events,
+            },
             durable,
             reply,
         };
@@ -917,7 +931,7 @@ impl LocalRun {
     fn chain_batch(&self, cursor: &mut Cursor, events: Vec<Event>, checks: Checks) -> Result<Prepared, AppendError> {
         let mut status = cursor.state.status;
         let mut records = Vec::with_capacity(events.len());
-        let mut envelopes = Vec::with_capacity(events.len());
+        let mut stamped = Vec::with_capacity(events.len());
         let now = self.inner.options.clock.now_millis().max(cursor.writer.head().last_ts);
         if events.is_empty() {
             return Err(AppendError::EmptyBatch {
@@ -938,11 +952,20 @@ impl LocalRun {
             })?;
             self.check_order(&event, seq, status, checks)?;
             status = rules::status_after(status, &event);
-            let written = writer.append(self.epoch, now, event)?;
-            records.push(written.record);
-            envelopes.push(written.envelope);
+            let (record, head) = writer.append_record(self.epoch, now, &event)?;
+            records.push(record);
+            stamped.push(Stamped {
+                seq,
+                epoch: self.epoch,
+                ts: now,
+                hash: head.hash,
+                event,
+            });
         }
-        Ok(Prepared { records, envelopes })
+        Ok(Prepared {
+            records,
+            events: stamped,
+        })
     }
 
     /// Typed methods write one event; it is refused when the fold would ignore it.
@@ -1023,7 +1046,8 @@ impl LocalRun {
 
 struct Prepared {
     records: Vec<Vec<u8>>,
-    envelopes: Vec<Envelope>,
+    /// The events of `records`, in order.
+    events: Vec<Stamped>,
 }
 
 /// Why an append's outcome leaves its handle unable to write, if it does.

@@ -37,6 +37,7 @@ use runjournal_core::{
 use crate::hub::{Ended, Hub, Scope, Slot};
 use crate::metrics::Metrics;
 use crate::options::Durability;
+use crate::published::Published;
 
 /// The most commands applied and synced as one group.
 pub(crate) const MAX_GROUP: usize = 4096;
@@ -87,7 +88,7 @@ pub(crate) enum Command {
     Append {
         batch: AppendBatch,
         /// The batch's events, published to subscribers once durable.
-        envelopes: Vec<Envelope>,
+        envelopes: Published,
         durable: bool,
         reply: Reply<AppendOutcome>,
     },
@@ -316,9 +317,9 @@ impl Drop for Writer {
 }
 
 /// An append waiting in a group: the batch, its events, its caller.
-type QueuedAppend = (AppendBatch, Vec<Envelope>, Reply<AppendOutcome>);
+type QueuedAppend = (AppendBatch, Published, Reply<AppendOutcome>);
 /// What an applied append still owes: its events to publish, its caller's answer.
-type AppendAnswer = (Vec<Envelope>, Reply<AppendOutcome>);
+type AppendAnswer = (Published, Reply<AppendOutcome>);
 
 struct WriterLoop {
     hub: Arc<Hub>,
@@ -337,7 +338,7 @@ struct WriterLoop {
 
 /// Answers owed to the callers of one group once it is applied and synced.
 enum Pending {
-    Append(Reply<AppendOutcome>, Result<(), AppendRejection>, Vec<Envelope>),
+    Append(Reply<AppendOutcome>, Result<(), AppendRejection>, Published),
     Create(Reply<CreateOutcome>, Result<Vec<RunRecord>, KeyExists>, Vec<Envelope>),
     /// A purge: its caller, the bytes freed, the runs deleted.
     Delete(Reply<WriteOutcome<u64>>, u64, Vec<RunId>),

@@ -108,6 +108,26 @@ impl ChainWriter {
     /// Makes `event` the next record, written in `epoch` at `ts`, and
     /// advances the writer; on error the writer is unchanged.
     pub fn append(&mut self, epoch: u64, ts: u64, event: Event) -> Result<ChainedEvent, ChainWriteError> {
+        let (record, head) = self.append_record(epoch, ts, &event)?;
+        Ok(ChainedEvent {
+            record,
+            envelope: Envelope {
+                run: self.key.clone(),
+                seq: head.next_seq - 1,
+                epoch,
+                ts,
+                hash: head.hash,
+                event,
+            },
+            head,
+        })
+    }
+
+    /// Makes `event` the next record exactly as [`ChainWriter::append`]
+    /// does, without building its envelope (which clones the run's key):
+    /// the stored record and the run's head after it, whose `hash` is the
+    /// event's chain hash and whose `next_seq` is one past the event's seq.
+    pub fn append_record(&mut self, epoch: u64, ts: u64, event: &Event) -> Result<(Vec<u8>, Head), ChainWriteError> {
         let seq = self.head.next_seq;
         let error = |problem| ChainWriteError {
             run: self.key.clone(),
@@ -115,7 +135,7 @@ impl ChainWriter {
             problem,
         };
         let unsealed =
-            encode_event(epoch, ts, &event).map_err(|source| error(ChainWriteProblem::Unencodable(source)))?;
+            encode_event(epoch, ts, event).map_err(|source| error(ChainWriteProblem::Unencodable(source)))?;
         let size = unsealed.body().len();
         if size > self.max_event_size {
             return Err(error(ChainWriteProblem::TooLarge {
@@ -131,18 +151,7 @@ impl ChainWriter {
             last_ts: ts,
         };
         self.head = head;
-        Ok(ChainedEvent {
-            record: unsealed.seal(&hash),
-            envelope: Envelope {
-                run: self.key.clone(),
-                seq,
-                epoch,
-                ts,
-                hash,
-                event,
-            },
-            head,
-        })
+        Ok((unsealed.seal(&hash), head))
     }
 }
 
@@ -275,6 +284,29 @@ mod tests {
         }
         let mut continued = ChainWriter::new(key("g"), records[1].head, DEFAULT_MAX_EVENT_SIZE);
         assert_eq!(continued.append(1, 2, step("x")).unwrap(), records[2]);
+    }
+
+    #[test]
+    fn append_record_writes_the_record_and_head_append_writes() {
+        let mut enveloped = ChainWriter::starting(key("g"), ChainHash::GENESIS, DEFAULT_MAX_EVENT_SIZE);
+        let mut bare = enveloped.clone();
+        for seq in 0..3 {
+            let written = enveloped.append(2, 10 + seq, step("x")).unwrap();
+            let (record, head) = bare.append_record(2, 10 + seq, &step("x")).unwrap();
+            assert_eq!((record, head), (written.record, written.head));
+            assert_eq!(written.envelope.seq, seq);
+            assert_eq!(written.envelope.hash, head.hash);
+        }
+        assert_eq!(bare.head(), enveloped.head());
+        let mut small = ChainWriter::starting(key("g"), ChainHash::GENESIS, 4);
+        let refused = small.append_record(0, 0, &step("too long")).unwrap_err();
+        assert_eq!(refused.seq, 0);
+        assert!(matches!(refused.problem, ChainWriteProblem::TooLarge { max: 4, .. }));
+        assert_eq!(
+            small.head().next_seq,
+            0,
+            "a refused record leaves the writer where it was"
+        );
     }
 
     proptest! {

@@ -53,6 +53,7 @@
 //!   database directory (or the file, for the store's own fdatasyncs and
 //!   guard), with the OS error in words.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -433,32 +434,42 @@ impl SledStore {
         let mut run_order: Vec<RunId> = Vec::new();
         let mut sled_batch = sled::Batch::default();
         for batch in batches {
-            let current = match pending.get(&batch.run) {
-                Some(record) => Some(record.clone()),
-                None => self.load_run(&mut state, batch.run)?,
+            // A run's record is loaded (cloned from the cache) once per group
+            // and then updated in place; a batch that is rejected leaves it,
+            // and `pending`, as they were.
+            let record = match pending.entry(batch.run) {
+                Entry::Occupied(entry) => {
+                    if let Err(rejection) = batch.check_against(entry.get()) {
+                        outcomes.push(Err(rejection));
+                        continue;
+                    }
+                    entry.into_mut()
+                }
+                Entry::Vacant(entry) => {
+                    let Some(record) = self.load_run(&mut state, batch.run)? else {
+                        outcomes.push(Err(AppendRejection::UnknownRun));
+                        continue;
+                    };
+                    if let Err(rejection) = batch.check_against(&record) {
+                        outcomes.push(Err(rejection));
+                        continue;
+                    }
+                    entry.insert(record)
+                }
             };
-            let Some(mut record) = current else {
-                outcomes.push(Err(AppendRejection::UnknownRun));
-                continue;
+            record.head = batch.head_after;
+            record.status = batch.status_after;
+            let records = match events.entry(batch.run) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => {
+                    run_order.push(batch.run);
+                    entry.insert((batch.expected_seq, Vec::new()))
+                }
             };
-            if let Err(rejection) = batch.check_against(&record) {
-                outcomes.push(Err(rejection));
-                continue;
-            }
-            if !events.contains_key(&batch.run) {
-                run_order.push(batch.run);
-            }
-            events
-                .entry(batch.run)
-                .or_insert_with(|| (batch.expected_seq, Vec::new()))
-                .1
-                .extend(batch.records.iter().map(Vec::as_slice));
+            records.1.extend(batch.records.iter().map(Vec::as_slice));
             if let Some(snapshot) = &batch.snapshot {
                 snapshots.insert(batch.run, snapshot);
             }
-            record.head = batch.head_after;
-            record.status = batch.status_after;
-            pending.insert(batch.run, record);
             outcomes.push(Ok(()));
         }
         if let Some(commits) = commits(&state, grouping, &run_order, &pending, &events) {
