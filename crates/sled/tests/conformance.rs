@@ -73,7 +73,19 @@ fn a_sled_database_that_is_not_a_runjournal_one_is_refused_and_left_unchanged() 
     }
     let error = SledStore::open(&path, OpenMode::MustExist).err().unwrap();
     assert!(error.to_string().contains("not a runjournal one"), "{error}");
-    let foreign = sled::open(&path).unwrap();
+    // sled's background threads release its lock shortly after the refused
+    // open's handle drops: poll for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let foreign = loop {
+        match sled::open(&path) {
+            Ok(foreign) => break foreign,
+            Err(error) if std::time::Instant::now() < deadline => {
+                assert!(error.to_string().contains("lock"), "{error}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(error) => panic!("{error}"),
+        }
+    };
     assert_eq!(foreign.len(), 1, "nothing was written to it");
 }
 
