@@ -544,4 +544,33 @@ fn the_metrics_count_one_batch_request_and_its_items() {
         6
     );
     assert_eq!(metric(&text, "runjournal_append_requests_total"), 0, "{text}");
+    assert!(!text.contains("runjournal_batch_append_failures_total{"), "{text}");
+}
+
+#[test]
+fn the_metrics_count_a_batch_s_failed_items_by_code() {
+    let served = serve();
+    let run = key("failing", 0);
+    begin(&served, &run);
+    let items = [
+        item(&run, 0, 1, &[step("one")]),
+        item(&run, 0, 1, &[step("stale")]),
+        item(&run, 0, 9, &[step("ahead")]),
+        item(&key("failing", 1), 0, 1, &[step("unknown run")]),
+    ];
+    let results = results(&appends(&served, &items));
+    assert_eq!(results.len(), 4);
+    let text = get(&served.socket, "/metrics").text();
+    assert_eq!(
+        metric(&text, "runjournal_batch_append_failures_total{code=\"conflict\"}"),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "runjournal_batch_append_failures_total{code=\"not_found\"}"),
+        1,
+        "{text}"
+    );
+    // The request itself succeeded: no rejection is counted for it.
+    assert!(!text.contains("runjournal_rejections_total{"), "{text}");
 }

@@ -88,7 +88,7 @@ impl<E: Into<crate::Error>> From<E> for ApiError {
 
 /// The code as a `&'static str` for the counters (codes are a closed set;
 /// an unknown one is counted as `other`).
-fn static_code(code: &str) -> &'static str {
+pub(crate) fn static_code(code: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "invalid_request",
         "unauthorized",

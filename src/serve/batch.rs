@@ -83,11 +83,11 @@ pub(crate) async fn appends(state: Arc<ServerState>, request: Request) -> Answer
         .into_iter()
         .map(|result| match result {
             Some(Ok(answer)) => match &sync_failure {
-                Some(failure) if answer.durable => failed(&ApiError(failure.0.clone())),
+                Some(failure) if answer.durable => failed(&state, &ApiError(failure.0.clone())),
                 _ => AppendResult::Appended(answer.receipts),
             },
-            Some(Err(error)) => failed(&error),
-            None => failed(&ApiError::transport("other", "the append was not answered")),
+            Some(Err(error)) => failed(&state, &error),
+            None => failed(&state, &ApiError::transport("other", "the append was not answered")),
         })
         .collect();
     Ok(ok(&AppendsResponse { results }))
@@ -99,7 +99,8 @@ pub(crate) fn batch_body_limit(max_body: usize) -> usize {
     max_body.saturating_mul(wire::BATCH_BODY_FACTOR)
 }
 
-fn failed(error: &ApiError) -> AppendResult {
+fn failed(state: &ServerState, error: &ApiError) -> AppendResult {
+    state.counters.batch_item_failed(api::static_code(&error.0.error.code));
     AppendResult::Failed {
         status: error.0.status(),
         error: error.0.error.clone(),

@@ -21,6 +21,9 @@ pub(crate) struct Counters {
     subscribers_open: AtomicU64,
     subscribers_total: AtomicU64,
     rejections: Mutex<BTreeMap<&'static str, u64>>,
+    /// Items of batched appends answered with an error (the request itself
+    /// succeeded), by code.
+    batch_failures: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Counters {
@@ -49,11 +52,12 @@ impl Counters {
     }
 
     pub(crate) fn rejected(&self, code: &'static str) {
-        let mut rejections = self
-            .rejections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *rejections.entry(code).or_default() += 1;
+        count(&self.rejections, code);
+    }
+
+    /// An item of a batched append answered with the error `code`.
+    pub(crate) fn batch_item_failed(&self, code: &'static str) {
+        count(&self.batch_failures, code);
     }
 
     pub(crate) fn subscriber_opened(&self) {
@@ -164,17 +168,33 @@ impl Counters {
             // Writing to a String cannot fail.
             let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
-        let _ = writeln!(
-            text,
-            "# HELP runjournal_rejections_total Requests answered with an error, by code.\n# TYPE runjournal_rejections_total counter"
+        by_code(
+            &mut text,
+            "runjournal_rejections_total",
+            "Requests answered with an error, by code.",
+            &self.rejections,
         );
-        let rejections = self
-            .rejections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (code, count) in rejections.iter() {
-            let _ = writeln!(text, "runjournal_rejections_total{{code=\"{code}\"}} {count}");
-        }
+        by_code(
+            &mut text,
+            "runjournal_batch_append_failures_total",
+            "Appends of batched append requests answered with an error, by code.",
+            &self.batch_failures,
+        );
         text
+    }
+}
+
+fn count(counts: &Mutex<BTreeMap<&'static str, u64>>, code: &'static str) {
+    let mut counts = counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    *counts.entry(code).or_default() += 1;
+}
+
+/// A counter labelled by error code: its help, type and one line per code.
+fn by_code(text: &mut String, name: &str, help: &str, counts: &Mutex<BTreeMap<&'static str, u64>>) {
+    // Writing to a String cannot fail.
+    let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter");
+    let counts = counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (code, count) in counts.iter() {
+        let _ = writeln!(text, "{name}{{code=\"{code}\"}} {count}");
     }
 }
