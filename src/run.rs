@@ -249,6 +249,16 @@ pub(crate) enum Checks {
     Attach,
 }
 
+/// A served append's `checks` (the wire offers no `Attach`: only a resume opens an epoch).
+impl From<crate::wire::ChecksMode> for Checks {
+    fn from(mode: crate::wire::ChecksMode) -> Checks {
+        match mode {
+            crate::wire::ChecksMode::Raw => Checks::Raw,
+            crate::wire::ChecksMode::Typed => Checks::Typed,
+        }
+    }
+}
+
 impl Run {
     /// An embedded handle (see [`LocalRun::new`]).
     pub(crate) fn new(journal: &Local, record: &RunRecord, epoch: u64, state: ResumeState, since_snapshot: u64) -> Run {

@@ -279,6 +279,8 @@ pub struct AppendsRequest {
 }
 
 /// One append of a `POST /v1/appends`: an [`AppendRequest`] and its run.
+/// Its fields repeat [`AppendRequest`]'s, since serde's `flatten` does not
+/// combine with `deny_unknown_fields`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppendItem {

@@ -399,11 +399,12 @@ impl WriterLoop {
                     Err(RecvTimeoutError::Disconnected) => break,
                 },
             };
-            let mut group = vec![first];
+            let mut group = Vec::new();
+            join(&mut group, first);
             loop {
                 while group.len() < MAX_GROUP {
                     match receiver.try_recv() {
-                        Ok(command) => group.push(command),
+                        Ok(command) => join(&mut group, command),
                         Err(_) => break,
                     }
                 }
@@ -413,11 +414,10 @@ impl WriterLoop {
                 // A caller is still handing over commands of this group; its
                 // hold ends with a `Wake` at the latest.
                 match receiver.recv() {
-                    Ok(command) => group.push(command),
+                    Ok(command) => join(&mut group, command),
                     Err(_) => break,
                 }
             }
-            group.retain(|command| !matches!(command, Command::Wake));
             if !group.is_empty() {
                 self.commit_group(group);
             }
@@ -692,6 +692,14 @@ impl WriterLoop {
     /// Poisons the journal on a store error.
     fn settle<T>(&self, outcome: Result<T, StoreError>) -> Result<T, StoreFailure> {
         outcome.map_err(|error| self.poison(error))
+    }
+}
+
+/// Adds `command` to `group`; a `Wake` only ends a wait for a hold and
+/// joins no group.
+fn join(group: &mut Vec<Command>, command: Command) {
+    if !matches!(command, Command::Wake) {
+        group.push(command);
     }
 }
 

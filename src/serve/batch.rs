@@ -17,7 +17,7 @@ use axum::extract::Request;
 
 use super::api::{self, ok, Answer, ApiError, ServerState};
 use crate::run::{Checks, ClientAppend, Run};
-use crate::wire::{self, AppendItem, AppendResult, AppendsRequest, AppendsResponse, ChecksMode, WireDurability};
+use crate::wire::{self, AppendItem, AppendResult, AppendsRequest, AppendsResponse, WireDurability};
 
 /// `POST /v1/appends`.
 pub(crate) async fn appends(state: Arc<ServerState>, request: Request) -> Answer {
@@ -56,14 +56,15 @@ pub(crate) async fn appends(state: Arc<ServerState>, request: Request) -> Answer
             }
             Err(error) => Err(error),
         };
+        let index = results.len();
         results.push(None);
-        let index = results.len() - 1;
-        match run.and_then(|run| {
+        let queued_item = run.and_then(|run| {
             if hold.is_none() {
                 hold = writer.map(crate::writer::Writer::hold);
             }
             queue(&state, run, item)
-        }) {
+        });
+        match queued_item {
             Ok(append) => queued.push((index, append)),
             Err(error) => results[index] = Some(Err(error)),
         }
@@ -125,11 +126,7 @@ struct Written {
 
 /// Hands `item` to the writer through `run`, its handle; never waits.
 fn queue(state: &ServerState, run: Arc<Run>, item: AppendItem) -> Result<Queued, ApiError> {
-    let checks = match item.checks {
-        ChecksMode::Raw => Checks::Raw,
-        ChecksMode::Typed => Checks::Typed,
-    };
-    match run.queue_for_client(item.expected_seq, item.events, checks) {
+    match run.queue_for_client(item.expected_seq, item.events, Checks::from(item.checks)) {
         Ok(append) => Ok(Queued {
             run,
             key: item.run,
@@ -139,9 +136,7 @@ fn queue(state: &ServerState, run: Arc<Run>, item: AppendItem) -> Result<Queued,
             append,
         }),
         Err(error) => {
-            if run.is_broken() {
-                state.handles.evict(&run);
-            }
+            state.handles.evict_if_broken(&run);
             Err(error.into())
         }
     }
@@ -159,9 +154,7 @@ impl Queued {
                 })
             }
             Err(error) => {
-                if self.run.is_broken() {
-                    state.handles.evict(&self.run);
-                }
+                state.handles.evict_if_broken(&self.run);
                 Err(error.into())
             }
         }

@@ -70,6 +70,13 @@ impl HandleCache {
         }
     }
 
+    /// Forgets `run` if a failed append broke it (it writes nothing more).
+    pub(crate) fn evict_if_broken(&self, run: &Arc<Run>) {
+        if run.is_broken() {
+            self.evict(run);
+        }
+    }
+
     /// Forgets every handle of `keys` (purged runs).
     pub(crate) fn forget(&self, keys: &[RunKey]) {
         let mut handles = self.lock();

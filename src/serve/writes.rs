@@ -11,9 +11,9 @@ use super::api::{self, blocking, handle_of, json, json_body, ok, path_key, Answe
 use super::routes::Endpoint;
 use crate::run::{Checks, Outcome};
 use crate::wire::{
-    self, AppendRequest, AppendResponse, BeginRequest, ChecksMode, Empty, FailRequest, FanoutRequest, FinishRequest,
-    ForkRequest, Handle, HandleResponse, HandlesResponse, OperatorReportBody, OperatorRequest, PurgeReportBody,
-    PurgeRequest, ResumeLatestRequest, ResumeRequest, ResumeResponse, RewindRequest, WireDurability,
+    self, AppendRequest, AppendResponse, BeginRequest, Empty, FailRequest, FanoutRequest, FinishRequest, ForkRequest,
+    Handle, HandleResponse, HandlesResponse, OperatorReportBody, OperatorRequest, PurgeReportBody, PurgeRequest,
+    ResumeLatestRequest, ResumeRequest, ResumeResponse, RewindRequest, WireDurability,
 };
 use runjournal_core::Event;
 
@@ -57,10 +57,7 @@ pub(crate) async fn append(state: Arc<ServerState>, request: Request) -> Answer 
     let key = path_key(&request)?;
     let receipts = receipts_asked(request.uri().query())?;
     let body: AppendRequest = json_body(&state, request).await?;
-    let checks = match body.checks {
-        ChecksMode::Raw => Checks::Raw,
-        ChecksMode::Typed => Checks::Typed,
-    };
+    let checks = Checks::from(body.checks);
     let envelopes = write(
         &state,
         &key,
@@ -155,9 +152,7 @@ async fn write(
             Ok(envelopes)
         }
         Err(error) => {
-            if run.is_broken() {
-                state.handles.evict(&run);
-            }
+            state.handles.evict_if_broken(&run);
             Err(error.into())
         }
     }
