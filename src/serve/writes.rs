@@ -320,7 +320,7 @@ pub(crate) async fn import(state: Arc<ServerState>, request: Request) -> Answer 
 }
 
 /// The most of a refused import's body read and dropped after the refusal.
-const REFUSED_IMPORT_DRAIN_BYTES: u64 = 1 << 20;
+const REFUSED_IMPORT_DRAIN_BYTES: u64 = 4 << 20;
 /// The longest a refused import's body is drained.
 const REFUSED_IMPORT_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 

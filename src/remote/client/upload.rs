@@ -69,6 +69,23 @@ impl Body for ChannelBody {
     }
 }
 
+/// Tells the reading side that the server answered (its head arrived): an
+/// answer before the end of the input is a refusal, and the rest of the input
+/// is neither read nor sent (the server drains only a little of it).
+struct Answered {
+    flag: Arc<AtomicBool>,
+    /// Wakes a reader waiting for space.
+    space: crossbeam_channel::Sender<()>,
+}
+
+impl Answered {
+    fn mark(&self) {
+        self.flag.store(true, Ordering::Release);
+        // A full signal slot already wakes the reader.
+        let _ = self.space.try_send(());
+    }
+}
+
 /// How the reading side ended.
 enum Fed {
     /// The whole input was handed to the body.
@@ -97,13 +114,18 @@ impl Shared {
             aborted: aborted.clone(),
         };
         let (answer_sender, answer) = crossbeam_channel::bounded(1);
+        let answered = Answered {
+            flag: Arc::new(AtomicBool::new(false)),
+            space: body.space.clone(),
+        };
+        let answered_flag = answered.flag.clone();
         let shared = self.clone();
         let path = path.to_owned();
         self.handle.spawn(async move {
             // The caller waits on the receiver; it is gone only if it panicked.
-            drop(answer_sender.send(shared.send_streamed::<T>(&path, body).await));
+            drop(answer_sender.send(shared.send_streamed::<T>(&path, body, &answered).await));
         });
-        let fed = self.feed(input, &chunks, &space);
+        let fed = self.feed(input, &chunks, &space, &answered_flag);
         if !matches!(fed, Fed::Whole) {
             aborted.store(true, Ordering::Release);
         }
@@ -129,14 +151,19 @@ impl Shared {
         }
     }
 
-    /// Reads `input` chunk by chunk into `chunks`, waiting for space.
+    /// Reads `input` chunk by chunk into `chunks`, waiting for space, until
+    /// the input ends or the server answered.
     fn feed(
         &self,
         input: &mut dyn BufRead,
         chunks: &tokio::sync::mpsc::Sender<Bytes>,
         space: &crossbeam_channel::Receiver<()>,
+        answered: &AtomicBool,
     ) -> Fed {
         loop {
+            if answered.load(Ordering::Acquire) {
+                return Fed::RequestEnded;
+            }
             let mut chunk = Vec::with_capacity(CHUNK);
             match input.take(CHUNK as u64).read_to_end(&mut chunk) {
                 Ok(0) => return Fed::Whole,
@@ -162,7 +189,12 @@ impl Shared {
     }
 
     /// The request of an upload, on a connection of its own, never retried.
-    async fn send_streamed<T: DeserializeOwned>(&self, path: &str, body: ChannelBody) -> Result<T, Failure> {
+    async fn send_streamed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: ChannelBody,
+        answered: &Answered,
+    ) -> Result<T, Failure> {
         let _permit = self
             .permits
             .acquire()
@@ -179,6 +211,7 @@ impl Shared {
             .send_request(request)
             .await
             .map_err(|error| Failure::Transport(self.lost(true, &error.to_string())))?;
+        answered.mark();
         let status = response.status();
         let answer = response
             .into_body()
