@@ -196,12 +196,13 @@ impl Journal {
     }
 
     /// Connected: the appends submitted through this handle that wait for
-    /// an append request in flight to finish (they go in the next); embedded: 0.
-    /// For tests that need appends to coalesce.
+    /// an append request in flight to finish (they go in the next); embedded:
+    /// the writes handed to the writer and not applied yet. For tests that
+    /// need appends to coalesce.
     #[doc(hidden)]
     pub fn queued_appends(&self) -> usize {
         match &self.backend {
-            Backend::Embedded(_) => 0,
+            Backend::Embedded(local) => local.writer_queued(),
             Backend::Remote(remote) => remote.shared.coalescer.queued(),
         }
     }

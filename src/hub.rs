@@ -1,9 +1,10 @@
 //! The subscriber hub: live delivery of appended events.
 //!
 //! Invariants:
-//! - Only the writer thread publishes, after a group is applied and (in
-//!   `Durable` mode) synced, in the order the group was applied: per run, seq
-//!   order.
+//! - Only the writer publishes (its thread, or a durable append committing
+//!   on its own thread), under its group lock, after a group is applied and
+//!   (in `Durable` mode) synced, in the order the groups were applied: per
+//!   run, seq order.
 //! - Subscriptions register through the writer between groups, when nothing
 //!   is in flight; the head reported at registration is where live delivery
 //!   starts, so stored-then-live has no gap and no duplicate.

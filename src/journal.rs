@@ -2,7 +2,9 @@
 //! resuming runs, verified reads.
 //!
 //! Invariants:
-//! - Every write goes through the one writer thread (group commit, fail-stop).
+//! - Every write goes through the writer (group commit, fail-stop): its
+//!   thread, or a lone blocking durable append committing on its own thread
+//!   under the writer's group lock.
 //! - Every read verifies what it returns; nothing corrupt is skipped.
 //! - `resume` never starts a run that does not exist and never resumes a
 //!   finished or superseded one; when it refuses (also for a `Mismatch` of
@@ -105,7 +107,7 @@ impl Inner {
     /// Waits until the writer applied everything queued before this call
     /// (durable appends still waiting for their group included).
     pub(crate) fn barrier(&self) {
-        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let (sender, receiver) = crate::oneshot::channel();
         if self.writer.send(Command::Apply(Operation::Barrier {
             reply: Reply::Blocking(sender),
         })) {
@@ -129,7 +131,7 @@ impl Inner {
     /// caller is applied: reads see every append that returned.
     pub(crate) fn read_store(&self) -> &Arc<dyn Store> {
         if self.writer.health.in_flight.load(Ordering::Acquire) > 0 {
-            let (sender, receiver) = crossbeam_channel::bounded(1);
+            let (sender, receiver) = crate::oneshot::channel();
             if self.writer.send(Command::Apply(Operation::Barrier {
                 reply: Reply::Blocking(sender),
             })) {
@@ -212,7 +214,7 @@ impl Local {
 
     /// The store underneath, for reading, once every buffered append that
     /// already returned is applied (so what it reads includes them). Not
-    /// public: every write goes through the writer thread.
+    /// public: every write goes through the writer.
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         self.inner.read_store()
     }
@@ -268,7 +270,7 @@ impl Local {
             envelopes.push(written.envelope);
             states.push(state);
         }
-        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let (sender, receiver) = crate::oneshot::channel();
         // `run_started` is a boundary: durable in every mode.
         let command = Command::Apply(Operation::Create {
             runs: new_runs,
@@ -586,6 +588,11 @@ impl Local {
         }
     }
 
+    /// Commands handed to the writer and not applied yet.
+    pub(crate) fn writer_queued(&self) -> usize {
+        self.inner.writer.health.queued()
+    }
+
     /// The write path's counters: batches, events and bytes applied, groups
     /// committed, syncs and their latency.
     pub(crate) fn metrics(&self) -> crate::MetricsSnapshot {
@@ -594,7 +601,7 @@ impl Local {
 
     /// The embedded [`Journal::sync`].
     pub(crate) fn sync(&self) -> Result<(), WriteError> {
-        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let (sender, receiver) = crate::oneshot::channel();
         self.call(
             Command::Apply(Operation::Sync {
                 reply: Reply::Blocking(sender),
@@ -620,7 +627,7 @@ impl Local {
             seq: record.head.next_seq.saturating_sub(1),
             bytes: encode_snapshot(state),
         });
-        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let (sender, receiver) = crate::oneshot::channel();
         let command = Command::Apply(Operation::ReplaceSnapshots {
             run: record.id,
             snapshot,
@@ -636,14 +643,10 @@ impl Local {
     }
 
     /// Sends a command to the writer and waits for its answer.
-    #[expect(
-        clippy::needless_pass_by_value,
-        reason = "the receiver belongs to this one call; taking it keeps it from being reused"
-    )]
     pub(crate) fn call<T>(
         &self,
         command: Command,
-        receiver: crossbeam_channel::Receiver<Result<T, StoreFailure>>,
+        receiver: crate::oneshot::Receiver<Result<T, StoreFailure>>,
     ) -> Result<T, WriteError> {
         if let Some(source) = self.inner.writer.health.failure() {
             return Err(WriteError::Poisoned { source });

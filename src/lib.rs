@@ -67,6 +67,7 @@ mod journal;
 mod lineage;
 pub mod location;
 mod metrics;
+mod oneshot;
 mod operator;
 mod options;
 mod published;

@@ -328,7 +328,7 @@ impl Local {
             .collect();
         if !dry_run && !purge.is_empty() {
             let ids: Vec<_> = purge.values().map(|record| record.id).collect();
-            let (sender, receiver) = crossbeam_channel::bounded(1);
+            let (sender, receiver) = crate::oneshot::channel();
             let command = Command::Apply(Operation::Delete {
                 runs: ids.clone(),
                 reply: Reply::Blocking(sender),

@@ -1,4 +1,4 @@
-//! Counters of a journal's write path, kept by the writer thread and read
+//! Counters of a journal's write path, kept under the writer's group lock and read
 //! with [`Journal::metrics`](crate::Journal::metrics). Relaxed atomics: each
 //! counter is exact, a snapshot of several is not one instant.
 

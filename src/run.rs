@@ -39,7 +39,7 @@ use crate::history::fold_state;
 use crate::journal::{Inner, Local};
 use crate::published::{scratch_envelope, Published, Stamped};
 use crate::remote::RemoteRun;
-use crate::writer::{AppendOutcome, Command, Reply};
+use crate::writer::{AppendOutcome, Command, CommitHere, Reply};
 
 /// How a run ended, for [`Run::finish`].
 #[derive(Clone, Debug, PartialEq)]
@@ -188,7 +188,7 @@ enum Broken {
 /// How the caller of an append learns its outcome.
 pub(crate) enum Delivery {
     /// It waits on a channel; `true`: until it is synced, whatever the mode.
-    Blocking(crossbeam_channel::Sender<AppendOutcome>, bool),
+    Blocking(crate::oneshot::Sender<AppendOutcome>, bool),
     /// It awaits a oneshot; `true`: until it is synced, whatever the mode.
     Async(tokio::sync::oneshot::Sender<AppendOutcome>, bool),
     /// It returned already (`Buffered`); a failure breaks the handle.
@@ -697,7 +697,7 @@ impl LocalRun {
             span.record("seq", queued.first_seq);
             return Ok(queued.last_seq);
         }
-        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let (sender, receiver) = crate::oneshot::channel();
         let delivery = Delivery::Blocking(sender, detach == Detach::WaitForSync);
         let queued = self.queue(expected_seq, events, checks, delivery, false)?;
         span.record("seq", queued.first_seq);
@@ -737,7 +737,9 @@ impl LocalRun {
         Detach::Yes
     }
 
-    /// Prepares the append and queues it to the writer (under the handle's lock).
+    /// Prepares the append and hands it to the writer: queued under the
+    /// handle's lock, or, for a blocking durable append when the writer is
+    /// idle, committed on this thread once that lock is released.
     pub(crate) fn queue(
         &self,
         expected_seq: Option<u64>,
@@ -746,6 +748,24 @@ impl LocalRun {
         delivery: Delivery,
         keep: bool,
     ) -> Result<Queued, AppendError> {
+        let (queued, here) = self.dispatch(expected_seq, events, checks, delivery, keep)?;
+        if let Some((here, command)) = here {
+            here.commit(command);
+        }
+        Ok(queued)
+    }
+
+    /// [`LocalRun::queue`] up to the hand-over: the append is queued, or the
+    /// right to commit it here is taken (under the handle's lock, so the
+    /// run's later appends queue behind it) and returned with it.
+    fn dispatch(
+        &self,
+        expected_seq: Option<u64>,
+        events: Vec<Event>,
+        checks: Checks,
+        delivery: Delivery,
+        keep: bool,
+    ) -> Result<(Queued, Option<(CommitHere<'_>, Command)>), AppendError> {
         let mut cursor = self.view();
         self.check_usable(&cursor)?;
         let first_seq = cursor.writer.head().next_seq;
@@ -787,6 +807,7 @@ impl LocalRun {
             || wait_for_sync
             || prepared.events.iter().any(|stamped| rules::is_boundary(&stamped.event));
         let detached = matches!(delivery, Delivery::Detached);
+        let blocking = matches!(delivery, Delivery::Blocking(..));
         let reply = match delivery {
             Delivery::Blocking(sender, _) => Reply::Blocking(sender),
             Delivery::Async(sender, _) => Reply::Async(sender),
@@ -811,6 +832,16 @@ impl LocalRun {
             durable,
             reply,
         };
+        let queued = Queued {
+            first_seq,
+            last_seq,
+            envelopes: kept,
+        };
+        if blocking && durable {
+            if let Some(here) = self.inner.writer.commit_here() {
+                return Ok((queued, Some((here, command))));
+            }
+        }
         let sent = if detached {
             self.inner.writer.send_detached(command)
         } else {
@@ -821,11 +852,7 @@ impl LocalRun {
             self.stale_view.store(true, Ordering::Release);
             return Err(AppendError::WriterStopped);
         }
-        Ok(Queued {
-            first_seq,
-            last_seq,
-            envelopes: kept,
-        })
+        Ok((queued, None))
     }
 
     /// The answer for an append that returned before it was applied: counted

@@ -181,7 +181,7 @@ impl Local {
             sender,
             ended: end_reason.clone(),
         };
-        let (reply, answer) = crossbeam_channel::bounded(1);
+        let (reply, answer) = crate::oneshot::channel();
         let command = Command::Subscribe {
             slot,
             run: record.as_ref().map(|record| record.id),

@@ -1,6 +1,14 @@
-//! The writer thread: the one place that writes to the store.
+//! The writer: the one place that writes to the store.
 //!
 //! Invariants:
+//! - One group at a time: a group is applied only under the lock of the
+//!   group-commit state ([`WriterLoop`]), by the writer thread or, for a
+//!   blocking durable append when nothing is queued, no hold is open and the
+//!   last group was of one command, by the append's own thread
+//!   ([`Writer::commit_here`]), as a group of one. A command is counted in
+//!   [`Health`]'s `queued` from before it is sent until its group is
+//!   answered, and so is the right to commit on one's own thread, so such a
+//!   commit never overtakes a command sent before it and two never race.
 //! - Group commit: the thread takes every command waiting on its channel (up
 //!   to [`MAX_GROUP`]), applies them in arrival order (consecutive appends in
 //!   one store call, each batch still atomic and conditional), makes them
@@ -58,7 +66,7 @@ pub(crate) type SubscribeOutcome = WriteOutcome<Result<Option<u64>, StoreError>>
 /// Where the writer sends an answer.
 pub(crate) enum Reply<T> {
     /// A blocking caller waiting on a channel.
-    Blocking(crossbeam_channel::Sender<T>),
+    Blocking(crate::oneshot::Sender<T>),
     /// An async caller awaiting a oneshot.
     Async(tokio::sync::oneshot::Sender<T>),
     /// Nobody waits (a buffered append that already returned): the answer is
@@ -70,7 +78,7 @@ impl<T> Reply<T> {
     fn send(self, value: T) {
         // A caller that stopped waiting (dropped its receiver) needs no answer.
         match self {
-            Reply::Blocking(sender) => drop(sender.send(value)),
+            Reply::Blocking(sender) => sender.send(value),
             Reply::Async(sender) => drop(sender.send(value)),
             Reply::Callback(callback) => callback(value),
         }
@@ -155,6 +163,13 @@ pub(crate) struct Health {
     /// Open [`Hold`]s: callers handing over several commands that belong in
     /// one group.
     holds: std::sync::atomic::AtomicUsize,
+    /// Commands sent and not yet answered (in the channel, or taken by the
+    /// writer thread into a group it has not finished), and a caller's right
+    /// to commit on its own thread ([`Writer::commit_here`]) until answered.
+    queued: std::sync::atomic::AtomicUsize,
+    /// Whether the last group applied was of at most one command: appends
+    /// come one at a time, and one may commit on its own thread.
+    solo: AtomicBool,
 }
 
 /// The least [`Health::in_flight_limit`]: a slow disk still takes batches.
@@ -175,6 +190,8 @@ impl Default for Health {
             returned: Mutex::new(VecDeque::new()),
             in_flight_limit: std::sync::atomic::AtomicU64::new(FIRST_IN_FLIGHT_BYTES),
             holds: std::sync::atomic::AtomicUsize::new(0),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            solo: AtomicBool::new(true),
         }
     }
 }
@@ -183,6 +200,11 @@ impl Health {
     /// The failure that poisoned the journal, if any.
     pub(crate) fn failure(&self) -> Option<StoreFailure> {
         self.failure.get().cloned()
+    }
+
+    /// Commands sent to the writer and not answered yet.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Whether the writer thread panicked.
@@ -228,6 +250,10 @@ pub(crate) struct Writer {
     sender: Option<Sender<Command>>,
     thread: Option<JoinHandle<()>>,
     pub(crate) health: Arc<Health>,
+    /// The group-commit state; whoever holds it applies a group: the writer
+    /// thread, or a caller committing its own durable append
+    /// ([`Writer::commit_here`]).
+    core: Arc<Mutex<WriterLoop>>,
 }
 
 impl Writer {
@@ -240,34 +266,82 @@ impl Writer {
     ) -> std::io::Result<Writer> {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let health = Arc::new(Health::default());
+        let core = Arc::new(Mutex::new(WriterLoop {
+            hub,
+            store,
+            health: health.clone(),
+            durability,
+            flush_interval,
+            unsynced_since: None,
+            detached_unsynced: 0,
+            cycle_bytes: 0,
+            cycle_busy: Duration::ZERO,
+        }));
         let loop_health = health.clone();
+        let loop_core = core.clone();
         let thread = std::thread::Builder::new()
             .name("runjournal-writer".into())
             .spawn(move || {
                 let _guard = StopGuard(loop_health.clone());
-                WriterLoop {
-                    hub,
-                    store,
-                    health: loop_health,
-                    durability,
-                    flush_interval,
-                    unsynced_since: None,
-                    detached_unsynced: 0,
-                    cycle_bytes: 0,
-                    cycle_busy: Duration::ZERO,
-                }
-                .run(receiver);
+                run(&loop_core, &loop_health, &receiver);
             })?;
         Ok(Writer {
             sender: Some(sender),
             thread: Some(thread),
             health,
+            core,
         })
     }
 
     /// Queues a command; `false` when the writer is gone.
     pub(crate) fn send(&self, command: Command) -> bool {
-        self.sender.as_ref().is_some_and(|sender| sender.send(command).is_ok())
+        let Some(sender) = &self.sender else {
+            return false;
+        };
+        // Counted before it is sent: a caller that sees no command queued
+        // knows none is in the channel or in the writer thread's hands.
+        self.health.queued.fetch_add(1, Ordering::AcqRel);
+        let sent = sender.send(command).is_ok();
+        if !sent {
+            self.health.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        sent
+    }
+
+    /// The right to commit one durable command on the calling thread: granted
+    /// only when nothing is queued and no hold is open, so the command is
+    /// applied exactly where the channel would have placed it, without two
+    /// thread hand-offs, and only while appends come one at a time (the last
+    /// group was of one command), so concurrent appenders keep sharing
+    /// groups. `None`: send it.
+    ///
+    /// The right counts as a queued command until the commit is answered, so
+    /// one caller at a time has it and everyone else queues (their appends go
+    /// in one group after it). It waits for the group lock, which is held
+    /// then only to finish a group already answered (or a periodic sync).
+    /// The caller decides under the lock that orders its run's appends and
+    /// may release that lock before [`CommitHere::commit`]: an append of the
+    /// run queued meanwhile waits for this one.
+    pub(crate) fn commit_here(&self) -> Option<CommitHere<'_>> {
+        // A panic while unwinding aborts the process: a thread that is
+        // unwinding (a run dropped during a panic records its failure) leaves
+        // the work to the writer thread.
+        if std::thread::panicking()
+            || self.health.holds.load(Ordering::Acquire) > 0
+            || !self.health.solo.load(Ordering::Acquire)
+        {
+            return None;
+        }
+        self.health
+            .queued
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        let Ok(core) = self.core.lock() else {
+            // A commit panicked: the writer stopped, and a sent command learns it.
+            self.health.queued.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        };
+        Some(CommitHere { core })
     }
 
     /// Keeps the writer from starting a group until the hold ends: the
@@ -289,6 +363,34 @@ impl Writer {
             returned.push_back(Instant::now());
         }
         sent
+    }
+}
+
+/// A durable command's commit on its caller's thread ([`Writer::commit_here`]).
+pub(crate) struct CommitHere<'a> {
+    core: MutexGuard<'a, WriterLoop>,
+}
+
+impl CommitHere<'_> {
+    /// Applies `command` as a group of its own, syncs, and answers it (its
+    /// reply is waiting in the caller's channel when this returns).
+    ///
+    /// A panic while applying is what it is on the writer thread: recorded as
+    /// the writer stopping (the lock is poisoned, so the writer thread stops
+    /// too), the command's reply dropped unanswered, and not passed on to the
+    /// caller, who learns that the writer stopped.
+    pub(crate) fn commit(self, command: Command) {
+        let CommitHere { mut core } = self;
+        let health = core.health.clone();
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            core.commit_group(vec![command]);
+            core.health.queued.fetch_sub(1, Ordering::AcqRel);
+        }));
+        // The panic hook reported it; it is recorded as the writer stopping
+        // (and the right stays counted: nothing commits here again).
+        if applied.is_err() {
+            health.stopped.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -378,55 +480,73 @@ impl Pending {
     }
 }
 
-impl WriterLoop {
-    #[expect(
-        clippy::needless_pass_by_value,
-        reason = "the writer thread owns its command channel for its whole life"
-    )]
-    fn run(mut self, receiver: Receiver<Command>) {
+/// The writer thread: waits for a command, takes the group-commit state,
+/// gathers the group and commits it.
+fn run(core: &Mutex<WriterLoop>, health: &Health, receiver: &Receiver<Command>) {
+    loop {
+        // A poisoned lock: a caller's commit panicked, and the writer stops.
+        let Ok(deadline) = core.lock().map(|core| core.next_deadline()) else {
+            return;
+        };
+        let first = match deadline {
+            None => match receiver.recv() {
+                Ok(command) => command,
+                Err(_) => break,
+            },
+            Some(deadline) => match receiver.recv_deadline(deadline) {
+                Ok(command) => command,
+                Err(RecvTimeoutError::Timeout) => {
+                    let Ok(mut core) = core.lock() else { return };
+                    // A caller's durable commit may have synced meanwhile.
+                    if core.sync_due() {
+                        core.periodic_sync();
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+        };
+        let Ok(mut core) = core.lock() else { return };
+        let mut taken = 1;
+        let mut group = Vec::new();
+        join(&mut group, first);
         loop {
-            let first = match self.next_deadline() {
-                None => match receiver.recv() {
-                    Ok(command) => command,
-                    Err(_) => break,
-                },
-                Some(deadline) => match receiver.recv_deadline(deadline) {
-                    Ok(command) => command,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.periodic_sync();
-                        continue;
+            while group.len() < MAX_GROUP {
+                match receiver.try_recv() {
+                    Ok(command) => {
+                        taken += 1;
+                        join(&mut group, command);
                     }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-            };
-            let mut group = Vec::new();
-            join(&mut group, first);
-            loop {
-                while group.len() < MAX_GROUP {
-                    match receiver.try_recv() {
-                        Ok(command) => join(&mut group, command),
-                        Err(_) => break,
-                    }
-                }
-                if group.len() >= MAX_GROUP || self.health.holds.load(Ordering::Acquire) == 0 {
-                    break;
-                }
-                // A caller is still handing over commands of this group; its
-                // hold ends with a `Wake` at the latest.
-                match receiver.recv() {
-                    Ok(command) => join(&mut group, command),
                     Err(_) => break,
                 }
             }
-            if !group.is_empty() {
-                self.commit_group(group);
+            if group.len() >= MAX_GROUP || health.holds.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            // A caller is still handing over commands of this group; its
+            // hold ends with a `Wake` at the latest.
+            match receiver.recv() {
+                Ok(command) => {
+                    taken += 1;
+                    join(&mut group, command);
+                }
+                Err(_) => break,
             }
         }
-        if self.unsynced_since.is_some() && self.health.failure().is_none() {
-            self.periodic_sync();
+        if !group.is_empty() {
+            core.commit_group(group);
         }
+        // Counted out once answered: an answered caller that appends again
+        // while the writer thread still holds the lock queues behind it.
+        health.queued.fetch_sub(taken, Ordering::AcqRel);
     }
+    let Ok(mut core) = core.lock() else { return };
+    if core.unsynced_since.is_some() && health.failure().is_none() {
+        core.periodic_sync();
+    }
+}
 
+impl WriterLoop {
     /// When the next sync is due: a flush interval after data was first
     /// applied unsynced, or after the oldest unsynced detached append returned
     /// (which may be earlier: it may have waited in the channel).
@@ -485,7 +605,9 @@ impl WriterLoop {
         result
     }
 
+    /// Applies `group`, syncs it if asked, and answers it.
     fn commit_group(&mut self, group: Vec<Command>) {
+        self.health.solo.store(group.len() <= 1, Ordering::Release);
         if let Some(failure) = self.health.failure() {
             for command in group {
                 reply_failure(command, &failure);

@@ -10,175 +10,22 @@
 //! long as the test needs the others to queue behind it.
 #![allow(clippy::unwrap_used, reason = "a failed call fails the test")]
 
+#[path = "common/gated.rs"]
+mod gated;
 #[path = "common/http.rs"]
 mod http;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier, Condvar, Mutex};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use runjournal::core::store::{
-    AppendBatch, AppendRejection, KeyExists, NewRun, RunFilter, RunId, RunRecord, ScanControl, SnapshotRecord,
-    StoreError, Watch,
-};
-use runjournal::core::{RunKey, Store};
 use runjournal::{
-    AppendError, ConnectOptions, Durability, Event, Journal, Message, Options, RemoteError, Role, RunMeta, ServeHandle,
-    ServeOptions,
+    AppendError, ConnectOptions, Durability, Event, Journal, Message, Options, RemoteError, Role, RunKey, RunMeta,
+    ServeHandle, ServeOptions,
 };
 use runjournal_sled::{OpenMode, SledStore};
 
-/// The visitor a scan hands each record to.
-type Visit<'a> = dyn FnMut(u64, &[u8]) -> ScanControl + 'a;
-
-/// How long a test waits for a condition another thread brings about.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Whether appends pass the gate.
-#[derive(Default)]
-struct Gate {
-    closed: bool,
-    /// Appends that may pass while it is closed.
-    passes: u64,
-    /// Appends that reached it.
-    entered: u64,
-}
-
-/// A sled store whose `append` waits while its gate is closed.
-struct GatedStore {
-    inner: SledStore,
-    gate: Mutex<Gate>,
-    changed: Condvar,
-}
-
-impl GatedStore {
-    fn gate(&self) -> std::sync::MutexGuard<'_, Gate> {
-        self.gate.lock().unwrap()
-    }
-
-    fn close(&self) {
-        self.gate().closed = true;
-    }
-
-    fn open(&self) {
-        self.gate().closed = false;
-        self.changed.notify_all();
-    }
-
-    /// Lets `count` more appends through the closed gate.
-    fn pass(&self, count: u64) {
-        self.gate().passes += count;
-        self.changed.notify_all();
-    }
-
-    fn entered(&self) -> u64 {
-        self.gate().entered
-    }
-
-    /// Waits until `count` appends reached the gate in all.
-    fn wait_entered(&self, count: u64) {
-        let deadline = Instant::now() + DEADLINE;
-        let mut gate = self.gate();
-        while gate.entered < count {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "{} appends reached the store, not {count}",
-                gate.entered
-            );
-            gate = self.changed.wait_timeout(gate, left).unwrap().0;
-        }
-    }
-}
-
-impl Store for GatedStore {
-    fn create_runs(&self, runs: &[NewRun]) -> Result<Result<Vec<RunRecord>, KeyExists>, StoreError> {
-        self.inner.create_runs(runs)
-    }
-
-    fn append(&self, batches: &[AppendBatch]) -> Result<Vec<Result<(), AppendRejection>>, StoreError> {
-        {
-            let mut gate = self.gate();
-            gate.entered += 1;
-            self.changed.notify_all();
-            while gate.closed && gate.passes == 0 {
-                gate = self.changed.wait(gate).unwrap();
-            }
-            if gate.closed {
-                gate.passes -= 1;
-            }
-        }
-        self.inner.append(batches)
-    }
-
-    fn sync(&self) -> Result<(), StoreError> {
-        self.inner.sync()
-    }
-
-    fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
-        self.inner.run(id)
-    }
-
-    fn find(&self, key: &RunKey) -> Result<Option<RunRecord>, StoreError> {
-        self.inner.find(key)
-    }
-
-    fn list(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        self.inner.list(filter)
-    }
-
-    fn max_episode(&self, goal: &str, agent: Option<&str>) -> Result<Option<u32>, StoreError> {
-        self.inner.max_episode(goal, agent)
-    }
-
-    fn scan(&self, run: RunId, from_seq: u64, end_seq: u64, visit: &mut Visit<'_>) -> Result<(), StoreError> {
-        self.inner.scan(run, from_seq, end_seq, visit)
-    }
-
-    fn latest_snapshot(&self, run: RunId, at_most_seq: u64) -> Result<Option<SnapshotRecord>, StoreError> {
-        self.inner.latest_snapshot(run, at_most_seq)
-    }
-
-    fn children(&self, run: RunId) -> Result<Vec<RunId>, StoreError> {
-        self.inner.children(run)
-    }
-
-    fn delete_runs(&self, runs: &[RunId]) -> Result<u64, StoreError> {
-        self.inner.delete_runs(runs)
-    }
-
-    fn replace_snapshots(&self, run: RunId, snapshot: Option<SnapshotRecord>) -> Result<(), StoreError> {
-        self.inner.replace_snapshots(run, snapshot)
-    }
-
-    fn close(&self) -> Result<(), StoreError> {
-        self.inner.close()
-    }
-
-    fn reserve_run_id(&self) -> Result<RunId, StoreError> {
-        self.inner.reserve_run_id()
-    }
-
-    fn stage(&self, run: RunId, first_seq: u64, records: &[Vec<u8>]) -> Result<(), StoreError> {
-        self.inner.stage(run, first_seq, records)
-    }
-
-    fn publish_staged(&self, runs: &[RunRecord]) -> Result<Result<(), KeyExists>, StoreError> {
-        self.inner.publish_staged(runs)
-    }
-
-    fn discard_staged(&self, runs: &[RunId]) -> Result<(), StoreError> {
-        self.inner.discard_staged(runs)
-    }
-
-    fn claim_epoch(&self, run: RunId, epoch: u64) -> Result<bool, StoreError> {
-        self.inner.claim_epoch(run, epoch)
-    }
-
-    fn watch(&self) -> Result<Option<Box<dyn Watch>>, StoreError> {
-        self.inner.watch()
-    }
-}
+use gated::{GatedStore, DEADLINE};
 
 /// Serves a proxy in the given directory in front of the owner's socket and
 /// returns where it listens.
@@ -187,7 +34,7 @@ type Proxy<'a> = &'a dyn Fn(&Path, PathBuf) -> PathBuf;
 /// An owner over a gated store, serving on a socket, and a connection to it.
 struct Gated {
     _dir: tempfile::TempDir,
-    store: Arc<GatedStore>,
+    store: Arc<GatedStore<SledStore>>,
     owner: Journal,
     _server: ServeHandle,
     socket: PathBuf,
@@ -202,11 +49,9 @@ fn gated(timeout: Duration) -> Gated {
 /// to serve on, and the owner's socket) when given.
 fn gated_through(timeout: Duration, proxy: Option<Proxy<'_>>) -> Gated {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(GatedStore {
-        inner: SledStore::open(dir.path().join("db"), OpenMode::CreateIfMissing).unwrap(),
-        gate: Mutex::new(Gate::default()),
-        changed: Condvar::new(),
-    });
+    let store = Arc::new(GatedStore::new(
+        SledStore::open(dir.path().join("db"), OpenMode::CreateIfMissing).unwrap(),
+    ));
     let owner = Journal::with_store(store.clone(), Options::default()).unwrap();
     let socket = dir.path().join("runjournal.sock");
     let server = owner
