@@ -27,6 +27,8 @@ pub struct Sizes {
     pub resume_big: u64,
     /// Steps of the bytes-per-step comparison.
     pub footprint_steps: u64,
+    /// Steps of the long durable run whose file growth is bounded.
+    pub long_run_steps: u64,
     /// Repetitions of each timed workload (the median is reported).
     pub repetitions: usize,
     /// Repetitions of the durable workloads: short, and at the mercy of the
@@ -70,6 +72,7 @@ impl Sizes {
             resume_small,
             resume_big,
             footprint_steps: scaled(1_000.0, 50).min(1_000),
+            long_run_steps: scaled(10_000.0, 100),
             repetitions,
             durable_repetitions,
         })
