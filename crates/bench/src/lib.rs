@@ -37,7 +37,7 @@
 //! | journal import | `Journal::import` of the replayed run's JSON lines into a fresh database | SQLite one transaction |
 //! | journal append, batches of 1000 | building the big resumed session: default snapshots, compactions | — |
 //! | journal open / resume | `Journal::open`, then `Journal::resume`, of a run of S and of 100 × S events (at scale ≥ 1) | the small run |
-//! | bytes per step | stored key + value bytes of 1,000 durable steps, and the growth of sled's files | a JSON checkpoint of the whole transcript per step |
+//! | bytes per step | stored key + value bytes of 1,000 durable steps, and the growth of the disk space sled's files take (allocated blocks) | a JSON checkpoint of the whole transcript per step |
 //! | bytes per step, long run | the same over 10,000 durable steps (the file-growth target's run) | the run's stored key + value bytes |
 //!
 //! The targets are issue 18's; `--json` carries each with its ratio, goal and

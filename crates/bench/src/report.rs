@@ -262,7 +262,7 @@ impl BenchReport {
         }
         out.push_str(
             "median of `reps` repetitions, interleaved across the rows compared, the disk synced before each; \
-             B/event = key + value bytes written per event\n",
+             B/event = key + value bytes written per event (sled file growth rows: allocated disk blocks)\n",
         );
         match &self.flushes_from {
             Some(stat) => {

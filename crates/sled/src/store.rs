@@ -677,6 +677,7 @@ impl SledStore {
             (counts, state.reference)
         };
         self.contain("flush", None, || self.db.flush())?;
+        self.presize_log()?;
         self.sync_files()?;
         let mut sync = self.lock_sync()?;
         sync.durable = applied;
@@ -687,6 +688,45 @@ impl SledStore {
         if due {
             crate::guard::write_guard(&self.path, applied.events, applied.writes, reference.as_ref())?;
             sync.guard = Some((applied, std::time::Instant::now()));
+        }
+        Ok(())
+    }
+
+    /// Extends sled's log file to the end of the segment its last write is
+    /// in, once per segment (the first write of a segment grows the file):
+    /// the commits after it write inside the file, and their `fdatasync`
+    /// has no new file size to make durable, one device write fewer (about
+    /// 50 µs of a 330 µs durable append on this project's VM).
+    ///
+    /// The extension reads as zeros, which sled reads exactly as the end of
+    /// the file: a message header of zeros is the end of its log, a segment
+    /// header of zeros an unused segment (sled pads a segment to its end
+    /// itself when it closes). It never cuts a write of sled's: sled writes
+    /// only for this store's writes, each under the write lock, and its
+    /// flushes; under that lock and after a flush nothing of sled's is in
+    /// flight, so the length read then stays until the extension. (sled's
+    /// own shrinking of the file to a segment boundary may land before or
+    /// after it: either way, only whole segments of zeros lie past its end.)
+    fn presize_log(&self) -> Result<(), StoreError> {
+        let log = self.path.join(files::LOG);
+        let length = |log: &Path| {
+            std::fs::metadata(log)
+                .map(|metadata| metadata.len())
+                .map_err(file_error("stat", log))
+        };
+        if length(&log)? % files::LOG_SEGMENT == 0 {
+            return Ok(());
+        }
+        let _write = self.lock_write()?;
+        self.contain("flush", None, || self.db.flush())?;
+        let now = length(&log)?;
+        let end = now.next_multiple_of(files::LOG_SEGMENT);
+        if end > now {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&log)
+                .and_then(|file| file.set_len(end))
+                .map_err(file_error("extend", &log))?;
         }
         Ok(())
     }

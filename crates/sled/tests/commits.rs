@@ -479,6 +479,15 @@ fn write_independent_groups(path: &Path) -> (Written, Vec<RunRecord>, u64, u64, 
 
 /// Copies the database at `path` to `copy` with its log cut to `length`;
 /// `None` when sled refuses the cut log.
+/// The log's length up to its last byte that is not zero: the store extends
+/// the log to the end of its segment with zeros, which sled reads as the end
+/// of the file, so cuts past it all leave the same log.
+fn written_length(log: &Path) -> u64 {
+    let bytes = std::fs::read(log).unwrap();
+    let written = bytes.iter().rposition(|byte| *byte != 0).map_or(0, |last| last + 1);
+    u64::try_from(written).unwrap()
+}
+
 fn cut_copy(path: &Path, copy: &Path, length: u64) -> Option<()> {
     files::copy_without_snapshot(path, copy).unwrap();
     files::Log::of(path, copy).unwrap().cut_to(length).unwrap();
@@ -518,7 +527,7 @@ fn sled_recovers_a_prefix_of_an_independent_groups_commits() {
                 .map(|(key, _, record)| record.head.next_seq - layout::trailing_u64(key).unwrap())
                 .sum::<u64>()
     };
-    let log_len = std::fs::metadata(path.join(files::LOG)).unwrap().len();
+    let log_len = written_length(&path.join(files::LOG));
     let step = (log_len / 160).max(1);
     let mut recovered = Vec::new();
     for (index, length) in (0..log_len)
@@ -650,7 +659,7 @@ fn a_cut_never_leaves_half_of_a_multi_run_operation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let (records, atomic_keys, rewind) = write_multi_run_operations(&path);
-    let log_len = std::fs::metadata(path.join(files::LOG)).unwrap().len();
+    let log_len = written_length(&path.join(files::LOG));
     let step = (log_len / 160).max(1);
     let mut states = std::collections::BTreeSet::new();
     for (index, length) in (0..log_len)
