@@ -642,7 +642,9 @@ impl Local {
             .ok_or_else(|| ReadError::NotFound { run: key.clone() })
     }
 
-    /// Sends a command to the writer and waits for its answer.
+    /// Sends a command to the writer and waits for its answer; a command
+    /// that ends in a sync (a durable create, a purge, a sync) commits on
+    /// this thread instead when the writer grants it (`Writer::commit_here`).
     pub(crate) fn call<T>(
         &self,
         command: Command,
@@ -651,8 +653,13 @@ impl Local {
         if let Some(source) = self.inner.writer.health.failure() {
             return Err(WriteError::Poisoned { source });
         }
-        if !self.inner.writer.send(command) {
-            return Err(WriteError::WriterStopped);
+        match command.syncs().then(|| self.inner.writer.commit_here()).flatten() {
+            Some(here) => here.commit(command),
+            None => {
+                if !self.inner.writer.send(command) {
+                    return Err(WriteError::WriterStopped);
+                }
+            }
         }
         match receiver.recv() {
             Ok(Ok(value)) => Ok(value),

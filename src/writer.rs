@@ -3,7 +3,8 @@
 //! Invariants:
 //! - One group at a time: a group is applied only under the lock of the
 //!   group-commit state ([`WriterLoop`]), by the writer thread or, for a
-//!   blocking durable append when nothing is queued, no hold is open and the
+//!   blocking durable append (or a durable create, a purge, a sync: a
+//!   command that ends in a sync) when nothing is queued, no hold is open and the
 //!   last group was of one command, by the append's own thread
 //!   ([`Writer::commit_here`]), as a group of one. A command is counted in
 //!   [`Health`]'s `queued` from before it is sent until its group is
@@ -112,6 +113,18 @@ pub(crate) enum Command {
     /// Nothing to apply: the last [`Hold`] of a hand-over ended, and a
     /// writer waiting for it goes on.
     Wake,
+}
+
+impl Command {
+    /// Whether applying it ends in a sync whatever the durability mode (a
+    /// durable create, a purge, a sync), so committing it on its caller's
+    /// thread leaves nothing unsynced for the writer thread's deadline.
+    pub(crate) fn syncs(&self) -> bool {
+        matches!(
+            self,
+            Command::Apply(Operation::Create { durable: true, .. } | Operation::Delete { .. } | Operation::Sync { .. })
+        )
+    }
 }
 
 /// A request the writer applies on its own, between runs of appends.

@@ -1,5 +1,6 @@
-//! A blocking durable append that finds the writer idle (nothing queued, no
-//! group being applied) commits itself on its own thread, as a group of one;
+//! A blocking durable append (or a begin, a purge, a sync) that finds the
+//! writer idle (nothing queued, no group being applied) commits itself on
+//! its own thread, as a group of one;
 //! otherwise it queues to the writer thread, which applies it in order with
 //! whatever else waits, in one group. A panic while committing on the
 //! caller's thread stops the writer as a panic of the writer thread does.
@@ -220,4 +221,31 @@ fn a_panic_while_committing_on_the_caller_s_thread_stops_the_writer_and_is_not_p
     let appenders = store.appenders();
     let this_thread = std::thread::current().name().map(str::to_owned);
     assert_eq!(appenders, vec![this_thread.clone(), this_thread]);
+}
+
+#[test]
+fn a_lone_begin_and_a_sync_are_committed_on_their_caller_s_thread() {
+    let (store, journal) = gated_journal(Durability::Buffered);
+    let this_thread = std::thread::current().name().map(str::to_owned);
+    wait_idle(&journal);
+    let run = journal.begin(key("begin", 0), RunMeta::default()).unwrap();
+    assert_eq!(store.creators(), vec![this_thread.clone()]);
+    wait_idle(&journal);
+    let flushes = journal.metrics().flushes;
+    journal.sync().unwrap();
+    assert_eq!(journal.metrics().flushes, flushes + 1, "the sync synced");
+    // A buffered step goes to the writer thread; a begin after it, on another
+    // run, waits behind it there.
+    store.close();
+    run.step(step("buffered")).unwrap();
+    store.wait_entered(1);
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| journal.begin(key("begin", 1), RunMeta::default()).unwrap());
+        wait_queued(&journal, 2);
+        store.open();
+        second.join().unwrap();
+    });
+    assert_eq!(store.creators(), vec![this_thread, Some(WRITER_THREAD.to_owned())]);
+    assert_eq!(journal.state(&key("begin", 0)).unwrap().iteration, 1);
+    journal.verify(&key("begin", 1)).unwrap();
 }

@@ -41,6 +41,8 @@ pub struct GatedStore<S: Store> {
     changed: Condvar,
     /// The names of the threads that called `append`, in order.
     appenders: Mutex<Vec<Option<String>>>,
+    /// The names of the threads that called `create_runs`, in order.
+    creators: Mutex<Vec<Option<String>>>,
     /// Set: the next `append` panics (and clears it).
     panic_next: AtomicBool,
 }
@@ -53,6 +55,7 @@ impl<S: Store> GatedStore<S> {
             gate: Mutex::new(Gate::default()),
             changed: Condvar::new(),
             appenders: Mutex::new(Vec::new()),
+            creators: Mutex::new(Vec::new()),
             panic_next: AtomicBool::new(false),
         }
     }
@@ -60,6 +63,11 @@ impl<S: Store> GatedStore<S> {
     /// The names of the threads that called `append`, in order.
     pub fn appenders(&self) -> Vec<Option<String>> {
         self.appenders.lock().unwrap().clone()
+    }
+
+    /// The names of the threads that called `create_runs`, in order.
+    pub fn creators(&self) -> Vec<Option<String>> {
+        self.creators.lock().unwrap().clone()
     }
 
     /// Makes the next `append` panic.
@@ -108,6 +116,10 @@ impl<S: Store> GatedStore<S> {
 
 impl<S: Store> Store for GatedStore<S> {
     fn create_runs(&self, runs: &[NewRun]) -> Result<Result<Vec<RunRecord>, KeyExists>, StoreError> {
+        self.creators
+            .lock()
+            .unwrap()
+            .push(std::thread::current().name().map(str::to_owned));
         self.inner.create_runs(runs)
     }
 
