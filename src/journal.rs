@@ -653,7 +653,7 @@ impl Local {
         if let Some(source) = self.inner.writer.health.failure() {
             return Err(WriteError::Poisoned { source });
         }
-        match command.syncs().then(|| self.inner.writer.commit_here()).flatten() {
+        match self.inner.writer.commit_here(&command) {
             Some(here) => here.commit(command),
             None => {
                 if !self.inner.writer.send(command) {

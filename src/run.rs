@@ -807,7 +807,6 @@ impl LocalRun {
             || wait_for_sync
             || prepared.events.iter().any(|stamped| rules::is_boundary(&stamped.event));
         let detached = matches!(delivery, Delivery::Detached);
-        let blocking = matches!(delivery, Delivery::Blocking(..));
         let reply = match delivery {
             Delivery::Blocking(sender, _) => Reply::Blocking(sender),
             Delivery::Async(sender, _) => Reply::Async(sender),
@@ -837,10 +836,8 @@ impl LocalRun {
             last_seq,
             envelopes: kept,
         };
-        if blocking && durable {
-            if let Some(here) = self.inner.writer.commit_here() {
-                return Ok((queued, Some((here, command))));
-            }
+        if let Some(here) = self.inner.writer.commit_here(&command) {
+            return Ok((queued, Some((here, command))));
         }
         let sent = if detached {
             self.inner.writer.send_detached(command)

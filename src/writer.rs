@@ -85,6 +85,11 @@ impl<T> Reply<T> {
         }
     }
 
+    /// Whether a thread blocks for the answer.
+    fn is_blocking(&self) -> bool {
+        matches!(self, Reply::Blocking(_))
+    }
+
     /// Whether the caller already returned (a detached buffered append).
     fn is_detached(&self) -> bool {
         matches!(self, Reply::Callback(_))
@@ -116,14 +121,18 @@ pub(crate) enum Command {
 }
 
 impl Command {
-    /// Whether applying it ends in a sync whatever the durability mode (a
-    /// durable create, a purge, a sync), so committing it on its caller's
-    /// thread leaves nothing unsynced for the writer thread's deadline.
-    pub(crate) fn syncs(&self) -> bool {
-        matches!(
-            self,
-            Command::Apply(Operation::Create { durable: true, .. } | Operation::Delete { .. } | Operation::Sync { .. })
-        )
+    /// Whether it may be committed on its caller's thread: its caller blocks
+    /// for the answer, and applying it ends in a sync whatever the
+    /// durability mode (a durable append or create, a purge, a sync), so it
+    /// leaves nothing unsynced for the writer thread's deadline.
+    fn may_commit_here(&self) -> bool {
+        match self {
+            Command::Append { durable, reply, .. } => *durable && reply.is_blocking(),
+            Command::Apply(Operation::Create { durable, reply, .. }) => *durable && reply.is_blocking(),
+            Command::Apply(Operation::Delete { reply, .. }) => reply.is_blocking(),
+            Command::Apply(Operation::Sync { reply }) => reply.is_blocking(),
+            _ => false,
+        }
     }
 }
 
@@ -321,12 +330,12 @@ impl Writer {
         sent
     }
 
-    /// The right to commit one durable command on the calling thread: granted
-    /// only when nothing is queued and no hold is open, so the command is
-    /// applied exactly where the channel would have placed it, without two
-    /// thread hand-offs, and only while appends come one at a time (the last
-    /// group was of one command), so concurrent appenders keep sharing
-    /// groups. `None`: send it.
+    /// The right to commit `command` on the calling thread: granted only for
+    /// a blocking command that ends in a sync, when nothing is queued and no
+    /// hold is open, so the command is applied exactly where the channel
+    /// would have placed it, without two thread hand-offs, and only while
+    /// appends come one at a time (the last group was of one command), so
+    /// concurrent appenders keep sharing groups. `None`: send it.
     ///
     /// The right counts as a queued command until the commit is answered, so
     /// one caller at a time has it and everyone else queues (their appends go
@@ -335,11 +344,12 @@ impl Writer {
     /// The caller decides under the lock that orders its run's appends and
     /// may release that lock before [`CommitHere::commit`]: an append of the
     /// run queued meanwhile waits for this one.
-    pub(crate) fn commit_here(&self) -> Option<CommitHere<'_>> {
+    pub(crate) fn commit_here(&self, command: &Command) -> Option<CommitHere<'_>> {
         // A panic while unwinding aborts the process: a thread that is
         // unwinding (a run dropped during a panic records its failure) leaves
         // the work to the writer thread.
-        if std::thread::panicking()
+        if !command.may_commit_here()
+            || std::thread::panicking()
             || self.health.holds.load(Ordering::Acquire) > 0
             || !self.health.solo.load(Ordering::Acquire)
         {

@@ -6,12 +6,12 @@
 //! batch endpoint gets single appends.
 //!
 //! The owner's store is gated here: while the gate is closed its writer
-//! blocks in `Store::append`, which holds an append request in flight for as
+//! blocks in the store's append, which holds an append request in flight for as
 //! long as the test needs the others to queue behind it.
 #![allow(clippy::unwrap_used, reason = "a failed call fails the test")]
 
-#[path = "common/gated.rs"]
-mod gated;
+#[path = "common/counting.rs"]
+mod counting;
 #[path = "common/http.rs"]
 mod http;
 
@@ -25,7 +25,7 @@ use runjournal::{
 };
 use runjournal_sled::{OpenMode, SledStore};
 
-use gated::{GatedStore, DEADLINE};
+use counting::{wait_queued, CountingStore, DEADLINE};
 
 /// Serves a proxy in the given directory in front of the owner's socket and
 /// returns where it listens.
@@ -34,7 +34,7 @@ type Proxy<'a> = &'a dyn Fn(&Path, PathBuf) -> PathBuf;
 /// An owner over a gated store, serving on a socket, and a connection to it.
 struct Gated {
     _dir: tempfile::TempDir,
-    store: Arc<GatedStore<SledStore>>,
+    store: Arc<CountingStore<SledStore>>,
     owner: Journal,
     _server: ServeHandle,
     socket: PathBuf,
@@ -49,7 +49,7 @@ fn gated(timeout: Duration) -> Gated {
 /// to serve on, and the owner's socket) when given.
 fn gated_through(timeout: Duration, proxy: Option<Proxy<'_>>) -> Gated {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(GatedStore::new(
+    let store = Arc::new(CountingStore::new(
         SledStore::open(dir.path().join("db"), OpenMode::CreateIfMissing).unwrap(),
     ));
     let owner = Journal::with_store(store.clone(), Options::default()).unwrap();
@@ -100,19 +100,6 @@ fn metric(socket: &Path, name: &str) -> u64 {
 /// The append requests (single and batched) the owner received.
 fn append_requests(socket: &Path) -> u64 {
     metric(socket, "runjournal_append_requests_total") + metric(socket, "runjournal_batch_append_requests_total")
-}
-
-/// Waits until `client` has at least `count` appends queued for a request.
-fn wait_queued(client: &Journal, count: usize) {
-    let deadline = Instant::now() + DEADLINE;
-    while client.queued_appends() < count {
-        assert!(
-            Instant::now() < deadline,
-            "{} appends queued, not {count}",
-            client.queued_appends()
-        );
-        std::thread::yield_now();
-    }
 }
 
 /// The shared run: an append succeeded exactly when it expected the seq it

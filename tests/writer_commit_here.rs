@@ -6,21 +6,21 @@
 //! caller's thread stops the writer as a panic of the writer thread does.
 #![allow(clippy::unwrap_used, reason = "a failed call fails the test")]
 
-#[path = "common/gated.rs"]
-mod gated;
+#[path = "common/counting.rs"]
+mod counting;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use runjournal::core::MemoryStore;
-use runjournal::{AppendError, Durability, Journal, Message, Options, Outcome, Role, RunKey, RunMeta, RunStatus};
+use runjournal::{AppendError, Durability, Journal, Message, Options, Outcome, Role, Run, RunKey, RunMeta, RunStatus};
 
-use gated::{GatedStore, DEADLINE};
+use counting::{wait_queued, CountingStore, DEADLINE};
 
 const WRITER_THREAD: &str = "runjournal-writer";
 
-fn gated_journal(durability: Durability) -> (Arc<GatedStore<MemoryStore>>, Journal) {
-    let store = Arc::new(GatedStore::new(MemoryStore::new()));
+fn gated_journal(durability: Durability) -> (Arc<CountingStore<MemoryStore>>, Journal) {
+    let store = Arc::new(CountingStore::new(MemoryStore::new()));
     let journal = Journal::with_store(store.clone(), Options::with_durability(durability)).unwrap();
     (store, journal)
 }
@@ -31,19 +31,6 @@ fn key(goal: &str, episode: u32) -> RunKey {
 
 fn step(content: &str) -> Vec<Message> {
     vec![Message::new(Role::Assistant, content)]
-}
-
-/// Waits until `count` writes are handed to the writer and not applied.
-fn wait_queued(journal: &Journal, count: usize) {
-    let deadline = Instant::now() + DEADLINE;
-    while journal.queued_appends() < count {
-        assert!(
-            Instant::now() < deadline,
-            "{} writes queued, not {count}",
-            journal.queued_appends()
-        );
-        std::thread::yield_now();
-    }
 }
 
 /// Waits until the writer answered every write handed to it (it counts a
@@ -58,6 +45,31 @@ fn wait_idle(journal: &Journal) {
         );
         std::thread::yield_now();
     }
+}
+
+/// Steps every run once, each from a thread of its own: the first run's step
+/// holds the group lock inside the closed store while the others are handed
+/// to the writer behind it, and the gate opens once all of them are. Returns
+/// the writer groups the waiting steps took.
+fn step_each_behind_the_first(store: &CountingStore<MemoryStore>, journal: &Journal, runs: &[Run]) -> u64 {
+    store.close();
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| runs[0].step(step("first")).unwrap());
+        store.wait_entered(1);
+        let waiting: Vec<_> = runs[1..]
+            .iter()
+            .map(|run| scope.spawn(move || run.step(step("waiting")).unwrap()))
+            .collect();
+        // The first counts as queued until it is answered.
+        wait_queued(journal, runs.len());
+        assert_eq!(store.entered(), 1, "the queued steps wait for the first");
+        let groups_before = journal.metrics().groups;
+        store.open();
+        for handle in std::iter::once(first).chain(waiting) {
+            assert_eq!(handle.join().unwrap(), 1);
+        }
+        journal.metrics().groups - groups_before
+    })
 }
 
 #[test]
@@ -95,31 +107,11 @@ fn durable_appends_that_find_a_group_in_progress_go_to_the_writer_thread_in_one_
         .map(|key| journal.begin(key.clone(), RunMeta::default()).unwrap())
         .collect();
     wait_idle(&journal);
-    store.close();
-    std::thread::scope(|scope| {
-        // The first append holds the group lock inside the store, on its own thread.
-        let first = scope.spawn(|| runs[0].step(step("first")).unwrap());
-        store.wait_entered(1);
-        let waiting: Vec<_> = runs[1..]
-            .iter()
-            .map(|run| scope.spawn(move || run.step(step("waiting")).unwrap()))
-            .collect();
-        // Every later append is handed to the writer, none applied yet (the
-        // first counts as queued until it is applied).
-        wait_queued(&journal, WAITING as usize + 1);
-        assert_eq!(store.entered(), 1);
-        let groups_before = journal.metrics().groups;
-        store.open();
-        assert_eq!(first.join().unwrap(), 1);
-        for handle in waiting {
-            assert_eq!(handle.join().unwrap(), 1);
-        }
-        assert_eq!(
-            journal.metrics().groups,
-            groups_before + 1,
-            "the waiting appends are one group"
-        );
-    });
+    assert_eq!(
+        step_each_behind_the_first(&store, &journal, &runs),
+        1,
+        "the waiting appends are one group"
+    );
     let appenders = store.appenders();
     assert_eq!(appenders.len(), 2, "{appenders:?}");
     assert_ne!(
@@ -141,21 +133,7 @@ fn after_a_group_of_several_appends_the_next_goes_to_the_writer_thread_and_the_o
         .map(|index| journal.begin(key("solo", index), RunMeta::default()).unwrap())
         .collect();
     wait_idle(&journal);
-    store.close();
-    std::thread::scope(|scope| {
-        let first = scope.spawn(|| runs[0].step(step("first")).unwrap());
-        store.wait_entered(1);
-        let waiting: Vec<_> = runs[1..]
-            .iter()
-            .map(|run| scope.spawn(move || run.step(step("waiting")).unwrap()))
-            .collect();
-        wait_queued(&journal, runs.len());
-        store.open();
-        first.join().unwrap();
-        for handle in waiting {
-            handle.join().unwrap();
-        }
-    });
+    assert_eq!(step_each_behind_the_first(&store, &journal, &runs), 1);
     // The last group was of three appends: appends may be concurrent.
     wait_idle(&journal);
     runs[0].step(step("after the group")).unwrap();
@@ -234,6 +212,7 @@ fn a_lone_begin_and_a_sync_are_committed_on_their_caller_s_thread() {
     let flushes = journal.metrics().flushes;
     journal.sync().unwrap();
     assert_eq!(journal.metrics().flushes, flushes + 1, "the sync synced");
+    assert_eq!(store.syncers().last(), Some(&this_thread), "on this thread");
     // A buffered step goes to the writer thread; a begin after it, on another
     // run, waits behind it there.
     store.close();
