@@ -184,6 +184,15 @@ impl Journal {
         }
     }
 
+    /// The embedded journal (tests of its internals).
+    #[cfg(test)]
+    pub(crate) fn local(&self) -> Option<&Local> {
+        match &self.backend {
+            Backend::Embedded(local) => Some(local),
+            Backend::Remote(_) => None,
+        }
+    }
+
     fn embedded(local: Local) -> Journal {
         Journal {
             backend: Backend::Embedded(local),

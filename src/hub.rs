@@ -74,15 +74,17 @@ impl Hub {
 
     /// Delivers `envelopes` to every matching subscriber without blocking.
     /// With no subscriber, none of them is taken (a lazy iterator, such as a
-    /// [`crate::published::Published`], builds none).
-    pub(crate) fn publish(&self, envelopes: impl IntoIterator<Item = Envelope>) {
+    /// [`crate::published::Published`], builds none) and they are handed
+    /// back.
+    pub(crate) fn publish<E: IntoIterator<Item = Envelope>>(&self, envelopes: E) -> Option<E> {
         let mut slots = self.lock();
         if slots.is_empty() {
-            return;
+            return Some(envelopes);
         }
         for envelope in envelopes {
             slots.retain(|slot| deliver(slot, &envelope));
         }
+        None
     }
 
     /// Drops the subscribers of the purged `runs`, telling each why.
@@ -159,14 +161,20 @@ mod tests {
     }
 
     #[test]
-    fn publishing_with_no_subscriber_builds_no_envelope() {
+    fn publishing_with_no_subscriber_builds_no_envelope_and_hands_them_back() {
         let hub = Hub::default();
         let built = Cell::new(0);
-        hub.publish((0..3).map(|seq| {
+        let unpublished = hub.publish((0..3).map(|seq| {
             built.set(built.get() + 1);
             envelope(seq)
         }));
         assert_eq!(built.get(), 0);
+        let handed_back: Vec<u64> = unpublished
+            .expect("with no subscriber the envelopes are handed back")
+            .map(|envelope| envelope.seq)
+            .collect();
+        assert_eq!(handed_back, vec![0, 1, 2]);
+        built.set(0);
 
         let (sender, receiver) = crossbeam_channel::bounded(8);
         hub.register(Slot {
@@ -175,10 +183,11 @@ mod tests {
             sender,
             ended: Arc::new(Mutex::new(None)),
         });
-        hub.publish((0..3).map(|seq| {
+        let unpublished = hub.publish((0..3).map(|seq| {
             built.set(built.get() + 1);
             envelope(seq)
         }));
+        assert!(unpublished.is_none(), "a subscriber took the envelopes");
         assert_eq!(built.get(), 3);
         let seqs: Vec<u64> = receiver.try_iter().map(|envelope| envelope.seq).collect();
         assert_eq!(seqs, vec![0, 1, 2]);

@@ -593,6 +593,12 @@ impl Local {
         self.inner.writer.health.queued()
     }
 
+    /// What the writer keeps for a caller to free ([`crate::spent::Spent`]).
+    #[cfg(test)]
+    pub(crate) fn spent(&self) -> &crate::spent::Spent {
+        &self.inner.writer.health.spent
+    }
+
     /// The write path's counters: batches, events and bytes applied, groups
     /// committed, syncs and their latency.
     pub(crate) fn metrics(&self) -> crate::MetricsSnapshot {

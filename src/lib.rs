@@ -75,6 +75,7 @@ mod remote;
 mod run;
 mod scoped;
 mod serve;
+mod spent;
 mod subscription;
 pub mod wire;
 mod writer;

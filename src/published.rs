@@ -50,6 +50,9 @@ impl Stamped {
 pub(crate) struct Published {
     pub(crate) run: Arc<RunKey>,
     pub(crate) events: Vec<Stamped>,
+    /// Bytes of the append's encoded records: what the events weigh, near
+    /// enough, to bound how many are kept ([`crate::spent::Spent`]).
+    pub(crate) record_bytes: u64,
 }
 
 impl IntoIterator for Published {
@@ -130,6 +133,7 @@ mod tests {
         let published = Published {
             run: Arc::new(key()),
             events: vec![stamped(3, "a"), stamped(4, "b")],
+            record_bytes: 0,
         };
         let expected: Vec<Envelope> = published.events.iter().map(|event| event.envelope(&key())).collect();
         let envelopes: Vec<Envelope> = published.into_iter().collect();

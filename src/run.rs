@@ -39,7 +39,7 @@ use crate::history::fold_state;
 use crate::journal::{Inner, Local};
 use crate::published::{scratch_envelope, Published, Stamped};
 use crate::remote::RemoteRun;
-use crate::writer::{AppendOutcome, Command, CommitHere, Reply};
+use crate::writer::{AppendOutcome, Command, CommitHere, Detached, DetachedSink, Health, Reply};
 
 /// How a run ended, for [`Run::finish`].
 #[derive(Clone, Debug, PartialEq)]
@@ -151,6 +151,8 @@ pub(crate) struct LocalRun {
     /// Set when a queued append failed: the cursor holds what was not stored
     /// and is refolded from the store before it is next used.
     stale_view: Arc<AtomicBool>,
+    /// Records the answers of this handle's detached appends.
+    detached_sink: DetachedSink<AppendOutcome>,
     finished: AtomicBool,
     /// This handle's registration at its epoch (see [`Inner::claim`]).
     _claim: Arc<()>,
@@ -484,6 +486,9 @@ impl LocalRun {
         claim: Arc<()>,
     ) -> LocalRun {
         let inner = &journal.inner;
+        let broken = Arc::new(Mutex::new(None));
+        let stale_view = Arc::new(AtomicBool::new(false));
+        let detached_sink = detached_sink(inner.writer.health.clone(), broken.clone(), stale_view.clone());
         LocalRun {
             inner: inner.clone(),
             _serving: journal.serving.clone(),
@@ -498,8 +503,9 @@ impl LocalRun {
                 since_snapshot,
                 scratch: scratch_envelope(record.key.clone()),
             }),
-            broken: Arc::new(Mutex::new(None)),
-            stale_view: Arc::new(AtomicBool::new(false)),
+            broken,
+            stale_view,
+            detached_sink,
             finished: AtomicBool::new(false),
             _claim: claim,
         }
@@ -766,6 +772,9 @@ impl LocalRun {
         delivery: Delivery,
         keep: bool,
     ) -> Result<(Queued, Option<(CommitHere<'_>, Command)>), AppendError> {
+        // What the writer is done with is freed here, on the thread that
+        // allocated it (see `crate::spent`).
+        self.inner.writer.health.spent.free();
         let mut cursor = self.view();
         self.check_usable(&cursor)?;
         let first_seq = cursor.writer.head().next_seq;
@@ -807,13 +816,11 @@ impl LocalRun {
             || wait_for_sync
             || prepared.events.iter().any(|stamped| rules::is_boundary(&stamped.event));
         let detached = matches!(delivery, Delivery::Detached);
+        let record_bytes = batch.records.iter().map(|record| record.len() as u64).sum();
         let reply = match delivery {
             Delivery::Blocking(sender, _) => Reply::Blocking(sender),
             Delivery::Async(sender, _) => Reply::Async(sender),
-            Delivery::Detached => {
-                let bytes = batch.records.iter().map(|record| record.len() as u64).sum();
-                self.detached_reply(first_seq, bytes)
-            }
+            Delivery::Detached => self.detached_reply(first_seq, record_bytes),
         };
         let kept = keep.then(|| {
             prepared
@@ -827,6 +834,7 @@ impl LocalRun {
             envelopes: Published {
                 run: self.shared_key.clone(),
                 events: prepared.events,
+                record_bytes,
             },
             durable,
             reply,
@@ -853,20 +861,10 @@ impl LocalRun {
     }
 
     /// The answer for an append that returned before it was applied: counted
-    /// in flight (reads wait for it), and a failure breaks the handle.
+    /// in flight (reads wait for it) until the handle's sink records it.
     fn detached_reply(&self, first_seq: u64, bytes: u64) -> Reply<AppendOutcome> {
-        let health = self.inner.writer.health.clone();
-        health.in_flight.fetch_add(bytes, Ordering::AcqRel);
-        let broken = self.broken.clone();
-        let stale_view = self.stale_view.clone();
-        Reply::Callback(Box::new(move |outcome: AppendOutcome| {
-            if let Some(reason) = breakage(&outcome, first_seq) {
-                let mut broken = broken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                broken.get_or_insert(reason);
-                stale_view.store(true, Ordering::Release);
-            }
-            health.in_flight.fetch_sub(bytes, Ordering::AcqRel);
-        }))
+        self.inner.writer.health.in_flight.fetch_add(bytes, Ordering::AcqRel);
+        Reply::Detached(Detached { first_seq, bytes }, self.detached_sink.clone())
     }
 
     fn break_with(&self, reason: Broken) {
@@ -1085,6 +1083,24 @@ struct Prepared {
 }
 
 /// Why an append's outcome leaves its handle unable to write, if it does.
+/// Where a handle's detached appends are answered: a failure breaks the
+/// handle (and marks its view stale), and the append's bytes are no longer in
+/// flight.
+fn detached_sink(
+    health: Arc<Health>,
+    broken: Arc<Mutex<Option<Broken>>>,
+    stale_view: Arc<AtomicBool>,
+) -> DetachedSink<AppendOutcome> {
+    Arc::new(move |append: Detached, outcome: AppendOutcome| {
+        if let Some(reason) = breakage(&outcome, append.first_seq) {
+            let mut broken = broken.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            broken.get_or_insert(reason);
+            stale_view.store(true, Ordering::Release);
+        }
+        health.in_flight.fetch_sub(append.bytes, Ordering::AcqRel);
+    })
+}
+
 fn breakage(outcome: &AppendOutcome, first_seq: u64) -> Option<Broken> {
     match outcome {
         Ok(Ok(())) => None,

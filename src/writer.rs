@@ -47,6 +47,7 @@ use crate::hub::{Ended, Hub, Scope, Slot};
 use crate::metrics::Metrics;
 use crate::options::Durability;
 use crate::published::Published;
+use crate::spent::Spent;
 
 /// The most commands applied and synced as one group.
 pub(crate) const MAX_GROUP: usize = 4096;
@@ -71,9 +72,24 @@ pub(crate) enum Reply<T> {
     /// An async caller awaiting a oneshot.
     Async(tokio::sync::oneshot::Sender<T>),
     /// Nobody waits (a buffered append that already returned): the answer is
-    /// handed to a callback that records it where the caller will look.
-    Callback(Box<dyn FnOnce(T) + Send>),
+    /// handed to its handle's sink, which records it where the caller will
+    /// look.
+    Detached(Detached, DetachedSink<T>),
 }
+
+/// A detached append, as its answer is recorded.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Detached {
+    /// Its first seq.
+    pub(crate) first_seq: u64,
+    /// Its records' bytes, counted in flight until it is answered.
+    pub(crate) bytes: u64,
+}
+
+/// Records the answers of one handle's detached appends. Shared by all of
+/// them (an `Arc` clone per append), so queuing one allocates nothing that
+/// the writer thread would free.
+pub(crate) type DetachedSink<T> = Arc<dyn Fn(Detached, T) + Send + Sync>;
 
 impl<T> Reply<T> {
     fn send(self, value: T) {
@@ -81,7 +97,7 @@ impl<T> Reply<T> {
         match self {
             Reply::Blocking(sender) => sender.send(value),
             Reply::Async(sender) => drop(sender.send(value)),
-            Reply::Callback(callback) => callback(value),
+            Reply::Detached(append, sink) => sink(append, value),
         }
     }
 
@@ -92,7 +108,7 @@ impl<T> Reply<T> {
 
     /// Whether the caller already returned (a detached buffered append).
     fn is_detached(&self) -> bool {
-        matches!(self, Reply::Callback(_))
+        matches!(self, Reply::Detached(..))
     }
 }
 
@@ -192,6 +208,8 @@ pub(crate) struct Health {
     /// Whether the last group applied was of at most one command: appends
     /// come one at a time, and one may commit on its own thread.
     solo: AtomicBool,
+    /// Applied appends waiting for a caller's thread to free them.
+    pub(crate) spent: Spent,
 }
 
 /// The least [`Health::in_flight_limit`]: a slow disk still takes batches.
@@ -214,6 +232,7 @@ impl Default for Health {
             holds: std::sync::atomic::AtomicUsize::new(0),
             queued: std::sync::atomic::AtomicUsize::new(0),
             solo: AtomicBool::new(true),
+            spent: Spent::default(),
         }
     }
 }
@@ -408,6 +427,8 @@ impl CommitHere<'_> {
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
             core.commit_group(vec![command]);
             core.health.queued.fetch_sub(1, Ordering::AcqRel);
+            // Allocated on this thread: freed here, not kept for the next append.
+            core.health.spent.free();
         }));
         // The panic hook reported it; it is recorded as the writer stopping
         // (and the right stays counted: nothing commits here again).
@@ -471,11 +492,18 @@ enum Pending {
 }
 
 impl Pending {
-    fn succeed(self, hub: &Hub) {
+    /// Publishes and answers; events no subscriber took are kept in `spent`
+    /// for the caller's thread to free.
+    fn succeed(self, hub: &Hub, spent: &Spent) {
         match self {
             Pending::Append(reply, outcome, envelopes) => {
-                if outcome.is_ok() {
-                    hub.publish(envelopes);
+                let unpublished = if outcome.is_ok() {
+                    hub.publish(envelopes)
+                } else {
+                    Some(envelopes)
+                };
+                if let Some(unpublished) = unpublished {
+                    spent.keep_events(unpublished);
                 }
                 reply.send(Ok(outcome));
             }
@@ -512,10 +540,17 @@ fn run(core: &Mutex<WriterLoop>, health: &Health, receiver: &Receiver<Command>) 
             return;
         };
         let first = match deadline {
-            None => match receiver.recv() {
-                Ok(command) => command,
-                Err(_) => break,
-            },
+            None => {
+                // Everything applied is synced and nothing waits: no caller
+                // may come to free what the writer is done with.
+                if receiver.is_empty() {
+                    health.spent.free();
+                }
+                match receiver.recv() {
+                    Ok(command) => command,
+                    Err(_) => break,
+                }
+            }
             Some(deadline) => match receiver.recv_deadline(deadline) {
                 Ok(command) => command,
                 Err(RecvTimeoutError::Timeout) => {
@@ -692,7 +727,7 @@ impl WriterLoop {
         match result {
             Ok(()) => {
                 for answer in pending {
-                    answer.succeed(&self.hub);
+                    answer.succeed(&self.hub, &self.health.spent);
                 }
                 for (slot, run, reply) in subscriptions {
                     self.register(slot, run, reply);
@@ -784,6 +819,7 @@ impl WriterLoop {
         for ((envelopes, reply), outcome) in answers.into_iter().zip(outcomes) {
             pending.push(Pending::Append(reply, outcome, envelopes));
         }
+        self.health.spent.keep_batches(batches);
         Ok(())
     }
 

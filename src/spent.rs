@@ -1,0 +1,220 @@
+//! Appends the writer is done with, handed back to the callers' threads to be
+//! freed there.
+//!
+//! A caller allocates an append's events and records; the writer applies
+//! them. If the writer freed them, glibc would return each chunk to the
+//! caller's arena under that arena's lock, which the caller's next `malloc`
+//! needs too: the two threads would wait on each other at every append.
+//! Instead the writer keeps what it is done with here, and the next caller to
+//! append takes it and frees it on its own thread.
+//!
+//! Invariants:
+//! - What is kept holds at most [`MAX_SPENT_BYTES`] of records and events of
+//!   at most as many record bytes; past that the writer frees what it is
+//!   done with itself, so memory stays bounded however rarely callers come.
+//! - Nothing stays kept while the journal is idle: the writer thread frees
+//!   it when everything applied is synced and no command waits, and a
+//!   caller that committed on its own thread frees it before returning.
+//! - Nothing kept is read again: freeing is the only thing done with it, so
+//!   who frees it and when changes no outcome.
+//! - [`Spent::free`] drops what it took after releasing the lock, so the
+//!   writer never waits for a caller's free.
+
+use std::sync::Mutex;
+
+use runjournal_core::AppendBatch;
+
+use crate::published::Published;
+
+/// The most record bytes kept of applied batches, and the most record bytes
+/// of answered events: a group of appends fits (a smaller bound would have
+/// the writer free most of every large group itself).
+pub(crate) const MAX_SPENT_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Applied batches and answered events waiting to be freed by a caller.
+#[derive(Default)]
+pub(crate) struct Spent {
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    batches: Vec<AppendBatch>,
+    events: Vec<Published>,
+    /// Record bytes of `batches`.
+    batch_bytes: u64,
+    /// Record bytes of the appends `events` came from.
+    event_bytes: u64,
+}
+
+impl Spent {
+    /// Keeps the applied `batches` for a caller to free; the writer frees
+    /// them itself when that would pass the bound.
+    pub(crate) fn keep_batches(&self, batches: Vec<AppendBatch>) {
+        let bytes: u64 = batches
+            .iter()
+            .flat_map(|batch| &batch.records)
+            .map(|record| record.len() as u64)
+            .sum();
+        let mut held = self.lock();
+        if held.batch_bytes + bytes > MAX_SPENT_BYTES {
+            drop(held);
+            drop(batches);
+            return;
+        }
+        held.batch_bytes += bytes;
+        held.batches.extend(batches);
+    }
+
+    /// Keeps an answered append's events for a caller to free; the writer
+    /// frees them itself when that would pass the bound.
+    pub(crate) fn keep_events(&self, published: Published) {
+        let mut held = self.lock();
+        if held.event_bytes + published.record_bytes > MAX_SPENT_BYTES {
+            drop(held);
+            drop(published);
+            return;
+        }
+        held.event_bytes += published.record_bytes;
+        held.events.push(published);
+    }
+
+    /// Frees, on the calling thread, everything kept so far.
+    pub(crate) fn free(&self) {
+        let taken = std::mem::take(&mut *self.lock());
+        drop(taken);
+    }
+
+    /// Record bytes kept: of batches, and of the appends of the events.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> (u64, u64) {
+        let held = self.lock();
+        (held.batch_bytes, held.event_bytes)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use runjournal_core::{ChainHash, Event, Head, RunKey, RunStatus};
+
+    use super::*;
+    use crate::published::Stamped;
+
+    fn batch(record_bytes: usize) -> AppendBatch {
+        AppendBatch {
+            run: 1,
+            expected_seq: 0,
+            epoch: 1,
+            records: vec![vec![7; record_bytes]],
+            head_after: Head {
+                next_seq: 1,
+                hash: ChainHash::GENESIS,
+                epoch: 1,
+                last_ts: 0,
+            },
+            status_after: RunStatus::Running,
+            snapshot: None,
+        }
+    }
+
+    fn published(record_bytes: u64) -> Published {
+        Published {
+            run: Arc::new(RunKey {
+                goal: "g".into(),
+                episode: 0,
+                agent: "a".into(),
+            }),
+            events: vec![Stamped {
+                seq: 0,
+                epoch: 1,
+                ts: 0,
+                hash: ChainHash::GENESIS,
+                event: Event::TurnCompleted,
+            }],
+            record_bytes,
+        }
+    }
+
+    #[test]
+    fn spent_appends_wait_for_a_caller_and_are_gone_once_freed() {
+        let spent = Spent::default();
+        spent.keep_batches(vec![batch(100), batch(50)]);
+        spent.keep_events(published(150));
+        assert_eq!(spent.bytes(), (150, 150));
+        assert_eq!(spent.lock().batches.len(), 2);
+        assert_eq!(spent.lock().events.len(), 1);
+
+        spent.free();
+        assert_eq!(spent.bytes(), (0, 0));
+        assert!(spent.lock().batches.is_empty());
+        assert!(spent.lock().events.is_empty());
+    }
+
+    fn journal(durability: crate::Durability) -> crate::Journal {
+        let options = crate::Options {
+            durability,
+            snapshot_every: 0,
+            ..crate::Options::default()
+        };
+        crate::Journal::with_store(Arc::new(runjournal_core::MemoryStore::new()), options).unwrap()
+    }
+
+    fn step(text: &str) -> Vec<runjournal_core::Message> {
+        vec![runjournal_core::Message::new(runjournal_core::Role::Assistant, text)]
+    }
+
+    #[test]
+    fn spent_appends_committed_on_the_callers_thread_are_freed_before_it_returns() {
+        let journal = journal(crate::Durability::Durable);
+        let run = journal
+            .begin(published(0).run.as_ref().clone(), crate::RunMeta::default())
+            .unwrap();
+        for text in ["a", "b", "c"] {
+            run.step(step(text)).unwrap();
+            let spent = journal.local().unwrap().spent();
+            assert_eq!(spent.bytes(), (0, 0), "nothing is kept after {text}");
+        }
+        assert_eq!(journal.metrics().events, 4);
+    }
+
+    #[test]
+    fn spent_appends_are_freed_once_the_writer_is_idle() {
+        let journal = journal(crate::Durability::Buffered);
+        let run = journal
+            .begin(published(0).run.as_ref().clone(), crate::RunMeta::default())
+            .unwrap();
+        for _ in 0..1_000 {
+            run.step(step("some words")).unwrap();
+        }
+        journal.sync().unwrap();
+        // The writer frees what it kept once it waits with nothing to do,
+        // which it reaches after answering the sync.
+        let spent = journal.local().unwrap().spent();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while spent.bytes() != (0, 0) {
+            assert!(std::time::Instant::now() < deadline, "still kept: {:?}", spent.bytes());
+            std::thread::yield_now();
+        }
+        assert_eq!(journal.run_info(&published(0).run).unwrap().head.next_seq, 1_001);
+    }
+
+    #[test]
+    fn spent_bytes_never_pass_their_bound() {
+        let spent = Spent::default();
+        let half = usize::try_from(MAX_SPENT_BYTES / 2).unwrap();
+        spent.keep_batches(vec![batch(half)]);
+        spent.keep_batches(vec![batch(half)]);
+        spent.keep_batches(vec![batch(1)]);
+        spent.keep_events(published(MAX_SPENT_BYTES));
+        spent.keep_events(published(1));
+        assert_eq!(spent.bytes(), (MAX_SPENT_BYTES, MAX_SPENT_BYTES));
+        assert_eq!(spent.lock().batches.len(), 2, "the batch past the bound was freed");
+        assert_eq!(spent.lock().events.len(), 1, "the events past the bound were freed");
+    }
+}
