@@ -774,7 +774,7 @@ impl LocalRun {
     ) -> Result<(Queued, Option<(CommitHere<'_>, Command)>), AppendError> {
         // What the writer is done with is freed here, on the thread that
         // allocated it (see `crate::spent`).
-        self.inner.writer.health.spent.free();
+        self.inner.writer.health.spent.free_some();
         let mut cursor = self.view();
         self.check_usable(&cursor)?;
         let first_seq = cursor.writer.head().next_seq;

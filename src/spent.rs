@@ -5,8 +5,10 @@
 //! them. If the writer freed them, glibc would return each chunk to the
 //! caller's arena under that arena's lock, which the caller's next `malloc`
 //! needs too: the two threads would wait on each other at every append.
-//! Instead the writer keeps what it is done with here, and the next caller to
-//! append takes it and frees it on its own thread.
+//! Instead the writer keeps what it is done with here, and each caller that
+//! appends frees the oldest few on its own thread ([`Spent::free_some`]): a
+//! few at a time, so the chunks it frees stay in its thread's cache and its
+//! next allocations reuse them.
 //!
 //! Invariants:
 //! - What is kept holds at most [`MAX_SPENT_BYTES`] of records and events of
@@ -17,9 +19,10 @@
 //!   caller that committed on its own thread frees it before returning.
 //! - Nothing kept is read again: freeing is the only thing done with it, so
 //!   who frees it and when changes no outcome.
-//! - [`Spent::free`] drops what it took after releasing the lock, so the
-//!   writer never waits for a caller's free.
+//! - Freeing drops what it took after releasing the lock, so the writer
+//!   never waits for a caller's free.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use runjournal_core::AppendBatch;
@@ -31,6 +34,15 @@ use crate::published::Published;
 /// the writer free most of every large group itself).
 pub(crate) const MAX_SPENT_BYTES: u64 = 32 * 1024 * 1024;
 
+/// How many batches, and how many appends' events, [`Spent::free_some`]
+/// frees.
+const FREED_PER_APPEND: usize = 4;
+
+/// Bytes of a batch's records.
+fn batch_bytes(batch: &AppendBatch) -> u64 {
+    batch.records.iter().map(|record| record.len() as u64).sum()
+}
+
 /// Applied batches and answered events waiting to be freed by a caller.
 #[derive(Default)]
 pub(crate) struct Spent {
@@ -39,8 +51,8 @@ pub(crate) struct Spent {
 
 #[derive(Default)]
 struct Held {
-    batches: Vec<AppendBatch>,
-    events: Vec<Published>,
+    batches: VecDeque<AppendBatch>,
+    events: VecDeque<Published>,
     /// Record bytes of `batches`.
     batch_bytes: u64,
     /// Record bytes of the appends `events` came from.
@@ -51,11 +63,7 @@ impl Spent {
     /// Keeps the applied `batches` for a caller to free; the writer frees
     /// them itself when that would pass the bound.
     pub(crate) fn keep_batches(&self, batches: Vec<AppendBatch>) {
-        let bytes: u64 = batches
-            .iter()
-            .flat_map(|batch| &batch.records)
-            .map(|record| record.len() as u64)
-            .sum();
+        let bytes: u64 = batches.iter().map(batch_bytes).sum();
         let mut held = self.lock();
         if held.batch_bytes + bytes > MAX_SPENT_BYTES {
             drop(held);
@@ -76,13 +84,39 @@ impl Spent {
             return;
         }
         held.event_bytes += published.record_bytes;
-        held.events.push(published);
+        held.events.push_back(published);
     }
 
     /// Frees, on the calling thread, everything kept so far.
     pub(crate) fn free(&self) {
-        let taken = std::mem::take(&mut *self.lock());
-        drop(taken);
+        let mut held = self.lock();
+        let batches = std::mem::take(&mut held.batches);
+        let events = std::mem::take(&mut held.events);
+        held.batch_bytes = 0;
+        held.event_bytes = 0;
+        drop(held);
+        drop((batches, events));
+    }
+
+    /// Frees, on the calling thread, the oldest few kept: more than one
+    /// append leaves, so what is kept drains, and few enough that the
+    /// chunks freed stay in the thread's cache for its next allocations.
+    pub(crate) fn free_some(&self) {
+        let (batches, events) = {
+            let mut held = self.lock();
+            let batches: [Option<AppendBatch>; FREED_PER_APPEND] = std::array::from_fn(|_| {
+                let batch = held.batches.pop_front()?;
+                held.batch_bytes -= batch_bytes(&batch);
+                Some(batch)
+            });
+            let events: [Option<Published>; FREED_PER_APPEND] = std::array::from_fn(|_| {
+                let events = held.events.pop_front()?;
+                held.event_bytes -= events.record_bytes;
+                Some(events)
+            });
+            (batches, events)
+        };
+        drop((batches, events));
     }
 
     /// Record bytes kept: of batches, and of the appends of the events.
@@ -154,6 +188,28 @@ mod tests {
         assert_eq!(spent.bytes(), (0, 0));
         assert!(spent.lock().batches.is_empty());
         assert!(spent.lock().events.is_empty());
+    }
+
+    #[test]
+    fn an_append_frees_the_oldest_few_spent_appends() {
+        let spent = Spent::default();
+        spent.keep_batches((1..=10).map(batch).collect());
+        for bytes in 1..=10 {
+            spent.keep_events(published(bytes));
+        }
+        spent.free_some();
+        let left = 10 - FREED_PER_APPEND;
+        let left_bytes: u64 = (11 - left as u64..=10).sum();
+        assert_eq!(spent.bytes(), (left_bytes, left_bytes), "the oldest went first");
+        assert_eq!(spent.lock().batches.len(), left);
+        assert_eq!(spent.lock().events.len(), left);
+
+        for _ in 0..3 {
+            spent.free_some();
+        }
+        assert_eq!(spent.bytes(), (0, 0));
+        spent.free_some();
+        assert_eq!(spent.bytes(), (0, 0), "freeing none is no error");
     }
 
     fn journal(durability: crate::Durability) -> crate::Journal {
