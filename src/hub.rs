@@ -17,7 +17,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use runjournal_core::{Envelope, RunId, RunKey};
+use runjournal_core::{Envelope, IntegrityError, RunId, RunKey};
 
 /// The first event a lagging subscriber missed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub(crate) enum Ended {
     Lagged(LagPoint),
     /// Its run was purged.
     Purged(RunKey),
+    /// An event meant for it could not be read back from its record.
+    Unreadable(Box<IntegrityError>),
 }
 
 /// Which events a subscriber receives.
@@ -73,18 +75,21 @@ impl Hub {
     }
 
     /// Delivers `envelopes` to every matching subscriber without blocking.
-    /// With no subscriber, none of them is taken (a lazy iterator, such as a
-    /// [`crate::published::Published`], builds none) and they are handed
-    /// back.
-    pub(crate) fn publish<E: IntoIterator<Item = Envelope>>(&self, envelopes: E) -> Option<E> {
+    /// With no subscriber, none of them is taken (a lazy iterator, such as
+    /// [`crate::published::Published::envelopes`], builds none). An envelope
+    /// that could not be built ends the subscribers it was meant for, telling
+    /// each why: the events after it never reach them either.
+    pub(crate) fn publish(&self, envelopes: impl IntoIterator<Item = Result<Envelope, Box<IntegrityError>>>) {
         let mut slots = self.lock();
         if slots.is_empty() {
-            return Some(envelopes);
+            return;
         }
         for envelope in envelopes {
-            slots.retain(|slot| deliver(slot, &envelope));
+            match envelope {
+                Ok(envelope) => slots.retain(|slot| deliver(slot, &envelope)),
+                Err(error) => end_readers_of(&mut slots, &error),
+            }
         }
-        None
     }
 
     /// Drops the subscribers of the purged `runs`, telling each why.
@@ -109,6 +114,18 @@ impl Hub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
         self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Ends the subscribers that `error`'s event was meant for.
+fn end_readers_of(slots: &mut Vec<Slot>, error: &IntegrityError) {
+    let (ended, kept): (Vec<Slot>, Vec<Slot>) = slots.drain(..).partition(|slot| match &slot.scope {
+        Scope::Run(key) => *key == error.run,
+        Scope::All => true,
+    });
+    *slots = kept;
+    for slot in ended {
+        slot.end(Ended::Unreadable(Box::new(error.clone())));
     }
 }
 
@@ -160,36 +177,67 @@ mod tests {
         }
     }
 
-    #[test]
-    fn publishing_with_no_subscriber_builds_no_envelope_and_hands_them_back() {
-        let hub = Hub::default();
-        let built = Cell::new(0);
-        let unpublished = hub.publish((0..3).map(|seq| {
-            built.set(built.get() + 1);
-            envelope(seq)
-        }));
-        assert_eq!(built.get(), 0);
-        let handed_back: Vec<u64> = unpublished
-            .expect("with no subscriber the envelopes are handed back")
-            .map(|envelope| envelope.seq)
-            .collect();
-        assert_eq!(handed_back, vec![0, 1, 2]);
-        built.set(0);
-
+    fn slot(scope: Scope) -> (Slot, crossbeam_channel::Receiver<Envelope>, Arc<Mutex<Option<Ended>>>) {
         let (sender, receiver) = crossbeam_channel::bounded(8);
-        hub.register(Slot {
-            scope: Scope::Run(key()),
+        let ended = Arc::new(Mutex::new(None));
+        let slot = Slot {
+            scope,
             run: None,
             sender,
-            ended: Arc::new(Mutex::new(None)),
-        });
-        let unpublished = hub.publish((0..3).map(|seq| {
+            ended: ended.clone(),
+        };
+        (slot, receiver, ended)
+    }
+
+    #[test]
+    fn publishing_with_no_subscriber_builds_no_envelope() {
+        let hub = Hub::default();
+        let built = Cell::new(0);
+        hub.publish((0..3).map(|seq| {
             built.set(built.get() + 1);
-            envelope(seq)
+            Ok(envelope(seq))
         }));
-        assert!(unpublished.is_none(), "a subscriber took the envelopes");
+        assert_eq!(built.get(), 0);
+
+        let (slot, receiver, _) = slot(Scope::Run(key()));
+        hub.register(slot);
+        hub.publish((0..3).map(|seq| {
+            built.set(built.get() + 1);
+            Ok(envelope(seq))
+        }));
         assert_eq!(built.get(), 3);
         let seqs: Vec<u64> = receiver.try_iter().map(|envelope| envelope.seq).collect();
         assert_eq!(seqs, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn an_event_that_cannot_be_read_back_ends_the_subscribers_it_was_meant_for() {
+        let hub = Hub::default();
+        let other = RunKey {
+            goal: "other".into(),
+            episode: 0,
+            agent: "a".into(),
+        };
+        let (of_the_run, run_receiver, run_ended) = slot(Scope::Run(key()));
+        let (of_all, all_receiver, all_ended) = slot(Scope::All);
+        let (of_another, _, another_ended) = slot(Scope::Run(other));
+        hub.register(of_the_run);
+        hub.register(of_all);
+        hub.register(of_another);
+        let unreadable = Box::new(IntegrityError {
+            run: key(),
+            seq: 1,
+            problem: runjournal_core::IntegrityProblem::Missing { next_seq: 2 },
+        });
+        hub.publish([Ok(envelope(0)), Err(unreadable.clone()), Ok(envelope(2))]);
+
+        for (receiver, ended) in [(run_receiver, run_ended), (all_receiver, all_ended)] {
+            let seqs: Vec<u64> = receiver.try_iter().map(|envelope| envelope.seq).collect();
+            assert_eq!(seqs, vec![0], "nothing after the unreadable event");
+            let why = ended.lock().unwrap().clone();
+            assert_eq!(why, Some(Ended::Unreadable(unreadable.clone())));
+        }
+        assert_eq!(*another_ended.lock().unwrap(), None, "another run's subscriber stays");
+        assert_eq!(hub.lock().len(), 1);
     }
 }

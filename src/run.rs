@@ -166,7 +166,7 @@ struct Cursor {
     writer: ChainWriter,
     state: ResumeState,
     since_snapshot: u64,
-    /// The envelope queued events are folded through ([`Stamped::fold_into`]).
+    /// The envelope queued events are folded through ([`Stamped::fold_taking`]).
     scratch: Envelope,
 }
 
@@ -789,12 +789,23 @@ impl LocalRun {
         }
         let mut prepared = self.prepare(&mut cursor, events, checks)?;
         let last_seq = first_seq + prepared.events.len() as u64 - 1;
+        let boundary = prepared.events.iter().any(|stamped| rules::is_boundary(&stamped.event));
+        let kept: Option<Vec<Envelope>> = keep.then(|| {
+            prepared
+                .events
+                .iter()
+                .map(|stamped| stamped.envelope(&self.key))
+                .collect()
+        });
+        // The fold takes the events' messages: the records carry the events
+        // from here (subscribers get them decoded from the records).
         let Cursor { state, scratch, .. } = &mut *cursor;
         for stamped in &mut prepared.events {
-            stamped.fold_into(state, scratch);
+            stamped.fold_taking(state, scratch);
         }
+        drop(prepared.events);
         let every = self.inner.options.snapshot_every;
-        cursor.since_snapshot += prepared.events.len() as u64;
+        cursor.since_snapshot += last_seq + 1 - first_seq;
         let snapshot = (every > 0 && cursor.since_snapshot >= every).then(|| {
             cursor.since_snapshot = 0;
             SnapshotRecord {
@@ -812,9 +823,7 @@ impl LocalRun {
             snapshot,
         };
         let wait_for_sync = matches!(delivery, Delivery::Blocking(_, true) | Delivery::Async(_, true));
-        let durable = self.inner.options.durability == crate::Durability::Durable
-            || wait_for_sync
-            || prepared.events.iter().any(|stamped| rules::is_boundary(&stamped.event));
+        let durable = self.inner.options.durability == crate::Durability::Durable || wait_for_sync || boundary;
         let detached = matches!(delivery, Delivery::Detached);
         let record_bytes = batch.records.iter().map(|record| record.len() as u64).sum();
         let reply = match delivery {
@@ -822,19 +831,11 @@ impl LocalRun {
             Delivery::Async(sender, _) => Reply::Async(sender),
             Delivery::Detached => self.detached_reply(first_seq, record_bytes),
         };
-        let kept = keep.then(|| {
-            prepared
-                .events
-                .iter()
-                .map(|stamped| stamped.envelope(&self.key))
-                .collect()
-        });
         let command = Command::Append {
             batch,
             envelopes: Published {
                 run: self.shared_key.clone(),
-                events: prepared.events,
-                record_bytes,
+                first_seq,
             },
             durable,
             reply,

@@ -1,19 +1,19 @@
 //! Appends the writer is done with, handed back to the callers' threads to be
 //! freed there.
 //!
-//! A caller allocates an append's events and records; the writer applies
-//! them. If the writer freed them, glibc would return each chunk to the
-//! caller's arena under that arena's lock, which the caller's next `malloc`
-//! needs too: the two threads would wait on each other at every append.
-//! Instead the writer keeps what it is done with here, and each caller that
-//! appends frees the oldest few on its own thread ([`Spent::free_some`]): a
-//! few at a time, so the chunks it frees stay in its thread's cache and its
-//! next allocations reuse them.
+//! A caller allocates an append's records; the writer applies them. If the
+//! writer freed them, glibc would return each chunk to the caller's arena
+//! under that arena's lock, which the caller's next `malloc` needs too: the
+//! two threads would wait on each other at every append. Instead the writer
+//! keeps the batches it is done with here, and each caller that appends frees
+//! the oldest few on its own thread ([`Spent::free_some`]): a few at a time,
+//! so the chunks it frees stay in its thread's cache and its next allocations
+//! reuse them.
 //!
 //! Invariants:
-//! - What is kept holds at most [`MAX_SPENT_BYTES`] of records and events of
-//!   at most as many record bytes; past that the writer frees what it is
-//!   done with itself, so memory stays bounded however rarely callers come.
+//! - What is kept holds at most [`MAX_SPENT_BYTES`] of records; past that
+//!   the writer frees what it is done with itself, so memory stays bounded
+//!   however rarely callers come.
 //! - Nothing stays kept while the journal is idle: the writer thread frees
 //!   it when everything applied is synced and no command waits, and a
 //!   caller that committed on its own thread frees it before returning.
@@ -27,15 +27,11 @@ use std::sync::Mutex;
 
 use runjournal_core::AppendBatch;
 
-use crate::published::Published;
-
-/// The most record bytes kept of applied batches, and the most record bytes
-/// of answered events: a group of appends fits (a smaller bound would have
-/// the writer free most of every large group itself).
+/// The most record bytes kept: a group of appends fits (a smaller bound
+/// would have the writer free most of every large group itself).
 pub(crate) const MAX_SPENT_BYTES: u64 = 32 * 1024 * 1024;
 
-/// How many batches, and how many appends' events, [`Spent::free_some`]
-/// frees.
+/// How many batches [`Spent::free_some`] frees: more than one append leaves.
 const FREED_PER_APPEND: usize = 4;
 
 /// Bytes of a batch's records.
@@ -43,7 +39,7 @@ fn batch_bytes(batch: &AppendBatch) -> u64 {
     batch.records.iter().map(|record| record.len() as u64).sum()
 }
 
-/// Applied batches and answered events waiting to be freed by a caller.
+/// Applied batches waiting to be freed by a caller.
 #[derive(Default)]
 pub(crate) struct Spent {
     held: Mutex<Held>,
@@ -52,11 +48,8 @@ pub(crate) struct Spent {
 #[derive(Default)]
 struct Held {
     batches: VecDeque<AppendBatch>,
-    events: VecDeque<Published>,
     /// Record bytes of `batches`.
-    batch_bytes: u64,
-    /// Record bytes of the appends `events` came from.
-    event_bytes: u64,
+    bytes: u64,
 }
 
 impl Spent {
@@ -65,65 +58,41 @@ impl Spent {
     pub(crate) fn keep_batches(&self, batches: Vec<AppendBatch>) {
         let bytes: u64 = batches.iter().map(batch_bytes).sum();
         let mut held = self.lock();
-        if held.batch_bytes + bytes > MAX_SPENT_BYTES {
+        if held.bytes + bytes > MAX_SPENT_BYTES {
             drop(held);
             drop(batches);
             return;
         }
-        held.batch_bytes += bytes;
+        held.bytes += bytes;
         held.batches.extend(batches);
-    }
-
-    /// Keeps an answered append's events for a caller to free; the writer
-    /// frees them itself when that would pass the bound.
-    pub(crate) fn keep_events(&self, published: Published) {
-        let mut held = self.lock();
-        if held.event_bytes + published.record_bytes > MAX_SPENT_BYTES {
-            drop(held);
-            drop(published);
-            return;
-        }
-        held.event_bytes += published.record_bytes;
-        held.events.push_back(published);
     }
 
     /// Frees, on the calling thread, everything kept so far.
     pub(crate) fn free(&self) {
         let mut held = self.lock();
         let batches = std::mem::take(&mut held.batches);
-        let events = std::mem::take(&mut held.events);
-        held.batch_bytes = 0;
-        held.event_bytes = 0;
+        held.bytes = 0;
         drop(held);
-        drop((batches, events));
+        drop(batches);
     }
 
-    /// Frees, on the calling thread, the oldest few kept: more than one
-    /// append leaves, so what is kept drains, and few enough that the
-    /// chunks freed stay in the thread's cache for its next allocations.
+    /// Frees, on the calling thread, the oldest few batches kept.
     pub(crate) fn free_some(&self) {
-        let (batches, events) = {
+        let batches: [Option<AppendBatch>; FREED_PER_APPEND] = {
             let mut held = self.lock();
-            let batches: [Option<AppendBatch>; FREED_PER_APPEND] = std::array::from_fn(|_| {
+            std::array::from_fn(|_| {
                 let batch = held.batches.pop_front()?;
-                held.batch_bytes -= batch_bytes(&batch);
+                held.bytes -= batch_bytes(&batch);
                 Some(batch)
-            });
-            let events: [Option<Published>; FREED_PER_APPEND] = std::array::from_fn(|_| {
-                let events = held.events.pop_front()?;
-                held.event_bytes -= events.record_bytes;
-                Some(events)
-            });
-            (batches, events)
+            })
         };
-        drop((batches, events));
+        drop(batches);
     }
 
-    /// Record bytes kept: of batches, and of the appends of the events.
+    /// Record bytes kept.
     #[cfg(test)]
-    pub(crate) fn bytes(&self) -> (u64, u64) {
-        let held = self.lock();
-        (held.batch_bytes, held.event_bytes)
+    pub(crate) fn bytes(&self) -> u64 {
+        self.lock().bytes
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
@@ -135,10 +104,9 @@ impl Spent {
 mod tests {
     use std::sync::Arc;
 
-    use runjournal_core::{ChainHash, Event, Head, RunKey, RunStatus};
+    use runjournal_core::{ChainHash, Head, RunKey, RunStatus};
 
     use super::*;
-    use crate::published::Stamped;
 
     fn batch(record_bytes: usize) -> AppendBatch {
         AppendBatch {
@@ -157,59 +125,45 @@ mod tests {
         }
     }
 
-    fn published(record_bytes: u64) -> Published {
-        Published {
-            run: Arc::new(RunKey {
-                goal: "g".into(),
-                episode: 0,
-                agent: "a".into(),
-            }),
-            events: vec![Stamped {
-                seq: 0,
-                epoch: 1,
-                ts: 0,
-                hash: ChainHash::GENESIS,
-                event: Event::TurnCompleted,
-            }],
-            record_bytes,
-        }
-    }
-
     #[test]
     fn spent_appends_wait_for_a_caller_and_are_gone_once_freed() {
         let spent = Spent::default();
         spent.keep_batches(vec![batch(100), batch(50)]);
-        spent.keep_events(published(150));
-        assert_eq!(spent.bytes(), (150, 150));
+        assert_eq!(spent.bytes(), 150);
         assert_eq!(spent.lock().batches.len(), 2);
-        assert_eq!(spent.lock().events.len(), 1);
 
         spent.free();
-        assert_eq!(spent.bytes(), (0, 0));
+        assert_eq!(spent.bytes(), 0);
         assert!(spent.lock().batches.is_empty());
-        assert!(spent.lock().events.is_empty());
     }
 
     #[test]
     fn an_append_frees_the_oldest_few_spent_appends() {
         let spent = Spent::default();
         spent.keep_batches((1..=10).map(batch).collect());
-        for bytes in 1..=10 {
-            spent.keep_events(published(bytes));
-        }
         spent.free_some();
         let left = 10 - FREED_PER_APPEND;
-        let left_bytes: u64 = (11 - left as u64..=10).sum();
-        assert_eq!(spent.bytes(), (left_bytes, left_bytes), "the oldest went first");
+        let left_bytes: usize = (11 - left..=10).sum();
+        assert_eq!(spent.bytes(), left_bytes as u64, "the oldest went first");
         assert_eq!(spent.lock().batches.len(), left);
-        assert_eq!(spent.lock().events.len(), left);
 
-        for _ in 0..3 {
+        for _ in 0..2 {
             spent.free_some();
         }
-        assert_eq!(spent.bytes(), (0, 0));
+        assert_eq!(spent.bytes(), 0);
         spent.free_some();
-        assert_eq!(spent.bytes(), (0, 0), "freeing none is no error");
+        assert_eq!(spent.bytes(), 0, "freeing none is no error");
+    }
+
+    #[test]
+    fn spent_bytes_never_pass_their_bound() {
+        let spent = Spent::default();
+        let half = usize::try_from(MAX_SPENT_BYTES / 2).unwrap();
+        spent.keep_batches(vec![batch(half)]);
+        spent.keep_batches(vec![batch(half)]);
+        spent.keep_batches(vec![batch(1)]);
+        assert_eq!(spent.bytes(), MAX_SPENT_BYTES);
+        assert_eq!(spent.lock().batches.len(), 2, "the batch past the bound was freed");
     }
 
     fn journal(durability: crate::Durability) -> crate::Journal {
@@ -221,6 +175,14 @@ mod tests {
         crate::Journal::with_store(Arc::new(runjournal_core::MemoryStore::new()), options).unwrap()
     }
 
+    fn key() -> RunKey {
+        RunKey {
+            goal: "g".into(),
+            episode: 0,
+            agent: "a".into(),
+        }
+    }
+
     fn step(text: &str) -> Vec<runjournal_core::Message> {
         vec![runjournal_core::Message::new(runjournal_core::Role::Assistant, text)]
     }
@@ -228,13 +190,11 @@ mod tests {
     #[test]
     fn spent_appends_committed_on_the_callers_thread_are_freed_before_it_returns() {
         let journal = journal(crate::Durability::Durable);
-        let run = journal
-            .begin(published(0).run.as_ref().clone(), crate::RunMeta::default())
-            .unwrap();
+        let run = journal.begin(key(), crate::RunMeta::default()).unwrap();
         for text in ["a", "b", "c"] {
             run.step(step(text)).unwrap();
             let spent = journal.local().unwrap().spent();
-            assert_eq!(spent.bytes(), (0, 0), "nothing is kept after {text}");
+            assert_eq!(spent.bytes(), 0, "nothing is kept after {text}");
         }
         assert_eq!(journal.metrics().events, 4);
     }
@@ -242,9 +202,7 @@ mod tests {
     #[test]
     fn spent_appends_are_freed_once_the_writer_is_idle() {
         let journal = journal(crate::Durability::Buffered);
-        let run = journal
-            .begin(published(0).run.as_ref().clone(), crate::RunMeta::default())
-            .unwrap();
+        let run = journal.begin(key(), crate::RunMeta::default()).unwrap();
         for _ in 0..1_000 {
             run.step(step("some words")).unwrap();
         }
@@ -253,24 +211,10 @@ mod tests {
         // which it reaches after answering the sync.
         let spent = journal.local().unwrap().spent();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while spent.bytes() != (0, 0) {
-            assert!(std::time::Instant::now() < deadline, "still kept: {:?}", spent.bytes());
+        while spent.bytes() != 0 {
+            assert!(std::time::Instant::now() < deadline, "still kept: {}", spent.bytes());
             std::thread::yield_now();
         }
-        assert_eq!(journal.run_info(&published(0).run).unwrap().head.next_seq, 1_001);
-    }
-
-    #[test]
-    fn spent_bytes_never_pass_their_bound() {
-        let spent = Spent::default();
-        let half = usize::try_from(MAX_SPENT_BYTES / 2).unwrap();
-        spent.keep_batches(vec![batch(half)]);
-        spent.keep_batches(vec![batch(half)]);
-        spent.keep_batches(vec![batch(1)]);
-        spent.keep_events(published(MAX_SPENT_BYTES));
-        spent.keep_events(published(1));
-        assert_eq!(spent.bytes(), (MAX_SPENT_BYTES, MAX_SPENT_BYTES));
-        assert_eq!(spent.lock().batches.len(), 2, "the batch past the bound was freed");
-        assert_eq!(spent.lock().events.len(), 1, "the events past the bound were freed");
+        assert_eq!(journal.run_info(&key()).unwrap().head.next_seq, 1_001);
     }
 }

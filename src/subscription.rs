@@ -344,6 +344,7 @@ impl LocalSubscription {
         match ended {
             Some(Ended::Lagged(point)) => return SubscribeError::Lagged(point),
             Some(Ended::Purged(run)) => return SubscribeError::Purged { run },
+            Some(Ended::Unreadable(error)) => return SubscribeError::Read(ReadError::Integrity(error)),
             None => {}
         }
         if let Some(source) = self.health.failure() {

@@ -484,7 +484,14 @@ struct WriterLoop {
 
 /// Answers owed to the callers of one group once it is applied and synced.
 enum Pending {
-    Append(Reply<AppendOutcome>, Result<(), AppendRejection>, Published),
+    /// An append: its caller, its outcome, and its events to publish from
+    /// its batch's records.
+    Append(
+        Reply<AppendOutcome>,
+        Result<(), AppendRejection>,
+        Published,
+        AppendBatch,
+    ),
     Create(Reply<CreateOutcome>, Result<Vec<RunRecord>, KeyExists>, Vec<Envelope>),
     /// A purge: its caller, the bytes freed, the runs deleted.
     Delete(Reply<WriteOutcome<u64>>, u64, Vec<RunId>),
@@ -492,24 +499,20 @@ enum Pending {
 }
 
 impl Pending {
-    /// Publishes and answers; events no subscriber took are kept in `spent`
-    /// for the caller's thread to free.
-    fn succeed(self, hub: &Hub, spent: &Spent) {
+    /// Publishes and answers; an append's batch goes to `spent`, for a
+    /// caller's thread to free.
+    fn succeed(self, hub: &Hub, spent: &mut Vec<AppendBatch>) {
         match self {
-            Pending::Append(reply, outcome, envelopes) => {
-                let unpublished = if outcome.is_ok() {
-                    hub.publish(envelopes)
-                } else {
-                    Some(envelopes)
-                };
-                if let Some(unpublished) = unpublished {
-                    spent.keep_events(unpublished);
+            Pending::Append(reply, outcome, published, batch) => {
+                if outcome.is_ok() {
+                    hub.publish(published.envelopes(&batch.records));
                 }
+                spent.push(batch);
                 reply.send(Ok(outcome));
             }
             Pending::Create(reply, outcome, envelopes) => {
                 if outcome.is_ok() {
-                    hub.publish(envelopes);
+                    hub.publish(envelopes.into_iter().map(Ok));
                 }
                 reply.send(Ok(outcome));
             }
@@ -523,7 +526,7 @@ impl Pending {
 
     fn fail(self, failure: &StoreFailure) {
         match self {
-            Pending::Append(reply, _, _) => reply.send(Err(failure.clone())),
+            Pending::Append(reply, ..) => reply.send(Err(failure.clone())),
             Pending::Create(reply, _, _) => reply.send(Err(failure.clone())),
             Pending::Delete(reply, _, _) => reply.send(Err(failure.clone())),
             Pending::Unit(reply) => reply.send(Err(failure.clone())),
@@ -726,9 +729,11 @@ impl WriterLoop {
         }
         match result {
             Ok(()) => {
+                let mut spent = Vec::with_capacity(pending.len());
                 for answer in pending {
-                    answer.succeed(&self.hub, &self.health.spent);
+                    answer.succeed(&self.hub, &mut spent);
                 }
+                self.health.spent.keep_batches(spent);
                 for (slot, run, reply) in subscriptions {
                     self.register(slot, run, reply);
                 }
@@ -816,10 +821,9 @@ impl WriterLoop {
             micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             "applied"
         );
-        for ((envelopes, reply), outcome) in answers.into_iter().zip(outcomes) {
-            pending.push(Pending::Append(reply, outcome, envelopes));
+        for (((envelopes, reply), outcome), batch) in answers.into_iter().zip(outcomes).zip(batches) {
+            pending.push(Pending::Append(reply, outcome, envelopes, batch));
         }
-        self.health.spent.keep_batches(batches);
         Ok(())
     }
 

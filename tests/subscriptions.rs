@@ -88,12 +88,13 @@ fn a_subscriber_that_joins_mid_stream_sees_every_event_exactly_once_in_order() {
     let mut subscription = journal.subscribe(&run_key, 10, 10_000).unwrap();
     writer.join().unwrap();
     let last = run.next_seq() - 1;
-    let mut seqs = Vec::new();
-    while seqs.last() != Some(&last) {
+    let mut received = Vec::new();
+    while received.last().map(|envelope: &Envelope| envelope.seq) != Some(last) {
         let envelope = subscription.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
         assert_eq!(envelope.run, run_key);
-        seqs.push(envelope.seq);
+        received.push(envelope);
     }
+    let seqs: Vec<u64> = received.iter().map(|envelope| envelope.seq).collect();
     assert_eq!(
         seqs,
         (10..=last).collect::<Vec<u64>>(),
@@ -101,7 +102,7 @@ fn a_subscriber_that_joins_mid_stream_sees_every_event_exactly_once_in_order() {
     );
     assert!(subscription.recv_timeout(Duration::from_millis(50)).unwrap().is_none());
     let stored = journal.read(&run_key, 10).unwrap();
-    assert_eq!(stored.len(), seqs.len());
+    assert_eq!(received, stored, "what arrived live is what is stored, event and hash");
 }
 
 #[test]

@@ -421,6 +421,14 @@ impl ResumeState {
     /// envelope by value: a step's messages move into the transcript instead
     /// of being copied, so a replay's fold allocates nothing per message.
     pub fn apply_owned(&mut self, mut envelope: Envelope) {
+        self.apply_taking(&mut envelope);
+    }
+
+    /// Folds one more event exactly as [`Self::apply`] does, moving a
+    /// step's messages out of `envelope` into the transcript (the envelope
+    /// keeps the step with no messages): for a caller that has no more use
+    /// for them and keeps the envelope to fold the next event through.
+    pub fn apply_taking(&mut self, envelope: &mut Envelope) {
         let mut messages = match &mut envelope.event {
             Event::Step { messages } => std::mem::take(messages),
             _ => Vec::new(),
@@ -429,7 +437,7 @@ impl ResumeState {
         // transcript reads its messages, so the step is folded without them
         // and, when it takes effect, they are appended where `apply` copies them.
         let takes_effect = self.check(&envelope.event).is_none();
-        self.apply(&envelope);
+        self.apply(envelope);
         if takes_effect {
             self.transcript.append(&mut messages);
         }
