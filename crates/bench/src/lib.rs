@@ -163,6 +163,8 @@ struct Measured {
     journal_bytes: footprint::JournalFootprint,
     checkpoint_bytes: Measurement,
     long_run_bytes: footprint::JournalFootprint,
+    /// A run written, purged, and another as long written after it.
+    purged_run_bytes: footprint::JournalFootprint,
 }
 
 #[expect(
@@ -272,6 +274,12 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
     ));
     settle(root)?;
     let long_run_bytes = footprint::journal(bench, sizes.long_run_steps)?;
+    progress(&format!(
+        "sled file growth over a {}-step durable run purged and another written after it",
+        sizes.long_run_steps
+    ));
+    settle(root)?;
+    let purged_run_bytes = footprint::after_purge(bench, sizes.long_run_steps)?;
     Ok(Measured {
         raw_insert,
         buffered,
@@ -289,6 +297,7 @@ fn measure_all(bench: &Bench, sizes: &Sizes, progress: &mut dyn FnMut(&str)) -> 
         resumed,
         journal_bytes,
         long_run_bytes,
+        purged_run_bytes,
         checkpoint_bytes,
     })
 }
@@ -388,6 +397,16 @@ impl Measured {
             &self.long_run_bytes.on_disk,
             Some(&long_logical),
         );
+        let purged_logical = Row::footprint(
+            &format!("bytes per step: journal, stored key + value, {long_steps}-step run after a purge"),
+            &self.purged_run_bytes.logical,
+            None,
+        );
+        let purged_disk = Row::footprint(
+            &format!("bytes per step: journal, sled file growth, {long_steps}-step run purged + another"),
+            &self.purged_run_bytes.on_disk,
+            Some(&purged_logical),
+        );
         let ratio = |row: &Row, baseline: &Row| row.events_per_s / baseline.events_per_s;
 
         let mut targets = vec![
@@ -463,6 +482,13 @@ impl Measured {
                 2.0,
             ),
             Target::at_most(
+                &format!(
+                    "sled file growth over a {long_steps}-step run purged and another written ≤ 2 × the live run's stored bytes"
+                ),
+                purged_disk.bytes_per_event / purged_logical.bytes_per_event,
+                2.0,
+            ),
+            Target::at_most(
                 "journal bytes per step ≤ 1/50 of JSON checkpointing",
                 journal_logical.bytes_per_event / checkpoint.bytes_per_event,
                 0.02,
@@ -498,7 +524,15 @@ impl Measured {
             import,
         ];
         rows.extend(resume_rows.all);
-        rows.extend([journal_logical, journal_disk, checkpoint, long_logical, long_disk]);
+        rows.extend([
+            journal_logical,
+            journal_disk,
+            checkpoint,
+            long_logical,
+            long_disk,
+            purged_logical,
+            purged_disk,
+        ]);
         (rows, targets)
     }
 }

@@ -4,7 +4,7 @@
 use runjournal_bench::{run, BenchConfig, RatioOf};
 
 /// Every row, in report order, by the start of its name.
-const ROWS: [&str; 29] = [
+const ROWS: [&str; 31] = [
     "raw sled insert, no flush",
     "journal append, buffered, snapshots off",
     "raw sled apply_batch per event (event + run record)",
@@ -34,11 +34,13 @@ const ROWS: [&str; 29] = [
     "bytes per step: JSON checkpoint per step",
     "bytes per step: journal, stored key + value, ",
     "bytes per step: journal, sled file growth, ",
+    "bytes per step: journal, stored key + value, ",
+    "bytes per step: journal, sled file growth, ",
 ];
 
 /// Every target of issue 18, each with its ratio in the JSON, and one more
 /// (device flushes per durable append) where the device counts flushes.
-const TARGETS: usize = 15;
+const TARGETS: usize = 16;
 
 /// The rows that count device flushes inside their clock.
 const FLUSH_ROWS: [&str; 6] = [
@@ -111,6 +113,20 @@ fn every_row_and_target_is_reported_with_positive_numbers() {
         };
         assert_eq!(row.baseline.as_deref(), Some(embedded), "{row:?}");
     }
+
+    // The growth after a purge is measured against what is live at the end.
+    let purged = report
+        .rows
+        .iter()
+        .find(|row| row.name.ends_with("run purged + another"))
+        .expect("the growth after a purge");
+    let live = report
+        .rows
+        .iter()
+        .find(|row| row.name.ends_with("run after a purge"))
+        .expect("the live run's stored bytes");
+    assert_eq!(purged.baseline.as_deref(), Some(live.name.as_str()), "{purged:?}");
+    assert!(purged.bytes_per_event > 0.0, "{purged:?}");
 
     let table = report.to_table();
     let needles = [

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::Write;
 use std::time::Instant;
 
-use runjournal::{Durability, Options, RunMeta};
+use runjournal::{Durability, Options, PurgePolicy, RunMeta};
 
 use super::{journal_bytes, open_journal, Bench};
 use crate::error::{io_error, journal_error, BenchError};
@@ -47,6 +47,61 @@ pub(crate) fn journal(bench: &Bench, steps: u64) -> Result<JournalFootprint, Ben
     let after = directory_size(dir.path())?;
     drop(run);
     let record = journal.run_info(&key).map_err(journal_error("read the run"))?;
+    let logical = journal_bytes(&store, &record, 1, steps)?;
+    Ok(JournalFootprint {
+        logical: Measurement::new(steps, vec![elapsed], logical as f64 / steps as f64),
+        on_disk: Measurement::new(steps, vec![elapsed], after.saturating_sub(before) as f64 / steps as f64),
+    })
+}
+
+/// Space after a purge: `steps` durable steps on one run, the run purged,
+/// then `steps` on a second run. The growth is over the whole sequence, and
+/// `logical` is the second run's stored bytes: what is live at the end. With
+/// the purged run's space reused, the growth per live byte is what one run
+/// alone grows; with none reused, about twice that.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
+)]
+pub(crate) fn after_purge(bench: &Bench, steps: u64) -> Result<JournalFootprint, BenchError> {
+    let dir = bench.fresh_dir("footprint-purge")?;
+    let (journal, store) = open_journal(dir.path(), Options::with_durability(Durability::Durable))?;
+    let purged = bench_key("purged", 0);
+    let live = bench_key("live", 0);
+    let run = journal
+        .begin(purged.clone(), RunMeta::default())
+        .map_err(journal_error("begin"))?;
+    journal.sync().map_err(journal_error("sync"))?;
+    let before = directory_size(dir.path())?;
+    let started = Instant::now();
+    for _ in 0..steps {
+        run.step(vec![bench.payload.message()])
+            .map_err(journal_error("durable append"))?;
+    }
+    drop(run);
+    let policy = PurgePolicy {
+        explicit: vec![purged],
+        ..PurgePolicy::default()
+    };
+    let report = journal.purge(&policy, false).map_err(journal_error("purge"))?;
+    if report.purged.len() != 1 {
+        return Err(BenchError::Check {
+            workload: "sled file growth after a purge",
+            detail: format!("the purge removed {} runs, not 1", report.purged.len()),
+        });
+    }
+    let run = journal
+        .begin(live.clone(), RunMeta::default())
+        .map_err(journal_error("begin"))?;
+    for _ in 0..steps {
+        run.step(vec![bench.payload.message()])
+            .map_err(journal_error("durable append"))?;
+    }
+    let elapsed = started.elapsed();
+    journal.sync().map_err(journal_error("sync"))?;
+    let after = directory_size(dir.path())?;
+    drop(run);
+    let record = journal.run_info(&live).map_err(journal_error("read the run"))?;
     let logical = journal_bytes(&store, &record, 1, steps)?;
     Ok(JournalFootprint {
         logical: Measurement::new(steps, vec![elapsed], logical as f64 / steps as f64),
