@@ -82,7 +82,7 @@ impl Published {
     }
 }
 
-/// An envelope of `run` to fold through ([`Stamped::fold_into`]).
+/// An envelope of `run` to fold through ([`Stamped::fold_taking`]).
 pub(crate) fn scratch_envelope(run: RunKey) -> Envelope {
     Envelope {
         run,

@@ -11,9 +11,9 @@
 //! reuse them.
 //!
 //! Invariants:
-//! - What is kept holds at most [`MAX_SPENT_BYTES`] of records; past that
-//!   the writer frees what it is done with itself, so memory stays bounded
-//!   however rarely callers come.
+//! - What is kept holds at most [`MAX_SPENT_BYTES`] of records and
+//!   snapshots; past that the writer frees what it is done with itself, so
+//!   memory stays bounded however rarely callers come.
 //! - Nothing stays kept while the journal is idle: the writer thread frees
 //!   it when everything applied is synced and no command waits, and a
 //!   caller that committed on its own thread frees it before returning.
@@ -27,16 +27,17 @@ use std::sync::Mutex;
 
 use runjournal_core::AppendBatch;
 
-/// The most record bytes kept: a group of appends fits (a smaller bound
+/// The most record and snapshot bytes kept: a group of appends fits (a smaller bound
 /// would have the writer free most of every large group itself).
 pub(crate) const MAX_SPENT_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How many batches [`Spent::free_some`] frees: more than one append leaves.
 const FREED_PER_APPEND: usize = 4;
 
-/// Bytes of a batch's records.
+/// Bytes of a batch's records and snapshot.
 fn batch_bytes(batch: &AppendBatch) -> u64 {
-    batch.records.iter().map(|record| record.len() as u64).sum()
+    let snapshot = batch.snapshot.as_ref().map_or(0, |snapshot| snapshot.bytes.len());
+    batch.records.iter().map(|record| record.len() as u64).sum::<u64>() + snapshot as u64
 }
 
 /// Applied batches waiting to be freed by a caller.
@@ -48,7 +49,7 @@ pub(crate) struct Spent {
 #[derive(Default)]
 struct Held {
     batches: VecDeque<AppendBatch>,
-    /// Record bytes of `batches`.
+    /// Record and snapshot bytes of `batches`.
     bytes: u64,
 }
 
@@ -89,7 +90,7 @@ impl Spent {
         drop(batches);
     }
 
-    /// Record bytes kept.
+    /// Record and snapshot bytes kept.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> u64 {
         self.lock().bytes
@@ -164,6 +165,16 @@ mod tests {
         spent.keep_batches(vec![batch(1)]);
         assert_eq!(spent.bytes(), MAX_SPENT_BYTES);
         assert_eq!(spent.lock().batches.len(), 2, "the batch past the bound was freed");
+
+        // A batch's snapshot counts as much as its records.
+        let spent = Spent::default();
+        let mut with_snapshot = batch(half);
+        with_snapshot.snapshot = Some(runjournal_core::SnapshotRecord {
+            seq: 0,
+            bytes: vec![1; half + 1],
+        });
+        spent.keep_batches(vec![with_snapshot]);
+        assert_eq!(spent.bytes(), 0, "records and snapshot together pass the bound");
     }
 
     fn journal(durability: crate::Durability) -> crate::Journal {

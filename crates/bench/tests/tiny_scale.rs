@@ -103,30 +103,8 @@ fn every_row_and_target_is_reported_with_positive_numbers() {
         assert!(target.goal > 0.0, "{target:?}");
     }
 
-    for clients in ["1 client", "64 clients"] {
-        let name = format!("journal append through the socket, durable, {clients}");
-        let row = report.rows.iter().find(|row| row.name == name).expect("the socket row");
-        let embedded = if clients == "1 client" {
-            "journal append, durable, 1 writer"
-        } else {
-            "journal append, durable, 64 writers"
-        };
-        assert_eq!(row.baseline.as_deref(), Some(embedded), "{row:?}");
-    }
-
-    // The growth after a purge is measured against what is live at the end.
-    let purged = report
-        .rows
-        .iter()
-        .find(|row| row.name.ends_with("run purged + another"))
-        .expect("the growth after a purge");
-    let live = report
-        .rows
-        .iter()
-        .find(|row| row.name.ends_with("run after a purge"))
-        .expect("the live run's stored bytes");
-    assert_eq!(purged.baseline.as_deref(), Some(live.name.as_str()), "{purged:?}");
-    assert!(purged.bytes_per_event > 0.0, "{purged:?}");
+    socket_rows_are_against_the_embedded_ones(&report);
+    growth_after_a_purge_is_against_the_live_run(&report);
 
     let table = report.to_table();
     let needles = [
@@ -172,5 +150,35 @@ fn every_row_and_target_is_reported_with_positive_numbers() {
         assert!(target["ratio"].as_f64().is_some_and(|ratio| ratio > 0.0), "{target}");
         assert!(target["goal"].is_number() && target["met"].is_boolean(), "{target}");
         assert!(target["name"].is_string());
+    }
+}
+
+/// The growth after a purge is measured against what is live at the end.
+fn growth_after_a_purge_is_against_the_live_run(report: &runjournal_bench::BenchReport) {
+    let purged = report
+        .rows
+        .iter()
+        .find(|row| row.name.ends_with("run purged + another"))
+        .expect("the growth after a purge");
+    let live = report
+        .rows
+        .iter()
+        .find(|row| row.name.ends_with("run after a purge"))
+        .expect("the live run's stored bytes");
+    assert_eq!(purged.baseline.as_deref(), Some(live.name.as_str()), "{purged:?}");
+    assert!(purged.bytes_per_event > 0.0, "{purged:?}");
+}
+
+/// Each socket row is compared with the embedded writers it stands beside.
+fn socket_rows_are_against_the_embedded_ones(report: &runjournal_bench::BenchReport) {
+    for clients in ["1 client", "64 clients"] {
+        let name = format!("journal append through the socket, durable, {clients}");
+        let row = report.rows.iter().find(|row| row.name == name).expect("the socket row");
+        let embedded = if clients == "1 client" {
+            "journal append, durable, 1 writer"
+        } else {
+            "journal append, durable, 64 writers"
+        };
+        assert_eq!(row.baseline.as_deref(), Some(embedded), "{row:?}");
     }
 }
