@@ -825,11 +825,13 @@ impl LocalRun {
         let wait_for_sync = matches!(delivery, Delivery::Blocking(_, true) | Delivery::Async(_, true));
         let durable = self.inner.options.durability == crate::Durability::Durable || wait_for_sync || boundary;
         let detached = matches!(delivery, Delivery::Detached);
-        let record_bytes = batch.records.iter().map(|record| record.len() as u64).sum();
         let reply = match delivery {
             Delivery::Blocking(sender, _) => Reply::Blocking(sender),
             Delivery::Async(sender, _) => Reply::Async(sender),
-            Delivery::Detached => self.detached_reply(first_seq, record_bytes),
+            Delivery::Detached => {
+                let bytes = batch.records.iter().map(|record| record.len() as u64).sum();
+                self.detached_reply(first_seq, bytes)
+            }
         };
         let command = Command::Append {
             batch,
@@ -1083,7 +1085,6 @@ struct Prepared {
     events: Vec<Stamped>,
 }
 
-/// Why an append's outcome leaves its handle unable to write, if it does.
 /// Where a handle's detached appends are answered: a failure breaks the
 /// handle (and marks its view stale), and the append's bytes are no longer in
 /// flight.
@@ -1102,6 +1103,7 @@ fn detached_sink(
     })
 }
 
+/// Why an append's outcome leaves its handle unable to write, if it does.
 fn breakage(outcome: &AppendOutcome, first_seq: u64) -> Option<Broken> {
     match outcome {
         Ok(Ok(())) => None,

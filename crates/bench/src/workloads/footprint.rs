@@ -24,24 +24,61 @@ pub(crate) struct JournalFootprint {
 }
 
 /// `steps` durable steps on one run.
+pub(crate) fn journal(bench: &Bench, steps: u64) -> Result<JournalFootprint, BenchError> {
+    grown(bench, steps, false)
+}
+
+/// Space after a purge: `steps` durable steps on one run, the run purged,
+/// then `steps` on a second run. The growth is over the whole sequence, and
+/// `logical` is the second run's stored bytes: what is live at the end. With
+/// the purged run's space reused, the growth per live byte is what one run
+/// alone grows; with none reused, about twice that.
+pub(crate) fn after_purge(bench: &Bench, steps: u64) -> Result<JournalFootprint, BenchError> {
+    grown(bench, steps, true)
+}
+
+/// `steps` durable steps on a run, after as many on a run purged before it
+/// when `purged_first`; the growth from before the first step to after the
+/// last, and the stored bytes of the run that is left.
 #[expect(
     clippy::cast_precision_loss,
     reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
 )]
-pub(crate) fn journal(bench: &Bench, steps: u64) -> Result<JournalFootprint, BenchError> {
-    let dir = bench.fresh_dir("footprint-journal")?;
+fn grown(bench: &Bench, steps: u64, purged_first: bool) -> Result<JournalFootprint, BenchError> {
+    let dir = bench.fresh_dir(if purged_first {
+        "footprint-purge"
+    } else {
+        "footprint-journal"
+    })?;
     let (journal, store) = open_journal(dir.path(), Options::with_durability(Durability::Durable))?;
-    let key = bench_key("footprint", 0);
-    let run = journal
-        .begin(key.clone(), RunMeta::default())
+    let first = bench_key(if purged_first { "purged" } else { "footprint" }, 0);
+    let mut key = first.clone();
+    let mut run = journal
+        .begin(first.clone(), RunMeta::default())
         .map_err(journal_error("begin"))?;
     journal.sync().map_err(journal_error("sync"))?;
     let before = directory_size(dir.path())?;
     let started = Instant::now();
-    for _ in 0..steps {
-        run.step(vec![bench.payload.message()])
-            .map_err(journal_error("durable append"))?;
+    if purged_first {
+        append_steps(bench, &run, steps)?;
+        drop(run);
+        let policy = PurgePolicy {
+            explicit: vec![first],
+            ..PurgePolicy::default()
+        };
+        let report = journal.purge(&policy, false).map_err(journal_error("purge"))?;
+        if report.purged.len() != 1 {
+            return Err(BenchError::Check {
+                workload: "sled file growth after a purge",
+                detail: format!("the purge removed {} runs, not 1", report.purged.len()),
+            });
+        }
+        key = bench_key("live", 0);
+        run = journal
+            .begin(key.clone(), RunMeta::default())
+            .map_err(journal_error("begin"))?;
     }
+    append_steps(bench, &run, steps)?;
     let elapsed = started.elapsed();
     journal.sync().map_err(journal_error("sync"))?;
     let after = directory_size(dir.path())?;
@@ -54,59 +91,13 @@ pub(crate) fn journal(bench: &Bench, steps: u64) -> Result<JournalFootprint, Ben
     })
 }
 
-/// Space after a purge: `steps` durable steps on one run, the run purged,
-/// then `steps` on a second run. The growth is over the whole sequence, and
-/// `logical` is the second run's stored bytes: what is live at the end. With
-/// the purged run's space reused, the growth per live byte is what one run
-/// alone grows; with none reused, about twice that.
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "reporting statistics: counts, sizes and durations far below 2^52 become floats for display"
-)]
-pub(crate) fn after_purge(bench: &Bench, steps: u64) -> Result<JournalFootprint, BenchError> {
-    let dir = bench.fresh_dir("footprint-purge")?;
-    let (journal, store) = open_journal(dir.path(), Options::with_durability(Durability::Durable))?;
-    let purged = bench_key("purged", 0);
-    let live = bench_key("live", 0);
-    let run = journal
-        .begin(purged.clone(), RunMeta::default())
-        .map_err(journal_error("begin"))?;
-    journal.sync().map_err(journal_error("sync"))?;
-    let before = directory_size(dir.path())?;
-    let started = Instant::now();
+/// `steps` durable steps on `run`.
+fn append_steps(bench: &Bench, run: &runjournal::Run, steps: u64) -> Result<(), BenchError> {
     for _ in 0..steps {
         run.step(vec![bench.payload.message()])
             .map_err(journal_error("durable append"))?;
     }
-    drop(run);
-    let policy = PurgePolicy {
-        explicit: vec![purged],
-        ..PurgePolicy::default()
-    };
-    let report = journal.purge(&policy, false).map_err(journal_error("purge"))?;
-    if report.purged.len() != 1 {
-        return Err(BenchError::Check {
-            workload: "sled file growth after a purge",
-            detail: format!("the purge removed {} runs, not 1", report.purged.len()),
-        });
-    }
-    let run = journal
-        .begin(live.clone(), RunMeta::default())
-        .map_err(journal_error("begin"))?;
-    for _ in 0..steps {
-        run.step(vec![bench.payload.message()])
-            .map_err(journal_error("durable append"))?;
-    }
-    let elapsed = started.elapsed();
-    journal.sync().map_err(journal_error("sync"))?;
-    let after = directory_size(dir.path())?;
-    drop(run);
-    let record = journal.run_info(&live).map_err(journal_error("read the run"))?;
-    let logical = journal_bytes(&store, &record, 1, steps)?;
-    Ok(JournalFootprint {
-        logical: Measurement::new(steps, vec![elapsed], logical as f64 / steps as f64),
-        on_disk: Measurement::new(steps, vec![elapsed], after.saturating_sub(before) as f64 / steps as f64),
-    })
+    Ok(())
 }
 
 /// `steps` steps, each rewriting `checkpoint.json` with the whole transcript
