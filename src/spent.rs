@@ -23,6 +23,7 @@
 //!   never waits for a caller's free.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use runjournal_core::AppendBatch;
@@ -44,6 +45,10 @@ fn batch_bytes(batch: &AppendBatch) -> u64 {
 #[derive(Default)]
 pub(crate) struct Spent {
     held: Mutex<Held>,
+    /// How many batches `held` holds, written under its lock: a caller that
+    /// reads 0 has nothing to free and skips the lock (a batch kept
+    /// meanwhile waits for the next append).
+    kept: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -66,6 +71,7 @@ impl Spent {
         }
         held.bytes += bytes;
         held.batches.extend(batches);
+        self.kept.store(held.batches.len(), Ordering::Release);
     }
 
     /// Frees, on the calling thread, everything kept so far.
@@ -73,19 +79,25 @@ impl Spent {
         let mut held = self.lock();
         let batches = std::mem::take(&mut held.batches);
         held.bytes = 0;
+        self.kept.store(0, Ordering::Release);
         drop(held);
         drop(batches);
     }
 
     /// Frees, on the calling thread, the oldest few batches kept.
     pub(crate) fn free_some(&self) {
+        if self.kept.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let batches: [Option<AppendBatch>; FREED_PER_APPEND] = {
             let mut held = self.lock();
-            std::array::from_fn(|_| {
+            let batches = std::array::from_fn(|_| {
                 let batch = held.batches.pop_front()?;
                 held.bytes -= batch_bytes(&batch);
                 Some(batch)
-            })
+            });
+            self.kept.store(held.batches.len(), Ordering::Release);
+            batches
         };
         drop(batches);
     }
@@ -147,13 +159,26 @@ mod tests {
         let left_bytes: usize = (11 - left..=10).sum();
         assert_eq!(spent.bytes(), left_bytes as u64, "the oldest went first");
         assert_eq!(spent.lock().batches.len(), left);
+        assert_eq!(
+            spent.kept.load(Ordering::Acquire),
+            left,
+            "the count a caller reads unlocked"
+        );
 
         for _ in 0..2 {
             spent.free_some();
         }
         assert_eq!(spent.bytes(), 0);
+        assert_eq!(spent.kept.load(Ordering::Acquire), 0);
         spent.free_some();
         assert_eq!(spent.bytes(), 0, "freeing none is no error");
+        spent.keep_batches(vec![batch(3)]);
+        spent.free_some();
+        assert_eq!(
+            spent.bytes(),
+            0,
+            "a batch kept after the count read 0 is freed by the next append"
+        );
     }
 
     #[test]

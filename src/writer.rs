@@ -193,6 +193,12 @@ pub(crate) struct Health {
     /// its caller, in the order they were queued (the channel's order): the
     /// front is the oldest returned, unsynced append.
     returned: Mutex<VecDeque<Instant>>,
+    /// `returned`'s front as nanoseconds after `origin`, plus one (0: empty),
+    /// written under `returned`'s lock whenever the front changes, so an
+    /// append deciding whether it may return reads it without that lock.
+    oldest_returned: std::sync::atomic::AtomicU64,
+    /// The instant `oldest_returned` counts from.
+    origin: Instant,
     /// The most bytes of detached appends that may wait unapplied: what the
     /// writer applies and syncs in a quarter of the flush interval at the rate
     /// it last measured (between [`MIN_IN_FLIGHT_BYTES`] and
@@ -228,6 +234,8 @@ impl Default for Health {
             metrics: Metrics::default(),
             in_flight: std::sync::atomic::AtomicU64::new(0),
             returned: Mutex::new(VecDeque::new()),
+            oldest_returned: std::sync::atomic::AtomicU64::new(0),
+            origin: Instant::now(),
             in_flight_limit: std::sync::atomic::AtomicU64::new(FIRST_IN_FLIGHT_BYTES),
             holds: std::sync::atomic::AtomicUsize::new(0),
             queued: std::sync::atomic::AtomicUsize::new(0),
@@ -255,7 +263,8 @@ impl Health {
 
     /// When the oldest detached append that is not synced yet returned.
     pub(crate) fn oldest_unsynced(&self) -> Option<Instant> {
-        self.lock_returned().front().copied()
+        let since_origin = self.oldest_returned.load(Ordering::Acquire).checked_sub(1)?;
+        Some(self.origin + Duration::from_nanos(since_origin))
     }
 
     /// `count` detached appends, the oldest ones, are synced.
@@ -263,6 +272,17 @@ impl Health {
         let mut returned = self.lock_returned();
         let count = count.min(returned.len());
         returned.drain(..count);
+        self.publish_oldest(returned.front().copied());
+    }
+
+    /// Records `front`, `returned`'s front (the caller holds its lock), in
+    /// `oldest_returned`.
+    fn publish_oldest(&self, front: Option<Instant>) {
+        let encoded = front.map_or(0, |instant| {
+            let since_origin = instant.saturating_duration_since(self.origin).as_nanos();
+            u64::try_from(since_origin).unwrap_or(u64::MAX - 1) + 1
+        });
+        self.oldest_returned.store(encoded, Ordering::Release);
     }
 
     fn lock_returned(&self) -> MutexGuard<'_, VecDeque<Instant>> {
@@ -402,7 +422,11 @@ impl Writer {
         let mut returned = self.health.lock_returned();
         let sent = self.send(command);
         if sent {
-            returned.push_back(Instant::now());
+            let now = Instant::now();
+            if returned.is_empty() {
+                self.health.publish_oldest(Some(now));
+            }
+            returned.push_back(now);
         }
         sent
     }
@@ -912,5 +936,32 @@ impl Operation {
             Operation::ReplaceSnapshots { reply, .. } => reply.send(Err(failure.clone())),
             Operation::Sync { reply } | Operation::Barrier { reply } => reply.send(Err(failure.clone())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_unsynced_append_is_the_front_of_the_returned_ones() {
+        let health = Health::default();
+        assert_eq!(health.oldest_unsynced(), None);
+        let first = Instant::now();
+        let second = first + Duration::from_millis(5);
+        {
+            let mut returned = health.lock_returned();
+            health.publish_oldest(Some(first));
+            returned.extend([first, second]);
+        }
+        assert_eq!(health.oldest_unsynced(), Some(first));
+        health.synced(1);
+        assert_eq!(
+            health.oldest_unsynced(),
+            Some(second),
+            "the next one once the oldest is synced"
+        );
+        health.synced(5);
+        assert_eq!(health.oldest_unsynced(), None, "none once all are synced");
     }
 }
