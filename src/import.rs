@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - The input streams: it is read line by line (each line bounded by
-//!   [`line_limit`]), and each run's chained records are staged in the store
+//!   [`line_limit`]) and parsed ahead on parser threads
+//!   ([`crate::import_lines`]), and each run's chained records are staged in the store
 //!   ([`Store::stage`](runjournal_core::Store::stage)) every few MiB by a
 //!   stager thread while the next lines are read, through a queue of at most
 //!   `STAGE_QUEUE` batches, so memory holds only a few bounded buffers and
@@ -23,7 +24,7 @@
 //!   replaces an existing run.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 use std::ops::ControlFlow;
 
 use runjournal_core::rules::{self, Arrival, OrderViolation};
@@ -33,6 +34,7 @@ use runjournal_core::{
 };
 
 use crate::error::{ReadError, WriteError};
+use crate::import_lines::ParsedLines;
 use crate::journal::Local;
 use crate::options::Clock;
 
@@ -412,8 +414,9 @@ fn discard(store: &dyn Store, runs: &[Pending]) {
 impl Local {
     /// The embedded [`Journal::import`].
     ///
-    /// Two threads: this one reads, validates and chains the lines; a stager
-    /// thread stores the chained records as they come ([`stage_jobs`]). The
+    /// This thread reads, validates and chains the lines, which parser
+    /// threads parse ahead of it ([`ParsedLines`]); a stager thread stores
+    /// the chained records as they come ([`stage_jobs`]). The
     /// publish waits for the stager to have stored every record.
     pub(crate) fn import(&self, input: impl BufRead) -> Result<ImportReport, ImportError> {
         let store: &dyn Store = self.store().as_ref();
@@ -439,10 +442,13 @@ impl Local {
                 buffered: 0,
                 jobs,
             };
-            let read = self.stage_input(input, &mut staging).and_then(|counts| {
-                staging.flush()?;
-                Ok(counts)
-            });
+            let limit = line_limit(self.options().max_event_size);
+            let read = ParsedLines::start(scope, input, limit)
+                .and_then(|mut lines| self.stage_input(&mut lines, &mut staging))
+                .and_then(|counts| {
+                    staging.flush()?;
+                    Ok(counts)
+                });
             let Staging { runs, index, jobs, .. } = staging;
             drop(jobs);
             let stored = stager.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -480,26 +486,15 @@ impl Local {
         })
     }
 
-    /// Reads, validates and stages every line; returns the lines and events read.
-    fn stage_input(&self, mut input: impl BufRead, staging: &mut Staging<'_>) -> Result<(u64, u64), ImportError> {
-        let mut lines = 0u64;
+    /// Validates and stages every line; returns the lines and events read.
+    fn stage_input(
+        &self,
+        lines: &mut ParsedLines<'_, impl BufRead>,
+        staging: &mut Staging<'_>,
+    ) -> Result<(u64, u64), ImportError> {
         let mut events = 0u64;
-        let limit = line_limit(self.options().max_event_size);
-        let mut buffer = Vec::new();
-        for number in 1u64.. {
-            if !read_line_bounded(&mut input, &mut buffer, limit, number)? {
-                break;
-            }
-            lines = number;
-            let text = line_text(&buffer, number)?;
-            if text.trim().is_empty() {
-                continue;
-            }
-            let partial = parse_envelope(text, number)?;
-            partial
-                .run
-                .validate()
-                .map_err(|source| ImportError::InvalidKey { line: number, source })?;
+        while let Some(parsed) = lines.next_envelope() {
+            let (number, partial) = parsed?;
             let position = if let Some(&position) = staging.index.get(&partial.run) {
                 position
             } else {
@@ -508,13 +503,14 @@ impl Local {
                 staging.runs.push(pending);
                 staging.runs.len() - 1
             };
-            staging.buffered += add_line(&mut staging.runs[position], number, partial, &self.options().clock)?;
+            staging.buffered += add_line(&mut staging.runs[position], number, &partial, &self.options().clock)?;
+            lines.give_back(partial);
             events += 1;
             if staging.buffered >= STAGE_BYTES {
                 staging.flush()?;
             }
         }
-        Ok((lines, events))
+        Ok((lines.lines_read(), events))
     }
 
     /// Publishes every staged run in one atomic step, then syncs.
@@ -625,7 +621,7 @@ impl Local {
 
 /// Validates one line of `run` against docs/format.md's rules ([`rules`]) and
 /// buffers its chained record; returns the record's length.
-fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Clock) -> Result<usize, ImportError> {
+fn add_line(run: &mut Pending, line: u64, partial: &PartialEnvelope, clock: &Clock) -> Result<usize, ImportError> {
     let seq = partial.seq;
     let head = run.writer.head();
     let key = || Box::new(run.writer.key().clone());
@@ -644,7 +640,7 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Cloc
         },
         other => out_of_order(other),
     })?;
-    let event = partial.event;
+    let event = &partial.event;
     event.validate().map_err(|source| ImportError::InvalidEvent {
         line,
         run: key(),
@@ -657,24 +653,24 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Cloc
     } else {
         Arrival::SameEpoch
     };
-    rules::check_position(seq, &event).map_err(out_of_order)?;
-    rules::check_follows(run.status, &event, arrival).map_err(out_of_order)?;
-    let epoch = rules::epoch_of(&event, partial.epoch, head.epoch).map_err(out_of_order)?;
+    rules::check_position(seq, event).map_err(out_of_order)?;
+    rules::check_follows(run.status, event, arrival).map_err(out_of_order)?;
+    let epoch = rules::epoch_of(event, partial.epoch, head.epoch).map_err(out_of_order)?;
     let ts = partial.ts.unwrap_or_else(|| clock.now_millis().max(head.last_ts));
-    let status = rules::status_after(run.status, &event);
+    let status = rules::status_after(run.status, event);
     // On a refusal below the import stops, so the advanced writer is never used.
-    let written = run
+    let (record, written) = run
         .writer
-        .append(epoch, ts, event)
+        .append_record(epoch, ts, event)
         .map_err(|error| unchainable(line, error))?;
     if let Some(given) = partial.hash {
-        if given != written.envelope.hash {
+        if given != written.hash {
             return Err(ImportError::HashMismatch {
                 line,
-                run: Box::new(written.envelope.run),
+                run: Box::new(run.writer.key().clone()),
                 seq,
                 given: Box::new(given),
-                computed: Box::new(written.envelope.hash),
+                computed: Box::new(written.hash),
             });
         }
     }
@@ -682,8 +678,8 @@ fn add_line(run: &mut Pending, line: u64, partial: PartialEnvelope, clock: &Cloc
         run.created_ts = ts;
     }
     run.status = status;
-    let length = written.record.len();
-    run.buffer.push(written.record);
+    let length = record.len();
+    run.buffer.push(record);
     Ok(length)
 }
 
@@ -713,81 +709,6 @@ fn unchainable(line: u64, error: ChainWriteError) -> ImportError {
 /// accepts, and keeps a hostile line from being buffered whole.
 pub fn line_limit(max_event_size: usize) -> usize {
     max_event_size.saturating_mul(8).max(64 * 1024)
-}
-
-/// Reads the next line of `input` into `line` (without its `\n` or `\r\n`),
-/// refusing it as soon as it grows past `limit` bytes; false at the end.
-fn read_line_bounded(
-    input: &mut impl BufRead,
-    line: &mut Vec<u8>,
-    limit: usize,
-    number: u64,
-) -> Result<bool, ImportError> {
-    line.clear();
-    // One byte past the limit: a line that long is refused unread beyond it.
-    let bound = u64::try_from(limit).map_or(u64::MAX, |limit| limit.saturating_add(1));
-    let read = input
-        .by_ref()
-        .take(bound)
-        .read_until(b'\n', line)
-        .map_err(|source| ImportError::Read { line: number, source })?;
-    if read == 0 {
-        return Ok(false);
-    }
-    if line.last() == Some(&b'\n') {
-        line.pop();
-    } else if line.len() > limit {
-        return Err(ImportError::LineTooLong { line: number, limit });
-    }
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    Ok(true)
-}
-
-/// The line as UTF-8 text; a byte order mark at the start of the file gets
-/// its own message.
-fn line_text(bytes: &[u8], line: u64) -> Result<&str, ImportError> {
-    if line == 1 && bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        return Err(ImportError::Malformed {
-            line,
-            reason: "the file starts with a UTF-8 byte order mark (BOM, bytes EF BB BF); JSON lines have none: \
-                     save the file as UTF-8 without a BOM"
-                .into(),
-        });
-    }
-    std::str::from_utf8(bytes).map_err(|error| ImportError::Malformed {
-        line,
-        reason: format!(
-            "the line is not UTF-8 (invalid byte at column {})",
-            error.valid_up_to() + 1
-        ),
-    })
-}
-
-/// Parses one line as an envelope: unknown fields anywhere are errors,
-/// `turn_completed`'s too (serde ignores a unit variant's fields).
-fn parse_envelope(text: &str, line: u64) -> Result<PartialEnvelope, ImportError> {
-    let partial: PartialEnvelope = serde_json::from_str(text).map_err(|source| ImportError::Parse { line, source })?;
-    if matches!(partial.event, Event::TurnCompleted) {
-        if let Some(field) = unit_event_field(text) {
-            return Err(ImportError::Malformed {
-                line,
-                reason: format!("unknown field `{field}`: turn_completed has no fields"),
-            });
-        }
-    }
-    Ok(partial)
-}
-
-/// The first key of the line's `event` object other than `type`, if any.
-fn unit_event_field(text: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct EventOnly {
-        event: serde_json::Map<String, serde_json::Value>,
-    }
-    let parsed: EventOnly = serde_json::from_str(text).ok()?;
-    parsed.event.keys().find(|key| *key != "type").cloned()
 }
 
 /// `serde_json`'s message without its position suffix (the input is one line,

@@ -63,6 +63,7 @@ mod follow;
 mod history;
 mod hub;
 mod import;
+mod import_lines;
 mod journal;
 mod lineage;
 pub mod location;

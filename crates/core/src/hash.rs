@@ -58,10 +58,16 @@ impl ChainHash {
             return None;
         }
         let mut out = [0u8; 32];
+        // Digits are looked up, not compared: hashes' digits are random, so
+        // a branch on "digit or letter" mispredicts about every other digit.
+        let mut invalid = 0u8;
         for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            *slot = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+            let high = HEX_VALUES[usize::from(pair[0])];
+            let low = HEX_VALUES[usize::from(pair[1])];
+            invalid |= (high | low) & NOT_HEX;
+            *slot = (high << 4) | (low & 0x0f);
         }
-        Some(ChainHash(out))
+        (invalid == 0).then_some(ChainHash(out))
     }
 }
 
@@ -76,14 +82,22 @@ pub fn to_hex(bytes: &[u8]) -> String {
     text
 }
 
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
+/// [`HEX_VALUES`]' entry for a byte that is not a hex digit.
+const NOT_HEX: u8 = 0x80;
+
+/// Each byte's value as a hex digit (either case), or [`NOT_HEX`].
+const HEX_VALUES: [u8; 256] = {
+    let mut values = [NOT_HEX; 256];
+    let mut value: u8 = 0;
+    while value < 16 {
+        let lower = b"0123456789abcdef"[value as usize];
+        let upper = b"0123456789ABCDEF"[value as usize];
+        values[lower as usize] = value;
+        values[upper as usize] = value;
+        value += 1;
     }
-}
+    values
+};
 
 impl fmt::Debug for ChainHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,9 +119,22 @@ impl Serialize for ChainHash {
 
 impl<'de> Deserialize<'de> for ChainHash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        ChainHash::from_hex(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("hash {text:?} is not 64 hex digits")))
+        deserializer.deserialize_str(HexVisitor)
+    }
+}
+
+/// Parses a hash from the string the deserializer holds, copying nothing.
+struct HexVisitor;
+
+impl serde::de::Visitor<'_> for HexVisitor {
+    type Value = ChainHash;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a hash of 64 hex digits")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ChainHash, E> {
+        ChainHash::from_hex(text).ok_or_else(|| E::custom(format!("hash {text:?} is not 64 hex digits")))
     }
 }
 
@@ -122,6 +149,45 @@ mod tests {
         assert_eq!(ChainHash::from_hex(&hash.to_hex().to_uppercase()), Some(hash));
         assert_eq!(ChainHash::from_hex("zz"), None);
         assert_eq!(ChainHash::from_hex(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn hex_parsing_refuses_a_bad_digit_anywhere() {
+        let hex = ChainHash::next(&ChainHash::GENESIS, b"k", 0, b"body").to_hex();
+        for at in 0..64 {
+            for bad in ["g", "G", "/", ":", "@", "`", " "] {
+                let mut text = hex.clone();
+                text.replace_range(at..=at, bad);
+                assert_eq!(ChainHash::from_hex(&text), None, "{text}");
+            }
+        }
+        // 64 bytes that are not 64 digits: 32 two-byte characters.
+        assert_eq!(ChainHash::from_hex(&"é".repeat(32)), None);
+        let every_digit = "0123456789abcdefABCDEF".repeat(3);
+        let parsed = ChainHash::from_hex(&every_digit[..64]).map(|hash| hash.to_hex());
+        assert_eq!(parsed.as_deref(), Some(every_digit[..64].to_lowercase().as_str()));
+    }
+
+    #[test]
+    fn a_hash_deserializes_from_json_text_and_refuses_anything_else() {
+        let hash = ChainHash::next(&ChainHash::GENESIS, b"k", 0, b"body");
+        let json = serde_json::to_string(&hash).expect("a hash serializes");
+        assert_eq!(serde_json::from_str::<ChainHash>(&json).ok(), Some(hash));
+        let escaped = format!("\"\\u0030{}\"", &hash.to_hex()[1..]);
+        let expected = ChainHash::from_hex(&format!("0{}", &hash.to_hex()[1..]));
+        assert_eq!(serde_json::from_str::<ChainHash>(&escaped).ok(), expected);
+        let short = serde_json::from_str::<ChainHash>("\"abc\"").map_err(|error| error.to_string());
+        assert!(
+            short
+                .as_ref()
+                .is_err_and(|error| error.contains("is not 64 hex digits")),
+            "{short:?}"
+        );
+        let number = serde_json::from_str::<ChainHash>("5").map_err(|error| error.to_string());
+        assert!(
+            number.as_ref().is_err_and(|error| error.contains("64 hex digits")),
+            "{number:?}"
+        );
     }
 
     #[test]
