@@ -275,6 +275,15 @@ impl Health {
         self.publish_oldest(returned.front().copied());
     }
 
+    /// Queues a detached append that returned at `now` in `returned` (the
+    /// caller holds its lock), publishing it when it is the new front.
+    fn push_returned(&self, returned: &mut VecDeque<Instant>, now: Instant) {
+        if returned.is_empty() {
+            self.publish_oldest(Some(now));
+        }
+        returned.push_back(now);
+    }
+
     /// Records `front`, `returned`'s front (the caller holds its lock), in
     /// `oldest_returned`.
     fn publish_oldest(&self, front: Option<Instant>) {
@@ -422,11 +431,7 @@ impl Writer {
         let mut returned = self.health.lock_returned();
         let sent = self.send(command);
         if sent {
-            let now = Instant::now();
-            if returned.is_empty() {
-                self.health.publish_oldest(Some(now));
-            }
-            returned.push_back(now);
+            self.health.push_returned(&mut returned, Instant::now());
         }
         sent
     }
@@ -951,10 +956,10 @@ mod tests {
         let second = first + Duration::from_millis(5);
         {
             let mut returned = health.lock_returned();
-            health.publish_oldest(Some(first));
-            returned.extend([first, second]);
+            health.push_returned(&mut returned, first);
+            health.push_returned(&mut returned, second);
         }
-        assert_eq!(health.oldest_unsynced(), Some(first));
+        assert_eq!(health.oldest_unsynced(), Some(first), "the first stays the front");
         health.synced(1);
         assert_eq!(
             health.oldest_unsynced(),
