@@ -338,7 +338,7 @@ fn line_text(bytes: &[u8], line: u64) -> Result<&str, ImportError> {
 /// Parses one line as an envelope: unknown fields anywhere are errors,
 /// `turn_completed`'s too (serde ignores a unit variant's fields).
 fn parse_envelope(text: &str, line: u64) -> Result<PartialEnvelope, ImportError> {
-    let partial: PartialEnvelope = serde_json::from_str(text).map_err(|source| ImportError::Parse { line, source })?;
+    let partial = PartialEnvelope::from_json(text).map_err(|source| ImportError::Parse { line, source })?;
     if matches!(partial.event, Event::TurnCompleted) {
         if let Some(field) = unit_event_field(text) {
             return Err(ImportError::Malformed {

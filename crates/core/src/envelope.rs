@@ -46,6 +46,36 @@ pub struct PartialEnvelope {
     pub event: Event,
 }
 
+impl PartialEnvelope {
+    /// Parses one line of JSON: exactly the envelope, or the error, that
+    /// `serde_json::from_str` gives. An event whose `type` comes first (as
+    /// the journal writes it) is decoded without first being buffered
+    /// (module `event_json`); any line that decoder refuses is parsed again
+    /// with the derived one, whose outcome is returned.
+    pub fn from_json(text: &str) -> Result<PartialEnvelope, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let type_first = TypeFirstEnvelope::deserialize(&mut deserializer)
+            .and_then(|envelope| deserializer.end().map(|()| envelope));
+        type_first.or_else(|_| serde_json::from_str(text))
+    }
+}
+
+/// [`PartialEnvelope`]'s decoder with its event read type first.
+#[derive(Deserialize)]
+#[serde(remote = "PartialEnvelope", deny_unknown_fields)]
+struct TypeFirstEnvelope {
+    run: RunKey,
+    seq: u64,
+    #[serde(default)]
+    epoch: Option<u64>,
+    #[serde(default)]
+    ts: Option<u64>,
+    #[serde(default)]
+    hash: Option<ChainHash>,
+    #[serde(deserialize_with = "crate::event_json::deserialize_type_first")]
+    event: Event,
+}
+
 impl Envelope {
     /// The envelope as one line of JSON (no trailing newline).
     pub fn to_json_line(&self) -> String {

@@ -53,22 +53,54 @@ impl ChainHash {
 
     /// Parses 64 hex digits (either case).
     pub fn from_hex(text: &str) -> Option<ChainHash> {
-        let bytes = text.as_bytes();
-        if bytes.len() != 64 {
+        if text.len() != 64 {
             return None;
         }
         let mut out = [0u8; 32];
-        // Digits are looked up, not compared: hashes' digits are random, so
-        // a branch on "digit or letter" mispredicts about every other digit.
-        let mut invalid = 0u8;
-        for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            let high = HEX_VALUES[usize::from(pair[0])];
-            let low = HEX_VALUES[usize::from(pair[1])];
-            invalid |= (high | low) & NOT_HEX;
-            *slot = (high << 4) | (low & 0x0f);
+        let mut bad = 0;
+        for (digits, slot) in text.as_bytes().chunks_exact(8).zip(out.chunks_exact_mut(4)) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(digits);
+            let (value, word_bad) = hex_word(u64::from_be_bytes(word));
+            bad |= word_bad;
+            slot.copy_from_slice(&value);
         }
-        (invalid == 0).then_some(ChainHash(out))
+        (bad == 0).then_some(ChainHash(out))
     }
+}
+
+/// One in each byte of a word.
+const EACH_BYTE: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of each byte of a word.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The 4 bytes that 8 hex digits (`word`, the first digit its most
+/// significant byte) spell, and a word that is 0 exactly when all 8 are hex
+/// digits of either case.
+///
+/// Computed on the whole word, without a branch or a lookup per digit: a
+/// hash's digits are random, so any per-digit branch (which the compiler
+/// also makes of a lookup table) mispredicts about every other digit.
+fn hex_word(word: u64) -> ([u8; 4], u64) {
+    let digits = bytes_in_range(word, b'0', b'9');
+    // Setting bit 5 folds 'A'..='F' onto 'a'..='f' and no other byte there.
+    let letters = bytes_in_range(word | (EACH_BYTE * 0x20), b'a', b'f');
+    let bad = (word & HIGH_BITS) | ((digits | letters) ^ HIGH_BITS);
+    // A digit's low nibble is its value; a letter (bit 6 set) adds 9.
+    let nibbles = (word & (EACH_BYTE * 0x0f)) + ((word >> 6) & EACH_BYTE) * 9;
+    // Each byte pair (high digit, low digit) becomes one byte in its low half.
+    let pairs = ((nibbles >> 4) | nibbles).to_be_bytes();
+    ([pairs[1], pairs[3], pairs[5], pairs[7]], bad)
+}
+
+/// The high bit of each byte of `word` set exactly when the byte is in
+/// `low..=high`; meaningful only for bytes below 0x80 (no carry then
+/// crosses a byte: `low` is at least 0x30 and `high` at most 0x7f).
+fn bytes_in_range(word: u64, low: u8, high: u8) -> u64 {
+    let at_least_low = word.wrapping_add(EACH_BYTE * u64::from(0x80 - low));
+    let above_high = word.wrapping_add(EACH_BYTE * u64::from(0x7f - high));
+    at_least_low & !above_high & HIGH_BITS
 }
 
 /// Lowercase hex of `bytes`.
@@ -81,23 +113,6 @@ pub fn to_hex(bytes: &[u8]) -> String {
     }
     text
 }
-
-/// [`HEX_VALUES`]' entry for a byte that is not a hex digit.
-const NOT_HEX: u8 = 0x80;
-
-/// Each byte's value as a hex digit (either case), or [`NOT_HEX`].
-const HEX_VALUES: [u8; 256] = {
-    let mut values = [NOT_HEX; 256];
-    let mut value: u8 = 0;
-    while value < 16 {
-        let lower = b"0123456789abcdef"[value as usize];
-        let upper = b"0123456789ABCDEF"[value as usize];
-        values[lower as usize] = value;
-        values[upper as usize] = value;
-        value += 1;
-    }
-    values
-};
 
 impl fmt::Debug for ChainHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -166,6 +181,48 @@ mod tests {
         let every_digit = "0123456789abcdefABCDEF".repeat(3);
         let parsed = ChainHash::from_hex(&every_digit[..64]).map(|hash| hash.to_hex());
         assert_eq!(parsed.as_deref(), Some(every_digit[..64].to_lowercase().as_str()));
+    }
+
+    /// The digits' value by the obvious method, to check the word-wide one.
+    fn hex_by_chars(text: &str) -> Option<[u8; 32]> {
+        let digits = text
+            .chars()
+            .map(|digit| digit.to_digit(16))
+            .collect::<Option<Vec<u32>>>()?;
+        if digits.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (slot, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            *slot = u8::try_from(pair[0] * 16 + pair[1]).unwrap();
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn every_ascii_byte_at_every_position_parses_as_its_digit_or_refuses_the_hash() {
+        let hex = ChainHash::next(&ChainHash::GENESIS, b"k", 0, b"body").to_hex();
+        for at in 0..64 {
+            for byte in 0u8..0x80 {
+                let mut text = hex.clone().into_bytes();
+                text[at] = byte;
+                let text = String::from_utf8(text).unwrap();
+                assert_eq!(
+                    ChainHash::from_hex(&text).map(|hash| hash.0),
+                    hex_by_chars(&text),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hex_parsing_agrees_with_parsing_char_by_char(
+            text in "[0-9a-fA-F]{62,66}|[0-9a-fA-F]{0,70}|[0-9a-fA-F/:@`gG\\x00\\x7f\u{e9}\u{80}]{60,66}"
+        ) {
+            proptest::prop_assert_eq!(ChainHash::from_hex(&text).map(|hash| hash.0), hex_by_chars(&text));
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! - [`key`]: run identity `(goal, episode, agent)` and its validation.
 //! - [`event`]: every event type of docs/format.md, in JSON and stored form.
-//! - [`envelope`]: an event with its run, seq, epoch, time and hash.
+//! - [`envelope`]: an event with its run, seq, epoch, time and hash
+//!   (`event_json`: the decoder of an event that reads its `type` first).
 //! - [`codec`]: the byte layout of stored records; [`chunk`]: several event
 //!   records of one run in one stored value (store format version 2).
 //! - [`hash`]: the chain.
@@ -24,6 +25,7 @@ pub mod chunk;
 pub mod codec;
 pub mod envelope;
 pub mod event;
+mod event_json;
 pub mod fold;
 pub mod hash;
 pub mod key;
