@@ -83,3 +83,35 @@ impl Envelope {
         serde_json::to_string(self).unwrap_or_else(|error| unreachable!("envelope serializes: {error}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a failed call fails the test")]
+
+    use super::*;
+    use crate::event::{Message, Role};
+
+    /// `from_json` falls back to the derived decoder on any refusal, so its
+    /// outcome alone cannot show the type-first decoder is ever used: an
+    /// exported line must decode with it, with no second parse.
+    #[test]
+    fn an_exported_line_decodes_type_first_without_the_derived_decoder() {
+        let envelope = Envelope {
+            run: RunKey::new("g", 1, "a").unwrap(),
+            seq: 4,
+            epoch: 2,
+            ts: 1_700_000_000_000,
+            hash: ChainHash::next(&ChainHash::GENESIS, b"k", 4, b"body"),
+            event: Event::Step {
+                messages: vec![Message::new(Role::Assistant, "done")],
+            },
+        };
+        let line = envelope.to_json_line();
+        let mut deserializer = serde_json::Deserializer::from_str(&line);
+        let decoded = TypeFirstEnvelope::deserialize(&mut deserializer).unwrap();
+        deserializer.end().unwrap();
+        assert_eq!(decoded, serde_json::from_str::<PartialEnvelope>(&line).unwrap());
+        assert_eq!(decoded.event, envelope.event);
+        assert_eq!(decoded.hash, Some(envelope.hash));
+    }
+}
